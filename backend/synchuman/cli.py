@@ -1,0 +1,233 @@
+"""The `synchuman` command line: reconstruct, serve, info, weights."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .engines.base import DEVICE_CHOICES, ENGINE_CHOICES, MEMORY_MODES, PRECISION_CHOICES, ReconstructSettings
+from .errors import Cancelled, SyncHumanError, internal_error
+from .jobs import CancelToken
+
+EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
+
+
+def _add_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", metavar="DIR", help="weights folder (default: $SYNCHUMAN_WEIGHTS or the user data dir)")
+
+
+def add_settings_arguments(p: argparse.ArgumentParser) -> None:
+    """Reconstruction settings shared by `reconstruct` and `batch`."""
+    d = ReconstructSettings()
+    p.add_argument("--engine", choices=ENGINE_CHOICES, default=d.engine,
+                   help="auto: synchuman when its weights are present, else preview")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--height-m", type=float, default=d.height_m, help="height of the result in metres")
+    p.add_argument("--texture-size", type=int, default=d.texture_size)
+    p.add_argument("--max-faces", type=int, default=d.max_faces)
+    p.add_argument("--device", choices=DEVICE_CHOICES, default=d.device)
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default=d.precision)
+    p.add_argument("--memory-mode", choices=MEMORY_MODES, default=d.memory_mode)
+    p.add_argument("--stage1-steps", type=int, help="stage-1 sampler steps (default 50)")
+    p.add_argument("--stage2-steps", type=int, help="stage-2 sampler steps (default 25)")
+    _add_weights(p)
+
+
+def settings_from_args(args: argparse.Namespace) -> ReconstructSettings:
+    return ReconstructSettings(engine=args.engine, seed=args.seed, height_m=args.height_m,
+                               texture_size=args.texture_size, max_faces=args.max_faces, device=args.device,
+                               precision=args.precision, memory_mode=args.memory_mode, weights_dir=args.weights,
+                               stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps).validate()
+
+
+class TerminalProgress:
+    """A one-line progress bar on a terminal, or plain lines when stderr is not a terminal."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last_stage = None
+
+    def __call__(self, event: dict) -> None:
+        if event.get("type") != "progress":
+            return
+        frac = event["fraction"]
+        label = f"[{event['stage_index'] + 1}/{event['stage_count']}] {event['stage_label']}"
+        steps = f" {event['step']}/{event['total']}" if event["total"] > 1 else ""
+        if self.tty:
+            bar = "#" * int(frac * 30)
+            msg = event.get("message", "")[:40]
+            self.stream.write(f"\r{frac * 100:5.1f}% |{bar:<30}| {label}{steps} {msg}\033[K")
+            self.stream.flush()
+        elif event["stage"] != self._last_stage or event.get("message"):
+            self.stream.write(f"{frac * 100:5.1f}% {label}{steps} {event.get('message', '')}\n")
+        self._last_stage = event["stage"]
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .runner import EngineCache, run_reconstruction
+
+    settings = settings_from_args(args)
+    cancel = CancelToken()
+    signal.signal(signal.SIGINT, lambda *_: cancel.set("Interrupted (Ctrl-C)."))
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set("Terminated."))
+    engines = EngineCache()
+    failures = 0
+    for photo in args.photos:
+        if cancel.is_set():
+            break
+        job_id = Path(photo).name
+        bar = TerminalProgress()
+
+        def emit(event: dict) -> None:
+            event = {**event, "job": job_id}
+            if args.json:
+                print(json.dumps(event), flush=True)
+            else:
+                bar(event)
+
+        try:
+            result = run_reconstruction(photo, args.output, settings, emit, cancel, engines, job_id)
+            if args.json:
+                print(json.dumps({"type": "result", **result}), flush=True)
+            else:
+                bar.done()
+                print(f"{photo}: {result['glb']}")
+        except SyncHumanError as exc:
+            failures += 1
+            if not args.json:
+                bar.done()
+            _report(exc, args.json, job_id)
+            if isinstance(exc, Cancelled):
+                return EXIT_CANCELLED
+        except Exception as exc:  # unexpected: still a coded error, with the traceback in the log
+            failures += 1
+            logging.getLogger("synchuman").exception("job %s crashed", job_id)
+            _report(internal_error(exc), args.json, job_id)
+    return EXIT_FAILED if failures else 0
+
+
+def _report(exc: SyncHumanError, as_json: bool, job: str | None = None) -> None:
+    if as_json:
+        event = {"type": "error", **exc.to_dict()}
+        if job:
+            event["job"] = job
+        print(json.dumps(event), flush=True)
+    else:
+        print(f"error: {exc}", file=sys.stderr)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .service import serve_stdio
+
+    if not args.stdio:
+        print("error: only --stdio is supported (the backend never opens a network port)", file=sys.stderr)
+        return EXIT_USAGE
+    return serve_stdio(args.weights)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .info import collect_info
+
+    info = collect_info(args.weights)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    v, dev, w = info["versions"], info["device"], info["weights"]
+    print(f"synchuman {v['synchuman']}  (python {v['python']}, torch {dev['torch']}, numpy {v['numpy']})")
+    print(f"executable: {info['executable']}")
+    cuda = f"CUDA: {dev.get('cuda_device')} ({dev.get('cuda_memory_gb')} GB)" if dev["cuda_available"] else "no CUDA"
+    print(f"device: {dev['default_device']}  ({cuda}; {dev['cpu_count']} CPU cores; "
+          f"nvdiffrast {'yes' if dev['nvdiffrast'] else 'no'})")
+    print(f"weights: {w['dir']}  (from {w['source']}) - {'present' if w['present'] else 'missing'}")
+    for item in w["missing"][:8]:
+        print(f"  missing: {item}")
+    if w["fix"]:
+        print(f"  fix: {w['fix']}")
+    for name, e in info["engines"].items():
+        print(f"engine {name}: {'available' if e['available'] else 'unavailable'} - {e['reason']}")
+    print(f"auto engine: {info['auto_engine']}")
+    return 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    from .weights import weights_status
+
+    status = weights_status(args.weights if args.action != "download" else (args.dir or args.weights))
+    if args.action == "path":
+        print(status["dir"])
+        return 0
+    if args.action == "verify":
+        if args.json:
+            print(json.dumps(status, indent=2))
+        else:
+            print(f"{status['dir']}: {'complete' if status['present'] else 'incomplete'}")
+            for item in status["missing"]:
+                print(f"  missing: {item}")
+            if status["fix"]:
+                print(f"  fix: {status['fix']}")
+        return 0 if status["present"] else EXIT_FAILED
+    raise SyncHumanError("weights.download_unavailable", "Downloading weights is not implemented yet.",
+                         f"Place the released ckpts/ folder from huggingface.co/{'xishushu/SyncHuman'} in "
+                         f"{status['dir']}.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synchuman", description="Photo to clothed, textured 3D human.")
+    parser.add_argument("--version", action="version", version=f"synchuman {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("reconstruct", help="reconstruct humans from photos into job folders")
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder that receives one job folder per photo")
+    p.add_argument("--json", action="store_true", help="print one JSON event per line instead of a progress bar")
+    add_settings_arguments(p)
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("serve", help="serve the JSON-lines protocol (used by the Blender extension)")
+    p.add_argument("--stdio", action="store_true", help="speak on stdin/stdout (the only transport)")
+    _add_weights(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("info", help="versions, device, engines and weights")
+    p.add_argument("--json", action="store_true")
+    _add_weights(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("weights", help="where the weights are looked for; verify; download")
+    p.add_argument("action", choices=("path", "verify", "download"))
+    p.add_argument("--dir", help="target folder for download")
+    p.add_argument("--json", action="store_true")
+    _add_weights(p)
+    p.set_defaults(func=cmd_weights)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "serve":  # the service sets up its own logging
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        logging.getLogger("synchuman").setLevel(logging.INFO)  # job logs capture INFO
+    try:
+        return args.func(args)
+    except SyncHumanError as exc:
+        _report(exc, getattr(args, "json", False))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_CANCELLED

@@ -1,0 +1,1 @@
+"""Writing results: GLB files with PBR materials."""

@@ -1,0 +1,57 @@
+"""Where golden reference cases live: the bundled copy of ../shared/golden, or the folders
+listed in SYNCHUMAN_EXTRA_GOLDEN (paths separated by ':'), each laid out the same way
+(README.md, tiny/ckpts/{OneStage,SecondStage}, cases/*.safetensors, keys/, configs/)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+BUNDLED_GOLDEN = Path(__file__).parent / "golden"
+
+
+def golden_roots() -> list[Path]:
+    roots = [BUNDLED_GOLDEN]
+    extra = os.environ.get("SYNCHUMAN_EXTRA_GOLDEN", "")
+    roots += [Path(p).expanduser() for p in extra.split(":") if p.strip()]
+    return roots
+
+
+def golden_cases(filename: str) -> list[pytest.param]:
+    """pytest params, one per golden root that holds cases/<filename>; ids name the root."""
+    params = []
+    for i, root in enumerate(golden_roots()):
+        path = root / "cases" / filename
+        if path.is_file():
+            params.append(pytest.param(root, id="bundled" if i == 0 else f"extra{i}:{root.name}"))
+    return params
+
+
+def load_case(root: Path, filename: str) -> tuple[dict, dict]:
+    """(tensors, meta) of one case file; meta is the JSON in the header's `meta` entry."""
+    from safetensors import safe_open
+
+    path = root / "cases" / filename
+    tensors = {}
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads((f.metadata() or {}).get("meta", "{}"))
+        for key in f.keys():
+            tensors[key] = f.get_tensor(key)
+    return tensors, meta
+
+
+def assert_close(actual, expected, rel: float = 1e-4, name: str = "") -> None:
+    """The golden README's acceptance rule: |a - e| <= rel * max(1, |e|) elementwise."""
+    import torch
+
+    actual = torch.as_tensor(actual).double()
+    expected = torch.as_tensor(expected).double()
+    assert actual.shape == expected.shape, f"{name}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    bound = rel * torch.clamp(expected.abs(), min=1.0)
+    err = (actual - expected).abs()
+    worst = float((err / bound).max()) if err.numel() else 0.0
+    assert worst <= 1.0, (f"{name}: max |diff| {float(err.max()):.3g} exceeds tolerance "
+                          f"(worst ratio {worst:.3g} of rel={rel})")
