@@ -1,0 +1,1 @@
+"""The method's steps, readable: stage 1, stage 2, samplers."""
