@@ -127,7 +127,7 @@ def decode_photo(data: bytes, path: Path | None = None, max_side: int = MAX_SIDE
         s = max_side / max(w, h)
         img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
         notes.append(f"downscaled from {w}x{h} to {img.size[0]}x{img.size[1]} (limit {max_side} px)")
-    rgba = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    rgba = np.array(img, dtype=np.uint8)  # a writable copy
     has_alpha = had_alpha and alpha_is_meaningful(rgba[..., 3])
     if had_alpha and not has_alpha:
         if np.count_nonzero(rgba[..., 3] >= 128) < 0.005 * rgba[..., 3].size:

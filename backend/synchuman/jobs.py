@@ -122,7 +122,7 @@ class ProgressReporter:
         })
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE = re.compile(r"[^\w.-]+")  # \w keeps letters of any script
 
 
 def safe_name(stem: str) -> str:

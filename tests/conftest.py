@@ -1,0 +1,34 @@
+"""Shared test set-up: the backend sees an empty weights folder (so `auto` means `preview`)
+unless a test says otherwise, and helpers to run the real CLI and service."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+sys.path.insert(0, str(TESTS))
+
+EXAMPLE_PHOTO = ROOT / "backend" / "synchuman" / "data" / "examples" / "person.png"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_weights(tmp_path_factory):
+    empty = tmp_path_factory.mktemp("no-weights")
+    previous = os.environ.get("SYNCHUMAN_WEIGHTS")
+    os.environ["SYNCHUMAN_WEIGHTS"] = str(empty)
+    yield empty
+    if previous is None:
+        os.environ.pop("SYNCHUMAN_WEIGHTS", None)
+    else:
+        os.environ["SYNCHUMAN_WEIGHTS"] = previous
+
+
+@pytest.fixture
+def example_photo() -> Path:
+    assert EXAMPLE_PHOTO.is_file(), f"bundled example photo missing: {EXAMPLE_PHOTO}"
+    return EXAMPLE_PHOTO

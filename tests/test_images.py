@@ -1,0 +1,137 @@
+"""Input photos: every supported format and mode loads upright as RGBA; every bad input is a coded error."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synchuman.errors import SyncHumanError
+from synchuman.images import MAX_SIDE, decode_photo, load_photo
+
+
+def figure_rgba(w=200, h=300) -> np.ndarray:
+    """An opaque figure (ellipse) on a transparent background, with a red marker at the top-left."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = ((xx - w / 2) / (w * 0.3)) ** 2 + ((yy - h / 2) / (h * 0.4)) ** 2 <= 1
+    rgba = np.zeros((h, w, 4), np.uint8)
+    rgba[..., :3] = (40, 120, 200)
+    rgba[..., 3] = np.where(inside, 255, 0)
+    rgba[:20, :20] = (255, 0, 0, 255)
+    return rgba
+
+
+def encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "TIFF", "BMP"])
+def test_supported_formats_load_as_rgba(fmt):
+    rgb = Image.fromarray(figure_rgba()[..., :3])
+    photo = decode_photo(encode(rgb, fmt))
+    assert photo.rgba.shape == (300, 200, 4) and photo.rgba.dtype == np.uint8
+    assert photo.format in (fmt, "MPO")
+    assert not photo.has_alpha
+    assert (photo.rgba[..., 3] == 255).all()
+    assert abs(int(photo.rgba[150, 100, 2]) - 200) < 12  # colour survives (JPEG/WebP within noise)
+
+
+def test_meaningful_alpha_is_kept_and_flat_alpha_ignored():
+    cut = decode_photo(encode(Image.fromarray(figure_rgba(), "RGBA"), "PNG"))
+    assert cut.has_alpha and cut.rgba[0, 199, 3] == 0 and cut.rgba[150, 100, 3] == 255
+    flat = figure_rgba()
+    flat[..., 3] = 255
+    opaque = decode_photo(encode(Image.fromarray(flat, "RGBA"), "PNG"))
+    assert not opaque.has_alpha
+    clear = figure_rgba()
+    clear[..., 3] = 0
+    invisible = decode_photo(encode(Image.fromarray(clear, "RGBA"), "PNG"))
+    assert not invisible.has_alpha and (invisible.rgba[..., 3] == 255).all()
+    assert any("transparent" in w for w in invisible.warnings)
+
+
+def test_exif_orientation_is_applied():
+    img = Image.fromarray(figure_rgba()[..., :3])  # 200 wide, 300 tall, red marker top-left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: display needs a 90 degree clockwise turn
+    photo = decode_photo(encode(img, "JPEG", exif=exif.tobytes(), quality=95))
+    assert photo.size == (300, 200)
+    assert photo.rgba[10, 290, 0] > 200 and photo.rgba[10, 290, 1] < 60  # marker now top-right
+    assert "EXIF orientation applied" in photo.warnings
+
+
+def test_palette_with_transparency_becomes_alpha():
+    rgb = figure_rgba()[..., :3].copy()
+    rgb[figure_rgba()[..., 3] == 0] = (250, 250, 250)  # a distinct background colour
+    pal_img = Image.fromarray(rgb).quantize(colors=8)
+    background_index = int(np.asarray(pal_img)[0, 199])
+    photo = decode_photo(encode(pal_img, "PNG", transparency=background_index))
+    assert photo.has_alpha
+    assert photo.rgba[0, 199, 3] == 0 and photo.rgba[150, 100, 3] == 255
+
+
+def test_grayscale_16bit_and_cmyk_are_converted():
+    gray = Image.fromarray((figure_rgba()[..., 2]).astype(np.uint8), "L")
+    assert decode_photo(encode(gray, "PNG")).rgba[150, 100, 0] == 200
+    deep = Image.fromarray(figure_rgba()[..., 2].astype(np.uint16) * 257)
+    photo16 = decode_photo(encode(deep, "PNG"))
+    assert photo16.rgba.dtype == np.uint8 and abs(int(photo16.rgba[150, 100, 0]) - 200) <= 1
+    cmyk = Image.fromarray(figure_rgba()[..., :3]).convert("CMYK")
+    photo_cmyk = decode_photo(encode(cmyk, "JPEG", quality=95))
+    assert abs(int(photo_cmyk.rgba[150, 100, 2]) - 200) < 15
+    assert any("CMYK" in w for w in photo_cmyk.warnings)
+
+
+def test_oversized_photo_is_downscaled_with_a_warning():
+    big = Image.new("RGB", (MAX_SIDE + 904, 1000), (10, 20, 30))
+    photo = decode_photo(encode(big, "PNG"))
+    assert max(photo.size) == MAX_SIDE
+    assert any("downscaled" in w for w in photo.warnings)
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    # A valid PNG header that declares 20000 x 20000 pixels with a tiny compressed body.
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    with pytest.raises(SyncHumanError) as err:
+        decode_photo(data)
+    assert err.value.code == "input.decompression_bomb" and err.value.hint
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"", "input.empty"),
+    (b"this is not an image at all", "input.unreadable"),
+    (encode(Image.new("RGB", (300, 300)), "PNG")[:200], "input.unreadable"),  # truncated
+    (encode(Image.new("RGB", (40, 300)), "PNG"), "input.too_small"),
+    (encode(Image.new("RGB", (100, 100)), "GIF"), "input.unsupported_format"),
+])
+def test_bad_inputs_have_codes_and_hints(data, code):
+    with pytest.raises(SyncHumanError) as err:
+        decode_photo(data)
+    assert err.value.code == code
+    assert err.value.hint
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SyncHumanError) as err:
+        load_photo(tmp_path / "nope.png")
+    assert err.value.code == "input.not_found"
+
+
+def test_load_photo_records_path_and_hash(tmp_path):
+    path = tmp_path / "anna.png"
+    Image.fromarray(figure_rgba(), "RGBA").save(path)
+    photo = load_photo(path)
+    import hashlib
+
+    assert photo.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert photo.name == "anna" and photo.path == path.resolve()
