@@ -47,6 +47,7 @@ PINS = [
     "huggingface_hub==2.4.0",
     "platformdirs==4.14.7",
     "psutil==7.2.2",
+    "ray==2.60.0",
 ]
 TEST_PINS = ["pytest==9.2.0", "pytest-timeout==2.4.0"]
 BPY42_PINS = ["bpy==4.2.23", "pytest==9.2.0", "pytest-timeout==2.4.0"]

@@ -127,6 +127,52 @@ def _report(exc: SyncHumanError, as_json: bool, job: str | None = None) -> None:
         print(f"error: {exc}", file=sys.stderr)
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    cancel = CancelToken()
+    signal.signal(signal.SIGINT, lambda *_: cancel.set("Interrupted (Ctrl-C)."))
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set("Terminated."))
+
+    def emit(event: dict) -> None:
+        if args.json:
+            print(json.dumps(event), flush=True)
+        elif event.get("type") == "batch":
+            print(_batch_line(event), file=sys.stderr, flush=True)
+
+    if args.ray is not None:
+        from .cluster import run_batch_on_ray
+
+        summary = run_batch_on_ray(args.inputs, args.output, settings, emit, cancel, retries=args.retries,
+                                   address=None if args.ray == "local" else args.ray, workers=args.workers,
+                                   gpus_per_worker=args.gpus_per_worker)
+    else:
+        from .batch import run_batch
+
+        summary = run_batch(args.inputs, args.output, settings, emit, cancel, retries=args.retries)
+    if not args.json:
+        print(f"{summary['done']} done, {summary['failed']} failed, {summary['skipped']} skipped; "
+              f"log: {summary['log']}")
+    if summary["cancelled"]:
+        return EXIT_CANCELLED
+    return EXIT_FAILED if summary["failed"] else 0
+
+
+def _batch_line(event: dict) -> str:
+    kind = event["event"]
+    counts = (f"[{event['done'] + event['failed'] + event['skipped']}/{event['total']}: {event['done']} done, "
+              f"{event['failed']} failed, {event['running']} running")
+    if event.get("photos_per_minute"):
+        counts += f", {event['photos_per_minute']:.1f}/min"
+    if event.get("eta_s") is not None:
+        counts += f", ETA {event['eta_s']:.0f} s"
+    counts += "]"
+    photo = Path(event["photo"]).name if event.get("photo") else ""
+    detail = ""
+    if kind == "item_failed" or kind == "item_retry":
+        detail = f" {event['error']['code']}: {event['error']['message']}"
+    return f"{counts} {kind} {photo}{detail}".rstrip()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .service import serve_stdio
 
@@ -194,6 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON event per line instead of a progress bar")
     add_settings_arguments(p)
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("batch", help="reconstruct many photos with a batch.json log; resumable; optionally on Ray")
+    p.add_argument("inputs", nargs="+", metavar="PHOTO_OR_FOLDER")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    p.add_argument("--json", action="store_true", help="print one JSON event per line")
+    p.add_argument("--retries", type=int, default=2, help="retries for items whose worker died (default 2)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run on a Ray cluster (ADDRESS, or a local one when omitted)")
+    p.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, or per 2 CPUs for preview)")
+    p.add_argument("--gpus-per-worker", type=float, default=1.0)
+    add_settings_arguments(p)
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("serve", help="serve the JSON-lines protocol (used by the Blender extension)")
     p.add_argument("--stdio", action="store_true", help="speak on stdin/stdout (the only transport)")

@@ -108,6 +108,9 @@ def decode_photo(data: bytes, path: Path | None = None, max_side: int = MAX_SIDE
                                      f"Resize the photo below {MAX_PIXELS // 1_000_000} megapixels.") from exc
             except SyncHumanError:
                 raise
+            except Image.UnidentifiedImageError as exc:
+                raise SyncHumanError("input.unreadable", f"{label} is not an image in a format we can read.",
+                                     "Use a PNG, JPEG, WebP, TIFF or BMP photo.") from exc
             except Exception as exc:  # Pillow raises many types for broken files
                 raise SyncHumanError("input.unreadable", f"{label} could not be read as an image: {exc}",
                                      "The file is damaged or not an image; re-export it as PNG or JPEG.") from exc
