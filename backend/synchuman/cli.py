@@ -207,25 +207,43 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from .weights import weights_status
+    from .weights import download_weights, resolve_weights_dir, weights_status
 
-    status = weights_status(args.weights if args.action != "download" else (args.dir or args.weights))
+    root, source = resolve_weights_dir(args.dir or args.weights)
     if args.action == "path":
-        print(status["dir"])
+        print(root)
+        if not args.json:
+            print(f"(from {source}; override with --weights DIR or ${'SYNCHUMAN_WEIGHTS'})", file=sys.stderr)
         return 0
-    if args.action == "verify":
-        if args.json:
-            print(json.dumps(status, indent=2))
-        else:
-            print(f"{status['dir']}: {'complete' if status['present'] else 'incomplete'}")
-            for item in status["missing"]:
-                print(f"  missing: {item}")
-            if status["fix"]:
-                print(f"  fix: {status['fix']}")
-        return 0 if status["present"] else EXIT_FAILED
-    raise SyncHumanError("weights.download_unavailable", "Downloading weights is not implemented yet.",
-                         f"Place the released ckpts/ folder from huggingface.co/{'xishushu/SyncHuman'} in "
-                         f"{status['dir']}.")
+    if args.action == "download":
+        cancel = CancelToken()
+        signal.signal(signal.SIGINT, lambda *_: cancel.set("Download interrupted; run it again to resume."))
+        state = {"file": None, "t": 0.0}
+
+        def progress(name: str, done: int, total: int | None) -> None:
+            now = time.monotonic()
+            if name == state["file"] and now - state["t"] < 0.2 and done != total:
+                return
+            state.update(file=name, t=now)
+            if args.json:
+                print(json.dumps({"type": "download", "file": name, "done": done, "total": total}), flush=True)
+            else:
+                of = f"/{total / 1e6:.0f}" if total else ""
+                print(f"\r{name}: {done / 1e6:.0f}{of} MB\033[K", end="", file=sys.stderr, flush=True)
+
+        download_weights(root, progress, cancel)
+        if not args.json:
+            print(file=sys.stderr)
+    status = weights_status(root)
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print(f"{status['dir']}: {'complete' if status['present'] else 'incomplete'}")
+        for item in status["missing"]:
+            print(f"  missing: {item}")
+        if status["fix"]:
+            print(f"  fix: {status['fix']}")
+    return 0 if status["present"] else EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,18 +1,46 @@
-"""Where the SyncHuman weights live and whether they are complete.
+"""Where the SyncHuman weights live, whether they are complete, and how to get them.
 
-One weights folder holds the released `ckpts/OneStage` and `ckpts/SecondStage` layout
-(HuggingFace `xishushu/SyncHuman`) plus DINOv2 ViT-L/14-reg. It is chosen by, in order:
-the `--weights DIR` option, the SYNCHUMAN_WEIGHTS environment variable, and the default
-folder in the user's data directory.
+One weights folder holds everything the `synchuman` engine loads:
+
+```
+<weights>/ckpts/OneStage/...          the released stage-1 folder (HuggingFace xishushu/SyncHuman)
+<weights>/ckpts/SecondStage/...       the released stage-2 folder
+<weights>/dinov2/dinov2_vitl14_reg4_pretrain.pth   DINOv2 ViT-L/14 with registers (Meta's torch-hub file)
+<weights>/prompt_embeds/fixed_prompt_embeds_7view.safetensors   the fixed prompt embeddings
+```
+
+The folder is chosen by, in order: the `--weights DIR` option, the SYNCHUMAN_WEIGHTS environment
+variable, and the default folder in the user's data directory. Downloads resume, report progress,
+can be cancelled, and are checked against the hub's SHA-256 where the hub publishes one. Nothing is
+unpickled: `.pt/.pth` files are read with `torch.load(weights_only=True)`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+from .errors import SyncHumanError
+from .jobs import CancelToken
+
+log = logging.getLogger("synchuman.weights")
 
 HF_REPO = "xishushu/SyncHuman"
 ENV_VAR = "SYNCHUMAN_WEIGHTS"
+REFERENCE_COMMIT = "1b540b7b513d49375f11db2f720164d684dd3f49"  # IGL-HKUST/SyncHuman, source of the prompt embeds
+
+DINOV2_FILE = "dinov2/dinov2_vitl14_reg4_pretrain.pth"
+DINOV2_URL = "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_reg4_pretrain.pth"
+PROMPT_EMBEDS_FILE = "prompt_embeds/fixed_prompt_embeds_7view.safetensors"
+PROMPT_EMBEDS_URLS = {
+    name: f"https://raw.githubusercontent.com/IGL-HKUST/SyncHuman/{REFERENCE_COMMIT}/SyncHuman/data/"
+          f"fixed_prompt_embeds_7view/{name}_embeds.pt" for name in ("normal", "clr")}
 
 # Files whose absence makes the synchuman engine unusable (weights named as the release names them).
 REQUIRED_FILES = (
@@ -33,9 +61,12 @@ REQUIRED_FILES = (
     "ckpts/SecondStage/ckpts/decoder_GS/model.safetensors",
     "ckpts/SecondStage/ckpts/decoder_Mesh/config.json",
     "ckpts/SecondStage/ckpts/decoder_Mesh/model.safetensors",
+    PROMPT_EMBEDS_FILE,
 )
-# DINOv2 ViT-L/14 with registers: either file format is accepted.
-DINOV2_CANDIDATES = ("dinov2_vitl14_reg/model.safetensors", "dinov2_vitl14_reg4_pretrain.pth")
+# DINOv2 ViT-L/14 with registers: either Meta's torch-hub file or a safetensors copy of it.
+DINOV2_CANDIDATES = (DINOV2_FILE, "dinov2/model.safetensors")
+# Released files the engine never loads (the text encoder is unused by the method).
+SKIPPED_HUB_FILES = ("ckpts/OneStage/text_encoder/model.safetensors",)
 
 
 def default_weights_dir() -> Path:
@@ -67,3 +98,156 @@ def weights_status(explicit: str | os.PathLike | None = None) -> dict:
     missing = missing_files(root)
     return {"dir": str(root), "source": source, "present": not missing, "missing": missing,
             "fix": "" if not missing else f"synchuman weights download --dir {root}"}
+
+
+def require_weights(explicit: str | os.PathLike | None = None) -> Path:
+    """The weights folder, or a `weights.missing` error naming what is absent and the fixing command."""
+    status = weights_status(explicit)
+    if status["missing"]:
+        shown = ", ".join(status["missing"][:4]) + (" …" if len(status["missing"]) > 4 else "")
+        raise SyncHumanError("weights.missing", f"The weights folder {status['dir']} lacks {len(status['missing'])} "
+                             f"file(s): {shown}", f"Run: {status['fix']}", {"missing": status["missing"]})
+    return Path(status["dir"])
+
+
+# -- downloading -------------------------------------------------------------------------------
+
+@dataclass
+class RemoteFile:
+    url: str
+    target: str                 # relative path in the weights folder
+    size: int | None = None
+    sha256: str | None = None
+
+
+ProgressFn = Callable[[str, int, int | None], None]   # (relative path, bytes done, bytes total)
+CHUNK = 1 << 20
+TIMEOUT_S = 30
+
+
+def _offline_error(what: str, exc: BaseException) -> SyncHumanError:
+    return SyncHumanError(
+        "weights.offline", f"Cannot reach {what}: {exc}",
+        "Connect this machine to the internet and run the download again (it resumes), or copy a complete "
+        "weights folder from another machine and point --weights / SYNCHUMAN_WEIGHTS at it.")
+
+
+def download_file(remote: RemoteFile, root: Path, progress: ProgressFn, cancel: CancelToken) -> Path:
+    """Downloads one file into `root`, resuming a `.part` file, verifying the SHA-256 when known."""
+    target = root / remote.target
+    if target.is_file() and (remote.size is None or target.stat().st_size == remote.size):
+        if remote.sha256 is None or file_sha256(target) == remote.sha256:
+            progress(remote.target, target.stat().st_size, target.stat().st_size)
+            return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(remote.url, headers={"User-Agent": "synchuman-weights"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)  # noqa: S310 - fixed https sources
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # the part file is already whole
+            response = None
+        else:
+            raise SyncHumanError("weights.download_failed", f"{remote.url} answered HTTP {exc.code}",
+                                 "Try again later; if it persists, download the file by hand into "
+                                 f"{target}.") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise _offline_error(remote.url, exc) from exc
+    if response is not None:
+        with response:
+            resumed = response.status == 206
+            total = remote.size
+            length = response.headers.get("Content-Length")
+            if total is None and length is not None:
+                total = int(length) + (have if resumed else 0)
+            mode = "ab" if resumed else "wb"
+            done = have if resumed else 0
+            with open(part, mode) as out:
+                while True:
+                    cancel.raise_if_set()  # the .part file stays for the next resume
+                    block = response.read(CHUNK)
+                    if not block:
+                        break
+                    out.write(block)
+                    done += len(block)
+                    progress(remote.target, done, total)
+    if remote.size is not None and part.stat().st_size != remote.size:
+        raise SyncHumanError("weights.download_failed", f"{remote.target}: got {part.stat().st_size} bytes, "
+                             f"expected {remote.size}", "Run the download again; it resumes.")
+    if remote.sha256 is not None and file_sha256(part) != remote.sha256:
+        part.unlink()
+        raise SyncHumanError("weights.corrupt", f"{remote.target} does not match the hub's SHA-256.",
+                             "The damaged file was removed; run the download again.")
+    part.replace(target)
+    return target
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hub_files() -> list[RemoteFile]:
+    """The released ckpts/ files with sizes and SHA-256 from the hub (refuses clearly when offline)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise _offline_error("huggingface.co", RuntimeError("HF_HUB_OFFLINE is set"))
+    try:
+        from huggingface_hub import HfApi, hf_hub_url
+
+        info = HfApi().model_info(HF_REPO, files_metadata=True, timeout=TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - every hub failure here means "cannot reach it"
+        raise _offline_error(f"huggingface.co/{HF_REPO}", exc) from exc
+    files = []
+    for sibling in info.siblings or []:
+        name = sibling.rfilename
+        if not name.startswith("ckpts/") or name in SKIPPED_HUB_FILES:
+            continue
+        lfs = getattr(sibling, "lfs", None)
+        sha = getattr(lfs, "sha256", None) if lfs else None
+        files.append(RemoteFile(hf_hub_url(HF_REPO, name), name, sibling.size, sha))
+    return files
+
+
+def download_weights(root: Path, progress: ProgressFn, cancel: CancelToken,
+                     sources: list[RemoteFile] | None = None) -> Path:
+    """Fetches every missing piece into `root` (idempotent) and converts the prompt embeddings."""
+    root.mkdir(parents=True, exist_ok=True)
+    remote = sources if sources is not None else [
+        *hub_files(),
+        RemoteFile(DINOV2_URL, DINOV2_FILE),
+        *(RemoteFile(url, f"prompt_embeds/{name}_embeds.pt") for name, url in PROMPT_EMBEDS_URLS.items()),
+    ]
+    for item in remote:
+        download_file(item, root, progress, cancel)
+    convert_prompt_embeds(root)
+    return root
+
+
+def convert_prompt_embeds(root: Path) -> Path | None:
+    """Turns the official torch-saved prompt embeddings into safetensors (read with weights_only)."""
+    target = root / PROMPT_EMBEDS_FILE
+    sources = {name: root / f"prompt_embeds/{name}_embeds.pt" for name in ("normal", "clr")}
+    if target.is_file() or not all(p.is_file() for p in sources.values()):
+        return target if target.is_file() else None
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for name, path in sources.items():
+        try:
+            value = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - the unpickler refuses anything but tensors and containers
+            raise SyncHumanError("weights.corrupt", f"{path} is not a plain tensor file ({type(exc).__name__}).",
+                                 "Delete it and run `synchuman weights download` again.") from exc
+        if not isinstance(value, torch.Tensor) or value.ndim != 3 or value.shape[1] != 77:
+            raise SyncHumanError("weights.corrupt", f"{path} does not hold a (7, 77, C) tensor.",
+                                 "Delete it and run `synchuman weights download` again.")
+        tensors[name] = value.contiguous()
+    save_file(tensors, str(target))
+    return target
