@@ -1,0 +1,346 @@
+"""Import a SyncHuman GLB as a clean, correctly placed and scaled human.
+
+Contract (docs/protocol.md, design.md): the GLB is y-up with the person facing +Z, which
+Blender's glTF importer turns into z-up facing -Y. Here the result is
+* put in its own collection named after the photo,
+* stripped of wrapper empties (and anything that is not a mesh),
+* baked to identity transforms, then scaled to the requested height, feet on z = 0, centred on
+  the 3D cursor (object origin between the feet),
+* shaded smooth where the surface is smooth (custom normals are cleared, edges sharper than
+  SHARP_ANGLE stay sharp),
+* given a Principled BSDF with its base-colour texture packed and metallic 0,
+* tagged with provenance custom properties.
+
+Callers wrap `import_human` in an operator with UNDO, so the whole import is one undo step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+import bpy
+import numpy as np
+from mathutils import Matrix, Vector
+
+SHARP_ANGLE = math.radians(60.0)
+PROP_PREFIX = "synchuman_"
+
+
+class ImportFailed(RuntimeError):
+    """The GLB could not be turned into a human (corrupt file, no mesh, no height)."""
+
+
+@dataclass
+class ImportedHuman:
+    collection: bpy.types.Collection
+    object: bpy.types.Object                   # the main mesh (most faces)
+    objects: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def read_job_metadata(glb_path: str) -> dict:
+    """The job.json that the backend writes next to its GLB, or {} for a GLB made elsewhere."""
+    path = os.path.join(os.path.dirname(os.path.abspath(glb_path)), "job.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def name_for(glb_path: str, metadata: dict) -> str:
+    """The photo's name when known, else the job folder's (for human.glb) or the file's."""
+    photo = (metadata.get("input") or {}).get("path")
+    if photo:
+        return os.path.splitext(os.path.basename(photo))[0] or "human"
+    stem = os.path.splitext(os.path.basename(glb_path))[0]
+    if stem == "human":
+        return os.path.basename(os.path.dirname(os.path.abspath(glb_path))) or stem
+    return stem or "human"
+
+
+def import_human(context, glb_path: str, *, height_m: float | None = 1.75, location=None,
+                 name: str | None = None, metadata: dict | None = None, photo_label: str = "") -> ImportedHuman:
+    """Imports `glb_path` into the active scene. `height_m=None` keeps the file's size.
+    `location` defaults to the 3D cursor. Raises ImportFailed (and leaves nothing behind)."""
+    import time
+
+    started = time.perf_counter()
+    glb_path = os.path.abspath(bpy.path.abspath(glb_path))
+    if not os.path.isfile(glb_path):
+        raise ImportFailed(f"No GLB at {glb_path}")
+    metadata = read_job_metadata(glb_path) if metadata is None else metadata
+    name = name or name_for(glb_path, metadata)
+    scene = context.scene
+    location = Vector(scene.cursor.location if location is None else location)
+
+    collection = bpy.data.collections.new(name)
+    scene.collection.children.link(collection)
+    before = set(bpy.data.objects)
+    try:
+        _run_gltf_importer(context, glb_path, collection)
+        created = [o for o in bpy.data.objects if o not in before]
+        meshes = _keep_meshes_only(created, collection)
+        if not meshes:
+            raise ImportFailed(f"{os.path.basename(glb_path)} holds no mesh")
+        _bake_transforms(meshes)
+        scale_to_bu = 1.0 / _unit_scale(scene)
+        _place_and_scale(meshes, None if height_m is None else height_m * scale_to_bu, location)
+        for obj in meshes:
+            _smooth_shading(obj)
+        main = max(meshes, key=lambda o: len(o.data.polygons))
+        main.name = name
+        main.data.name = name
+        _fix_materials(meshes, name)
+        _write_provenance(main, collection, glb_path, metadata, height_m, photo_label)
+        _select_only(context, meshes, main)
+    except BaseException:
+        _remove_collection_and_contents(collection, before)
+        raise
+    return ImportedHuman(collection=collection, object=main, objects=meshes,
+                         seconds=time.perf_counter() - started)
+
+
+# -- steps ----------------------------------------------------------------------------------
+def _run_gltf_importer(context, glb_path: str, collection) -> None:
+    """Runs Blender's glTF importer with the new collection active, so nothing lands elsewhere."""
+    view_layer = context.view_layer
+    layer_coll = _find_layer_collection(view_layer.layer_collection, collection)
+    previous = view_layer.active_layer_collection
+    available = bpy.ops.import_scene.gltf.get_rna_type().properties
+    options = {"filepath": glb_path, "merge_vertices": True}  # merged seams shade without cracks
+    for key, value in (("import_scene_as_collection", False), ("import_pack_images", True),
+                       ("import_select_created_objects", True), ("import_shading", "NORMALS")):
+        if key in available:  # options differ between Blender versions
+            options[key] = value
+    try:
+        if layer_coll is not None:
+            view_layer.active_layer_collection = layer_coll
+        result = bpy.ops.import_scene.gltf(**options)
+    except RuntimeError as exc:
+        raise ImportFailed(f"Blender's glTF importer failed on {os.path.basename(glb_path)}: {exc}") from exc
+    finally:
+        if layer_coll is not None:
+            view_layer.active_layer_collection = previous
+    if 'FINISHED' not in result:
+        raise ImportFailed(f"Blender's glTF importer did not import {os.path.basename(glb_path)}")
+
+
+def _find_layer_collection(layer_coll, collection):
+    if layer_coll.collection == collection:
+        return layer_coll
+    for child in layer_coll.children:
+        found = _find_layer_collection(child, collection)
+        if found is not None:
+            return found
+    return None
+
+
+def _keep_meshes_only(created: list, collection) -> list:
+    """Unparents meshes (keeping their world transform) and deletes wrapper empties, cameras,
+    lights; every mesh ends up linked to `collection` only."""
+    meshes = [o for o in created if o.type == 'MESH']
+    world = {o: o.matrix_world.copy() for o in meshes}
+    for obj in meshes:
+        if obj.parent is not None:
+            obj.parent = None
+            obj.matrix_world = world[obj]
+        for coll in list(obj.users_collection):
+            if coll != collection:
+                coll.objects.unlink(obj)
+        if obj.name not in collection.objects:
+            collection.objects.link(obj)
+    others = [o for o in created if o.type != 'MESH']
+    if others:
+        bpy.data.batch_remove(others)
+    return meshes
+
+
+def _bake_transforms(meshes: list) -> None:
+    for obj in meshes:
+        if obj.data.users > 1:
+            obj.data = obj.data.copy()
+        obj.data.transform(obj.matrix_world)
+        obj.matrix_world = Matrix.Identity(4)
+
+
+def _unit_scale(scene) -> float:
+    units = scene.unit_settings
+    return units.scale_length if units.system != 'NONE' and units.scale_length > 0 else 1.0
+
+
+def _vertex_positions(mesh) -> np.ndarray:
+    co = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+    mesh.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3)
+
+
+def _place_and_scale(meshes: list, height_bu: float | None, location: Vector) -> None:
+    points = np.concatenate([_vertex_positions(o.data) for o in meshes])
+    if len(points) == 0:
+        raise ImportFailed("The mesh has no vertices")
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    height = float(hi[2] - lo[2])
+    if height <= 1e-9:
+        raise ImportFailed("The mesh is flat (no height), so it cannot be scaled")
+    scale = 1.0 if height_bu is None else height_bu / height
+    feet = Vector(((lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0, lo[2]))
+    to_origin = Matrix.Diagonal((scale, scale, scale, 1.0)) @ Matrix.Translation(-feet)
+    for obj in meshes:
+        obj.data.transform(to_origin)
+        obj.data.update()
+        obj.location = location
+
+
+def _smooth_shading(obj) -> None:
+    mesh = obj.data
+    if mesh.has_custom_normals:
+        _clear_custom_normals(obj)
+    if "sharp_face" in mesh.attributes:
+        mesh.attributes.remove(mesh.attributes["sharp_face"])  # every face smooth...
+    mesh.set_sharp_from_angle(angle=SHARP_ANGLE)                # ...except across real creases
+    mesh.update()
+
+
+def _clear_custom_normals(obj) -> None:
+    mesh = obj.data
+    attribute = mesh.attributes.get("custom_normal")  # Blender 4.5 stores them as an attribute
+    if attribute is not None:
+        mesh.attributes.remove(attribute)
+        return
+    with bpy.context.temp_override(object=obj, active_object=obj, selected_objects=[obj],
+                                   selected_editable_objects=[obj]):
+        bpy.ops.mesh.customdata_custom_splitnormals_clear()
+
+
+def _fix_materials(meshes: list, name: str) -> None:
+    seen_materials, seen_images = set(), set()
+    for obj in meshes:
+        for slot in obj.material_slots:
+            mat = slot.material
+            if mat is None or mat in seen_materials:
+                continue
+            seen_materials.add(mat)
+            mat.name = f"{name}_material"
+            if not mat.use_nodes or mat.node_tree is None:
+                continue
+            bsdf = next((n for n in mat.node_tree.nodes if n.type == 'BSDF_PRINCIPLED'), None)
+            if bsdf is None:
+                continue
+            metallic = bsdf.inputs.get("Metallic")
+            if metallic is not None and not metallic.is_linked:
+                metallic.default_value = 0.0  # the glTF default of 1.0 makes skin look like metal
+            mat.metallic = 0.0
+            image = _base_color_image(bsdf)
+            if image is not None:
+                if image not in seen_images:
+                    seen_images.add(image)
+                    image.name = f"{name}_basecolor"
+                    _keep_image_with_file(image)
+                # Solid view shows the texture's mean colour instead of white.
+                mat.diffuse_color = (*_mean_color(image), 1.0)
+
+
+def _base_color_image(bsdf):
+    """The image feeding Base Color, directly or through colour nodes in between."""
+    socket = bsdf.inputs.get("Base Color")
+    stack = [socket.links[0].from_node] if socket is not None and socket.is_linked else []
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.type == 'TEX_IMAGE' and node.image is not None:
+            return node.image
+        stack.extend(link.from_node for inp in node.inputs for link in inp.links)
+    return None
+
+
+def _keep_image_with_file(image) -> None:
+    """Packs the texture so the .blend carries it (saving it separately is the user's choice)."""
+    if image.packed_file is None and image.has_data:
+        try:
+            image.pack()
+        except RuntimeError:
+            pass
+
+
+def _mean_color(image) -> tuple[float, float, float]:
+    width, height = image.size
+    if width == 0 or height == 0:
+        return (0.8, 0.8, 0.8)
+    pixels = np.empty(width * height * 4, dtype=np.float32)
+    image.pixels.foreach_get(pixels)
+    rgba = pixels.reshape(-1, 4)[:: max(1, (width * height) // 65536)]
+    weights = rgba[:, 3] if rgba[:, 3].sum() > 0 else np.ones(len(rgba), dtype=np.float32)
+    srgb = (rgba[:, :3] * weights[:, None]).sum(axis=0) / weights.sum()
+    # Byte images hold sRGB values; diffuse_color is linear.
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    return tuple(float(c) for c in linear)
+
+
+def _idprop_int(value):
+    """An int custom property when it fits in 32 bits (what Blender stores), else a string."""
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value if -2**31 <= value < 2**31 else str(value)
+
+
+def provenance(glb_path: str, metadata: dict, height_m: float | None, photo_label: str = "") -> dict:
+    """Flat custom properties describing where a result came from."""
+    inp = metadata.get("input") or {}
+    versions = metadata.get("versions") or {}
+    props = {
+        "generated": True,
+        "job_id": str(metadata.get("job_id") or ""),
+        "photo": str(inp.get("path") or photo_label or ""),
+        "photo_sha256": str(inp.get("sha256") or ""),
+        "engine": str(metadata.get("engine") or ""),
+        "seed": _idprop_int(metadata.get("seed", 0)),
+        "settings": json.dumps(metadata.get("settings") or {}, sort_keys=True),
+        "backend_version": str(versions.get("synchuman") or ""),
+        "created": str(metadata.get("created") or ""),
+        "glb": glb_path,
+    }
+    if height_m is not None:
+        props["height_m"] = float(height_m)
+    return props
+
+
+def _write_provenance(main, collection, glb_path, metadata, height_m, photo_label) -> None:
+    for key, value in provenance(glb_path, metadata, height_m, photo_label).items():
+        main[PROP_PREFIX + key] = value
+    collection[PROP_PREFIX + "job_id"] = main[PROP_PREFIX + "job_id"]
+    collection[PROP_PREFIX + "photo"] = main[PROP_PREFIX + "photo"]
+
+
+def _select_only(context, meshes, main) -> None:
+    view_layer = context.view_layer
+    for obj in view_layer.objects:
+        if obj.select_get():
+            obj.select_set(False)
+    for obj in meshes:
+        if obj.name in view_layer.objects:
+            obj.select_set(True)
+    if main.name in view_layer.objects:
+        view_layer.objects.active = main
+
+
+def _remove_collection_and_contents(collection, before: set) -> None:
+    """Undo a failed import: remove what the importer made, and our collection."""
+    created = [o for o in bpy.data.objects if o not in before]
+    meshes = {o.data for o in created if o.type == 'MESH'}
+    if created:
+        bpy.data.batch_remove(created)
+    orphans = [m for m in meshes if m is not None and m.users == 0]
+    if orphans:
+        bpy.data.batch_remove(orphans)
+    if collection.name in bpy.data.collections:
+        bpy.data.collections.remove(collection)

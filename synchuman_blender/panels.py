@@ -1,0 +1,192 @@
+"""The "SyncHuman" tab in the 3D viewport's sidebar."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+import bpy
+
+from .jobs import SESSION
+from .operators import (SYNCHUMAN_OT_cancel, SYNCHUMAN_OT_copy_diagnostics, SYNCHUMAN_OT_dismiss,
+                        SYNCHUMAN_OT_reconstruct, SYNCHUMAN_OT_release_backend, SYNCHUMAN_OT_start_backend,
+                        editor_image, reconstruct_blocker)
+
+
+def wrapped(layout, text: str, context=None, icon: str = 'NONE', width_px: int = 0) -> None:
+    """Labels cannot wrap, so long messages are split to the region's width."""
+    region = getattr(context, "region", None) if context is not None else None
+    width = width_px or (region.width if region is not None else 300)
+    chars = max(20, int(width / (7.0 * bpy.context.preferences.system.ui_scale)))
+    first = True
+    for paragraph in text.splitlines() or [""]:
+        for line in textwrap.wrap(paragraph, chars) or [""]:
+            layout.label(text=line, icon=icon if first else 'BLANK1' if icon != 'NONE' else 'NONE')
+            first = False
+
+
+def format_elapsed(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else \
+        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def draw_backend_status(layout, context) -> None:
+    """Status line with Start / Release / Copy diagnostics; shared by the panel and preferences."""
+    state = context.window_manager.synchuman_job
+    icons = {'STOPPED': 'RADIOBUT_OFF', 'STARTING': 'SORTTIME', 'READY': 'CHECKMARK', 'DEAD': 'ERROR'}
+    label = {'STOPPED': "not running", 'STARTING': "starting", 'READY': "ready",
+             'DEAD': "stopped unexpectedly"}[state.backend_state]
+    if state.backend_state == 'READY' and state.backend_version:
+        label += f" (synchuman {state.backend_version})"
+    col = layout.column(align=True)
+    col.label(text=f"Backend: {label}", icon=icons[state.backend_state])
+    if state.backend_engines:
+        col.label(text=f"Engines: {state.backend_engines}", icon='BLANK1')
+    if state.backend_device:
+        col.label(text=f"Device: {state.backend_device}", icon='BLANK1')
+    if state.backend_state == 'DEAD':
+        box = layout.box()
+        wrapped(box, state.backend_message or "The backend stopped unexpectedly.", context, icon='ERROR')
+        if state.backend_log:
+            log = box.column(align=True)
+            log.scale_y = 0.7
+            for line in state.backend_log.splitlines()[-8:]:
+                log.label(text=line[:120])
+        box.label(text="The next job starts it again.", icon='INFO')
+    row = layout.row(align=True)
+    row.operator(SYNCHUMAN_OT_start_backend.bl_idname, icon='PLAY')
+    row.operator(SYNCHUMAN_OT_release_backend.bl_idname, icon='CANCEL')
+    layout.operator(SYNCHUMAN_OT_copy_diagnostics.bl_idname, icon='COPYDOWN')
+
+
+class SYNCHUMAN_PT_main(bpy.types.Panel):
+    bl_label = "SyncHuman"
+    bl_idname = "SYNCHUMAN_PT_main"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "SyncHuman"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.synchuman
+        state = context.window_manager.synchuman_job
+
+        col = layout.column()
+        col.use_property_split = True
+        col.use_property_decorate = False
+        col.row().prop(settings, "source", expand=True)
+        if settings.source == 'FILE':
+            col.prop(settings, "photo_path", text="Photo")
+        elif settings.source == 'IMAGE':
+            col.template_ID(settings, "image", open="image.open")
+        else:
+            image = editor_image(context)
+            col.label(text=image.name if image else "No Image Editor shows an image",
+                      icon='IMAGE_DATA' if image else 'INFO')
+        col.separator()
+        col.prop(settings, "engine")
+        col.prop(settings, "seed")
+        col.prop(settings, "height_m")
+        col.prop(settings, "texture_size")
+        col.prop(settings, "max_faces")
+
+        running = SESSION.busy()
+        if not running:
+            row = layout.row()
+            row.scale_y = 1.6
+            row.operator(SYNCHUMAN_OT_reconstruct.bl_idname, icon='OUTLINER_OB_ARMATURE')
+            reason = reconstruct_blocker(context)
+            if reason:  # say why the button is disabled, not only in its tooltip
+                wrapped(layout.column(), reason, context, icon='INFO')
+        else:
+            self._draw_job(layout, context, state)
+        self._draw_outcome(layout, context, state)
+
+    @staticmethod
+    def _draw_job(layout, context, state) -> None:
+        box = layout.box()
+        if state.stage_count:
+            title = f"[{state.stage_index + 1}/{state.stage_count}] {state.stage_label}"
+        else:
+            title = state.stage_label or "Starting"
+        box.label(text=f"{state.photo_name}: {title}", icon='SORTTIME')
+        box.progress(factor=state.fraction, type='BAR', text=f"{100 * state.fraction:.0f}%")
+        row = box.row()
+        if state.total > 1:
+            row.label(text=f"Step {state.step:g}/{state.total:g}")
+        elapsed = time.time() - state.started_at if state.started_at else 0.0
+        row.label(text=f"Elapsed {format_elapsed(elapsed)}")
+        if state.message:
+            wrapped(box.column(), state.message, context)
+        row = box.row()
+        row.scale_y = 1.3
+        row.enabled = state.status != 'CANCELLING'
+        row.operator(SYNCHUMAN_OT_cancel.bl_idname, icon='CANCEL',
+                     text="Cancelling…" if state.status == 'CANCELLING' else "Cancel")
+
+    @staticmethod
+    def _draw_outcome(layout, context, state) -> None:
+        if state.status == 'FAILED':
+            box = layout.box()
+            box.alert = True
+            wrapped(box.column(), f"{state.error_message}", context, icon='ERROR')
+            if state.error_hint:
+                wrapped(box.column(), state.error_hint, context, icon='INFO')
+            if state.error_log:
+                log = box.column(align=True)
+                log.scale_y = 0.7
+                for line in state.error_log.splitlines()[-8:]:
+                    log.label(text=line[:120])
+            row = box.row(align=True)
+            row.label(text=state.error_code)
+            row.operator(SYNCHUMAN_OT_copy_diagnostics.bl_idname, text="", icon='COPYDOWN')
+            row.operator(SYNCHUMAN_OT_dismiss.bl_idname, text="", icon='X')
+        elif state.status == 'DONE':
+            row = layout.row(align=True)
+            row.label(text=f"Imported {state.result_object} in {format_elapsed(state.elapsed_s)}",
+                      icon='CHECKMARK')
+            row.operator(SYNCHUMAN_OT_dismiss.bl_idname, text="", icon='X')
+        elif state.status == 'CANCELLED':
+            row = layout.row(align=True)
+            row.label(text="Cancelled; nothing was imported", icon='INFO')
+            row.operator(SYNCHUMAN_OT_dismiss.bl_idname, text="", icon='X')
+
+
+class SYNCHUMAN_PT_asset(bpy.types.Panel):
+    bl_label = "Asset"
+    bl_idname = "SYNCHUMAN_PT_asset"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "SyncHuman"
+    bl_parent_id = "SYNCHUMAN_PT_main"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    def draw_header(self, context):
+        self.layout.prop(context.scene.synchuman, "mark_asset", text="")
+
+    def draw(self, context):
+        settings = context.scene.synchuman
+        col = self.layout.column()
+        col.use_property_split = True
+        col.use_property_decorate = False
+        col.active = settings.mark_asset
+        col.prop(settings, "asset_catalog")
+        col.prop(settings, "asset_tags")
+        col.prop(settings, "library_dir")
+
+
+class SYNCHUMAN_PT_backend(bpy.types.Panel):
+    bl_label = "Backend"
+    bl_idname = "SYNCHUMAN_PT_backend"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "SyncHuman"
+    bl_parent_id = "SYNCHUMAN_PT_main"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    def draw(self, context):
+        draw_backend_status(self.layout, context)
+
+
+classes = (SYNCHUMAN_PT_main, SYNCHUMAN_PT_asset, SYNCHUMAN_PT_backend)

@@ -1,0 +1,162 @@
+"""Add-on preferences: how to reach the backend on this machine, and where files go."""
+
+from __future__ import annotations
+
+import os
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
+
+from .client import BackendConfig, check_interpreter, default_backend_python
+from .protocol import DEVICE_CHOICES, MEMORY_MODES, PRECISION_CHOICES
+
+# In a submodule __package__ is the extension's module name (bl_ext.<repo>.<id> when installed).
+ADDON_ID = __package__
+BACKEND_PYTHON_ENV = "SYNCHUMAN_BACKEND_PYTHON"
+
+_DEVICE_ITEMS = [
+    ("auto", "Auto", "CUDA when the backend finds a GPU, else CPU"),
+    ("cpu", "CPU", "Always run on the CPU"),
+    ("cuda", "CUDA", "Run on the NVIDIA GPU (fails when none is found)"),
+]
+_PRECISION_ITEMS = [
+    ("auto", "Auto", "fp16 on GPUs that support it, fp32 on the CPU"),
+    ("fp32", "FP32", "Full precision: slowest, most memory"),
+    ("fp16", "FP16", "Half precision on the GPU"),
+    ("bf16", "BF16", "bfloat16 on GPUs that support it"),
+]
+_MEMORY_ITEMS = [
+    ("full", "Full", "Keep every model loaded: fastest, most memory"),
+    ("balanced", "Balanced", "Load models per stage"),
+    ("low", "Low", "Offload aggressively for small GPUs"),
+]
+assert tuple(i[0] for i in _DEVICE_ITEMS) == DEVICE_CHOICES
+assert tuple(i[0] for i in _PRECISION_ITEMS) == PRECISION_CHOICES
+assert tuple(i[0] for i in _MEMORY_ITEMS) == MEMORY_MODES
+
+
+def user_dir(*parts: str) -> str:
+    """A writable folder of the extension (created): its extension user folder when installed,
+    else a folder in Blender's user data (a development checkout imported by name)."""
+    try:
+        base = bpy.utils.extension_path_user(ADDON_ID, create=True)
+    except ValueError:  # not loaded as an extension
+        base = bpy.utils.user_resource('DATAFILES', path="synchuman_blender", create=True)
+    path = os.path.join(base, *parts)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+class SYNCHUMAN_AP_preferences(bpy.types.AddonPreferences):
+    bl_idname = ADDON_ID
+
+    backend_python: StringProperty(
+        name="Backend Python",
+        description="Python interpreter of the environment where the SyncHuman backend is installed. "
+                    "Empty: $SYNCHUMAN_BACKEND_PYTHON, else the project's .venv when found",
+        subtype='FILE_PATH',
+    )
+    weights_dir: StringProperty(
+        name="Weights Folder",
+        description="Folder with the SyncHuman model weights (empty: the backend's default)",
+        subtype='DIR_PATH',
+    )
+    device: EnumProperty(name="Device", items=_DEVICE_ITEMS, default="auto")
+    precision: EnumProperty(name="Precision", items=_PRECISION_ITEMS, default="auto")
+    memory_mode: EnumProperty(name="Memory", items=_MEMORY_ITEMS, default="balanced")
+    start_on_demand: BoolProperty(
+        name="Start Backend on Demand",
+        description="Start the backend when a reconstruction is requested; off: start it here first",
+        default=True,
+    )
+    output_dir: StringProperty(
+        name="Results Folder",
+        description="Where job folders (GLB, job.json, log) are written (empty: the extension's user folder)",
+        subtype='DIR_PATH',
+    )
+    cancel_grace_s: FloatProperty(
+        name="Cancel Grace",
+        description="Seconds to wait for the backend to stop a cancelled job before killing it",
+        default=20.0, min=1.0, max=600.0, subtype='TIME_ABSOLUTE', unit='TIME_ABSOLUTE',
+    )
+
+    def draw(self, context):
+        from .panels import draw_backend_status
+
+        layout = self.layout
+        box = layout.box()
+        draw_backend_status(box, context)
+
+        col = layout.column()
+        col.use_property_split = True
+        col.use_property_decorate = False
+        col.prop(self, "backend_python")
+        path, source = resolve_backend_python(self)
+        if not self.backend_python:
+            col.label(text=f"Using {path} ({source})" if path else "No interpreter found: set one",
+                      icon='INFO' if path else 'ERROR')
+        col.prop(self, "weights_dir")
+        col.prop(self, "device")
+        col.prop(self, "precision")
+        col.prop(self, "memory_mode")
+        col.prop(self, "start_on_demand")
+        col.prop(self, "output_dir")
+        col.prop(self, "cancel_grace_s")
+
+
+class _DefaultPreferences:
+    """The preference defaults, for code that runs without the add-on being enabled
+    (a script that registered the classes by hand)."""
+
+    def __getattr__(self, name):
+        prop = SYNCHUMAN_AP_preferences.bl_rna.properties.get(name)
+        if prop is None:
+            raise AttributeError(name)
+        return prop.default
+
+
+def get_prefs(context=None):
+    context = context or bpy.context
+    addon = context.preferences.addons.get(ADDON_ID)
+    return addon.preferences if addon is not None else _DefaultPreferences()
+
+
+def resolve_backend_python(prefs) -> tuple[str, str]:
+    """(interpreter, where it came from); ("", "none") when nothing is configured or found."""
+    if prefs.backend_python:
+        return bpy.path.abspath(prefs.backend_python), "preferences"
+    from_env = os.environ.get(BACKEND_PYTHON_ENV, "")
+    if from_env:
+        return from_env, BACKEND_PYTHON_ENV
+    found = default_backend_python(os.path.dirname(__file__))
+    return (found, "project .venv") if found else ("", "none")
+
+
+def backend_problem(context=None) -> str | None:
+    """Why the backend cannot be started, or None."""
+    path, _source = resolve_backend_python(get_prefs(context))
+    problem = check_interpreter(path)
+    if problem and not path:
+        return "Backend not configured: set its Python in Preferences › Add-ons › SyncHuman"
+    return problem
+
+
+def backend_config(context=None) -> BackendConfig:
+    prefs = get_prefs(context)
+    path, _source = resolve_backend_python(prefs)
+    weights = bpy.path.abspath(prefs.weights_dir) if prefs.weights_dir else ""
+    return BackendConfig(python=path, weights_dir=weights.rstrip("/\\") if weights else "",
+                         log_path=os.path.join(user_dir("logs"), "backend.log"),
+                         client_name=f"synchuman_blender (Blender {bpy.app.version_string})")
+
+
+def job_output_dir(context=None) -> str:
+    prefs = get_prefs(context)
+    if prefs.output_dir:
+        path = bpy.path.abspath(prefs.output_dir)
+        os.makedirs(path, exist_ok=True)
+        return path
+    return user_dir("jobs")
+
+
+classes = (SYNCHUMAN_AP_preferences,)

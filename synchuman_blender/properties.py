@@ -1,0 +1,122 @@
+"""Properties: per-file artist settings on the Scene, runtime job state on the WindowManager.
+
+The WindowManager state is written only on Blender's main thread (by jobs.Session) and is
+not saved in .blend files, so a file never carries a stale "running" job.
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+from .protocol import DEFAULT_HEIGHT_M, DEFAULT_MAX_FACES, DEFAULT_TEXTURE_SIZE, HEIGHT_RANGE_M, \
+    MAX_FACES_RANGE, TEXTURE_SIZES
+
+DEFAULT_CATALOG = "Generated/Humans"
+
+
+class SYNCHUMAN_PG_settings(bpy.types.PropertyGroup):
+    source: EnumProperty(
+        name="Source",
+        items=[
+            ("FILE", "File", "A photo file on disk", 'FILE_IMAGE', 0),
+            ("IMAGE", "Image", "An image already in this .blend file", 'IMAGE_DATA', 1),
+            ("EDITOR", "Image Editor", "The image shown in an open Image Editor", 'IMAGE', 2),
+        ],
+        default="FILE",
+    )
+    photo_path: StringProperty(name="Photo", description="Photo of one person, full body, facing the camera",
+                               subtype='FILE_PATH')
+    image: PointerProperty(name="Image", type=bpy.types.Image, description="Image in this file to use as the photo")
+    engine: EnumProperty(
+        name="Engine",
+        items=[
+            ("auto", "Auto", "SyncHuman when its weights are installed, else Preview"),
+            ("preview", "Preview", "Fast classical reconstruction on the CPU, no weights needed"),
+            ("synchuman", "SyncHuman", "The neural reconstruction (needs weights; a GPU recommended)"),
+        ],
+        default="auto",
+    )
+    seed: IntProperty(name="Seed", description="Random seed: the same seed gives the same result",
+                      default=0, min=0)
+    height_m: FloatProperty(name="Height (m)", description="Height of the person in metres",
+                            default=DEFAULT_HEIGHT_M, min=HEIGHT_RANGE_M[0], max=HEIGHT_RANGE_M[1],
+                            step=1, precision=2)
+    texture_size: EnumProperty(
+        name="Texture",
+        items=[(str(s), f"{s} px", f"Base colour texture of {s}×{s} pixels") for s in TEXTURE_SIZES],
+        default=str(DEFAULT_TEXTURE_SIZE),
+    )
+    max_faces: IntProperty(name="Face Budget", description="Most triangles the mesh may have",
+                           default=DEFAULT_MAX_FACES, min=MAX_FACES_RANGE[0], max=MAX_FACES_RANGE[1],
+                           step=1000)
+    mark_asset: BoolProperty(name="Mark as Asset", description="Mark the result as an asset with a catalog",
+                             default=False)
+    asset_catalog: StringProperty(name="Catalog", description="Asset catalog path, parts separated by /",
+                                  default=DEFAULT_CATALOG)
+    asset_tags: StringProperty(name="Tags", description="Comma-separated asset tags",
+                               default="human, generated")
+    library_dir: StringProperty(
+        name="Library Folder",
+        description="When set, also write the asset as its own .blend into this asset library folder",
+        subtype='DIR_PATH',
+    )
+
+
+class SYNCHUMAN_PG_job(bpy.types.PropertyGroup):
+    status: EnumProperty(
+        name="Status",
+        items=[
+            ("IDLE", "Idle", ""), ("STARTING", "Starting", ""), ("RUNNING", "Running", ""),
+            ("CANCELLING", "Cancelling", ""), ("IMPORTING", "Importing", ""), ("DONE", "Done", ""),
+            ("FAILED", "Failed", ""), ("CANCELLED", "Cancelled", ""),
+        ],
+        default="IDLE",
+    )
+    job_id: StringProperty()
+    photo_name: StringProperty()
+    stage: StringProperty()
+    stage_label: StringProperty()
+    stage_index: IntProperty()
+    stage_count: IntProperty()
+    step: FloatProperty()
+    total: FloatProperty()
+    fraction: FloatProperty(min=0.0, max=1.0, subtype='FACTOR')
+    message: StringProperty()
+    queue_position: IntProperty()
+    started_at: FloatProperty()        # time.time() when the job was sent
+    elapsed_s: FloatProperty()         # final duration once it ended
+    error_code: StringProperty()
+    error_message: StringProperty()
+    error_hint: StringProperty()
+    error_log: StringProperty()        # last backend log lines, newline-separated
+    result_collection: StringProperty()
+    result_object: StringProperty()
+    result_glb: StringProperty(subtype='FILE_PATH')
+
+    backend_state: EnumProperty(
+        name="Backend",
+        items=[("STOPPED", "Not running", ""), ("STARTING", "Starting", ""), ("READY", "Ready", ""),
+               ("DEAD", "Stopped unexpectedly", "")],
+        default="STOPPED",
+    )
+    backend_pid: IntProperty()
+    backend_version: StringProperty()
+    backend_engines: StringProperty()
+    backend_device: StringProperty()
+    backend_message: StringProperty()
+    backend_log: StringProperty()
+
+
+classes = (SYNCHUMAN_PG_settings, SYNCHUMAN_PG_job)
+
+
+def register_properties():
+    bpy.types.Scene.synchuman = PointerProperty(type=SYNCHUMAN_PG_settings)
+    bpy.types.WindowManager.synchuman_job = PointerProperty(type=SYNCHUMAN_PG_job)
+
+
+def unregister_properties():
+    del bpy.types.WindowManager.synchuman_job
+    del bpy.types.Scene.synchuman
