@@ -71,6 +71,7 @@ class _Process:
         self.active_jobs: set[str] = set()  # submitted, no final event yet
         self.cancel_requested: set[str] = set()
         self.stderr_done = threading.Event()
+        self.exited = threading.Event()     # set once its exit has been reported
 
 
 class JobClient:
@@ -153,7 +154,7 @@ class JobClient:
         except subprocess.TimeoutExpired:
             proc.popen.kill()
             proc.popen.wait(5)
-        proc.stderr_done.wait(2)
+        proc.exited.wait(5)
 
     def kill(self) -> None:
         """Ends the backend at once (a cancel it ignored, or a test simulating a crash)."""
@@ -365,6 +366,7 @@ class JobClient:
             self.events.put({"type": "client.state", "state": self.state, "returncode": returncode,
                              "expected": proc.stopping and proc.failure is None, "error": failure,
                              "log_tail": tail})
+        proc.exited.set()
 
 
 def default_backend_python(source_dir: str) -> str:

@@ -196,10 +196,30 @@ def _place_and_scale(meshes: list, height_bu: float | None, location: Vector) ->
         obj.location = location
 
 
+def _weld(obj) -> None:
+    """Joins vertices that glTF had to split (at UV seams and flat-shaded edges), so the
+    surface is connected: smooth across seams, editable, and creases come back as sharp edges."""
+    import bmesh
+
+    mesh = obj.data
+    points = _vertex_positions(mesh)
+    if len(points) == 0:
+        return
+    size = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0))) or 1.0
+    bm = bmesh.new()
+    try:
+        bm.from_mesh(mesh)
+        bmesh.ops.remove_doubles(bm, verts=bm.verts, dist=size * 1e-6)
+        bm.to_mesh(mesh)
+    finally:
+        bm.free()
+
+
 def _smooth_shading(obj) -> None:
     mesh = obj.data
     if mesh.has_custom_normals:
         _clear_custom_normals(obj)
+    _weld(obj)
     if "sharp_face" in mesh.attributes:
         mesh.attributes.remove(mesh.attributes["sharp_face"])  # every face smooth...
     mesh.set_sharp_from_angle(angle=SHARP_ANGLE)                # ...except across real creases
@@ -324,7 +344,7 @@ def _write_provenance(main, collection, glb_path, metadata, height_m, photo_labe
 def _select_only(context, meshes, main) -> None:
     view_layer = context.view_layer
     for obj in view_layer.objects:
-        if obj.select_get():
+        if obj is not None and obj.select_get():  # None: a base of a just-deleted empty
             obj.select_set(False)
     for obj in meshes:
         if obj.name in view_layer.objects:

@@ -371,14 +371,17 @@ class SYNCHUMAN_OT_import_result(bpy.types.Operator, ImportHelper):
 
     def _make_asset(self, context, imported) -> None:
         obj = imported.object
-        photo = obj.get(importer.PROP_PREFIX + "photo", "")
+        photo = str(obj.get(importer.PROP_PREFIX + "photo", ""))
+        engine = obj.get(importer.PROP_PREFIX + "engine", "")
+        if photo and engine:
+            description = (f"Reconstructed by SyncHuman from {os.path.basename(photo)} "
+                           f"({engine} engine, seed {obj.get(importer.PROP_PREFIX + 'seed', 0)})")
+        else:
+            description = f"SyncHuman result imported from {os.path.basename(self.filepath)}"
         assets.mark_as_asset(
-            obj, catalog_path=self.catalog, tags=[t for t in self.tags.split(",")],
-            author="SyncHuman", library_dir=self.library_dir,
-            description=f"Reconstructed from {os.path.basename(str(photo)) or 'a photo'} "
-                        f"({obj.get(importer.PROP_PREFIX + 'engine', '?')} engine, "
-                        f"seed {obj.get(importer.PROP_PREFIX + 'seed', '?')})",
-            preview_from=str(photo) if photo and os.path.isfile(str(photo)) else "")
+            obj, catalog_path=self.catalog, tags=self.tags.split(","), author="SyncHuman",
+            library_dir=self.library_dir, description=description,
+            preview_from=photo if photo and os.path.isfile(photo) else "")
         if self.library_dir:
             path = assets.write_library_blend(obj, self.library_dir, obj.name, self.catalog)
             obj[importer.PROP_PREFIX + "library_file"] = path

@@ -1,0 +1,170 @@
+"""Reconstruct Human through the real backend subprocess (preview engine on the CPU): the
+blocking path used headless, the timer-driven path used in the UI (its callback is called by
+the test, because timers never fire headless), cancel, a killed backend, and a bad photo."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+
+import bpy
+import numpy as np
+import pytest
+
+from blender_helpers import pump_until, world_vertices
+
+HEIGHT = 1.68
+
+
+def _scene_counts():
+    return (len(bpy.data.objects), len(bpy.data.collections), len(bpy.data.meshes), len(bpy.data.materials),
+            len(bpy.data.images))
+
+
+def _check_human(ext, obj, photo, height=HEIGHT, cursor=(0.0, 0.0, 0.0)):
+    v = world_vertices(obj)
+    assert v[:, 2].min() == pytest.approx(cursor[2], abs=1e-4)
+    assert v[:, 2].max() - v[:, 2].min() == pytest.approx(height, rel=1e-3)
+    assert (v[:, 0].min() + v[:, 0].max()) / 2 == pytest.approx(cursor[0], abs=1e-3)
+    assert (v[:, 1].min() + v[:, 1].max()) / 2 == pytest.approx(cursor[1], abs=1e-3)
+    # Standing (tallest along Z) and facing -Y: a person is wider across the shoulders (X)
+    # than from front to back (Y).
+    extent = v.max(axis=0) - v.min(axis=0)
+    assert extent[2] > extent[0] > extent[1]
+    assert len(obj.data.polygons) > 100
+    material = obj.active_material
+    bsdf = next(n for n in material.node_tree.nodes if n.type == 'BSDF_PRINCIPLED')
+    assert bsdf.inputs["Metallic"].default_value == 0.0 and not bsdf.inputs["Metallic"].is_linked
+    image = bsdf.inputs["Base Color"].links[0].from_node.image
+    assert image.packed_file is not None and min(image.size) >= 64
+    assert obj.data.uv_layers, "the texture needs UVs"
+    assert obj["synchuman_photo"] == str(photo)
+    assert obj["synchuman_photo_sha256"] == hashlib.sha256(photo.read_bytes()).hexdigest()
+    assert obj["synchuman_engine"] == "preview"
+    assert obj["synchuman_job_id"] == bpy.context.window_manager.synchuman_job.job_id
+    assert obj["synchuman_backend_version"] and obj["synchuman_seed"] == 0
+    assert obj.users_collection[0].name == photo.stem
+    assert not [o for o in bpy.data.objects if o.type != 'MESH']
+
+
+def test_reconstruct_blocking_imports_the_human(settings, ext, photo):
+    settings.photo_path = str(photo)
+    settings.height_m = HEIGHT
+    bpy.context.scene.cursor.location = (0.5, -1.0, 0.0)
+    assert bpy.ops.synchuman.reconstruct() == {'FINISHED'}
+    state = bpy.context.window_manager.synchuman_job
+    assert state.status == 'DONE' and state.fraction == 1.0 and state.stage_count > 1
+    assert state.backend_state == 'READY' and state.backend_version
+    obj = bpy.data.objects[state.result_object]
+    _check_human(ext, obj, photo, cursor=(0.5, -1.0, 0.0))
+    assert os.path.isfile(state.result_glb)
+    assert state.result_glb.startswith(os.environ["BLENDER_USER_RESOURCES"])  # the extension's user folder
+
+
+def test_reconstruct_async_through_the_timer(settings, ext, photo):
+    session = ext.jobs.SESSION
+    session.force_blocking = False      # the UI path
+    session.stall_probe = []
+    settings.photo_path = str(photo)
+    settings.height_m = HEIGHT
+    assert bpy.ops.synchuman.reconstruct() == {'FINISHED'}   # returns at once
+    state = bpy.context.window_manager.synchuman_job
+    assert state.status in ('STARTING', 'RUNNING')
+    assert bpy.app.timers.is_registered(ext.jobs._tick)
+    seen = []
+
+    def done():
+        seen.append((state.fraction, state.stage_label))
+        return state.status in ('DONE', 'FAILED')
+
+    pump_until(session, done)
+    assert state.status == 'DONE', (state.error_code, state.error_message)
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and len(set(fractions)) >= 3
+    assert len({label for _, label in seen}) >= 3
+    _check_human(ext, bpy.data.objects[state.result_object], photo)
+    assert session.on_timer() is None, "the timer stops itself when nothing is left to watch"
+    while_running = [seconds for seconds, imported in session.stall_probe if not imported]
+    print(f"\ntimer callback while the job ran: max {1000 * max(while_running):.2f} ms over "
+          f"{len(while_running)} calls")
+    assert max(while_running) < 0.1
+
+
+def test_cancel_reaches_the_backend_and_leaves_nothing(settings, ext, photo):
+    session = ext.jobs.SESSION
+    session.force_blocking = False
+    settings.photo_path = str(photo)
+    before = _scene_counts()
+    jobs_dir = ext.preferences.job_output_dir()
+    results_before = sorted(os.listdir(jobs_dir))
+    bpy.ops.synchuman.reconstruct()
+    state = bpy.context.window_manager.synchuman_job
+    pump_until(session, lambda: state.status == 'RUNNING' and state.fraction > 0)
+    assert bpy.ops.synchuman.cancel() == {'FINISHED'}
+    assert state.status == 'CANCELLING'
+    pump_until(session, lambda: state.status not in ('RUNNING', 'CANCELLING'), timeout=60)
+    assert state.status == 'CANCELLED'
+    assert _scene_counts() == before
+    assert sorted(os.listdir(jobs_dir)) == results_before, "no result and no partial job folder"
+    assert session.client.is_running(), "a cancel stops the job, not the backend"
+
+
+def test_killed_backend_is_reported_and_the_next_job_restarts_it(settings, ext, photo):
+    session = ext.jobs.SESSION
+    session.force_blocking = False
+    settings.photo_path = str(photo)
+    bpy.ops.synchuman.reconstruct()
+    state = bpy.context.window_manager.synchuman_job
+    pump_until(session, lambda: state.status == 'RUNNING' and state.fraction > 0)
+    first_pid = session.client.pid
+    os.kill(first_pid, signal.SIGKILL)
+    pump_until(session, lambda: state.status == 'FAILED', timeout=30)
+    assert state.error_code == "backend.exited"
+    assert "stopped unexpectedly" in state.error_message and "next job" in state.error_hint
+    assert state.error_log, "the panel shows the backend's last log lines"
+    assert state.backend_state == 'DEAD'
+    assert not [o for o in bpy.data.objects]
+
+    session.force_blocking = None   # the blocking path restarts it as well
+    assert bpy.ops.synchuman.reconstruct() == {'FINISHED'}
+    assert state.status == 'DONE' and state.backend_state == 'READY'
+    assert session.client.pid != first_pid
+
+
+def test_bad_photo_shows_the_backends_error(settings, ext, tmp_path):
+    bad = tmp_path / "holiday.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n but then nothing of the sort")
+    settings.photo_path = str(bad)
+    with pytest.raises(RuntimeError, match=r"input\.unreadable"):
+        bpy.ops.synchuman.reconstruct()
+    state = bpy.context.window_manager.synchuman_job
+    assert state.status == 'FAILED' and state.error_code == "input.unreadable"
+    assert "holiday.png" in state.error_message and state.error_hint
+    assert not list(bpy.data.objects)
+
+
+def test_images_inside_the_blend_are_written_for_the_backend(settings, ext, tmp_path):
+    from synchuman_blender.operators import resolve_photo  # noqa: PLC0415
+
+    generated = bpy.data.images.new("Painted Person", 16, 32)
+    generated.pixels.foreach_set(np.ones(16 * 32 * 4, dtype=np.float32))
+    settings.source = 'IMAGE'
+    settings.image = generated
+    path, label, name = resolve_photo(bpy.context, settings)
+    assert os.path.isfile(path) and path.endswith(".png") and name == "Painted Person"
+    assert path.startswith(os.environ["BLENDER_USER_RESOURCES"])
+    assert generated.filepath == "" and "Painted Person" in label  # the artist's image is untouched
+
+    on_disk = tmp_path / "photo.png"
+    generated.filepath_raw = str(on_disk)
+    generated.file_format = 'PNG'
+    generated.save()
+    loaded = bpy.data.images.load(str(on_disk))
+    loaded.pack()
+    settings.image = loaded
+    path, label, _ = resolve_photo(bpy.context, settings)
+    assert open(path, "rb").read() == on_disk.read_bytes() and "packed" in label
+    loaded.unpack(method='REMOVE')
+    settings.image = loaded
+    assert resolve_photo(bpy.context, settings)[0] == str(on_disk)   # a plain file is sent as it is
