@@ -66,7 +66,8 @@ def test_conv_1x1_is_linear_and_batches_do_not_mix():
     assert_close(out, expect, 1e-6, "no cross-batch neighbours")
     conv1 = SparseConv3d(3, 2, 1)
     out1 = conv1(SparseTensor(feats, coords)).feats
-    assert_close(out1, feats @ conv1.conv.weight[:, 0, 0, 0, :].t() + conv1.conv.bias, 1e-6, "1x1")
+    # spconv's 1x1 path (the released weights' convention): the (out,1,1,1,in) buffer viewed as (in, out)
+    assert_close(out1, feats @ conv1.conv.weight.reshape(3, 2) + conv1.conv.bias, 1e-6, "1x1")
 
 
 def test_conv_spconv_agrees_with_torch_backend():

@@ -17,6 +17,7 @@ Rows are voxel-major: the 32 Gaussians of voxel i are rows 32 i .. 32 i + 31.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -57,7 +58,7 @@ class GaussianConfig:
         shapes = {"_xyz": (3,), "_features_dc": (1, 3), "_scaling": (3,), "_rotation": (4,), "_opacity": (1,)}
         out, start = {}, 0
         for name, shp in shapes.items():
-            size = g * int(torch.tensor(shp).prod())
+            size = g * math.prod(shp)
             out[name] = (start, start + size, shp)
             start += size
         return out
@@ -80,7 +81,8 @@ def offset_perturbation(config: GaussianConfig) -> torch.Tensor:
     """(G, 3) fixed per-Gaussian offsets: atanh((2 h - 1) / voxel_size) of the 3-D Hammersley
     points h_i = (i / G, radical_inverse_2(i), radical_inverse_3(i))."""
     g = config.num_gaussians
-    pts = torch.tensor([[i / g, radical_inverse(2, i), radical_inverse(3, i)] for i in range(g)]).float()
+    pts = torch.tensor([[i / g, radical_inverse(2, i), radical_inverse(3, i)] for i in range(g)],
+                       dtype=torch.float32, device="cpu")
     return torch.atanh((pts * 2 - 1) / config.voxel_size)
 
 

@@ -1,12 +1,13 @@
 """Submanifold sparse 3D convolution with two interchangeable backends.
 
-Convention (the released checkpoints, spconv 2.x ``SubMConv3d``; golden case ``s``):
+Convention (the released checkpoints, spconv 2.x ``SubMConv3d``; golden cases ``s`` and ``d``):
 weight layout ``(out, kx, ky, kz, in)``, outputs only at input sites, and
 
     out[i] = bias + sum_j W[:, dx + r, dy + r, dz + r, :] @ feat[j]
 
 over active voxels j of the same batch item with (dx, dy, dz) = coord_j - coord_i in
-{-r..r}^3, r = kernel_size // 2 (a cross-correlation).
+{-r..r}^3, r = kernel_size // 2 (a cross-correlation). Exception, as in spconv: a 1x1x1
+kernel multiplies by the weight buffer viewed as (in, out) (see `conv1x1`).
 
 Backends
 - ``torch`` (ours, default, and the only one used on CPU): build the neighbour map once per
@@ -168,6 +169,16 @@ def submanifold_conv_torch(feats: torch.Tensor, weight: torch.Tensor, bias: torc
     return out
 
 
+def conv1x1(feats: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """1x1x1 convolution exactly as spconv 2.x computes it (and so as the released weights
+    were trained): spconv's 1x1 fast path multiplies by the (out, 1, 1, 1, in) weight buffer
+    *viewed* as an (in, out) matrix (``FILTER_HWIO = False``), not by its transpose. Golden
+    case d (mesh decoder skip connections) depends on this."""
+    cout, cin = weight.shape[0], weight.shape[-1]
+    out = feats @ weight.reshape(cin, cout).to(feats.dtype)
+    return out + bias.to(feats.dtype) if bias is not None else out
+
+
 def submanifold_conv_bruteforce(coords: torch.Tensor, feats: torch.Tensor, weight: torch.Tensor,
                                 bias: torch.Tensor | None) -> torch.Tensor:
     """O(N^2) reference of the documented rule (for tests only)."""
@@ -224,8 +235,7 @@ class SparseConv3d(nn.Module):
     def forward(self, x: SparseTensor) -> SparseTensor:
         w, b = self.conv.weight, self.conv.bias
         if self.conv.kernel_size == 1:
-            feats = torch.nn.functional.linear(x.feats, w.reshape(w.shape[0], w.shape[-1]), b)
-            return x.replace(feats)
+            return x.replace(conv1x1(x.feats, w, b))
         if resolve_backend(x.device) == "spconv":  # pragma: no cover - needs CUDA
             return x.replace(self._forward_spconv(x))
         return x.replace(submanifold_conv_torch(x.feats, w, b, neighbour_map(x, self.conv.kernel_size)))
