@@ -91,8 +91,11 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu", dtype: to
 # ----------------------------------------------------------------------------- DINOv2 glue
 def dinov2_condition(x_prenorm: torch.Tensor) -> torch.Tensor:
     """The flow's condition tokens: layer norm (no affine, eps 1e-5) of DINOv2's ``x_prenorm``
-    (all 1374 tokens of a 518^2 image: CLS, 4 registers, 37^2 patches)."""
-    return F.layer_norm(x_prenorm.float(), x_prenorm.shape[-1:])
+    (all 1374 tokens of a 518^2 image: CLS, 4 registers, 37^2 patches); the same tokens as
+    stage 1 uses (`models.dinov2.condition_tokens`)."""
+    from ..models.dinov2 import condition_tokens
+
+    return condition_tokens(x_prenorm.float())
 
 
 def multiview_dinov2_input(images: torch.Tensor, size: int = MV_SIZE) -> torch.Tensor:
