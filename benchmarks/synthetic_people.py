@@ -385,7 +385,7 @@ def write_examples(folder: Path = EXAMPLES) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     body = make_person("standing", seed=3)
-    photo = render_photo(body, 640, 960, background="plain", fill=0.88, noise=0.006)
+    photo = render_photo(body, 640, 960, background="plain", fill=0.88, noise=0.004)
     out = [folder / "person.png", folder / "person_cutout.png"]
     Image.fromarray(photo.rgb).save(out[0], optimize=True)
     cut = np.dstack([photo.extras["cutout_rgb"], photo.alpha])

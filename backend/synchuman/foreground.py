@@ -319,7 +319,7 @@ def segment_rgb(rgb: np.ndarray, tick: ProgressFn) -> np.ndarray:
     if not np.any((gc == cv2.GC_BGD) | (gc == cv2.GC_PR_BGD)):
         raise _no_foreground("No person could be separated: the whole photo looks like one object.")
     tick(2, 5, "separating the person (GrabCut)")
-    fg = _banded_grabcut(work, gc, lambda i, n: tick(2 + i / n, 5, "separating the person (GrabCut)"))
+    fg = _banded_grabcut(work, gc, lambda i, n: tick(2, 5, f"separating the person (GrabCut, band {min(i + 1, n)}/{n})"))
     tick(3, 5, "cleaning up")
     k3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, k3)

@@ -1,0 +1,55 @@
+"""The `preview` engine: a classical reconstruction on the CPU, no model weights, in about a second.
+
+    foreground (foreground.py) -> silhouette fields (silhouette.py) -> inflated closed mesh (mesh.py)
+    -> texture: photo on the front, plausible back (texture.py, head.py) -> GLB + front view (raster.py)
+
+It is not the neural SyncHuman method: the body is the photo's silhouette inflated with rounded
+cross-sections, so its depth is a plausible guess and the back is a colour fill. See
+docs/preview-engine.md. It never imports torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ...jobs import Stage
+from ..base import Engine, EngineResult, ReconstructSettings
+from .build import PreviewBuild, build_preview
+
+log = logging.getLogger("synchuman.preview")
+
+__all__ = ["PreviewEngine", "PreviewBuild", "build_preview"]
+
+
+class PreviewEngine(Engine):
+    name = "preview"
+    stages = (
+        Stage("foreground", "Separating the person", 0.25),
+        Stage("silhouette", "Silhouette fields", 0.1),
+        Stage("geometry", "Inflating the body", 0.3),
+        Stage("texture", "Texturing front and back", 0.2),
+        Stage("export", "Writing GLB", 0.25),
+        Stage("render", "Rendering the front view", 0.15),
+    )
+
+    @classmethod
+    def availability(cls, settings: ReconstructSettings) -> tuple[bool, str]:
+        return True, "always available (CPU, no weights)"
+
+    def reconstruct(self, photo, settings, job, progress, cancel) -> EngineResult:
+        started = time.monotonic()
+        built = build_preview(photo, settings, progress)
+        progress("export", 0, 1, "writing human.glb")
+        glb = built.write_glb(job.file("human.glb"))
+        progress("export", 1, 1, f"{len(built.faces)} faces")
+        progress("render", 0, 1, "front view")
+        front = job.file("views/front.png")
+        built.write_front_view(front, progress=lambda d, t: progress("render", d, t + 1, "rasterising"))
+        progress("render", 1, 1, "front view written")
+        meta = built.metadata()
+        meta["preview"]["engine_seconds"] = round(time.monotonic() - started, 3)
+        log.info("preview: %d faces, watertight %s, silhouette IoU %.4f", len(built.faces),
+                 meta["preview"]["mesh"]["watertight"], meta["preview"].get("front_silhouette_iou", float("nan")))
+        cancel.raise_if_set()
+        return EngineResult(glb=glb, views={"front": front}, metadata=meta)
