@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..errors import SyncHumanError
 from ..geometry.flexicubes import FlexiCubesMesh, extract_mesh
@@ -91,23 +92,44 @@ def multiview_pixel_index(coords: torch.Tensor, size: int) -> torch.Tensor:
     return ((b.unsqueeze(1) * NUM_VIEWS + views) * size + row.unsqueeze(1)) * size + cols
 
 
-def sample_multiview(layer: nn.Linear, maps: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Per-voxel features [view0 || view1 || view2 || view3] of `layer` applied per pixel.
+class ViewPixels:
+    """One view of one feature map, reduced to the pixels the voxels use: the projected
+    features of those pixels (U, mv_dim) and, per voxel, the row of its pixel (N,)."""
 
-    Only the pixels some voxel uses are projected (the projection is per pixel, so this is
-    exactly the reference's project-everything-then-gather)."""
+    __slots__ = ("proj", "inverse")
+
+    def __init__(self, proj: torch.Tensor, inverse: torch.Tensor):
+        self.proj = proj
+        self.inverse = inverse
+
+
+def project_view_pixels(layer: nn.Linear, maps: torch.Tensor, idx: torch.Tensor) -> list[ViewPixels]:
+    """`layer` applied to the pixels of each view that some voxel samples (the projection is
+    per pixel, so this equals the reference's project-every-pixel-then-gather)."""
     flat = maps.reshape(-1, maps.shape[-1])
-    uniq, inv = torch.unique(idx.reshape(-1), return_inverse=True)
-    proj = layer(flat[uniq].to(layer.weight.dtype))
-    return proj[inv].reshape(idx.shape[0], -1)
+    out = []
+    for v in range(idx.shape[1]):
+        uniq, inv = torch.unique(idx[:, v], return_inverse=True)
+        out.append(ViewPixels(layer(flat[uniq].to(layer.weight.dtype)), inv))
+    return out
+
+
+def sample_multiview(views: list[ViewPixels]) -> torch.Tensor:
+    """Per-voxel features [view0 || view1 || view2 || view3] (N, 4 mv_dim)."""
+    return torch.cat([v.proj[v.inverse] for v in views], dim=1)
 
 
 class MultiviewSparseTransformerBlock(nn.Module):
-    """Attention -> multiview injection -> MLP, each pre-normed (no affine) and residual."""
+    """Attention -> multiview injection -> MLP, each pre-normed (no affine) and residual.
+
+    The injection's first linear layer acts on [LN3(x) || f_normal(v0..v3) || f_color(v0..v3)];
+    its weight is split by input slot so each view's part is applied once per *pixel* and then
+    gathered per voxel (voxels on one pixel ray share it): the same sum, 2-4x fewer FLOPs."""
 
     def __init__(self, channels: int, num_heads: int, mlp_ratio: float, mv_dim: int, mode: str,
                  window_size: int | None, shift: int):
         super().__init__()
+        self.mv_dim = mv_dim
         self.norm1 = LayerNorm32(channels, elementwise_affine=False, eps=1e-6)
         self.norm2 = LayerNorm32(channels, elementwise_affine=False, eps=1e-6)
         self.norm3 = LayerNorm32(channels, elementwise_affine=False, eps=1e-6)
@@ -119,10 +141,20 @@ class MultiviewSparseTransformerBlock(nn.Module):
             nn.Linear(4 * channels, channels),
         )
 
-    def forward(self, x: SparseTensor, mv_normal: torch.Tensor, mv_color: torch.Tensor) -> SparseTensor:
+    def injection(self, f: torch.Tensor, mv_normal: list[ViewPixels], mv_color: list[ViewPixels]) -> torch.Tensor:
+        first = self.mv_condition[0]
+        c, m = f.shape[1], self.mv_dim
+        w = first.weight
+        acc = F.linear(self.norm3(f), w[:, :c], first.bias)
+        for slot, view in enumerate(list(mv_normal) + list(mv_color)):
+            ws = w[:, c + slot * m: c + (slot + 1) * m]
+            acc.add_(F.linear(view.proj, ws).index_select(0, view.inverse))
+        return self.mv_condition[2](self.mv_condition[1](acc))
+
+    def forward(self, x: SparseTensor, mv_normal: list[ViewPixels], mv_color: list[ViewPixels]) -> SparseTensor:
         h = self.attn(x.replace(self.norm1(x.feats)))
         f = x.feats + h.feats
-        f = f + self.mv_condition(torch.cat([self.norm3(f), mv_normal, mv_color], dim=1))
+        f = f + self.injection(f, mv_normal, mv_color)
         f = f + self.mlp(self.norm2(f))
         return x.replace(f)
 
@@ -151,7 +183,8 @@ class SLatDecoderBackbone(nn.Module):
         self.input_layer_normal = nn.Linear(mv_in, config.mv_dim)
 
     def multiview_features(self, x: SparseTensor, mv_color: torch.Tensor, mv_normal: torch.Tensor):
-        """(f_normal, f_color), each (N, 4 mv_dim), for the voxels of `x` (64^3 coordinates)."""
+        """(normal, color) view pixels for the voxels of `x` (64^3 coordinates); `sample_multiview`
+        turns either into the per-voxel (N, 4 mv_dim) features of the reference."""
         for name, m in (("mv_color", mv_color), ("mv_normal", mv_normal)):
             if m.dim() != 5 or m.shape[1] != NUM_VIEWS or m.shape[2] != m.shape[3]:
                 raise ValueError(f"{name} must be (batch, 4, S, S, C), got {tuple(m.shape)}")
@@ -159,8 +192,8 @@ class SLatDecoderBackbone(nn.Module):
         if int(x.coords[:, 1:].max()) >= size:
             raise ValueError(f"voxel coordinates exceed the {size}x{size} feature maps")
         idx = multiview_pixel_index(x.coords, size)
-        return (sample_multiview(self.input_layer_normal, mv_normal, idx),
-                sample_multiview(self.input_layer_color, mv_color, idx))
+        return (project_view_pixels(self.input_layer_normal, mv_normal, idx),
+                project_view_pixels(self.input_layer_color, mv_color, idx))
 
     @property
     def dtype(self) -> torch.dtype:
