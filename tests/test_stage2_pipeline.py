@@ -90,3 +90,14 @@ def test_input_validation(pipe, inputs):
                  steps=1)
     with pytest.raises(ValueError):
         pipe.run(inputs["coords"], inputs["color"], inputs["normal"], inputs["cond"], None, seed=0, steps=1)
+
+
+def test_run_from_stage1_like_result(pipe, inputs):
+    import numpy as np
+    from types import SimpleNamespace
+
+    hwc = lambda t: [im.permute(1, 2, 0).numpy() for im in t] + [np.ones((64, 64, 3), np.float32)]  # noqa: E731
+    s1 = SimpleNamespace(coords=inputs["coords"].numpy(), colors=hwc(inputs["color"]), normals=hwc(inputs["normal"]))
+    a = pipe.run_from_stage1(s1, inputs["cond"], TinyDinov2(), seed=3, steps=1)
+    b = pipe.run(inputs["coords"], inputs["color"], inputs["normal"], inputs["cond"], TinyDinov2(), seed=3, steps=1)
+    assert torch.equal(a.gaussians.xyz, b.gaussians.xyz) and torch.equal(a.mesh_faces, b.mesh_faces)

@@ -243,6 +243,7 @@ class Stage2Pipeline:
         """(mv_color, mv_normal), each (1, 4, 64, 64, 4096), from (4, 3, H, W) views in [0, 1]."""
         out = []
         for views in (color_views, normal_views):
+            views = views_tensor(views) if views.dim() == 4 else views
             if views.dim() == 4:
                 views = views.unsqueeze(0)
             if views.shape[1] != 4 or views.shape[2] != 3:
@@ -268,6 +269,12 @@ class Stage2Pipeline:
             cancel.raise_if_set()
         meshes = self.decoder_mesh.to_meshes(mesh_raw)
         return gaussians, meshes
+
+    def run_from_stage1(self, stage1_result, cond: torch.Tensor, dinov2=None, **kwargs) -> Stage2Result:
+        """`run` on a stage-1 result (anything with ``coords``, ``colors`` and ``normals``; views as
+        stage 1 stores them: 0 front, 1 right, 2 back mirrored, 3 left mirrored, 4 face)."""
+        return self.run(torch.as_tensor(stage1_result.coords), views_tensor(stage1_result.colors),
+                        views_tensor(stage1_result.normals), cond, dinov2, **kwargs)
 
     def run(self, coords: torch.Tensor, color_views: torch.Tensor, normal_views: torch.Tensor,
             cond: torch.Tensor, dinov2=None, *, mv_color: torch.Tensor | None = None,
@@ -332,6 +339,22 @@ class Stage2Pipeline:
             log.warning("stage 2 produced an empty mesh (%d voxels)", slat.coords.shape[0])
         tick("stage 2 done")
         return result
+
+
+def views_tensor(images) -> torch.Tensor:
+    """The 4 body views (front, right, back, left) as (4, 3, H, W) float32 in [0, 1], from a
+    (>=4, 3, H, W) / (>=4, H, W, 3) tensor or array, or a list of (H, W, 3) / (3, H, W) images
+    (e.g. stage 1's ``colors`` / ``normals``, whose 5th entry, the face view, is not used here)."""
+    if isinstance(images, (list, tuple)):
+        images = torch.stack([torch.as_tensor(im) for im in images[:4]])
+    t = torch.as_tensor(images)[:4]
+    if t.dim() != 4 or t.shape[0] != 4:
+        raise ValueError(f"expected at least 4 views, got {tuple(t.shape)}")
+    if t.shape[1] != 3 and t.shape[-1] == 3:
+        t = t.permute(0, 3, 1, 2)
+    if t.dtype == torch.uint8:
+        return t.float() / 255.0
+    return t.float()
 
 
 def _as_coords(coords: torch.Tensor) -> torch.Tensor:
