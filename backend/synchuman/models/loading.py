@@ -78,11 +78,12 @@ def expected_shapes(module: nn.Module, to_file_key: Callable[[str], str] = lambd
 
 def load_safetensors_into(module: nn.Module, path: Path, *, to_file_key: Callable[[str], str] = lambda k: k,
                           device="cpu", dtype: torch.dtype | None = None,
-                          keep_fp32: Callable[[str], bool] | None = None) -> nn.Module:
+                          keep_fp32: Callable[[str], bool] | None = None,
+                          fill_buffers: Callable[[nn.Module, torch.device], None] | None = None) -> nn.Module:
     """Strictly load `path` into `module` (typically built on the meta device) and move it to
     `device`/`dtype`. Float tensors are cast to `dtype` unless keep_fp32(module_key) says so.
     Non-persistent buffers and any tensor absent from the file are materialised from the module's
-    own values (they must not be on the meta device then)."""
+    own values (they must not be on the meta device then) or computed by `fill_buffers(module, device)`."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -98,6 +99,8 @@ def load_safetensors_into(module: nn.Module, path: Path, *, to_file_key: Callabl
                 t = t.float()
             state[mk] = t.to(device)
     module.load_state_dict(state, strict=True, assign=True)
+    if fill_buffers is not None:
+        fill_buffers(module, torch.device(device))
     for name, buf in list(module.named_buffers()):
         if buf.is_meta:
             raise SyncHumanError("weights.missing", f"{path}: buffer {name!r} was not loaded", WEIGHTS_HINT,
