@@ -18,12 +18,14 @@ from ...foreground import extract_foreground
 from . import mesh as M
 from . import silhouette as S
 from . import texture as T
+from .head import Head, find_head
 from .raster import rasterize, shade_textured
 
 ProgressFn = Callable[..., None]
 
 FRONT_VIEW_MAX_SIDE = 1024
 ROUGHNESS = 0.8
+HEAD_DEPTH_BOOST = 0.4   # inflation makes a round blob ~0.75x as deep as wide; a head is deeper than wide
 
 
 @dataclass
@@ -70,7 +72,7 @@ class PreviewBuild:
         rgb, cover = self.render_front(progress=progress)
         self.notes["front_silhouette_iou"] = round(silhouette_iou(cover, self.mask), 5)
         tmp = Path(path).with_name(Path(path).name + ".tmp.png")
-        Image.fromarray(rgb).save(tmp, compress_level=3)
+        Image.fromarray(rgb).save(tmp, compress_level=1)
         tmp.replace(path)
         return Path(path)
 
@@ -102,9 +104,9 @@ def mesh_report(vertices: np.ndarray, faces: np.ndarray) -> dict:
 
 
 def _grid_cell(area_px: int, max_faces: int) -> float:
-    """Grid spacing (pixels) so the front sheet has about 3x its share of faces before reduction."""
+    """Grid spacing (pixels) so the front sheet has about twice its share of faces before reduction."""
     per_sheet = max_faces / 2
-    return float(max(1.0, np.sqrt(2.0 * area_px / (3.0 * per_sheet))))
+    return float(max(1.0, np.sqrt(2.0 * area_px / (2.0 * per_sheet))))
 
 
 def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
@@ -122,13 +124,18 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
     progress("foreground", 1, 1, f"{100 * mask.mean():.1f}% of the photo")
 
     # 2. silhouette fields
-    progress("silhouette", 0, 3, "distance field")
+    progress("silhouette", 0, 4, "distance field")
     sil = S.analyse(alpha)
-    progress("silhouette", 1, 3, "local thickness")
+    progress("silhouette", 1, 4, "local thickness")
     radius = S.local_thickness(sil)
-    progress("silhouette", 2, 3, "inflation field")
+    ratio = S.depth_ratio_field(sil, radius)
+    progress("silhouette", 2, 4, "inflation field")
     inflation = S.inflation_field(sil)
-    progress("silhouette", 3, 3, "fields ready")
+    progress("silhouette", 3, 4, "finding the head")
+    rgb_box = _box_rgb(rgba[..., :3], sil.box)
+    head = find_head(rgb_box, sil.mask)
+    head_weight = _head_weight(head, sil)
+    progress("silhouette", 4, 4, f"fields ready (head: {head.method})")
 
     # 3. geometry
     progress("geometry", 0, 5, "triangulating the silhouette")
@@ -138,9 +145,9 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
     rows = int(np.ceil((v1 - 1 - v0) / cell)) + 2
     sheet = M.triangulate_region(lambda u, v: sil.sample(sil.phi, u, v, outside=-1.0), u0, v0, cols, rows, cell)
     progress("geometry", 1, 5, f"{len(sheet.faces)} faces per side")
-    r_v = sil.sample(radius, sheet.xy[:, 0], sheet.xy[:, 1])
     f_v = inflation.at(sheet.xy[:, 0], sheet.xy[:, 1], sheet.phi)
-    z = np.where(sheet.border, 0.0, S.depth_ratio(r_v, sil.height_px) * np.sqrt(2.0 * f_v))
+    z = sil.sample(ratio, sheet.xy[:, 0], sheet.xy[:, 1], outside=1.0) * np.sqrt(2.0 * f_v)
+    z *= 1.0 + HEAD_DEPTH_BOOST * sil.sample(head_weight, sheet.xy[:, 0], sheet.xy[:, 1])
     z = np.where(sheet.border, 0.0, np.maximum(z, 1e-3))
     xyz = np.column_stack([sheet.xy, z])
     progress("geometry", 2, 5, "reducing")
@@ -165,10 +172,9 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
     # 4. texture
     progress("texture", 0, 5, "front from the photo")
     atlas = T.layout((u0, v0, u1, v1), int(settings.texture_size))
-    rgb_box = _box_rgb(rgba[..., :3], sil.box)
     front = T.clean_front(rgb_box, sil)
     progress("texture", 1, 5, "back fill")
-    back, back_notes = T.back_fill(front, sil, tick=lambda d, t: progress("texture", 1, 5, f"back fill {d}/{t}"))
+    back, back_notes = T.back_fill(front, sil, head, tick=lambda d, t: progress("texture", 1, 5, f"back fill {d}/{t}"))
     notes.update(back_notes)
     back = T.side_blend(front, back, sil, radius)
     progress("texture", 3, 5, "baking")
@@ -195,6 +201,22 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
     return PreviewBuild(vertices=verts, faces=glb_faces, uv=uv.astype(np.float64), normals=normals, texture=texture,
                         closed_vertices=closed, closed_faces=closed_faces, photo_size=(W, H),
                         to_photo=(m, float(u_mid), float(v_bot)), mask=mask, notes=notes)
+
+
+def _head_weight(head: Head, sil: S.Silhouette) -> np.ndarray:
+    """A soft (blurred) head mask in the box's frame, 0 where there is no head."""
+    h, w = sil.mask.shape
+    if not head.mask.any():
+        return np.zeros((h, w), np.float32)
+    s = min(1.0, 200.0 / max(h, w))
+    small = cv2.resize(head.mask.astype(np.float32), (max(4, round(w * s)), max(4, round(h * s))),
+                       interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), max(0.8, 0.01 * sil.height_px * s))
+    weight = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    # no boost below the chin: the neck keeps its own, thinner depth
+    rows = np.arange(h, dtype=np.float32)[:, None]
+    ramp = max(2.0, 0.015 * sil.height_px)
+    return weight * np.clip((head.bottom - rows) / ramp, 0.0, 1.0)
 
 
 def _box_rgb(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

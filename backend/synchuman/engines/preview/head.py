@@ -32,6 +32,14 @@ class Head:
     top: int
     bottom: int                         # the chin / neck row
 
+    def resized(self, shape: tuple[int, int]) -> "Head":
+        """The same head in a resized frame of `shape` (h, w)."""
+        sy, sx = shape[0] / self.mask.shape[0], shape[1] / self.mask.shape[1]
+        mask = cv2.resize(self.mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        face = None if self.face is None else (int(self.face[0] * sx), int(self.face[1] * sy),
+                                               max(1, int(self.face[2] * sx)), max(1, int(self.face[3] * sy)))
+        return Head(mask, face, int(self.top * sy), int(self.bottom * sy))
+
     @property
     def method(self) -> str:
         return "face detector" if self.face is not None else "silhouette" if self.mask.any() else "none"
@@ -109,8 +117,8 @@ def _detect_face(rgb: np.ndarray, mask: np.ndarray, top: int, person_h: int):
         return None
     h, w = mask.shape
     band = min(h, top + int(0.45 * person_h))
-    # scale so that the figure is ~700 px tall: a face is then ~50-90 px, what the detector likes
-    s = min(2.0, 700.0 / max(person_h, 1))
+    # scale so that the figure is ~500 px tall: a face is then ~35-60 px, enough for the detector
+    s = min(2.0, 500.0 / max(person_h, 1))
     gray = cv2.cvtColor(np.ascontiguousarray(rgb[:band]), cv2.COLOR_RGB2GRAY)
     if s != 1.0:
         gray = cv2.resize(gray, (max(1, round(w * s)), max(1, round(band * s))),

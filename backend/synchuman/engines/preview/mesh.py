@@ -122,8 +122,11 @@ def triangulate_region(phi_at, u0: float, v0: float, cols: int, rows: int, cell:
     phis = np.zeros(len(pos))
     phis[:n_nodes] = f.ravel()
 
-    used, inverse = np.unique(faces, return_inverse=True)
-    faces = inverse.reshape(-1, 3).astype(np.int64)
+    used_mask = np.zeros(len(pos), bool)
+    used_mask[faces.ravel()] = True
+    used = np.nonzero(used_mask)[0]
+    new_index = np.cumsum(used_mask) - 1
+    faces = new_index[faces].astype(np.int64)
     xy = pos[used]
     border = used >= n_nodes
     # counter-clockwise seen from the camera: with v pointing down that is clockwise in (u, v)
@@ -184,7 +187,7 @@ def reduce_sheet(xyz: np.ndarray, faces: np.ndarray, border: np.ndarray, target:
     import fast_simplification
 
     pts, tri = fast_simplification.simplify(xyz.astype(np.float64), faces.astype(np.int32), target_count=int(target),
-                                            agg=5.0, preserve_border=True)
+                                            agg=7.0, preserve_border=True)
     tri = np.asarray(tri, np.int64)
     pts = np.asarray(pts, np.float64)
     if len(tri) == 0:

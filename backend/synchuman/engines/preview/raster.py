@@ -72,7 +72,10 @@ def rasterize(uv_screen: np.ndarray, depth: np.ndarray, faces: np.ndarray, heigh
     if pix_all:
         pix = np.concatenate(pix_all)
         dep = np.concatenate(dep_all)
-        order = np.lexsort((-dep, pix))
+        # one sort on (pixel, nearest first): depth quantised to 20 bits within its range
+        lo, hi = float(dep.min()), float(dep.max())
+        q = np.round((hi - dep) / max(hi - lo, 1e-12) * ((1 << 20) - 1)).astype(np.int64)
+        order = np.argsort(pix.astype(np.int64) << 20 | q, kind="stable")
         pix_sorted = pix[order]
         first = np.ones(len(order), bool)
         first[1:] = pix_sorted[1:] != pix_sorted[:-1]

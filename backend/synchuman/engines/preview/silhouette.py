@@ -27,8 +27,10 @@ class Silhouette:
                             outside)
 
 
-def remap_points(field: np.ndarray, x: np.ndarray, y: np.ndarray, outside: float = 0.0) -> np.ndarray:
-    """Bilinear samples of `field` (h, w[, c]) at array coordinates (x = column, y = row), any shape."""
+def remap_points(field: np.ndarray, x: np.ndarray, y: np.ndarray, outside: float = 0.0,
+                 interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """Samples of `field` (h, w[, c]) at array coordinates (x = column, y = row), any shape; bilinear
+    unless `interpolation` says otherwise."""
     shape = np.shape(x)
     n = int(np.prod(shape))
     cols = 1024
@@ -38,7 +40,7 @@ def remap_points(field: np.ndarray, x: np.ndarray, y: np.ndarray, outside: float
     mx[:n] = np.ravel(x)
     my[:n] = np.ravel(y)
     out = cv2.remap(np.ascontiguousarray(field, dtype=np.float32), mx.reshape(rows, cols), my.reshape(rows, cols),
-                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=outside)
+                    interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=outside)
     extra = field.shape[2:] if field.ndim == 3 else ()
     return out.reshape((rows * cols,) + extra)[:n].reshape(tuple(shape) + extra)
 
@@ -64,12 +66,15 @@ def analyse(alpha_full: np.ndarray, pad: int = 8) -> Silhouette:
     a = alpha.astype(np.float32) / 255.0
     soft = np.where(mask, np.maximum(2 * a - 1, 0.02), np.minimum(2 * a - 1, -0.02))
     phi = np.where(edge, soft, phi).astype(np.float32)
+    # a light blur removes the staircase of a pixel mask (a distance field is nearly linear across
+    # the edge, so the zero crossing hardly moves)
+    phi = cv2.GaussianBlur(phi, (0, 0), 0.8)
     rows = np.nonzero(mask.any(axis=1))[0]
     return Silhouette(alpha=alpha, mask=mask, phi=phi, box=(int(u0), int(v0), int(u1), int(v1)),
                       height_px=float(rows[-1] - rows[0] + 1), area_px=int(mask.sum()))
 
 
-def local_thickness(sil: Silhouette, max_side: int = 320) -> np.ndarray:
+def local_thickness(sil: Silhouette, max_side: int = 200) -> np.ndarray:
     """R(x): the radius of the largest disc inside the silhouette that contains x (pixels, box-sized).
 
     Computed at reduced resolution with one distance transform per radius level, then smoothed
@@ -84,7 +89,7 @@ def local_thickness(sil: Silhouette, max_side: int = 320) -> np.ndarray:
     top = float(dt.max())
     R = np.where(small, 0.5, 0.0).astype(np.float32)
     if top > 0.5:
-        levels = np.unique(np.round(np.geomspace(0.75, top, 28), 3))
+        levels = np.unique(np.round(np.geomspace(0.75, top, 18), 3))
         for r in levels:
             core = (dt >= r).astype(np.uint8)
             if not core.any():
@@ -117,10 +122,14 @@ class Inflation:
         """f at photo points, corrected to the exact contour: f + |grad f| (d_exact - d_coarse)."""
         x = (np.asarray(u) - self.box[0] + 0.5) * self.scale - 0.5
         y = (np.asarray(v) - self.box[1] + 0.5) * self.scale - 0.5
-        f = remap_points(self.f, x, y)
+        # bicubic: bilinear f has kinks along the coarse grid that show up in the shading
+        f = remap_points(self.f, x, y, interpolation=cv2.INTER_CUBIC)
         g = remap_points(self.grad, x, y)
         d = remap_points(self.dist, x, y)
-        return np.maximum(f + g * (d_exact - d), 0.0)
+        # the correction matters only near the contour; further in, the two distance fields differ by
+        # pixel-scale ripples that would show in the shading
+        near = np.clip(1.0 - np.maximum(d, 0.0) * self.scale / 4.0, 0.0, 1.0)
+        return np.maximum(f + near * g * (d_exact - d), 0.0)
 
 
 def inflation_field(sil: Silhouette, max_side: int = 256) -> Inflation:
@@ -169,6 +178,21 @@ def inflation_field(sil: Silhouette, max_side: int = 256) -> Inflation:
     del sx, sy
     return Inflation(f=f_ext.astype(np.float32), grad=grad.astype(np.float32), dist=dist.astype(np.float32),
                      scale=s, box=sil.box)
+
+
+def depth_ratio_field(sil: Silhouette, R: np.ndarray, max_side: int = 200) -> np.ndarray:
+    """depth_ratio of the local thickness, blurred over ~3 % of the height (box-sized): the ratio
+    changes gently between limbs and torso instead of in steps."""
+    h, w = sil.mask.shape
+    s = min(1.0, max_side / max(h, w))
+    sh, sw = max(4, round(h * s)), max(4, round(w * s))
+    k = depth_ratio(cv2.resize(R, (sw, sh), interpolation=cv2.INTER_AREA), sil.height_px).astype(np.float32)
+    m = (cv2.resize(sil.mask.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_AREA) > 0).astype(np.float32)
+    sigma = max(1.0, 0.03 * sil.height_px * s)
+    num = cv2.GaussianBlur(k * m, (0, 0), sigma)
+    den = cv2.GaussianBlur(m, (0, 0), sigma)
+    k = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 1.0)
+    return cv2.resize(k.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
 
 
 def depth_ratio(R: np.ndarray, height_px: float) -> np.ndarray:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .head import find_head
+from .head import Head, find_head
 from .silhouette import Silhouette
 
 
@@ -105,9 +105,10 @@ def clean_front(rgb_box: np.ndarray, sil: Silhouette) -> np.ndarray:
     return out
 
 
-def back_fill(front: np.ndarray, sil: Silhouette, work_height: int = 256, clusters: int = 8,
-              tick=None) -> tuple[np.ndarray, dict]:
-    """Back colours for the whole box (same size as `front`), and notes for job.json."""
+def back_fill(front: np.ndarray, sil: Silhouette, head: Head | None = None, work_height: int = 256,
+              clusters: int = 8, tick=None) -> tuple[np.ndarray, dict]:
+    """Back colours for the whole box (same size as `front`), and notes for job.json. `head` is in the
+    box's frame (found if not given)."""
     tick = tick or (lambda *a: None)
     h, w = sil.mask.shape
     s = min(1.0, work_height / max(sil.height_px, 1.0))
@@ -148,7 +149,7 @@ def back_fill(front: np.ndarray, sil: Silhouette, work_height: int = 256, cluste
     back_lab[..., 0] = np.clip(back_lab[..., 0] + 0.5 * (l_front - l_back), 0, 100)
     tick(2, 4)
     # the back of the head: hair colour
-    head = find_head(small, m)
+    head = (head if head is not None else find_head(front, sil.mask)).resized((sh, sw))
     notes["head"] = head.method
     if head.mask.any():
         hair = _hair_colour(lab, label, centres, head, m)
