@@ -106,7 +106,7 @@ class SparseStructureDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.input_layer(x.to(self.input_layer.weight.dtype))
-        h = h.to(self.blocks[0].conv1.weight.dtype if isinstance(self.blocks[0], ResBlock3d) else h.dtype)
+        h = h.to(self.middle_block[0].conv1.weight.dtype if len(self.middle_block) else h.dtype)
         h = self.middle_block(h)
         for blk in self.blocks:
             h = blk(h)
@@ -133,5 +133,12 @@ def load_ss_decoder(folder, device="cpu", dtype: torch.dtype = torch.float32) ->
     cfg = SSDecoderConfig(**args)
     model = build_on_meta(lambda: SparseStructureDecoder(cfg))
     half = dtype in (torch.float16, torch.bfloat16)
-    keep = (lambda k: k.startswith(("input_layer", "out_layer"))) if half else None
+    keep = (lambda k: not is_half_precision_key(k)) if half else None
     return load_safetensors_into(model, folder / "model.safetensors", device=device, dtype=dtype, keep_fp32=keep)
+
+
+def is_half_precision_key(key: str) -> bool:
+    """Which tensors run in half precision when the decoder is loaded in fp16/bf16: the convolutions
+    of the torso (blocks, middle_block), as the reference's use_fp16; input/output layers and all
+    norms stay float32."""
+    return key.startswith(("blocks.", "middle_block.")) and ".norm" not in key
