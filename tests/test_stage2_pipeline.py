@@ -13,6 +13,15 @@ from synchuman.jobs import CancelToken
 from synchuman.pipelines.stage2 import Stage2Pipeline
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks: intra-op threading only adds overhead (and stalls on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 class TinyDinov2:
     """A stand-in with DINOv2's get_intermediate_layers contract (patch 14, final-norm tokens);
     width 4 per layer to fit the tiny decoders (4 layers x 4 = 16 = 4 mv_dim)."""
