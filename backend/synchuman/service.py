@@ -135,33 +135,32 @@ class Service:
                 if self._stopping:
                     return
                 job = self._running = self._queue.popleft()
-            try:
-                self._run(job)
-            finally:
-                with self._cond:
-                    self._running = None
-                    self._cond.notify_all()
+            final = self._run(job)
+            with self._cond:  # the job is no longer running before its last event goes out
+                self._running = None
+                self._cond.notify_all()
+            self.emit(final)
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job) -> dict[str, Any]:
+        """Runs a job; returns its final event (`result` or `error`)."""
         def emit(event: dict[str, Any]) -> None:
             self.emit({**event, "job": job.id})
 
         try:
             settings = ReconstructSettings.from_dict(job.settings)
             result = run_reconstruction(job.photo, job.output_dir, settings, emit, job.cancel, self.engines, job.id)
-            self.emit({"type": "result", **result})
+            return {"type": "result", **result}
         except Cancelled as exc:
-            self.emit(error_event(**exc.to_dict(), job=job.id))
+            return error_event(**exc.to_dict(), job=job.id)
         except SyncHumanError as exc:
             log.warning("job %s failed: %s", job.id, exc)
-            self.emit(error_event(**exc.to_dict(), job=job.id))
+            return error_event(**exc.to_dict(), job=job.id)
         except MemoryError as exc:
-            self.emit(error_event("resources.out_of_memory", f"Out of memory: {exc}",
-                                  "Use a smaller texture size or face budget, or the 'low' memory mode.",
-                                  job=job.id))
+            return error_event("resources.out_of_memory", f"Out of memory: {exc}",
+                               "Use a smaller texture size or face budget, or the 'low' memory mode.", job=job.id)
         except Exception as exc:
             log.exception("job %s crashed", job.id)
-            self.emit(error_event(**internal_error(exc).to_dict(), job=job.id))
+            return error_event(**internal_error(exc).to_dict(), job=job.id)
 
     # -- lifecycle ------------------------------------------------------------------------
     def stop(self, timeout: float = 30.0) -> None:
