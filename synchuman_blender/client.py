@@ -72,6 +72,7 @@ class _Process:
         self.cancel_requested: set[str] = set()
         self.stderr_done = threading.Event()
         self.exited = threading.Event()     # set once its exit has been reported
+        self.watchdog: threading.Timer | None = None
 
 
 class JobClient:
@@ -121,9 +122,11 @@ class JobClient:
             self.events.put({"type": "client.state", "state": STARTING, "pid": popen.pid})
             threading.Thread(target=self._read_stdout, args=(proc,), name="synchuman-stdout", daemon=True).start()
             threading.Thread(target=self._read_stderr, args=(proc,), name="synchuman-stderr", daemon=True).start()
-            watchdog = threading.Timer(self.config.hello_timeout_s, self._hello_timeout, args=(proc,))
-            watchdog.daemon = True
-            watchdog.start()
+            # Cancelled as soon as the backend answers or exits: a thread left waiting at exit
+            # can hang Blender's shutdown.
+            proc.watchdog = threading.Timer(self.config.hello_timeout_s, self._hello_timeout, args=(proc,))
+            proc.watchdog.daemon = True
+            proc.watchdog.start()
             self._write(proc, {"type": "hello", "id": hello_id, "protocol": PROTOCOL_VERSION,
                                "client": self.config.client_name})
 
@@ -296,6 +299,7 @@ class JobClient:
     def _on_event(self, proc: _Process, event: dict) -> None:
         kind = event["type"]
         if event.get("id") == proc.hello_id:
+            proc.watchdog.cancel()
             if kind == "hello" and event.get("protocol") == PROTOCOL_VERSION:
                 with self._lock:
                     proc.said_hello = True
@@ -332,6 +336,8 @@ class JobClient:
             proc.popen.kill()
 
     def _on_exit(self, proc: _Process, returncode: int) -> None:
+        if proc.watchdog is not None:
+            proc.watchdog.cancel()
         tail = list(self.log_tail)[-20:]
         with self._lock:
             jobs = set(proc.active_jobs)

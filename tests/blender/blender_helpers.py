@@ -25,60 +25,26 @@ def pump_until(session, predicate, timeout: float = 120.0, interval: float = 0.0
 
 
 def make_person_glb(path, *, parent_empty: bool = True, metallic: float = 1.0) -> str:
-    """Writes a GLB with Blender's own exporter: a box "person" 1.0 tall standing at z 0.2..1.2,
-    off-centre, facing -Y (its nose sticks out towards -Y at head height), with an image texture
-    and, when asked, under a translated and scaled wrapper empty. The glTF exporter turns -Y into
-    +Z, which is how the backend writes its GLBs. The scene is cleared before and after."""
-    import bmesh
+    """Writes a GLB shaped like the backend's: a box "person" 1.0 tall standing at z 0.2..1.2,
+    off-centre, facing -Y (its nose sticks out towards -Y at head height), flat-shaded with
+    normals, UVs and a 32x32 skin-coloured texture, metallicFactor 1, and (when asked) under a
+    translated and scaled wrapper node. Coordinates are converted to glTF's y-up, front +Z."""
     import numpy as np
 
-    for obj in list(bpy.data.objects):
-        bpy.data.objects.remove(obj)
-    mesh = bpy.data.meshes.new("body")
-    bm = bmesh.new()
-    bmesh.ops.create_cube(bm, size=1.0)
-    for v in bm.verts:
-        v.co.x *= 0.4
-        v.co.y *= 0.2
-        v.co.z += 0.5
-    nose = bmesh.ops.create_cube(bm, size=0.08)["verts"]
-    for v in nose:
-        v.co.y -= 0.13
-        v.co.z += 0.9
-    bm.to_mesh(mesh)
-    bm.free()
-    mesh.uv_layers.new(name="UVMap")
-    obj = bpy.data.objects.new("body", mesh)
-    obj.location = (0.3, -0.1, 0.2)
-    bpy.context.scene.collection.objects.link(obj)
+    from glb_writer import box, write_glb, zup_to_yup
 
-    image = bpy.data.images.new("skin", 32, 32)
-    pixels = np.tile(np.array([0.8, 0.5, 0.4, 1.0], dtype=np.float32), 32 * 32)
-    image.pixels.foreach_set(pixels)
-    image.pack()
-    material = bpy.data.materials.new("skin")
-    material.use_nodes = True
-    nodes = material.node_tree.nodes
-    bsdf = nodes["Principled BSDF"]
-    bsdf.inputs["Metallic"].default_value = metallic
-    tex = nodes.new("ShaderNodeTexImage")
-    tex.image = image
-    material.node_tree.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
-    mesh.materials.append(material)
-
-    if parent_empty:
-        empty = bpy.data.objects.new("wrapper", None)
-        empty.location = (0.0, 0.0, 0.1)
-        empty.scale = (2.0, 2.0, 2.0)
-        bpy.context.scene.collection.objects.link(empty)
-        obj.parent = empty
-    bpy.ops.export_scene.gltf(filepath=str(path), export_format='GLB', export_yup=True)
-    for o in list(bpy.data.objects):
-        bpy.data.objects.remove(o)
-    for datablocks in (bpy.data.meshes, bpy.data.materials, bpy.data.images):
-        for block in list(datablocks):
-            datablocks.remove(block)
-    return str(path)
+    body = box((0.0, 0.0, 0.5), (0.4, 0.2, 1.0))
+    nose = box((0.0, -0.13, 0.9), (0.08, 0.08, 0.08))
+    positions = np.concatenate([body[0], nose[0]])
+    normals = np.concatenate([body[1], nose[1]])
+    uvs = np.concatenate([body[2], nose[2]])
+    indices = np.concatenate([body[3], nose[3] + len(body[0])])
+    texture = np.empty((32, 32, 4), dtype=np.uint8)
+    texture[...] = (204, 128, 102, 255)
+    wrapper = {"translation": [0.0, 0.1, 0.0], "scale": [2.0, 2.0, 2.0]} if parent_empty else None
+    return write_glb(path, zup_to_yup(positions), indices, normals=zup_to_yup(normals), uvs=uvs,
+                     texture=texture, metallic=metallic,
+                     mesh_translation=tuple(zup_to_yup(np.array([[0.3, -0.1, 0.2]]))[0]), wrapper=wrapper)
 
 
 def world_vertices(obj):
