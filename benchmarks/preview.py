@@ -9,9 +9,12 @@ engine path (`run_reconstruction`, as the CLI and the service do) in a fresh wor
 - cold s: the first job in a fresh process (includes importing cv2, scipy, trimesh, ...: what a
   one-off `synchuman reconstruct` pays on top of Python's start-up),
 - warm s: the next job in the same process (what the long-running service pays per photo),
-- peak MB: the worker's peak resident memory (ru_maxrss),
+- peak MB: the worker's peak resident memory (VmHWM: imports, both jobs),
 - fg IoU: the foreground step's mask against the true mask (1.0 for cut-outs),
-- sil IoU: coverage of views/front.png (a render of the GLB) against the true mask,
+- warm CPU s: process CPU time of the warm job (less sensitive to other load than wall time; can
+  exceed wall time where OpenCV uses both cores),
+- sil IoU: coverage of views/front.png (the engine's own render of the GLB) against the true mask,
+- sil IoU (render pkg): the same GLB rasterised by `synchuman.render` (independent check),
 - PSNR: masked PSNR (dB) of views/front.png against the photo, over the true mask,
 - watertight, faces: of the GLB's geometry (seam vertices welded by position),
 - Chamfer: symmetric mean surface distance to the true shape after normalising both to unit height
@@ -59,13 +62,17 @@ def worker(photo: str, out: str) -> None:
 
     engines = EngineCache()
     times, results = [], []
+    cpu = []
     for i in range(2):
         start = time.perf_counter() if i else t0
+        c0 = time.process_time()
         res = run_reconstruction(photo, Path(out) / f"run{i}", ReconstructSettings(engine="preview"),
                                  lambda e: None, CancelToken(), engines)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - c0)
         results.append(res)
-    print(json.dumps({"cold": times[0], "warm": times[1], "glb": results[1]["glb"],
+    print(json.dumps({"cold": times[0], "warm": times[1], "warm_cpu": cpu[1], "glb": results[1]["glb"],
+                      "frame": results[1]["metadata"]["preview"]["photo_frame"],
                       "front": results[1]["views"]["front"], "torch_imported": "torch" in sys.modules,
                       "timings": results[1]["metadata"]["timings_s"]}))
 
@@ -137,8 +144,24 @@ def measure(case, tmp: Path) -> dict:
     rng = np.random.default_rng(0)
     ours = sample_surface(np.asarray(welded.vertices), np.asarray(welded.faces), 40_000, rng)
     truth = sp.surface_points(body, 40_000)
+    # cross-check of the silhouette with the project's render package (torch CPU rasteriser)
+    sil_iou_render = None
+    try:
+        from synchuman.render import rasterize
+
+        fr = run["frame"]
+        V = np.asarray(mesh.vertices)
+        u = fr["u_of_x0"] + V[:, 0] * fr["px_per_m"]
+        v = fr["v_of_y0"] - V[:, 1] * fr["px_per_m"]
+        z = V[:, 2] / (np.abs(V[:, 2]).max() + 1e-9)
+        clip = np.column_stack([(2 * u + 1) / W - 1, (2 * v + 1) / H - 1, -0.9 * z, np.ones(len(V))])
+        raster = rasterize(clip.astype(np.float32), np.asarray(mesh.faces, np.int64), (H, W))
+        cov = np.asarray(raster.mask).reshape(H, W)
+        sil_iou_render = float((cov & photo.mask).sum() / (cov | photo.mask).sum())
+    except ImportError:
+        pass
     return {
-        "case": name, "size": f"{size[0]}x{size[1]}", "cold_s": run["cold"], "warm_s": run["warm"],
+        "case": name, "warm_cpu_s": run["warm_cpu"], "sil_iou_render": sil_iou_render, "size": f"{size[0]}x{size[1]}", "cold_s": run["cold"], "warm_s": run["warm"],
         "peak_mb": peak_mb, "fg_iou": fg_iou, "sil_iou": sil_iou, "psnr": psnr,
         "watertight": bool(welded.is_watertight and welded.is_winding_consistent and welded.volume > 0),
         "faces": int(len(mesh.faces)), "chamfer_mm": chamfer_mm(ours, truth), "stages": run["timings"],
@@ -153,26 +176,29 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = ap.parse_args()
     if args.worker:
-        import resource
-
         worker(*args.worker)
-        # the peak resident memory of this worker, reported on a last line
-        return print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        # the peak resident memory of this worker (VmHWM: ru_maxrss would include the parent's size
+        # at fork time), reported on a last line
+        status = Path("/proc/self/status").read_text()
+        hwm_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+        return print(json.dumps({"peak_mb": hwm_kb / 1024}))
     load = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for case in QUICK if args.quick else CASES:
             rows.append(measure(case, Path(d)))
             print(f"  done: {rows[-1]['case']}", file=sys.stderr)
-    head = ("| case | photo | cold s | warm s | peak MB | fg IoU | sil IoU | PSNR dB | watertight | faces | "
-            "Chamfer mm |")
+    head = ("| case | photo | cold s | warm s | warm CPU s | peak MB | fg IoU | sil IoU | sil IoU (render pkg) | "
+            "PSNR dB | watertight | faces | Chamfer mm |")
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start "
           "(shared machine: timings are noisy)")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in rows:
-        print(f"| {r['case']} | {r['size']} | {r['cold_s']:.2f} | {r['warm_s']:.2f} | {r['peak_mb']:.0f} | "
-              f"{r['fg_iou']:.4f} | {r['sil_iou']:.4f} | {r['psnr']:.1f} | {'yes' if r['watertight'] else 'NO'} | "
+        cross = "-" if r["sil_iou_render"] is None else f"{r['sil_iou_render']:.4f}"
+        print(f"| {r['case']} | {r['size']} | {r['cold_s']:.2f} | {r['warm_s']:.2f} | {r['warm_cpu_s']:.2f} | "
+              f"{r['peak_mb']:.0f} | {r['fg_iou']:.4f} | {r['sil_iou']:.4f} | {cross} | {r['psnr']:.1f} | "
+              f"{'yes' if r['watertight'] else 'NO'} | "
               f"{r['faces']} | {r['chamfer_mm']:.1f} |")
     print("\nwarm-run stage times (s):")
     for r in rows:

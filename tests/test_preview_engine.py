@@ -242,3 +242,29 @@ def test_bundled_example_end_to_end(example_photo, tmp_path):
     assert meta["input"]["has_alpha"] is False
     assert meta["preview"]["front_silhouette_iou"] >= 0.97
     assert meta["preview"]["mesh"]["watertight"]
+
+
+def test_person_cut_by_the_frame(tmp_path):
+    # the lower legs are outside the photo: the mesh is closed along the frame's edge
+    photo = sp.render_photo(sp.make_person("standing", seed=18), 500, 600, background="plain", fill=1.0,
+                            offset=(0.0, 0.12))
+    assert photo.mask[-1].any()
+    result = reconstruct(save(tmp_path, "cut.png", photo.rgb), tmp_path / "out")
+    meta = result["metadata"]["preview"]
+    assert meta["mesh"]["watertight"] and meta["mesh"]["winding_consistent"] and meta["mesh"]["volume_m3"] > 0
+    assert meta["front_silhouette_iou"] >= 0.97
+
+
+def test_the_engine_never_imports_torch(tmp_path, example_photo):
+    import subprocess
+
+    code = ("import sys\n"
+            "from synchuman.runner import EngineCache, run_reconstruction\n"
+            "from synchuman.engines import ReconstructSettings\n"
+            "from synchuman.jobs import CancelToken\n"
+            f"run_reconstruction({str(example_photo)!r}, {str(tmp_path)!r}, ReconstructSettings(engine='preview'),"
+            " lambda e: None, CancelToken(), EngineCache())\n"
+            "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -195,7 +195,9 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
     glb_faces[back_faces] = remap[closed_faces[back_faces]]
     progress("texture", 5, 5, f"{atlas.size}px texture")
 
-    notes.update({"grid_cell_px": round(cell, 3), "photo_px_per_m": round(1.0 / m, 2),
+    notes.update({"grid_cell_px": round(cell, 3), "photo_px_per_m": round(1.0 / m, 4),
+                  # photo pixel (u, v) of a GLB point (x, y): u = u_of_x0 + x * px_per_m, v = v_of_y0 - y * px_per_m
+                  "photo_frame": {"px_per_m": 1.0 / m, "u_of_x0": float(u_mid), "v_of_y0": float(v_bot)},
                   "height_px": round(float(v_bot - v_top), 2), "depth_profile": "Poisson inflation, round limbs, "
                   "torso depth 0.62 of its width"})
     return PreviewBuild(vertices=verts, faces=glb_faces, uv=uv.astype(np.float64), normals=normals, texture=texture,

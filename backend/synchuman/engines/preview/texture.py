@@ -139,7 +139,8 @@ def back_fill(front: np.ndarray, sil: Silhouette, head: Head | None = None, work
     for i in voters:
         votes[i] = cv2.boxFilter(((label == i) & m).astype(np.float32), -1, (win, win))
     mode = np.argmax(votes, axis=0)
-    back_lab = centres[mode].astype(np.float32)
+    mode = _absorb_islands(mode, m, max_area=0.03 * m.sum())
+    back_lab = _local_label_colour(lab, label, mode, m, k, win, centres)
     # broad shading of the front, at half strength
     sig = max(1.0, 0.04 * sil.height_px * s)
     mf = m.astype(np.float32)
@@ -175,6 +176,44 @@ def back_fill(front: np.ndarray, sil: Silhouette, head: Head | None = None, work
     out = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
     tick(4, 4)
     return out, notes
+
+
+def _absorb_islands(mode: np.ndarray, m: np.ndarray, max_area: float) -> np.ndarray:
+    """Regions of one colour that are small and enclosed inside the figure (a print, a logo, a
+    pocket) take the colour that surrounds them; regions touching the outline (hands, shoes) stay."""
+    inner = cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    out = mode.copy()
+    ring_kernel = np.ones((3, 3), np.uint8)
+    for value in np.unique(mode[m]):
+        n, comp, stats, _ = cv2.connectedComponentsWithStats(((mode == value) & m).astype(np.uint8), connectivity=8)
+        for c in range(1, n):
+            if stats[c, cv2.CC_STAT_AREA] > max_area:
+                continue
+            region = comp == c
+            if (region & ~inner).any():
+                continue
+            ring = cv2.dilate(region.astype(np.uint8), ring_kernel).astype(bool) & ~region & m
+            if ring.any():
+                out[region] = np.bincount(mode[ring]).argmax()
+    return out
+
+
+def _local_label_colour(lab, label, mode, m, k, win, centres) -> np.ndarray:
+    """For each pixel, the average colour of the nearby pixels (window `win`) of its chosen cluster:
+    a white shoe stays white even when k-means put it in one cluster with a pale print."""
+    out = centres[mode].astype(np.float32)
+    for i in np.unique(mode[m]):
+        ind = ((label == i) & m).astype(np.float32)
+        cnt = cv2.boxFilter(ind, -1, (win, win), normalize=False)
+        sums = cv2.boxFilter(lab * ind[..., None], -1, (win, win), normalize=False)
+        big = 3 * win + 1   # a wider look where the small window has none of this cluster
+        cnt2 = cv2.boxFilter(ind, -1, (big, big), normalize=False)
+        sums2 = cv2.boxFilter(lab * ind[..., None], -1, (big, big), normalize=False)
+        sel = mode == i
+        local = np.where((cnt >= 1)[..., None], sums / np.maximum(cnt, 1)[..., None],
+                         np.where((cnt2 >= 1)[..., None], sums2 / np.maximum(cnt2, 1)[..., None], centres[i]))
+        out[sel] = local[sel]
+    return out
 
 
 def _hair_colour(lab, label, centres, head, m) -> np.ndarray | None:
