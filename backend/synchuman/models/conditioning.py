@@ -183,7 +183,11 @@ def convert_prompt_embeds(normal_pt, clr_pt, out_path) -> Path:
 
     tensors = {}
     for key, src in (("normal", normal_pt), ("clr", clr_pt)):
-        t = torch.load(str(src), map_location="cpu", weights_only=True)
+        try:
+            t = torch.load(str(src), map_location="cpu", weights_only=True)
+        except Exception as exc:  # not a plain tensor pickle (weights_only refuses arbitrary objects)
+            raise SyncHumanError("weights.mismatch", f"Cannot read {src}: {exc}", WEIGHTS_HINT,
+                                 {"file": str(src)}) from None
         if not isinstance(t, torch.Tensor) or t.ndim != 3 or t.shape[0] != len(PROMPT_VIEW_NAMES):
             raise SyncHumanError("weights.mismatch", f"{src}: expected one (7, 77, C) tensor",
                                  WEIGHTS_HINT, {"file": str(src)})
