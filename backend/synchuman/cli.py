@@ -14,6 +14,7 @@ from . import __version__
 from .engines.base import DEVICE_CHOICES, ENGINE_CHOICES, MEMORY_MODES, PRECISION_CHOICES, ReconstructSettings
 from .errors import Cancelled, SyncHumanError, internal_error
 from .jobs import CancelToken
+from .protocol import claim_stdout
 
 EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
 
@@ -82,6 +83,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: cancel.set("Interrupted (Ctrl-C)."))
     signal.signal(signal.SIGTERM, lambda *_: cancel.set("Terminated."))
     engines = EngineCache()
+    out = claim_stdout() if args.json else sys.stdout
     failures = 0
     for photo in args.photos:
         if cancel.is_set():
@@ -92,14 +94,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         def emit(event: dict) -> None:
             event = {**event, "job": job_id}
             if args.json:
-                print(json.dumps(event), flush=True)
+                print(json.dumps(event), file=out, flush=True)
             else:
                 bar(event)
 
         try:
             result = run_reconstruction(photo, args.output, settings, emit, cancel, engines, job_id)
             if args.json:
-                print(json.dumps({"type": "result", **result}), flush=True)
+                print(json.dumps({"type": "result", **result}), file=out, flush=True)
             else:
                 bar.done()
                 print(f"{photo}: {result['glb']}")
@@ -107,22 +109,22 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             failures += 1
             if not args.json:
                 bar.done()
-            _report(exc, args.json, job_id)
+            _report(exc, args.json, job_id, out)
             if isinstance(exc, Cancelled):
                 return EXIT_CANCELLED
         except Exception as exc:  # unexpected: still a coded error, with the traceback in the log
             failures += 1
             logging.getLogger("synchuman").exception("job %s crashed", job_id)
-            _report(internal_error(exc), args.json, job_id)
+            _report(internal_error(exc), args.json, job_id, out)
     return EXIT_FAILED if failures else 0
 
 
-def _report(exc: SyncHumanError, as_json: bool, job: str | None = None) -> None:
+def _report(exc: SyncHumanError, as_json: bool, job: str | None = None, out=None) -> None:
     if as_json:
         event = {"type": "error", **exc.to_dict()}
         if job:
             event["job"] = job
-        print(json.dumps(event), flush=True)
+        print(json.dumps(event), file=out or sys.stdout, flush=True)
     else:
         print(f"error: {exc}", file=sys.stderr)
 
@@ -132,10 +134,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     cancel = CancelToken()
     signal.signal(signal.SIGINT, lambda *_: cancel.set("Interrupted (Ctrl-C)."))
     signal.signal(signal.SIGTERM, lambda *_: cancel.set("Terminated."))
+    out = claim_stdout() if args.json else sys.stdout
 
     def emit(event: dict) -> None:
         if args.json:
-            print(json.dumps(event), flush=True)
+            print(json.dumps(event), file=out, flush=True)
         elif event.get("type") == "batch":
             print(_batch_line(event), file=sys.stderr, flush=True)
 
@@ -151,7 +154,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         summary = run_batch(args.inputs, args.output, settings, emit, cancel, retries=args.retries)
     if not args.json:
         print(f"{summary['done']} done, {summary['failed']} failed, {summary['skipped']} skipped; "
-              f"log: {summary['log']}")
+              f"log: {summary['log']}", file=out)
     if summary["cancelled"]:
         return EXIT_CANCELLED
     return EXIT_FAILED if summary["failed"] else 0

@@ -8,7 +8,9 @@ in the `hello` exchange, because they are installed separately.
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+import sys
+from typing import IO, Any
 
 PROTOCOL_VERSION = 1
 
@@ -84,3 +86,13 @@ def error_event(code: str, message: str, hint: str = "", details: dict | None = 
     if request_id is not None:
         event["id"] = request_id
     return event
+
+
+def claim_stdout() -> IO[str]:
+    """Keeps the real stdout for protocol lines and points file descriptor 1 at stderr, so stray
+    prints of libraries (including C code and child processes) cannot corrupt the stream."""
+    sys.stdout.flush()
+    stream = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return stream

@@ -20,7 +20,7 @@ from . import __version__
 from .engines import ENGINE_NAMES, ReconstructSettings
 from .errors import Cancelled, SyncHumanError, internal_error
 from .jobs import CancelToken
-from .protocol import PROTOCOL_VERSION, ProtocolError, decode_request, encode, error_event
+from .protocol import PROTOCOL_VERSION, ProtocolError, claim_stdout, decode_request, encode, error_event
 from .runner import EngineCache, run_reconstruction
 
 log = logging.getLogger("synchuman.service")
@@ -189,11 +189,7 @@ class Service:
 
 
 def serve_stdio(weights_dir: str | None = None) -> int:
-    # Keep the real stdout for protocol lines; everything else printed to fd 1 goes to stderr.
-    proto_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
-    sys.stdout.flush()
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    sys.stdout = sys.stderr
+    proto_out = claim_stdout()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = Service(proto_out, weights_dir)
