@@ -268,3 +268,9 @@ def test_the_engine_never_imports_torch(tmp_path, example_photo):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_smallest_face_budget(tmp_path):
+    photo = sp.render_photo(sp.make_person("arms_out", seed=19), 600, 500, background="plain")
+    result = reconstruct(save(tmp_path, "p.png", photo.rgba), tmp_path / "out", max_faces=1000)
+    check_result(result, photo, max_faces=1000, min_iou=0.95, min_psnr=22)

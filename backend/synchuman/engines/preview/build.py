@@ -141,18 +141,26 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
     progress("geometry", 0, 5, "triangulating the silhouette")
     cell = _grid_cell(sil.area_px, settings.max_faces)
     u0, v0, u1, v1 = sil.box
-    cols = int(np.ceil((u1 - 1 - u0) / cell)) + 2
-    rows = int(np.ceil((v1 - 1 - v0) / cell)) + 2
-    sheet = M.triangulate_region(lambda u, v: sil.sample(sil.phi, u, v, outside=-1.0), u0, v0, cols, rows, cell)
-    progress("geometry", 1, 5, f"{len(sheet.faces)} faces per side")
-    f_v = inflation.at(sheet.xy[:, 0], sheet.xy[:, 1], sheet.phi)
-    z = sil.sample(ratio, sheet.xy[:, 0], sheet.xy[:, 1], outside=1.0) * np.sqrt(2.0 * f_v)
-    z *= 1.0 + HEAD_DEPTH_BOOST * sil.sample(head_weight, sheet.xy[:, 0], sheet.xy[:, 1])
-    z = np.where(sheet.border, 0.0, np.maximum(z, 1e-3))
-    xyz = np.column_stack([sheet.xy, z])
-    progress("geometry", 2, 5, "reducing")
     target = max(500, settings.max_faces // 2)
-    xyz, faces, border = M.reduce_sheet(xyz, sheet.faces, sheet.border, target)
+
+    def front_sheet(cell: float):
+        cols = int(np.ceil((u1 - 1 - u0) / cell)) + 2
+        rows = int(np.ceil((v1 - 1 - v0) / cell)) + 2
+        sheet = M.triangulate_region(lambda u, v: sil.sample(sil.phi, u, v, outside=-1.0), u0, v0, cols, rows, cell)
+        progress("geometry", 1, 5, f"{len(sheet.faces)} faces per side")
+        f_v = inflation.at(sheet.xy[:, 0], sheet.xy[:, 1], sheet.phi)
+        z = sil.sample(ratio, sheet.xy[:, 0], sheet.xy[:, 1], outside=1.0) * np.sqrt(2.0 * f_v)
+        z *= 1.0 + HEAD_DEPTH_BOOST * sil.sample(head_weight, sheet.xy[:, 0], sheet.xy[:, 1])
+        z = np.where(sheet.border, 0.0, np.maximum(z, 1e-3))
+        progress("geometry", 2, 5, "reducing")
+        return M.reduce_sheet(np.column_stack([sheet.xy, z]), sheet.faces, sheet.border, target)
+
+    xyz, faces, border = front_sheet(cell)
+    for _ in range(4):   # the contour is locked: if it alone needs too many faces, use a coarser grid
+        if len(faces) <= target:
+            break
+        cell *= 1.1 * float(np.sqrt(len(faces) / target))
+        xyz, faces, border = front_sheet(cell)
     xyz[~border, 2] = np.maximum(xyz[~border, 2], 1e-3)
     progress("geometry", 3, 5, "closing")
     closed_px, closed_faces, side = M.close_sheets(xyz, faces, border)
