@@ -129,6 +129,24 @@ def _keep_main(mask: np.ndarray, centre_weight: bool, min_fraction: float = 0.02
     return keep[labels]
 
 
+def _stacked_pieces(others: np.ndarray, main: np.ndarray, image_area: int) -> np.ndarray:
+    """Pieces right above or below the main one and mostly within its width (a head above a torso
+    whose neck and collar look like the background)."""
+    import cv2
+
+    ys, xs = np.nonzero(main)
+    mx0, mx1, my0, my1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    reach = 0.15 * (my1 - my0)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(others.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        overlap = min(x + w, mx1) - max(x, mx0)
+        gap = max(my0 - (y + h), y - my1, 0)
+        keep[i] = area >= 0.003 * image_area and overlap >= 0.5 * w and gap <= reach
+    return keep[labels]
+
+
 def _holes(mask: np.ndarray):
     """Labels of background regions that do not reach the image border."""
     import cv2
@@ -283,7 +301,7 @@ def segment_rgb(rgb: np.ndarray, tick: ProgressFn) -> np.ndarray:
     if not (xs.min() < 0.75 * w and xs.max() > 0.25 * w and ys.min() < 0.85 * h and ys.max() > 0.15 * h):
         raise _no_foreground("No person found: nothing near the centre of the photo stands out from "
                              "its background.")
-    seed = central
+    seed = central | _stacked_pieces(closed.astype(bool) & ~central, central, h * w)
     tick(1, 5, "seeded")
     # crop around the seeds (with margin), GrabCut there
     ys, xs = np.nonzero(seed)
@@ -330,6 +348,7 @@ def segment_rgb(rgb: np.ndarray, tick: ProgressFn) -> np.ndarray:
     hh, ww = min(gh, full_w.shape[0] - oy), min(gw, full_w.shape[1] - ox)
     full_w[oy:oy + hh, ox:ox + ww] = fg[:hh, :ww]
     main = _keep_main(full_w, centre_weight=True, min_fraction=0.1)
+    main |= _stacked_pieces(full_w & ~main, main, full_w.size)
     area = int(main.sum())
     labels_h, stats_h, inner = _holes(main)
     if inner.any():
