@@ -147,3 +147,14 @@ def test_ss_decoder_half_precision_load(tmp_path):
     with torch.no_grad():
         out = dec(torch.randn(1, 8, 4, 4, 4))  # fully convolutional: a small grid keeps bf16-on-CPU fast
     assert out.dtype == torch.float32 and out.shape == (1, 1, 16, 16, 16)
+
+
+@pytest.mark.parametrize("root", ROOTS)
+def test_released_feature_extractor_and_pipeline_config_are_accepted(root):
+    from synchuman.models.conditioning import load_clip_processor
+    from synchuman.pipelines.stage1 import COMPONENTS
+
+    proc = load_clip_processor(root / "configs/OneStage/feature_extractor")
+    assert proc.size["shortest_edge"] == 224 and proc.crop_size["height"] == 224
+    meta = json.loads((root / "configs/OneStage/pipeline_config.json").read_text())["metadata"]
+    assert {n: e["class"].rsplit(".", 1)[-1] for n, e in meta.items()} == COMPONENTS

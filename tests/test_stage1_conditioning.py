@@ -143,3 +143,13 @@ def test_pipeline_config_errors(tmp_path):
     with pytest.raises(SyncHumanError) as e:
         Stage1Pipeline.from_pretrained(dst)
     assert e.value.code == "weights.missing" and "'vae'" in e.value.message
+
+
+def test_weights_dir_without_dinov2(tmp_path):
+    from synchuman.pipelines.stage1 import Stage1Pipeline
+
+    (tmp_path / "ckpts").mkdir()
+    (tmp_path / "ckpts" / "OneStage").symlink_to(TINY)
+    with pytest.raises(SyncHumanError) as e:
+        Stage1Pipeline.from_weights_dir(tmp_path)
+    assert e.value.code == "weights.missing" and "DINOv2" in e.value.message

@@ -287,6 +287,20 @@ class Stage1Pipeline:
         return cls(joint, vae, enc, proc, ssd, prompts, dino, device=device, dtype=dtype, offload=offload,
                    num_views=int(cfg.get("num_views", 5)))
 
+    @classmethod
+    def from_weights_dir(cls, weights_dir, **kw) -> "Stage1Pipeline":
+        """Load from a weights folder laid out as `synchuman.weights` describes: ckpts/OneStage,
+        DINOv2 (dinov2_vitl14_reg/model.safetensors or dinov2_vitl14_reg4_pretrain.pth) and
+        prompt_embeds/fixed_prompt_embeds_7view.safetensors."""
+        from ..weights import DINOV2_CANDIDATES
+
+        root = Path(weights_dir)
+        dino = next((root / c for c in DINOV2_CANDIDATES if (root / c).is_file()), None)
+        if dino is None:
+            raise SyncHumanError("weights.missing", f"No DINOv2 weights in {root} (looked for "
+                                 f"{' or '.join(DINOV2_CANDIDATES)})", WEIGHTS_HINT, {"dir": str(root)})
+        return cls.from_pretrained(root / "ckpts" / "OneStage", dinov2_path=dino, **kw)
+
     # ------------------------------------------------------------------ steps
     @torch.no_grad()
     def encode_conditions(self, inputs: Stage1Inputs, *, guided: bool = True, prompt_embeds: torch.Tensor | None = None,
