@@ -166,6 +166,7 @@ def _bake_transforms(meshes: list) -> None:
             obj.data = obj.data.copy()
         obj.data.transform(obj.matrix_world)
         obj.matrix_world = Matrix.Identity(4)
+        obj.rotation_mode = 'XYZ'  # the glTF importer leaves quaternions; artists expect Euler
 
 
 def _unit_scale(scene) -> float:

@@ -139,6 +139,8 @@ class Session:
             return
         try:
             client.submit(request.photo, request.output_dir, request.settings, job_id=request.job_id)
+            if not client.info:
+                client.request_info()  # engines and device for the status line, answered alongside the job
         except OSError as exc:
             self._finish_error(context, _start_error(client, exc))
             return
@@ -363,7 +365,6 @@ def _reset_job_state(state, request: JobRequest, starting: bool) -> None:
     state.fraction = 0.0
     state.message = ""
     state.queue_position = 0
-    state.started_at = time.time()
     state.elapsed_s = 0.0
     state.error_code = state.error_message = state.error_hint = state.error_log = ""
     state.result_collection = state.result_object = state.result_glb = ""

@@ -385,6 +385,9 @@ class SYNCHUMAN_OT_import_result(bpy.types.Operator, ImportHelper):
         if self.library_dir:
             path = assets.write_library_blend(obj, self.library_dir, obj.name, self.catalog)
             obj[importer.PROP_PREFIX + "library_file"] = path
+        elif self.catalog and not assets.catalog_folder():
+            self.report({'WARNING'}, f"SyncHuman: catalog '{self.catalog}' is assigned but not written: save "
+                                     "the .blend (or set a library folder) so Blender can list it")
 
     def draw(self, context):
         layout = self.layout

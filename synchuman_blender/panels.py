@@ -17,7 +17,8 @@ def wrapped(layout, text: str, context=None, icon: str = 'NONE', width_px: int =
     """Labels cannot wrap, so long messages are split to the region's width."""
     region = getattr(context, "region", None) if context is not None else None
     width = width_px or (region.width if region is not None else 300)
-    chars = max(20, int(width / (7.0 * bpy.context.preferences.system.ui_scale)))
+    scale = bpy.context.preferences.system.ui_scale or 1.0  # 0 in background runs
+    chars = max(20, int(width / (7.0 * scale)))
     first = True
     for paragraph in text.splitlines() or [""]:
         for line in textwrap.wrap(paragraph, chars) or [""]:
@@ -60,6 +61,58 @@ def draw_backend_status(layout, context) -> None:
     layout.operator(SYNCHUMAN_OT_copy_diagnostics.bl_idname, icon='COPYDOWN')
 
 
+def draw_job(layout, context, state) -> None:
+    """Stage, overall progress, step counter, elapsed time and Cancel of the running job."""
+    box = layout.box()
+    if state.stage_count:
+        title = f"[{state.stage_index + 1}/{state.stage_count}] {state.stage_label}"
+    else:
+        title = state.stage_label or "Starting"
+    box.label(text=f"{state.photo_name}: {title}", icon='SORTTIME')
+    box.progress(factor=state.fraction, type='BAR', text=f"{100 * state.fraction:.0f}%")
+    row = box.row()
+    if state.total > 1:
+        row.label(text=f"Step {state.step:g}/{state.total:g}")
+    job = SESSION.job  # its start time is a Python float; Blender float properties are 32-bit
+    elapsed = time.time() - job.started_at if hasattr(job, "started_at") else state.elapsed_s
+    row.label(text=f"Elapsed {format_elapsed(elapsed)}")
+    if state.message:
+        wrapped(box.column(), state.message, context)
+    row = box.row()
+    row.scale_y = 1.3
+    row.enabled = state.status != 'CANCELLING'
+    row.operator(SYNCHUMAN_OT_cancel.bl_idname, icon='CANCEL',
+                 text="Cancelling…" if state.status == 'CANCELLING' else "Cancel")
+
+
+def draw_outcome(layout, context, state) -> None:
+    """How the last job ended: the backend's message and hint (and log lines) on failure."""
+    if state.status == 'FAILED':
+        box = layout.box()
+        box.alert = True
+        wrapped(box.column(), f"{state.error_message}", context, icon='ERROR')
+        if state.error_hint:
+            wrapped(box.column(), state.error_hint, context, icon='INFO')
+        if state.error_log:
+            log = box.column(align=True)
+            log.scale_y = 0.7
+            for line in state.error_log.splitlines()[-8:]:
+                log.label(text=line[:120])
+        row = box.row(align=True)
+        row.label(text=state.error_code)
+        row.operator(SYNCHUMAN_OT_copy_diagnostics.bl_idname, text="", icon='COPYDOWN')
+        row.operator(SYNCHUMAN_OT_dismiss.bl_idname, text="", icon='X')
+    elif state.status == 'DONE':
+        row = layout.row(align=True)
+        row.label(text=f"Imported {state.result_object} in {format_elapsed(state.elapsed_s)}",
+                  icon='CHECKMARK')
+        row.operator(SYNCHUMAN_OT_dismiss.bl_idname, text="", icon='X')
+    elif state.status == 'CANCELLED':
+        row = layout.row(align=True)
+        row.label(text="Cancelled; nothing was imported", icon='INFO')
+        row.operator(SYNCHUMAN_OT_dismiss.bl_idname, text="", icon='X')
+
+
 class SYNCHUMAN_PT_main(bpy.types.Panel):
     bl_label = "SyncHuman"
     bl_idname = "SYNCHUMAN_PT_main"
@@ -100,57 +153,8 @@ class SYNCHUMAN_PT_main(bpy.types.Panel):
             if reason:  # say why the button is disabled, not only in its tooltip
                 wrapped(layout.column(), reason, context, icon='INFO')
         else:
-            self._draw_job(layout, context, state)
-        self._draw_outcome(layout, context, state)
-
-    @staticmethod
-    def _draw_job(layout, context, state) -> None:
-        box = layout.box()
-        if state.stage_count:
-            title = f"[{state.stage_index + 1}/{state.stage_count}] {state.stage_label}"
-        else:
-            title = state.stage_label or "Starting"
-        box.label(text=f"{state.photo_name}: {title}", icon='SORTTIME')
-        box.progress(factor=state.fraction, type='BAR', text=f"{100 * state.fraction:.0f}%")
-        row = box.row()
-        if state.total > 1:
-            row.label(text=f"Step {state.step:g}/{state.total:g}")
-        elapsed = time.time() - state.started_at if state.started_at else 0.0
-        row.label(text=f"Elapsed {format_elapsed(elapsed)}")
-        if state.message:
-            wrapped(box.column(), state.message, context)
-        row = box.row()
-        row.scale_y = 1.3
-        row.enabled = state.status != 'CANCELLING'
-        row.operator(SYNCHUMAN_OT_cancel.bl_idname, icon='CANCEL',
-                     text="Cancelling…" if state.status == 'CANCELLING' else "Cancel")
-
-    @staticmethod
-    def _draw_outcome(layout, context, state) -> None:
-        if state.status == 'FAILED':
-            box = layout.box()
-            box.alert = True
-            wrapped(box.column(), f"{state.error_message}", context, icon='ERROR')
-            if state.error_hint:
-                wrapped(box.column(), state.error_hint, context, icon='INFO')
-            if state.error_log:
-                log = box.column(align=True)
-                log.scale_y = 0.7
-                for line in state.error_log.splitlines()[-8:]:
-                    log.label(text=line[:120])
-            row = box.row(align=True)
-            row.label(text=state.error_code)
-            row.operator(SYNCHUMAN_OT_copy_diagnostics.bl_idname, text="", icon='COPYDOWN')
-            row.operator(SYNCHUMAN_OT_dismiss.bl_idname, text="", icon='X')
-        elif state.status == 'DONE':
-            row = layout.row(align=True)
-            row.label(text=f"Imported {state.result_object} in {format_elapsed(state.elapsed_s)}",
-                      icon='CHECKMARK')
-            row.operator(SYNCHUMAN_OT_dismiss.bl_idname, text="", icon='X')
-        elif state.status == 'CANCELLED':
-            row = layout.row(align=True)
-            row.label(text="Cancelled; nothing was imported", icon='INFO')
-            row.operator(SYNCHUMAN_OT_dismiss.bl_idname, text="", icon='X')
+            draw_job(layout, context, state)
+        draw_outcome(layout, context, state)
 
 
 class SYNCHUMAN_PT_asset(bpy.types.Panel):

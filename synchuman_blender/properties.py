@@ -85,7 +85,6 @@ class SYNCHUMAN_PG_job(bpy.types.PropertyGroup):
     fraction: FloatProperty(min=0.0, max=1.0, subtype='FACTOR')
     message: StringProperty()
     queue_position: IntProperty()
-    started_at: FloatProperty()        # time.time() when the job was sent
     elapsed_s: FloatProperty()         # final duration once it ended
     error_code: StringProperty()
     error_message: StringProperty()

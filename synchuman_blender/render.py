@@ -44,7 +44,7 @@ def configure(scene, *, resolution: int = 512, samples: int = 16, denoise: bool 
     background = next((n for n in world.node_tree.nodes if n.type == 'BACKGROUND'), None)
     if background is not None:
         background.inputs["Color"].default_value = (0.6, 0.6, 0.62, 1.0)
-        background.inputs["Strength"].default_value = 0.35  # soft ambient fill; the film stays transparent
+        background.inputs["Strength"].default_value = 0.3  # soft ambient fill; the film stays transparent
 
 
 def world_bounds(obj) -> tuple[Vector, Vector]:
@@ -83,9 +83,9 @@ def build_rig(scene, obj):
     scene.camera = camera
 
     for name, azimuth_deg, elevation, power, size in (
-            ("Key", -40.0, 0.45, 900.0, 1.0),
-            ("Fill", 50.0, 0.15, 300.0, 1.5),
-            ("Rim", 160.0, 0.6, 600.0, 0.6)):
+            ("Key", -40.0, 0.45, 70.0, 1.0),      # watts for a 1.75 m person: about the photo's
+            ("Fill", 50.0, 0.15, 25.0, 1.5),     # brightness with the Standard view transform
+            ("Rim", 160.0, 0.6, 50.0, 0.6)):
         light_data = bpy.data.lights.new(f"SyncHuman {name}", 'AREA')
         light_data.energy = power * height * height / (1.75 * 1.75)  # same look at any height
         light_data.size = size * height

@@ -95,6 +95,7 @@ def test_cancel_reaches_the_backend_and_leaves_nothing(settings, ext, photo):
     session = ext.jobs.SESSION
     session.force_blocking = False
     settings.photo_path = str(photo)
+    settings.texture_size = '4096'   # a longer job, so the cancel surely lands while it runs
     before = _scene_counts()
     jobs_dir = ext.preferences.job_output_dir()
     results_before = sorted(os.listdir(jobs_dir))
@@ -114,6 +115,7 @@ def test_killed_backend_is_reported_and_the_next_job_restarts_it(settings, ext, 
     session = ext.jobs.SESSION
     session.force_blocking = False
     settings.photo_path = str(photo)
+    settings.texture_size = '4096'   # a longer job, so the kill surely lands while it runs
     bpy.ops.synchuman.reconstruct()
     state = bpy.context.window_manager.synchuman_job
     pump_until(session, lambda: state.status == 'RUNNING' and state.fraction > 0)
@@ -127,6 +129,7 @@ def test_killed_backend_is_reported_and_the_next_job_restarts_it(settings, ext, 
     assert not [o for o in bpy.data.objects]
 
     session.force_blocking = None   # the blocking path restarts it as well
+    settings.texture_size = '256'
     assert bpy.ops.synchuman.reconstruct() == {'FINISHED'}
     assert state.status == 'DONE' and state.backend_state == 'READY'
     assert session.client.pid != first_pid
