@@ -154,22 +154,20 @@ class BatchProgress:
                    "eta_s": None if eta is None else round(eta, 1), "elapsed_s": round(elapsed, 1), **fields})
 
 
-def run_batch(inputs: list[str | Path], output_dir: str | Path, settings: ReconstructSettings,
-              emit: Callable[[dict], None], cancel: CancelToken, retries: int = 2) -> dict[str, Any]:
-    """In-process batch, one photo at a time; returns the summary written to batch.json."""
-    from .runner import EngineCache, run_reconstruction
-
+def open_batch(inputs: list[str | Path], output_dir: str | Path, settings: ReconstructSettings,
+               emit: Callable[[dict], None], runner: str) -> tuple[BatchLog, BatchProgress, list[Path]]:
+    """Starts (or resumes) a batch: the log, the progress, and the photos still to do."""
     output_dir = Path(output_dir).expanduser().resolve()
     photos = collect_photos(inputs)
     if not photos:
         raise SyncHumanError("input.not_found", "No photos found in the given paths.",
                              f"Give image files or folders holding {', '.join(sorted(PHOTO_SUFFIXES))} files.")
     settings.validate()
-    batch_log = BatchLog(output_dir, settings, "local")
+    batch_log = BatchLog(output_dir, settings, runner)
     progress = BatchProgress(len(photos), emit)
-    engines = EngineCache()
     remove_partial_folders(output_dir)
-    progress.event("start")
+    progress.event("start", runner=runner)
+    todo = []
     for photo in photos:
         sha = file_sha256(photo)
         if batch_log.is_done(photo, sha):
@@ -177,7 +175,37 @@ def run_batch(inputs: list[str | Path], output_dir: str | Path, settings: Recons
             progress.event("skipped", photo=str(photo))
             continue
         item = batch_log.item(photo)
-        item.sha256, item.error, item.worker, item.attempts = sha, None, "local", 0
+        item.sha256, item.status, item.error, item.attempts = sha, "pending", None, 0
+        todo.append(photo)
+    batch_log.save()
+    return batch_log, progress, todo
+
+
+def close_batch(batch_log: BatchLog, progress: BatchProgress, cancelled: bool) -> dict[str, Any]:
+    """Marks what never ran as cancelled, writes the log, emits `finished`; returns the summary."""
+    for item in batch_log.items.values():
+        if item.status in ("pending", "running"):
+            item.status = "cancelled"
+    batch_log.save()
+    summary = {"output_dir": str(batch_log.output_dir), "log": str(batch_log.path), "total": progress.total,
+               "done": progress.done, "failed": progress.failed, "skipped": progress.skipped,
+               "cancelled": cancelled}
+    progress.event("finished", cancelled=cancelled, log=summary["log"])
+    return summary
+
+
+def run_batch(inputs: list[str | Path], output_dir: str | Path, settings: ReconstructSettings,
+              emit: Callable[[dict], None], cancel: CancelToken, retries: int = 2) -> dict[str, Any]:
+    """In-process batch, one photo at a time; returns the summary written to batch.json."""
+    from .runner import EngineCache, run_reconstruction
+
+    batch_log, progress, todo = open_batch(inputs, output_dir, settings, emit, "local")
+    engines = EngineCache()
+    for photo in todo:
+        if cancel.is_set():
+            break
+        item = batch_log.item(photo)
+        item.worker = "local"
         while not cancel.is_set():
             item.status, item.attempts = "running", item.attempts + 1
             progress.running[str(photo)] = "local"
@@ -189,7 +217,7 @@ def run_batch(inputs: list[str | Path], output_dir: str | Path, settings: Recons
                 emit({**event, "photo": str(photo)})
 
             try:
-                result = run_reconstruction(photo, output_dir, settings, job_event, cancel, engines,
+                result = run_reconstruction(photo, batch_log.output_dir, settings, job_event, cancel, engines,
                                             job_id=photo.name)
                 item.status, item.job_dir, item.glb = "done", result["job_dir"], result["glb"]
                 error = None
@@ -209,8 +237,7 @@ def run_batch(inputs: list[str | Path], output_dir: str | Path, settings: Recons
             item.error = error
             if item.status == "cancelled":
                 break
-            retry = not is_deterministic(error) and item.attempts <= retries
-            if retry:
+            if not is_deterministic(error) and item.attempts <= retries:
                 item.history.append({"attempt": item.attempts, "error": error})
                 progress.event("item_retry", photo=str(photo), error=error)
                 continue
@@ -219,15 +246,4 @@ def run_batch(inputs: list[str | Path], output_dir: str | Path, settings: Recons
             progress.event("item_failed", photo=str(photo), error=error)
             break
         batch_log.save()
-        if cancel.is_set():
-            break
-    for photo in photos:  # items never started when cancelled
-        item = batch_log.items.get(str(photo))
-        if item and item.status in ("pending", "running"):
-            item.status = "cancelled"
-    batch_log.save()
-    summary = {"output_dir": str(output_dir), "log": str(batch_log.path), "total": len(photos),
-               "done": progress.done, "failed": progress.failed, "skipped": progress.skipped,
-               "cancelled": cancel.is_set()}
-    progress.event("finished", **{k: v for k, v in summary.items() if k not in ("total", "done", "failed", "skipped")})
-    return summary
+    return close_batch(batch_log, progress, cancel.is_set())

@@ -9,6 +9,7 @@ instead, so only the output folder has to be shared. A local cluster is started 
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import socket
@@ -18,8 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
-from .batch import (BatchLog, BatchProgress, collect_photos, file_sha256, is_deterministic,
-                    remove_partial_folders)
+from .batch import close_batch, is_deterministic, open_batch, remove_partial_folders
 from .engines import ReconstructSettings, choose_engine
 from .errors import SyncHumanError
 from .jobs import CancelToken
@@ -93,18 +93,14 @@ def run_batch_on_ray(inputs: list[str | Path], output_dir: str | Path, settings:
                      emit: Callable[[dict], None], cancel: CancelToken, retries: int = 2,
                      address: str | None = None, workers: int | None = None,
                      gpus_per_worker: float = 1.0) -> dict[str, Any]:
-    try:
-        import ray  # noqa: F401
-    except ImportError as exc:
+    if importlib.util.find_spec("ray") is None:
         raise SyncHumanError("cluster.unavailable", "Ray is not installed.",
-                             "pip install 'ray==2.60.0' on the driver and every worker node.") from exc
-    output_dir = Path(output_dir).expanduser().resolve()
-    photos = collect_photos(inputs)
-    if not photos:
-        raise SyncHumanError("input.not_found", "No photos found in the given paths.", "Give image files or folders.")
+                             "pip install 'ray==2.60.0' on the driver and every worker node.")
     settings.validate()
     engine, reason = choose_engine(settings)  # resolve `auto` once, on the driver
     job_settings = {**settings.to_dict(), "engine": engine}
+    batch_log, progress, todo = open_batch(inputs, output_dir, settings, emit, f"ray:{address or 'local'}")
+    output_dir = batch_log.output_dir
     ray = _init_ray(address, workers)
 
     resources = ray.cluster_resources()
@@ -112,37 +108,24 @@ def run_batch_on_ray(inputs: list[str | Path], output_dir: str | Path, settings:
         per_worker = {"num_gpus": gpus_per_worker, "num_cpus": 1}
         default_workers = int(resources.get("GPU", 0) // gpus_per_worker)
         if default_workers == 0:
+            if address is None:
+                ray.shutdown()
             raise SyncHumanError("cluster.no_gpu", "The Ray cluster has no GPU for the synchuman engine.",
                                  "Add GPU nodes (ray start --num-gpus ...) or use --engine preview.")
     else:
         per_worker = {"num_cpus": 1}
         default_workers = max(1, int(resources.get("CPU", 1)))
-    n_workers = max(1, min(workers or default_workers, len(photos)))
+    n_workers = max(1, min(workers or default_workers, len(todo) or 1))
     Actor = ray.remote(max_concurrency=2, max_restarts=0)(ReconstructionWorker).options(**per_worker)
-
-    batch_log = BatchLog(output_dir, settings, f"ray:{address or 'local'}")
-    progress = BatchProgress(len(photos), emit)
-    remove_partial_folders(output_dir)
-    progress.event("start", engine=engine, reason=reason, workers=n_workers)
-
-    pending: deque[Path] = deque()
-    for photo in photos:
-        sha = file_sha256(photo)
-        if batch_log.is_done(photo, sha):
-            progress.skipped += 1
-            progress.event("skipped", photo=str(photo))
-            continue
-        item = batch_log.item(photo)
-        item.sha256, item.status, item.error, item.attempts = sha, "pending", None, 0
-        pending.append(photo)
-    batch_log.save()
+    progress.event("workers", engine=engine, reason=reason, workers=n_workers)
+    pending: deque[Path] = deque(todo)
 
     def new_worker():
         actor = Actor.remote()
         ident = ray.get(actor.identity.remote())
         return actor, f"{ident['host']}:{ident['pid']}", ident["pid"]
 
-    idle = [new_worker() for _ in range(min(n_workers, max(len(pending), 1)))]
+    idle = [new_worker() for _ in range(n_workers)] if pending else []
     running: dict[Any, tuple[Path, tuple]] = {}   # object ref -> (photo, worker)
     cancel_sent_at: float | None = None
 
@@ -214,11 +197,6 @@ def run_batch_on_ray(inputs: list[str | Path], output_dir: str | Path, settings:
         for worker in idle:
             ray.kill(worker[0])
         remove_partial_folders(output_dir)
-        batch_log.save()
         if address is None:
             ray.shutdown()
-    summary = {"output_dir": str(output_dir), "log": str(batch_log.path), "total": len(photos),
-               "done": progress.done, "failed": progress.failed, "skipped": progress.skipped,
-               "cancelled": cancel.is_set()}
-    progress.event("finished", cancelled=summary["cancelled"], log=summary["log"])
-    return summary
+    return close_batch(batch_log, progress, cancel.is_set())

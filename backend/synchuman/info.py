@@ -21,7 +21,7 @@ def device_info() -> dict:
         info["cuda_memory_gb"] = round(props.total_memory / 2**30, 1)
     info["default_device"] = "cuda" if info["cuda_available"] else "cpu"
     try:
-        import nvdiffrast  # noqa: F401
+        import nvdiffrast  # noqa: F401 - only whether it imports matters
 
         info["nvdiffrast"] = True
     except Exception:
