@@ -266,7 +266,7 @@ def _process(bpy, client, photo, name, label, args, settings, out, importer, ass
     finally:
         item["seconds"] = round(time.monotonic() - started, 2)
         if item["status"] != "done" and item["error"]:
-            print(f"[{label}] failed: [{item['error']['code']}] {item['error']['message']}", flush=True)
+            print(f"[{label}] {item['status']}: [{item['error']['code']}] {item['error']['message']}", flush=True)
     return item
 
 

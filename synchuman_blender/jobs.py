@@ -398,6 +398,13 @@ def _apply_info(state, event: dict) -> None:
         else:
             text = f"cpu · {device.get('cpu_count', '?')} cores"
         state.backend_device = text
+    weights = event.get("weights") or {}
+    if weights:
+        if weights.get("present"):
+            state.backend_weights = f"present in {weights.get('dir', '?')}"
+        else:
+            fix = f" — {weights['fix']}" if weights.get("fix") else ""
+            state.backend_weights = f"missing in {weights.get('dir', '?')}{fix}"
 
 
 def _start_error(client: JobClient, exc: OSError) -> dict:

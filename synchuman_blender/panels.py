@@ -46,6 +46,8 @@ def draw_backend_status(layout, context) -> None:
         col.label(text=f"Engines: {state.backend_engines}", icon='BLANK1')
     if state.backend_device:
         col.label(text=f"Device: {state.backend_device}", icon='BLANK1')
+    if state.backend_weights:
+        wrapped(col, f"Weights: {state.backend_weights}", context, icon='BLANK1')
     if state.backend_state == 'DEAD':
         box = layout.box()
         wrapped(box, state.backend_message or "The backend stopped unexpectedly.", context, icon='ERROR')

@@ -104,6 +104,7 @@ class SYNCHUMAN_PG_job(bpy.types.PropertyGroup):
     backend_version: StringProperty()
     backend_engines: StringProperty()
     backend_device: StringProperty()
+    backend_weights: StringProperty()
     backend_message: StringProperty()
     backend_log: StringProperty()
 

@@ -171,3 +171,16 @@ def test_images_inside_the_blend_are_written_for_the_backend(settings, ext, tmp_
     loaded.unpack(method='REMOVE')
     settings.image = loaded
     assert resolve_photo(bpy.context, settings)[0] == str(on_disk)   # a plain file is sent as it is
+
+
+def test_start_and_release_the_backend_from_the_preferences(ext):
+    state = bpy.context.window_manager.synchuman_job
+    assert bpy.ops.synchuman.start_backend() == {'FINISHED'}   # background: waits for its info
+    assert state.backend_state == 'READY' and state.backend_pid > 0
+    assert "preview ✓" in state.backend_engines and "synchuman ✗" in state.backend_engines
+    assert state.backend_device.startswith("cpu") and state.backend_weights.startswith("missing")
+    assert not bpy.ops.synchuman.start_backend.poll()           # already running
+    client = ext.jobs.SESSION.client
+    assert bpy.ops.synchuman.release_backend() == {'FINISHED'}
+    assert state.backend_state == 'STOPPED' and not client.is_running() and client.returncode == 0
+    assert not bpy.ops.synchuman.release_backend.poll()
