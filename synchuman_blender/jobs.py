@@ -25,6 +25,7 @@ from .preferences import backend_config, get_prefs
 from .protocol import error_event
 
 TIMER_INTERVAL_S = 0.1
+IDLE_INTERVAL_S = 1.0
 EVENT_BUDGET_S = 0.008    # the timer stops applying events after this long, to keep the UI smooth
 LOG_LINES_SHOWN = 12
 
@@ -112,8 +113,11 @@ class Session:
 
     def shutdown(self) -> None:
         """Extension disabled or Blender closing: the backend must not outlive us."""
-        if bpy.app.timers.is_registered(_tick):
-            bpy.app.timers.unregister(_tick)
+        try:
+            if bpy.app.timers.is_registered(_tick):
+                bpy.app.timers.unregister(_tick)
+        except (AttributeError, RuntimeError, ValueError):
+            pass  # Blender is already tearing down
         if self.client is not None:
             self.client.stop(timeout=5.0)
         self.client = None
@@ -321,6 +325,8 @@ class Session:
         client = self.client
         if self.job is not None or (client is not None and (client.state == STARTING or not client.events.empty())):
             return TIMER_INTERVAL_S
+        if client is not None and client.is_running():
+            return IDLE_INTERVAL_S  # keep watching, so a backend that dies while idle is reported
         return None
 
 

@@ -84,11 +84,17 @@ def test_reconstruct_async_through_the_timer(settings, ext, photo):
     assert fractions == sorted(fractions) and len(set(fractions)) >= 3
     assert len({label for _, label in seen}) >= 3
     _check_human(ext, bpy.data.objects[state.result_object], photo)
-    assert session.on_timer() is None, "the timer stops itself when nothing is left to watch"
+    assert session.on_timer() == ext.jobs.IDLE_INTERVAL_S, "idle: it only watches the backend, slowly"
     while_running = [seconds for seconds, imported in session.stall_probe if not imported]
     print(f"\ntimer callback while the job ran: max {1000 * max(while_running):.2f} ms over "
           f"{len(while_running)} calls")
     assert max(while_running) < 0.1
+
+    # A backend that dies while idle is reported too, with its last log lines.
+    os.kill(session.client.pid, signal.SIGKILL)
+    pump_until(session, lambda: state.backend_state == 'DEAD', timeout=30)
+    assert "stopped unexpectedly" in state.backend_message and state.backend_log
+    assert session.on_timer() is None, "nothing left to watch: the timer stops itself"
 
 
 def test_cancel_reaches_the_backend_and_leaves_nothing(settings, ext, photo):
