@@ -10,15 +10,27 @@ from .cameras import Camera, camera_clip
 from .raster import interpolate, rasterize
 
 
+def remap_points(image: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Bilinear samples of image (H,W[,C]) at pixel coordinates (col, row) (pixel centres at integers), clamped at
+    the borders; returns (N[,C]) float32."""
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    count = col.size
+    # cv2.remap takes 2D maps under 32767 on each side: lay the points out in rows of 1024.
+    width = 1024
+    padded = -(-count // width) * width
+    map_x = np.zeros(padded, np.float32)
+    map_y = np.zeros(padded, np.float32)
+    map_x[:count], map_y[:count] = col.reshape(-1), row.reshape(-1)
+    out = cv2.remap(image, map_x.reshape(-1, width), map_y.reshape(-1, width), interpolation=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape((padded,) + image.shape[2:])[:count]
+
+
 def sample_texture(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """Bilinear lookup of texture (H,W,C) at uv (...,2), v up (row 0 of the texture is v = 1), clamped at borders."""
     height, width = texture.shape[:2]
     uv = np.asarray(uv, dtype=np.float32)
-    map_x = uv[..., 0] * width - 0.5
-    map_y = (1.0 - uv[..., 1]) * height - 0.5
-    flat_x, flat_y = map_x.reshape(-1, 1), map_y.reshape(-1, 1)
-    # cv2.remap wants 2D maps of at most 32767 columns: sample as a column image.
-    out = cv2.remap(texture, flat_x, flat_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out = remap_points(texture, uv[..., 0] * width - 0.5, (1.0 - uv[..., 1]) * height - 0.5)
     return out.reshape(uv.shape[:-1] + texture.shape[2:])
 
 
