@@ -160,9 +160,11 @@ class JobClient:
         proc.exited.wait(5)
 
     def kill(self) -> None:
-        """Ends the backend at once (a cancel it ignored, or a test simulating a crash)."""
+        """Ends the backend at once, on purpose (a cancel it ignored): its jobs end as cancelled
+        and its state becomes STOPPED, not "died"."""
         proc = self._proc
         if proc is not None and proc.popen.poll() is None:
+            proc.stopping = True
             proc.popen.kill()
 
     # -- requests -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ long job stays out of the undo history and the import is one step in it.
 
 from __future__ import annotations
 
+import queue
 import time
 import traceback
 import uuid
@@ -345,8 +346,6 @@ def ensure_timer() -> None:
 
 # -- helpers --------------------------------------------------------------------------------
 def _get(client: JobClient, timeout: float):
-    import queue
-
     try:
         return client.events.get(timeout=timeout) if timeout else client.events.get_nowait()
     except queue.Empty:

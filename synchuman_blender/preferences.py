@@ -128,7 +128,7 @@ def resolve_backend_python(prefs) -> tuple[str, str]:
     from_env = os.environ.get(BACKEND_PYTHON_ENV, "")
     if from_env:
         return from_env, BACKEND_PYTHON_ENV
-    found = default_backend_python(os.path.dirname(__file__))
+    found = default_backend_python(os.path.dirname(os.path.realpath(__file__)))  # a symlinked checkout too
     return (found, "project .venv") if found else ("", "none")
 
 

@@ -190,3 +190,39 @@ def test_start_and_release_the_backend_from_the_preferences(ext):
     assert bpy.ops.synchuman.release_backend() == {'FINISHED'}
     assert state.backend_state == 'STOPPED' and not client.is_running() and client.returncode == 0
     assert not bpy.ops.synchuman.release_backend.poll()
+
+
+def test_a_backend_that_ignores_cancel_is_killed_after_the_grace(ext, tmp_path):
+    """A backend stuck in one long call (e.g. a GPU kernel) cannot check its cancel token."""
+    import sys
+
+    stuck = tmp_path / "stuck-python"
+    stuck.write_text(f"#!{sys.executable}\n" + """import json, sys, time
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg["type"] == "hello":
+        print(json.dumps({"type": "hello", "id": msg["id"], "protocol": 1, "backend": "synchuman",
+                          "version": "0.1.0", "pid": 0, "engines": ["preview"]}), flush=True)
+    elif msg["type"] == "reconstruct":
+        print(json.dumps({"type": "accepted", "job": msg["job"], "position": 0}), flush=True)
+        print(json.dumps({"type": "progress", "job": msg["job"], "stage": "geometry", "stage_label": "Stuck",
+                          "stage_index": 0, "stage_count": 1, "step": 0, "total": 1, "fraction": 0.1,
+                          "message": "", "elapsed_s": 0.0}), flush=True)
+        time.sleep(120)
+""")
+    stuck.chmod(0o755)
+    prefs = bpy.context.preferences.addons["synchuman_blender"].preferences
+    prefs.backend_python = str(stuck)
+    prefs.cancel_grace_s = 1.0
+    photo = tmp_path / "p.png"
+    photo.write_bytes(b"x")
+    bpy.context.scene.synchuman.photo_path = str(photo)
+    session = ext.jobs.SESSION
+    session.force_blocking = False
+    bpy.ops.synchuman.reconstruct()
+    state = bpy.context.window_manager.synchuman_job
+    pump_until(session, lambda: state.status == 'RUNNING' and state.fraction > 0, timeout=30)
+    bpy.ops.synchuman.cancel()
+    pump_until(session, lambda: state.status == 'CANCELLED', timeout=30)
+    assert state.backend_state == 'STOPPED' and not session.client.is_running()
+    assert not list(bpy.data.objects)
