@@ -45,9 +45,9 @@ def _as_tensor(value, dtype) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def _one_torch_thread():
-    """The CPU rasteriser's tensor ops are small and memory-bound: on a busy 2-core machine intra-op threads made
-    them 2-6x slower (measured), so they run on one thread."""
+def one_torch_thread():
+    """The CPU rasteriser's (and the opt bake's) tensor ops are small and memory-bound: on a busy 2-core machine
+    intra-op threads made them 2-6x slower (measured), so they run on one thread."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -77,7 +77,7 @@ def rasterize(clip_positions, faces, resolution: tuple[int, int], backend: str =
     if chosen == "nvdiffrast":
         return nvdiffrast_backend.rasterize(clip, tri, height, width, Raster)
     ids, bary, depth = [], [], []
-    with _one_torch_thread():
+    with one_torch_thread():
         for view in clip:
             t, b, d = cpu_raster.rasterize_one(view, tri, height, width)
             ids.append(t)
@@ -103,7 +103,7 @@ def interpolate(attributes, raster: Raster, faces, with_derivatives: bool = Fals
     channels = attr.shape[-1]
     out = torch.zeros(batch, height * width, channels, dtype=torch.float32)
     grads = torch.zeros(batch, height * width, channels, 2, dtype=torch.float32) if with_derivatives else None
-    with _one_torch_thread():
+    with one_torch_thread():
         for b in range(batch):
             _interpolate_view(attr[b], raster, tri, b, out[b], grads[b] if with_derivatives else None)
     out = out.view(batch, height, width, channels)
