@@ -6,8 +6,8 @@ Blender's glTF importer turns into z-up facing -Y. Here the result is
 * stripped of wrapper empties (and anything that is not a mesh),
 * baked to identity transforms, then scaled to the requested height, feet on z = 0, centred on
   the 3D cursor (object origin between the feet),
-* shaded smooth where the surface is smooth (custom normals are cleared, edges sharper than
-  SHARP_ANGLE stay sharp),
+* shaded smooth where the surface is smooth (the file's normals when they are sane; else
+  welded, smooth, with edges sharper than SHARP_ANGLE kept sharp),
 * given a Principled BSDF with its base-colour texture packed and metallic 0,
 * tagged with provenance custom properties.
 
@@ -199,7 +199,7 @@ def _place_and_scale(meshes: list, height_bu: float | None, location: Vector) ->
 
 def _weld(obj) -> None:
     """Joins vertices that glTF had to split (at UV seams and flat-shaded edges), so the
-    surface is connected: smooth across seams, editable, and creases come back as sharp edges."""
+    surface is connected: smooth across seams, and creases come back as sharp edges."""
     import bmesh
 
     mesh = obj.data
@@ -217,7 +217,15 @@ def _weld(obj) -> None:
 
 
 def _smooth_shading(obj) -> None:
+    """Normals that come with the file are the producer's own smooth surface (the backend
+    writes them to hide the seams of its construction): they stay when they agree with the
+    faces. Missing or broken ones are replaced: split vertices are welded, every face is
+    smooth, and only real creases (over SHARP_ANGLE) stay sharp."""
     mesh = obj.data
+    if mesh.has_custom_normals and _normals_agree(mesh):
+        if "sharp_face" in mesh.attributes:
+            mesh.attributes.remove(mesh.attributes["sharp_face"])
+        return
     if mesh.has_custom_normals:
         _clear_custom_normals(obj)
     _weld(obj)
@@ -225,6 +233,22 @@ def _smooth_shading(obj) -> None:
         mesh.attributes.remove(mesh.attributes["sharp_face"])  # every face smooth...
     mesh.set_sharp_from_angle(angle=SHARP_ANGLE)                # ...except across real creases
     mesh.update()
+
+
+def _normals_agree(mesh) -> bool:
+    """True when the corner normals are finite and point out of their faces (fewer than 1%
+    flipped): normals from a broken exporter fail this."""
+    if not mesh.polygons:
+        return False
+    corner = np.empty(len(mesh.loops) * 3, dtype=np.float32)
+    mesh.corner_normals.foreach_get("vector", corner)
+    face = np.empty(len(mesh.polygons) * 3, dtype=np.float32)
+    mesh.polygons.foreach_get("normal", face)
+    sizes = np.empty(len(mesh.polygons), dtype=np.int32)
+    mesh.polygons.foreach_get("loop_total", sizes)
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    dots = (corner.reshape(-1, 3) * face.reshape(-1, 3)[owner]).sum(axis=1)
+    return bool(np.isfinite(dots).all() and (dots < 0).mean() < 0.01)
 
 
 def _clear_custom_normals(obj) -> None:

@@ -24,11 +24,12 @@ def pump_until(session, predicate, timeout: float = 120.0, interval: float = 0.0
                          f"status={bpy.context.window_manager.synchuman_job.status}")
 
 
-def make_person_glb(path, *, parent_empty: bool = True, metallic: float = 1.0) -> str:
+def make_person_glb(path, *, parent_empty: bool = True, metallic: float = 1.0, normals: str = "flat") -> str:
     """Writes a GLB shaped like the backend's: a box "person" 1.0 tall standing at z 0.2..1.2,
     off-centre, facing -Y (its nose sticks out towards -Y at head height), flat-shaded with
     normals, UVs and a 32x32 skin-coloured texture, metallicFactor 1, and (when asked) under a
-    translated and scaled wrapper node. Coordinates are converted to glTF's y-up, front +Z."""
+    translated and scaled wrapper node. Coordinates are converted to glTF's y-up, front +Z.
+    normals: "flat" (per face, like a careful exporter), "none", or "flipped" (a broken one)."""
     import numpy as np
 
     from glb_writer import box, write_glb, zup_to_yup
@@ -36,13 +37,14 @@ def make_person_glb(path, *, parent_empty: bool = True, metallic: float = 1.0) -
     body = box((0.0, 0.0, 0.5), (0.4, 0.2, 1.0))
     nose = box((0.0, -0.13, 0.9), (0.08, 0.08, 0.08))
     positions = np.concatenate([body[0], nose[0]])
-    normals = np.concatenate([body[1], nose[1]])
+    face_normals = np.concatenate([body[1], nose[1]])
     uvs = np.concatenate([body[2], nose[2]])
     indices = np.concatenate([body[3], nose[3] + len(body[0])])
     texture = np.empty((32, 32, 4), dtype=np.uint8)
     texture[...] = (204, 128, 102, 255)
     wrapper = {"translation": [0.0, 0.1, 0.0], "scale": [2.0, 2.0, 2.0]} if parent_empty else None
-    return write_glb(path, zup_to_yup(positions), indices, normals=zup_to_yup(normals), uvs=uvs,
+    normal_data = {"flat": zup_to_yup(face_normals), "flipped": -zup_to_yup(face_normals), "none": None}[normals]
+    return write_glb(path, zup_to_yup(positions), indices, normals=normal_data, uvs=uvs,
                      texture=texture, metallic=metallic,
                      mesh_translation=tuple(zup_to_yup(np.array([[0.3, -0.1, 0.2]]))[0]), wrapper=wrapper)
 

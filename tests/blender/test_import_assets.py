@@ -46,15 +46,9 @@ def test_import_cleans_places_scales_and_orients(ext, person_glb):
     assert bpy.context.view_layer.objects.active == obj and obj.select_get()
 
 
-def test_import_shading_and_material(ext, person_glb):
+def test_import_material(ext, person_glb):
     bpy.ops.synchuman.import_result(filepath=person_glb, height_m=1.75)
     obj = _only_result()
-    mesh = obj.data
-    assert not mesh.has_custom_normals
-    sharp_face = mesh.attributes.get("sharp_face")
-    assert sharp_face is None or not any(d.value for d in sharp_face.data)
-    sharp_edge = mesh.attributes.get("sharp_edge")
-    assert sharp_edge is not None and any(d.value for d in sharp_edge.data)  # the box's 90° edges
     material = obj.active_material
     bsdf = next(n for n in material.node_tree.nodes if n.type == 'BSDF_PRINCIPLED')
     assert bsdf.inputs["Metallic"].default_value == 0.0     # the file said 1.0
@@ -64,6 +58,36 @@ def test_import_shading_and_material(ext, person_glb):
     assert image.packed_file is not None and image.name == "anna_basecolor"
     assert tuple(image.size) == (32, 32)
     assert material.diffuse_color[0] > material.diffuse_color[2]   # the skin tone, not white
+
+
+def _sharp(mesh, name):
+    attribute = mesh.attributes.get(name)
+    return 0 if attribute is None else sum(d.value for d in attribute.data)
+
+
+def test_sane_normals_from_the_file_are_kept(ext, person_glb):
+    bpy.ops.synchuman.import_result(filepath=person_glb)
+    mesh = _only_result().data
+    assert mesh.has_custom_normals and _sharp(mesh, "sharp_face") == 0
+
+
+@pytest.mark.parametrize("normals", ["none", "flipped"])
+def test_missing_or_broken_normals_are_recomputed(ext, tmp_path, normals):
+    glb = make_person_glb(tmp_path / "anna.glb", normals=normals)
+    bpy.ops.synchuman.import_result(filepath=glb)
+    mesh = _only_result().data
+    assert not mesh.has_custom_normals
+    assert len(mesh.vertices) == 16, "split vertices are welded (two boxes of 8)"
+    assert _sharp(mesh, "sharp_face") == 0
+    assert _sharp(mesh, "sharp_edge") == 24      # the boxes' 90° edges stay sharp, nothing else
+    corner = np.empty(len(mesh.loops) * 3, dtype=np.float32)
+    mesh.corner_normals.foreach_get("vector", corner)
+    face = np.empty(len(mesh.polygons) * 3, dtype=np.float32)
+    mesh.polygons.foreach_get("normal", face)
+    sizes = np.array([p.loop_total for p in mesh.polygons])
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    dots = (corner.reshape(-1, 3) * face.reshape(-1, 3)[owner]).sum(axis=1)
+    assert dots.min() > 0.99, "corner normals follow their (sharp-edged) faces, outwards"
 
 
 def test_provenance_from_job_json(ext, tmp_path):
