@@ -78,6 +78,9 @@ def import_human(context, glb_path: str, *, height_m: float | None = 1.75, locat
     scene = context.scene
     location = Vector(scene.cursor.location if location is None else location)
 
+    if context.mode != 'OBJECT' and context.view_layer.objects.active is not None:
+        bpy.ops.object.mode_set(mode='OBJECT')  # a result can arrive while the artist is in Edit Mode
+    _deselect_all(context)
     collection = bpy.data.collections.new(name)
     scene.collection.children.link(collection)
     before = set(bpy.data.objects)
@@ -366,16 +369,19 @@ def _write_provenance(main, collection, glb_path, metadata, height_m, photo_labe
     collection[PROP_PREFIX + "photo"] = main[PROP_PREFIX + "photo"]
 
 
+def _deselect_all(context) -> None:
+    # Done before the import: afterwards the view layer still lists the deleted wrapper empties
+    # until it is synced, and touching those crashes Blender 4.2.
+    for obj in context.view_layer.objects:
+        if obj.select_get():
+            obj.select_set(False)
+
+
 def _select_only(context, meshes, main) -> None:
     view_layer = context.view_layer
-    for obj in view_layer.objects:
-        if obj is not None and obj.select_get():  # None: a base of a just-deleted empty
-            obj.select_set(False)
     for obj in meshes:
-        if obj.name in view_layer.objects:
-            obj.select_set(True)
-    if main.name in view_layer.objects:
-        view_layer.objects.active = main
+        obj.select_set(True)
+    view_layer.objects.active = main
 
 
 def _remove_collection_and_contents(collection, before: set) -> None:

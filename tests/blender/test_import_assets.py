@@ -178,3 +178,10 @@ def test_preview_from_photo(ext, tmp_path):
     pixels = np.array(preview.image_pixels_float[:]).reshape(256, 256, 4)
     assert pixels[128, 128, 0] > 0.9 and pixels[128, 128, 3] > 0.9   # the photo, centred
     assert pixels[128, 5, 3] == 0.0                                   # letterboxed sides are transparent
+
+
+def test_import_while_the_artist_is_in_edit_mode(ext, person_glb):
+    bpy.ops.mesh.primitive_cube_add()
+    bpy.ops.object.mode_set(mode='EDIT')
+    assert bpy.ops.synchuman.import_result(filepath=person_glb) == {'FINISHED'}
+    assert bpy.context.mode == 'OBJECT' and bpy.context.view_layer.objects.active.name == "anna"
