@@ -14,6 +14,7 @@ peak memory, faces before/after, holes left, manifoldness, texel coverage, and t
 re-rendered in the 5 views (same supersampling) against the views.
 
     .venv/bin/python benchmarks/postprocess.py [--faces 500000] [--texture 1024] [--max-faces 60000] [--mode fast]
+    .venv/bin/python benchmarks/postprocess.py --raster     # CPU rasteriser vs Embree ray casting
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ def evaluate(result_npz: Path, inputs: dict) -> list[float]:
     return scores
 
 
-def run_chain(inputs_path: Path, out_dir: Path, texture: int, max_faces: int, mode: str) -> dict:
+def run_chain(inputs_path: Path, out_dir: Path, texture: int, max_faces: int, mode: str, normal_map: bool) -> dict:
     """Runs in the child process: the chain alone, then its peak memory."""
     from synchuman.pipelines.postprocess import PostprocessOptions, process, write_result
 
@@ -261,6 +262,7 @@ def run_chain(inputs_path: Path, out_dir: Path, texture: int, max_faces: int, mo
     options.uv.resolution = texture
     options.bake.texture_size = texture
     options.bake.mode = mode
+    options.normal_map = normal_map
     started = time.perf_counter()
     cpu_started = time.process_time()
     result = process(data["vertices"], data["faces"], data["colors"][:4], data["normals"][:4], data["colors"][4],
@@ -277,16 +279,53 @@ def run_chain(inputs_path: Path, out_dir: Path, texture: int, max_faces: int, mo
     return stats
 
 
+def raster_table(inputs_path: Path) -> None:
+    """CPU rasteriser vs Embree ray casting for the same orthographic views (the choice of CPU implementation)."""
+    from synchuman.geometry.cleanup import decimate
+    from synchuman.geometry.holes import RayScene
+    from synchuman.render import orthographic_clip, rasterize
+
+    data = np.load(inputs_path)
+    raw_v, raw_f = data["vertices"], data["faces"]
+    meshes = [("raw", raw_v, raw_f), ("decimated", *decimate(raw_v, raw_f, 60_000))]
+    print("| mesh | faces | resolution | tile rasteriser, 1 view | Embree: BVH build | Embree: cast 1 view |"
+          " 5 views: tile / Embree |\n|---|---|---|---|---|---|---|")
+    for name, v, f in meshes:
+        for res in (768, 1024):
+            started = time.perf_counter()
+            for view in range(5):
+                rasterize(orthographic_clip(v, view), f, (res, res), backend="cpu")
+            tile = (time.perf_counter() - started) / 5
+            started = time.perf_counter()
+            scene = RayScene(v, f)
+            build = time.perf_counter() - started
+            cols, rows = np.meshgrid((np.arange(res) + 0.5) / res - 0.5, 0.5 - (np.arange(res) + 0.5) / res)
+            origins = np.stack([cols.ravel(), np.full(res * res, -2.0), rows.ravel()], 1)
+            directions = np.tile([0.0, 1.0, 0.0], (res * res, 1))
+            started = time.perf_counter()
+            for _ in range(5):
+                scene.intersect(origins, directions)
+            cast = (time.perf_counter() - started) / 5
+            print(f"| {name} | {len(f):,} | {res}² | {tile:.2f} s | {build:.2f} s | {cast:.2f} s |"
+                  f" {5 * tile:.1f} s / {build + 5 * cast:.1f} s |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--faces", type=int, default=500_000, help="raw mesh size (300k-600k)")
     parser.add_argument("--texture", type=int, default=1024)
     parser.add_argument("--max-faces", type=int, default=60_000)
     parser.add_argument("--mode", default="fast", choices=("fast", "opt"))
+    parser.add_argument("--normal-map", action="store_true", help="also bake the normal map")
+    parser.add_argument("--raster", action="store_true", help="compare the CPU rasteriser with Embree ray casting")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.raster:
+        raster_table(build_inputs(args.faces))
+        return
     if args.child:
-        stats = run_chain(Path(args.child[0]), Path(args.child[1]), args.texture, args.max_faces, args.mode)
+        stats = run_chain(Path(args.child[0]), Path(args.child[1]), args.texture, args.max_faces, args.mode,
+                          args.normal_map)
         print(json.dumps(stats))
         return
 
@@ -294,7 +333,10 @@ def main() -> None:
     out_dir = Path(tempfile.mkdtemp(prefix="postprocess_bench_"))
     child = subprocess.run([sys.executable, __file__, "--child", str(inputs_path), str(out_dir),
                             "--texture", str(args.texture), "--max-faces", str(args.max_faces),
-                            "--mode", args.mode], capture_output=True, text=True, check=True)
+                            "--mode", args.mode] + (["--normal-map"] if args.normal_map else []),
+                           capture_output=True, text=True)
+    if child.returncode:
+        sys.exit(f"the chain failed:\n{child.stderr}")
     stats = json.loads(child.stdout.strip().splitlines()[-1])
     inputs = dict(np.load(inputs_path))
     psnr = evaluate(out_dir / "result.npz", inputs)
@@ -321,7 +363,7 @@ def main() -> None:
         rows.append((f"PSNR {name}", f"{value:.2f} dB"))
     rows.append(("PSNR min", f"{min(psnr):.2f} dB"))
     print(f"\npostprocess benchmark: {stats['faces_in']:,}-face input, texture {args.texture}, "
-          f"max_faces {args.max_faces}, mode {args.mode}, {os.cpu_count()} CPUs\n")
+          f"max_faces {args.max_faces}, mode {args.mode}, normal map {args.normal_map}, {os.cpu_count()} CPUs\n")
     print("| measure | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")

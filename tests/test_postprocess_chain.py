@@ -106,3 +106,19 @@ def test_cancel_stops_the_chain_and_writes_nothing(inputs, tmp_path):
         to_glb(vertices, faces, colors[:4], normal_maps[:4], out_path=tmp_path / "never.glb", texture_size=256,
                max_faces=4000, progress=progress, cancel=cancel)
     assert not (tmp_path / "never.glb").exists()
+
+
+def test_optional_normal_map_is_baked_from_the_dense_mesh_and_exported(inputs, tmp_path):
+    from synchuman.pipelines.postprocess import PostprocessOptions
+
+    vertices, faces, colors, normal_maps, _ = inputs
+    options = PostprocessOptions(normal_map=True)
+    stats = to_glb(vertices, faces, colors[:4], normal_maps[:4], out_path=tmp_path / "human.glb", texture_size=256,
+                   max_faces=2000, options=options)
+    assert stats["normal_map"] and "normal_map" in stats["timings_s"]
+    assert options.cleanup.max_faces == 60_000                         # the caller's options are not modified
+    material = read_glb_json(tmp_path / "human.glb")["materials"][0]
+    assert "normalTexture" in material
+    loaded = trimesh.load(tmp_path / "human.glb", force="mesh")
+    normal_image = np.asarray(loaded.visual.material.normalTexture)[..., :3] / 255.0 * 2 - 1
+    assert np.median(normal_image[..., 2]) > 0.9                       # mostly aligned with the coarse surface

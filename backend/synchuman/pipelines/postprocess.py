@@ -11,13 +11,15 @@ face view (the top-centre third of view 0 at 3x); gaussians: optional object wit
 Stages reported through `progress(stage, done, total, message)`, in order (`POSTPROCESS_STAGES`):
     mesh_cleanup    weld, floating pieces, decimation, hidden inner faces (visibility + min-cut), holes, manifold
     uv_atlas        xatlas or projection charts packed by xatlas
-    texture_bake    closed-form bake from the views (or the reference's optimisation, `bake.mode="opt"`)
+    texture_bake    closed-form bake from the views (or the reference's optimisation, `bake.mode="opt"`),
+                    and the optional normal map from the dense input mesh (`normal_map=True`)
     export          GLB (y-up, metres, feet on y = 0, facing +Z, metallic 0, roughness 1)
 `cancel.raise_if_set()` is called at every progress call.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ from ..geometry.mesh_utils import vertex_normals
 from ..geometry.uv import UVOptions, parametrize
 from ..jobs import Stage
 from ..render.bake import BakeOptions, bake_texture, gaussian_fill, generated_views
+from ..render.normal_map import bake_normal_map
 
 POSTPROCESS_STAGES = (
     Stage("mesh_cleanup", "Cleaning the mesh", 0.4),
@@ -47,6 +50,8 @@ class PostprocessOptions:
     bake: BakeOptions = field(default_factory=BakeOptions)
     roughness: float = 1.0
     metallic: float = 0.0
+    normal_map: bool = False              # bake a tangent-space normal map from the dense input mesh
+    normal_map_distance: float = 0.01     # how far (unit cube) from the decimated surface to look for the dense one
 
 
 def _reporter(progress, cancel) -> Callable[[str, float, float, str], None]:
@@ -76,6 +81,7 @@ class PostprocessResult:
     texture: np.ndarray
     vertex_normals: np.ndarray
     stats: dict[str, Any]
+    normal_map: np.ndarray | None = None
 
 
 def process(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals: np.ndarray,
@@ -107,6 +113,15 @@ def process(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals
                                        fill=fill, progress=lambda d, t, m: report("texture_bake", d, t, m))
     timings["texture_bake"] = round(time.perf_counter() - start, 3)
 
+    normal_map = None
+    if options.normal_map:
+        start = time.perf_counter()
+        report("texture_bake", 1, 1, "baking the normal map")
+        normal_map = bake_normal_map(atlas_vertices, atlas.faces, atlas.uv, atlas_normals, np.asarray(vertices),
+                                     np.asarray(faces), options.bake.texture_size, options.bake.padding,
+                                     options.normal_map_distance)
+        timings["normal_map"] = round(time.perf_counter() - start, 3)
+
     stats = {
         "faces_in": int(len(faces)),
         "faces_out": int(len(atlas.faces)),
@@ -119,15 +134,16 @@ def process(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals
         "texture_size": options.bake.texture_size,
         "timings_s": timings,
     }
-    return PostprocessResult(atlas_vertices, atlas.faces, atlas.uv, texture, atlas_normals, stats)
+    stats["normal_map"] = normal_map is not None
+    return PostprocessResult(atlas_vertices, atlas.faces, atlas.uv, texture, atlas_normals, stats, normal_map)
 
 
 def write_result(result: PostprocessResult, out_path: str | Path, height_m: float,
                  options: PostprocessOptions) -> Path:
     placed = place_in_metres(result.vertices, height_m)
     return write_glb(out_path, zup_to_yup(placed), result.faces, result.uv, result.texture,
-                     vertex_normals=zup_to_yup(result.vertex_normals), roughness=options.roughness,
-                     metallic=options.metallic)
+                     normal_map=result.normal_map, vertex_normals=zup_to_yup(result.vertex_normals),
+                     roughness=options.roughness, metallic=options.metallic)
 
 
 def to_glb(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals: np.ndarray,
@@ -135,7 +151,7 @@ def to_glb(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals:
            out_path: str | Path, height_m: float = 1.75, texture_size: int = 1024, max_faces: int = 60_000,
            options: PostprocessOptions | None = None, progress=None, cancel=None) -> dict[str, Any]:
     """Runs the whole chain and writes `out_path`; returns JSON-ready statistics (for job.json)."""
-    options = options or PostprocessOptions()
+    options = copy.deepcopy(options) if options is not None else PostprocessOptions()
     options.cleanup.max_faces = max_faces
     options.uv.resolution = texture_size
     options.bake.texture_size = texture_size

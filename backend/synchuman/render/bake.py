@@ -10,7 +10,7 @@ Fast bake, per texel of the atlas:
    occlusion edges are avoided), weighted by cos(normal, view)^p, by the view's pixel density, and by a feather that
    falls to zero at the generated normal map's foreground edge and at the image border;
 3. texels no view sees get colours sampled in 3D at the surface (the decoded Gaussians, or the nearest well-seen
-   texels) — the same prior also softly blends into weakly seen texels;
+   texels); the same prior blends softly into weakly seen texels and fades out where the views are strong;
 4. what remains empty in texture space is filled by push-pull (a smooth fill through a mip pyramid).
 """
 
@@ -89,6 +89,7 @@ class TexelSurface:
     cols: np.ndarray
     position: np.ndarray
     normal: np.ndarray
+    face: np.ndarray                 # the (nearest) chart triangle of each texel
     inside: np.ndarray               # True inside a chart, False in the gutter
     size: int
 
@@ -131,7 +132,7 @@ def texel_surface(vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray, norma
     position = np.einsum("nk,nkc->nc", bary, np.asarray(vertices, dtype=np.float64)[tri_vertices])
     normal = np.einsum("nk,nkc->nc", bary, np.asarray(normals, dtype=np.float64)[tri_vertices])
     normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
-    return TexelSurface(rows, cols, position, normal, ~in_gutter, size)
+    return TexelSurface(rows, cols, position, normal, face, ~in_gutter, size)
 
 
 def _feather(mask: np.ndarray, feather_px: float) -> np.ndarray:
@@ -253,11 +254,12 @@ def bake_texture(vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray, views:
         if basis.any():
             fill = _nearest_seen_fill(surface.position[basis], colour_sum[basis] / total[basis, None])
     if fill is not None:
-        # The prior matters only where the views are weak: elsewhere its share would be under prior_weight.
-        weak = total < 1.0
+        # The prior's weight fades out as the views' weight grows (where it would be a few percent at most anyway),
+        # so it is only evaluated where views are weak.
+        prior_weight = options.prior_weight * np.clip(1.0 - total / (10.0 * options.prior_weight), 0.0, 1.0)
+        weak = prior_weight > 0
         prior = np.zeros_like(colour_sum)
         prior[weak] = np.clip(fill(surface.position[weak], surface.normal[weak]), 0.0, 1.0)
-        prior_weight = options.prior_weight * weak
         colour = (colour_sum + prior_weight[:, None] * prior) / np.maximum(total + prior_weight, 1e-12)[:, None]
     else:
         colour = colour_sum / np.maximum(total, 1e-12)[:, None]
