@@ -226,3 +226,13 @@ for line in sys.stdin:
     pump_until(session, lambda: state.status == 'CANCELLED', timeout=30)
     assert state.backend_state == 'STOPPED' and not session.client.is_running()
     assert not list(bpy.data.objects)
+
+
+def test_an_engine_without_weights_says_how_to_fix_it(settings, ext, photo):
+    settings.photo_path = str(photo)
+    settings.engine = 'synchuman'      # the session's weights folder is empty
+    with pytest.raises(RuntimeError, match=r"engine\.unavailable"):
+        bpy.ops.synchuman.reconstruct()
+    state = bpy.context.window_manager.synchuman_job
+    assert state.error_code == "engine.unavailable" and "weights" in state.error_message
+    assert "synchuman weights" in state.error_hint or "--engine preview" in state.error_hint
