@@ -122,3 +122,13 @@ def test_optional_normal_map_is_baked_from_the_dense_mesh_and_exported(inputs, t
     loaded = trimesh.load(tmp_path / "human.glb", force="mesh")
     normal_image = np.asarray(loaded.visual.material.normalTexture)[..., :3] / 255.0 * 2 - 1
     assert np.median(normal_image[..., 2]) > 0.9                       # mostly aligned with the coarse surface
+
+
+def test_an_empty_mesh_is_a_clear_error(inputs, tmp_path):
+    from synchuman.errors import SyncHumanError
+
+    _, _, colors, normal_maps, _ = inputs
+    with pytest.raises(SyncHumanError) as error:
+        to_glb(np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64), colors[:4], normal_maps[:4],
+               out_path=tmp_path / "none.glb")
+    assert error.value.code == "postprocess.empty_mesh" and error.value.hint

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..errors import SyncHumanError
 from ..export.glb import write_glb, zup_to_yup
 from ..geometry.cleanup import CleanupOptions, clean_mesh
 from ..geometry.mesh_utils import vertex_normals
@@ -92,9 +93,16 @@ def process(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals
     report = _reporter(progress, cancel)
     timings: dict[str, float] = {}
 
+    if len(faces) == 0:
+        raise SyncHumanError("postprocess.empty_mesh", "The reconstruction produced no surface.",
+                             "Try another seed or a photo where the whole person is visible.")
     start = time.perf_counter()
     v, f, cleanup_stats = clean_mesh(vertices, faces, options.cleanup, progress=report, stage="mesh_cleanup")
     timings["mesh_cleanup"] = round(time.perf_counter() - start, 3)
+    if len(f) < 4:
+        raise SyncHumanError("postprocess.empty_mesh", "Nothing was left of the surface after clean-up.",
+                             "Try another seed; if it persists, report it with job.log.",
+                             {"faces_in": int(len(faces))})
 
     start = time.perf_counter()
     report("uv_atlas", 0, 1, f"parametrising {len(f)} faces")

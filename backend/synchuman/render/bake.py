@@ -37,8 +37,9 @@ MASK_THRESHOLD = 230.0 / 255.0                          # the reference: foregro
 
 @dataclass
 class BakeView:
-    """One observation: image (H,W,3) float in [0,1], foreground mask (H,W) bool, generated view index 0..4 and a
-    preference weight (the face view has 9x the pixel density of a body view)."""
+    """One observation: image (H,W,3) float in [0,1], foreground mask (H,W) bool, generated view index 0..4
+    (orthographic, as stored; see `render.cameras`) and a preference weight (the face view at the body views'
+    resolution has 9x their pixel density)."""
 
     image: np.ndarray
     mask: np.ndarray
@@ -77,7 +78,9 @@ def generated_views(colors: np.ndarray, normals: np.ndarray, face_color: np.ndar
         views.append(BakeView(np.asarray(colors[k], dtype=np.float32), mask, k))
     if face_color is not None and face_normal is not None:
         mask = (np.asarray(face_normal) < MASK_THRESHOLD).any(-1)
-        views.append(BakeView(np.asarray(face_color, dtype=np.float32), mask, 4, weight=9.0))
+        # Pixels per unit length relative to a body view: 3x zoom, times the resolution ratio; weight ~ density^2.
+        density = 3.0 * mask.shape[0] / np.asarray(colors).shape[1] if len(colors) else 3.0
+        views.append(BakeView(np.asarray(face_color, dtype=np.float32), mask, 4, weight=density ** 2))
     return views
 
 
