@@ -74,10 +74,8 @@ class Service:
             if kind == "hello":
                 self.emit({"type": "hello", "id": rid, "protocol": PROTOCOL_VERSION, "backend": "synchuman",
                            "version": __version__, "pid": os.getpid(), "engines": list(ENGINE_NAMES)})
-            elif kind == "info":
-                from .info import collect_info
-
-                self.emit({"type": "info", "id": rid, **collect_info(self.weights_dir)})
+            elif kind == "info":  # imports torch (seconds): answered on its own thread so cancel stays quick
+                threading.Thread(target=self._info, args=(rid,), name="synchuman-info", daemon=True).start()
             elif kind == "reconstruct":
                 self._submit(msg)
             elif kind == "cancel":
@@ -95,6 +93,15 @@ class Service:
             log.exception("request %s failed", kind)
             self.emit(error_event(**internal_error(exc).to_dict(), request_id=rid, job=msg.get("job")))
         return True
+
+    def _info(self, rid: Any) -> None:
+        from .info import collect_info
+
+        try:
+            self.emit({"type": "info", "id": rid, **collect_info(self.weights_dir)})
+        except Exception as exc:  # noqa: BLE001 - reported, the service goes on
+            log.exception("info failed")
+            self.emit(error_event(**internal_error(exc).to_dict(), request_id=rid))
 
     def _submit(self, msg: dict[str, Any]) -> None:
         settings = dict(msg.get("settings") or {})
