@@ -94,11 +94,15 @@ def merge_duplicate_vertices(vertices: np.ndarray, faces: np.ndarray, decimals: 
                              ) -> tuple[np.ndarray, np.ndarray]:
     """Welds vertices at the same position (rounded) and drops faces that became degenerate or duplicated."""
     key = np.round(np.asarray(vertices, dtype=np.float64), decimals)
-    unique, inverse = np.unique(key, axis=0, return_inverse=True)
-    merged = np.zeros((len(unique), 3))
-    np.add.at(merged, inverse.reshape(-1), vertices)
-    merged /= np.bincount(inverse.reshape(-1), minlength=len(unique))[:, None]
-    new_faces = inverse.reshape(-1)[faces]
+    order = np.lexsort(key.T[::-1])              # much faster than np.unique(axis=0) on large meshes
+    ordered = key[order]
+    starts = np.concatenate([[True], np.any(ordered[1:] != ordered[:-1], axis=1)])
+    inverse = np.empty(len(key), dtype=np.int64)
+    inverse[order] = np.cumsum(starts) - 1
+    count = int(starts.sum())
+    merged = np.stack([np.bincount(inverse, weights=vertices[:, k], minlength=count) for k in range(3)], 1)
+    merged /= np.bincount(inverse, minlength=count)[:, None]
+    new_faces = inverse[faces]
     return merged, drop_degenerate_faces(new_faces)
 
 
