@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_batch import make_folder
+from batch_photos import make_folder
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
