@@ -103,8 +103,8 @@ def ensure_venv(venv: Path, requirement_sets: list[list[str]], editable: bool) -
 
 
 def setup(with_tests: bool) -> Path:
-    sets = [[TORCH_PIN], PINS + (TEST_PINS if with_tests else [])]
-    py = ensure_venv(VENV, sets, editable=True)
+    # The test tools are small: one set for demo and test keeps a single stamp (no reinstall between them).
+    py = ensure_venv(VENV, [[TORCH_PIN], PINS + TEST_PINS], editable=True)
     if with_tests:
         ensure_venv(VENV_BPY42, [BPY42_PINS], editable=False)
     return py
