@@ -101,6 +101,11 @@ class JointModelConfig:
                 n_sync = int(value)
             else:
                 raise ConfigError(key, f"unknown config key {key!r}")
+        for key, allowed in (("down_block_types", {"CrossAttnDownBlockMV2D", "DownBlock2D"}),
+                             ("up_block_types", {"CrossAttnUpBlockMV2D", "UpBlock2D"})):
+            bad = [b for b in unet_kw.get(key, ()) if b not in allowed]
+            if bad:
+                raise ConfigError(key, f"config key {key!r}: block type {bad[0]!r} is not supported")
         cfg = cls(unet=MultiviewUNetConfig(**unet_kw), flow=SSFlowConfig(**flow_kw), num_dual_CrossAttblocks=n_sync)
         if n_sync != 2:
             raise ConfigError("num_dual_CrossAttblocks", "exactly 2 SS and 2 MV sync blocks are supported")
