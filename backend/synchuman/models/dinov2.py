@@ -41,6 +41,19 @@ class DinoV2Config:
     interpolate_offset: float = 0.0
     ln_eps: float = 1e-6
 
+    @classmethod
+    def from_state_dict(cls, sd: dict) -> "DinoV2Config":
+        """The architecture a hub-named state dict holds (ViT-L/14-reg for Meta's file; smaller for test
+        models). Heads are not visible in shapes: DINOv2 uses 64 channels per head."""
+        dim = int(sd["cls_token"].shape[-1])
+        patch = int(sd["patch_embed.proj.weight"].shape[-1])
+        grid = int(round((sd["pos_embed"].shape[1] - 1) ** 0.5))
+        depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
+        hidden = int(sd["blocks.0.mlp.fc1.weight"].shape[0])
+        registers = int(sd["register_tokens"].shape[1]) if "register_tokens" in sd else 0
+        return cls(img_size=grid * patch, patch_size=patch, embed_dim=dim, depth=depth, num_heads=max(1, dim // 64),
+                   mlp_ratio=hidden / dim, num_register_tokens=registers, layerscale="blocks.0.ls1.gamma" in sd)
+
 
 class _PatchEmbed(nn.Module):
     def __init__(self, cfg: DinoV2Config):
@@ -239,9 +252,14 @@ def read_dinov2_state_dict(path: Path) -> dict:
 
 
 def load_dinov2(path, cfg: DinoV2Config | None = None, device="cpu", dtype: torch.dtype = torch.float32) -> DinoV2:
-    cfg = cfg or DinoV2Config()
     path = Path(path)
     sd = read_dinov2_state_dict(path)
+    if cfg is None:
+        try:
+            cfg = DinoV2Config.from_state_dict(sd)
+        except (KeyError, ValueError, IndexError) as exc:
+            raise SyncHumanError("weights.mismatch", f"{path} is not a DINOv2 checkpoint (no {exc})", WEIGHTS_HINT,
+                                 {"file": str(path)}) from None
     model = build_on_meta(lambda: DinoV2(cfg))
     check_keys({k: tuple(v.shape) for k, v in model.state_dict().items()},
                {k: tuple(v.shape) for k, v in sd.items()}, path)

@@ -169,6 +169,6 @@ def to_glb(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals:
     start = time.perf_counter()
     report("export", 0, 1, "writing the GLB")
     out = write_result(result, out_path, height_m, options)
-    report("export", 1, 1, str(out))
+    report("export", 1, 1, f"{out.name} written")
     result.stats["timings_s"]["export"] = round(time.perf_counter() - start, 3)
     return {"glb": str(out), "height_m": float(height_m), **result.stats}

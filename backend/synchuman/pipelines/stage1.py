@@ -382,6 +382,7 @@ class Stage1Pipeline:
         timings["per_step_s"] = timings["sampling_s"] / max(steps, 1)
         check()
         t2 = time.perf_counter()
+        tick("stage1_decode", 0, 1, "decoding the views and the voxels")
         if decode:
             images, logits = self.decode(x2, x3, vae_tiled=vae_tiled)
             normals, colors = finish_views(images, inputs.mv_image, self.num_views)

@@ -1,23 +1,84 @@
-"""The `synchuman` engine: the neural method (stage 1, stage 2, post-processing)."""
+"""The `synchuman` engine: the neural method, stage 1 -> stage 2 -> post-processing -> GLB.
+
+    load        DINOv2 + the stage-1 components (`ckpts/OneStage`, prompt embeddings)
+    stage1      joint multiview + sparse-structure sampling (50 steps by default)
+    stage1_decode   VAE decode of the 10 views, SS decoder -> occupied voxels; views saved under views/
+    stage2      structured-latent sampling (25 steps), multiview DINOv2 features, Gaussian + mesh decoders
+    mesh_cleanup, uv_atlas, texture_bake, export    the post-processing chain (`pipelines.postprocess`)
+
+Models stay loaded between jobs (the service keeps the engine); `release()` frees them. Memory modes:
+``full`` keeps every component resident; ``balanced`` frees the stage-1 components before stage 2 (and
+reloads them for the next job); ``low`` additionally keeps components on the CPU and moves each to the GPU
+only while it runs. On the CPU every mode runs in fp32. docs/synchuman-engine.md lists the expected peak
+memory of each mode.
+"""
 
 from __future__ import annotations
 
+import gc
+import logging
+import time
+from types import SimpleNamespace
+
 from ...errors import SyncHumanError
 from ...jobs import Stage
-from ...weights import weights_status
-from ..base import Engine, ReconstructSettings
+from ...weights import DINOV2_CANDIDATES, require_weights, weights_status
+from ..base import Engine, EngineResult, ReconstructSettings
+
+log = logging.getLogger("synchuman.engine")
+
+STAGE1_STEPS, STAGE2_STEPS = 50, 25
+# Compute of one reconstruction at the method's defaults (architecture brief §7): stage 1 ~3.6 PFLOP,
+# stage 2 ~0.2 PFLOP for 10k voxels. Used only to tell CPU users what to expect.
+STAGE1_FLOP_PER_STEP, STAGE2_FLOP = 70.9e12, 0.2e15
+CPU_FLOPS_PER_CORE = 40e9  # sustained fp32 on one modern x86 core, measured order of magnitude
+
+
+def _stages() -> tuple[Stage, ...]:
+    from ...pipelines.postprocess import POSTPROCESS_STAGES
+
+    return (Stage("load", "Loading models", 1.0),
+            Stage("stage1", "Multiview + structure sampling", 10.0),
+            Stage("stage1_decode", "Decoding views and voxels", 0.5),
+            Stage("stage2", "Structured latent and decoders", 4.0),
+            *(Stage(s.name, s.label, s.weight * 3.0) for s in POSTPROCESS_STAGES))
+
+
+def resolve_device(settings: ReconstructSettings):
+    import torch
+
+    if settings.device == "cuda" and not torch.cuda.is_available():
+        raise SyncHumanError("device.unavailable", "CUDA was asked for but torch sees no CUDA device.",
+                             "Install the CUDA build of torch (see README) or use --device cpu / auto.")
+    device = torch.device("cuda" if settings.device == "auto" and torch.cuda.is_available() else
+                          settings.device if settings.device != "auto" else "cpu")
+    precision = settings.precision
+    if device.type == "cpu":
+        if precision in ("fp16", "bf16"):
+            log.warning("precision %s is not used on the CPU; running in fp32", precision)
+        dtype = torch.float32
+    else:
+        dtype = {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16,
+                 "fp32": torch.float32}[precision]
+    return device, dtype
+
+
+def cpu_estimate_s(stage1_steps: int, stage2_steps: int) -> float:
+    import torch
+
+    flops = stage1_steps * STAGE1_FLOP_PER_STEP + STAGE2_FLOP * stage2_steps / STAGE2_STEPS
+    return flops / (CPU_FLOPS_PER_CORE * max(1, torch.get_num_threads()))
 
 
 class SyncHumanEngine(Engine):
     name = "synchuman"
-    stages = (
-        Stage("load", "Loading models", 1.0),
-        Stage("stage1", "Multiview + structure sampling", 10.0),
-        Stage("stage2", "Structured latent sampling", 4.0),
-        Stage("decode", "Decoding mesh", 1.0),
-        Stage("postprocess", "Clean-up and baking", 2.0),
-        Stage("export", "Writing GLB", 0.2),
-    )
+    stages = _stages()
+
+    def __init__(self) -> None:
+        self._key = None          # (weights dir, device, dtype, memory mode) the models were loaded for
+        self.dinov2 = None
+        self.stage1 = None
+        self.stage2 = None
 
     @classmethod
     def availability(cls, settings: ReconstructSettings) -> tuple[bool, str]:
@@ -26,6 +87,119 @@ class SyncHumanEngine(Engine):
             return False, f"weights missing in {status['dir']} ({len(status['missing'])} files)"
         return True, f"weights in {status['dir']}"
 
+    # -- models ---------------------------------------------------------------------------------
+    def release(self) -> None:
+        self.dinov2 = self.stage1 = self.stage2 = None
+        self._key = None
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _load_stage1(self, root, device, dtype, low: bool):
+        from ...models.dinov2 import load_dinov2
+        from ...pipelines.stage1 import Stage1Pipeline
+
+        if self.dinov2 is None:
+            dino_path = next(root / c for c in DINOV2_CANDIDATES if (root / c).is_file())
+            self.dinov2 = load_dinov2(dino_path, device="cpu" if low else device, dtype=dtype)
+        if self.stage1 is None:
+            self.stage1 = Stage1Pipeline.from_pretrained(root / "ckpts" / "OneStage", device=device, dtype=dtype,
+                                                         offload=low)
+            self.stage1.dinov2 = self.dinov2
+
+    def _load_stage2(self, root, device, dtype):
+        from ...pipelines.stage2 import Stage2Pipeline
+
+        if self.stage2 is None:
+            self.stage2 = Stage2Pipeline.from_pretrained(root / "ckpts" / "SecondStage", device=device, dtype=dtype)
+
+    # -- the job --------------------------------------------------------------------------------
     def reconstruct(self, photo, settings, job, progress, cancel):
-        raise SyncHumanError("engine.unavailable", "The synchuman engine pipeline is not wired yet.",
-                             "Use --engine preview for now.")
+        import numpy as np
+        import torch
+
+        root = require_weights(settings.weights_dir)
+        device, dtype = resolve_device(settings)
+        mode = settings.memory_mode
+        low = mode == "low" and device.type == "cuda"
+        steps1 = settings.stage1_steps or STAGE1_STEPS
+        steps2 = settings.stage2_steps or STAGE2_STEPS
+        key = (str(root), str(device), str(dtype), mode)
+        if key != self._key:
+            self.release()
+            self._key = key
+        if device.type == "cpu":
+            minutes = cpu_estimate_s(steps1, steps2) / 60
+            note = (f"running on the CPU in fp32: expect about {minutes:.0f} min at full size "
+                    f"({torch.get_num_threads()} threads); a GPU takes minutes")
+            log.warning(note)
+            progress("load", 0, 3, note)
+        timings: dict[str, float] = {}
+
+        started = time.perf_counter()
+        progress("load", 1, 3, "loading DINOv2 and the stage-1 models")
+        self._load_stage1(root, device, dtype, low)
+        timings["load_stage1"] = round(time.perf_counter() - started, 3)
+        progress("load", 3, 3, "stage-1 models ready")
+
+        with torch.inference_mode():
+            result1 = self.stage1(photo.rgba, seed=settings.seed, steps=steps1, progress=progress, cancel=cancel,
+                                  vae_tiled=low)
+            result1.save(job.file("views"))
+            progress("stage1_decode", 1, 1, f"{len(result1.coords)} occupied voxels; views saved")
+            if len(result1.coords) == 0:
+                raise SyncHumanError("synchuman.empty_structure", "Stage 1 found no occupied voxel.",
+                                     "Try another seed, or a photo where the whole person is visible.")
+            cond = self._condition_tokens(result1, device)
+
+            if mode != "full":  # balanced and low: the stage-1 models leave before stage 2 comes in
+                self.stage1 = None
+                gc.collect()
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+            started = time.perf_counter()
+            progress("stage2", 0, steps2 + 3, "loading the stage-2 models")
+            self._load_stage2(root, device, dtype)
+            timings["load_stage2"] = round(time.perf_counter() - started, 3)
+            self.dinov2.to(device)
+            try:
+                result2 = self.stage2.run_from_stage1(result1, cond, self.dinov2, seed=settings.seed, steps=steps2,
+                                                      progress=progress, progress_stage="stage2", cancel=cancel)
+            finally:
+                if low:
+                    self.dinov2.to("cpu")
+        if not result2.mesh_ok:
+            raise SyncHumanError("synchuman.empty_mesh", "Stage 2 decoded no surface.",
+                                 "Try another seed; if it persists, report it with job.log.")
+
+        from ...pipelines.postprocess import to_glb
+
+        g = result2.gaussians
+        gaussians = SimpleNamespace(xyz=g.positions.float().numpy(), rgb=g.colors.float().numpy(),
+                                    opacity=g.opacities.float().numpy().reshape(-1))
+        stats = to_glb(result2.mesh_vertices.float().numpy(), result2.mesh_faces.numpy(),
+                       np.stack(result1.colors[:4]), np.stack(result1.normals[:4]), result1.colors[4],
+                       result1.normals[4], gaussians, out_path=job.file("human.glb"), height_m=settings.height_m,
+                       texture_size=settings.texture_size, max_faces=settings.max_faces, progress=progress,
+                       cancel=cancel)
+        views = {f"{kind}_{i}": job.file(f"views/{kind}_{i}.png") for kind in ("color", "normal") for i in range(5)}
+        return EngineResult(glb=job.file("human.glb"), views=views, metadata={
+            "device": str(device), "dtype": str(dtype).replace("torch.", ""), "memory_mode": mode,
+            "stage1": {"steps": steps1, "voxels": int(len(result1.coords)), "alpha_source": result1.meta.get(
+                "alpha_source"), **{k: round(v, 3) for k, v in result1.timings.items()}},
+            "stage2": {"steps": steps2, **{k: round(v, 3) for k, v in result2.timings.items()}},
+            "postprocess": {k: v for k, v in stats.items() if k != "glb"},
+            "load_timings_s": timings,
+        })
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _condition_tokens(self, result1, device):
+        """DINOv2 tokens of the photo's 518² crop (the crop and model of stage 1's 3D branch)."""
+        from ...models.dinov2 import condition_tokens
+        from ...preprocess import dinov2_input
+
+        self.dinov2.to(device)
+        p = next(self.dinov2.parameters())
+        return condition_tokens(self.dinov2(dinov2_input(result1.inputs.trellis_rgb).to(p.device, p.dtype)).float())
