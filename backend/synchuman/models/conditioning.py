@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import SyncHumanError
-from .loading import WEIGHTS_HINT, build_on_meta, config_error, load_safetensors_into, read_json
+from .loading import WEIGHTS_HINT, build_on_meta, config_error, load_safetensors_into, read_json, read_safetensors
 
 PROMPT_EMBEDS_FILE = Path("prompt_embeds") / "fixed_prompt_embeds_7view.safetensors"
 PROMPT_VIEW_NAMES = ("front", "front_right", "right", "back", "left", "front_left", "face")
@@ -157,14 +157,12 @@ def vae_decode(vae, latents: torch.Tensor, batch: int = 1, tiled: bool = False) 
 def load_prompt_embeds(path) -> torch.Tensor:
     """(10, 77, C): rows [normal front, right, back, left, face, colour front, ..., face] from the
     safetensors file holding `normal` and `clr` tensors (7, 77, C)."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     if not path.is_file():
         raise SyncHumanError("weights.missing", f"Missing prompt embeddings: {path}",
                              "Run `synchuman weights download`; it converts the reference's fixed prompt "
                              "embeddings into this file.", {"file": str(path)})
-    data = load_file(str(path))
+    data = read_safetensors(path)
     for key in ("normal", "clr"):
         if key not in data:
             raise SyncHumanError("weights.missing", f"{path}: tensor {key!r} missing", WEIGHTS_HINT,

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import SyncHumanError
 from .attention import attention
-from .loading import WEIGHTS_HINT, build_on_meta, check_keys
+from .loading import WEIGHTS_HINT, build_on_meta, check_keys, read_safetensors
 
 
 @dataclass
@@ -235,15 +235,13 @@ def read_dinov2_state_dict(path: Path) -> dict:
     if not path.is_file():
         raise SyncHumanError("weights.missing", f"Missing DINOv2 weights: {path}", WEIGHTS_HINT, {"file": str(path)})
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        sd = load_file(str(path))
+        sd = read_safetensors(path)
     else:
         try:
             sd = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # pickle errors, truncated files
-            raise SyncHumanError("weights.mismatch", f"Cannot read DINOv2 checkpoint {path}: {exc}", WEIGHTS_HINT,
-                                 {"file": str(path)}) from None
+            raise SyncHumanError("weights.corrupt", f"Cannot read DINOv2 checkpoint {path}: {exc}",
+                                 "Delete it and run `synchuman weights download` again.", {"file": str(path)}) from None
         if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):
             sd = sd["model"]
     if any(k.startswith(("embeddings.", "encoder.")) or k.startswith(_HF_PREFIXES) for k in sd):

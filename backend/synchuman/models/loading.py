@@ -7,6 +7,7 @@ dtype one tensor at a time (so a 3.4 GB checkpoint never needs two copies in mem
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Callable
@@ -34,18 +35,35 @@ def config_error(path: Path, key: str, message: str) -> SyncHumanError:
     return SyncHumanError("weights.mismatch", f"{path}: {message}", WEIGHTS_HINT, {"file": str(path), "key": key})
 
 
-def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Key -> shape of every tensor in a safetensors file (reads only the header)."""
+@contextlib.contextmanager
+def open_safetensors(path: Path):
+    """`safe_open` whose failures (truncated or damaged files) are `weights.corrupt` errors naming the file."""
     from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
         raise SyncHumanError("weights.missing", f"Missing weights file: {path}", WEIGHTS_HINT, {"file": str(path)})
-    out = {}
-    with safe_open(str(path), framework="pt") as f:
-        for k in f.keys():
-            out[k] = tuple(f.get_slice(k).get_shape())
-    return out
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            yield f
+    except SyncHumanError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for damaged files
+        raise SyncHumanError("weights.corrupt", f"{path} is damaged or truncated ({exc})",
+                             "Delete it and run `synchuman weights download` again (it resumes).",
+                             {"file": str(path)}) from None
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file (damaged files: `weights.corrupt`)."""
+    with open_safetensors(path) as f:
+        return {k: f.get_tensor(k) for k in f.keys()}
+
+
+def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of every tensor in a safetensors file (reads only the header)."""
+    with open_safetensors(path) as f:
+        return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
 
 
 def check_keys(expected: dict[str, tuple], found: dict[str, tuple], path: Path) -> None:
@@ -84,13 +102,11 @@ def load_safetensors_into(module: nn.Module, path: Path, *, to_file_key: Callabl
     `device`/`dtype`. Float tensors are cast to `dtype` unless keep_fp32(module_key) says so.
     Non-persistent buffers and any tensor absent from the file are materialised from the module's
     own values (they must not be on the meta device then) or computed by `fill_buffers(module, device)`."""
-    from safetensors import safe_open
-
     path = Path(path)
     module_keys = {to_file_key(k): k for k in module.state_dict().keys()}
     check_keys(expected_shapes(module, to_file_key), safetensors_shapes(path), path)
     state = {}
-    with safe_open(str(path), framework="pt") as f:
+    with open_safetensors(path) as f:
         for fk, mk in module_keys.items():
             t = f.get_tensor(fk)
             if dtype is not None and t.is_floating_point() and not (keep_fp32 and keep_fp32(mk)):
