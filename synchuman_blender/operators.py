@@ -133,6 +133,9 @@ def build_request(context) -> JobRequest:
         "precision": prefs.precision,
         "memory_mode": prefs.memory_mode,
     }
+    for key in ("stage1_steps", "stage2_steps"):  # 0 keeps the method's default
+        if getattr(settings, key):
+            job_settings[key] = int(getattr(settings, key))
     return JobRequest(photo=photo, photo_label=label, name=name, output_dir=job_output_dir(context),
                       settings=job_settings, height_m=float(settings.height_m),
                       mark_asset=settings.mark_asset, catalog=settings.asset_catalog,

@@ -145,6 +145,9 @@ class SYNCHUMAN_PT_main(bpy.types.Panel):
         col.prop(settings, "height_m")
         col.prop(settings, "texture_size")
         col.prop(settings, "max_faces")
+        if settings.engine != 'preview':
+            col.prop(settings, "stage1_steps")
+            col.prop(settings, "stage2_steps")
 
         running = SESSION.busy()
         if not running:

@@ -51,6 +51,10 @@ class SYNCHUMAN_PG_settings(bpy.types.PropertyGroup):
     max_faces: IntProperty(name="Face Budget", description="Most triangles the mesh may have",
                            default=DEFAULT_MAX_FACES, min=MAX_FACES_RANGE[0], max=MAX_FACES_RANGE[1],
                            step=1000)
+    stage1_steps: IntProperty(name="Stage 1 Steps", description="Multiview sampling steps of the SyncHuman "
+                              "engine (0: the method's 50; fewer is faster and rougher)", default=0, min=0, max=500)
+    stage2_steps: IntProperty(name="Stage 2 Steps", description="Structured-latent sampling steps of the SyncHuman "
+                              "engine (0: the method's 25)", default=0, min=0, max=500)
     mark_asset: BoolProperty(name="Mark as Asset", description="Mark the result as an asset with a catalog",
                              default=False)
     asset_catalog: StringProperty(name="Catalog", description="Asset catalog path, parts separated by /",

@@ -54,7 +54,7 @@ def test_info_and_weights_path(tmp_path):
     path = synchuman("weights", "path", "--weights", str(tmp_path))
     assert path.stdout.strip() == str(tmp_path.resolve())
     verify = synchuman("weights", "verify", "--weights", str(tmp_path))
-    assert verify.returncode == 1 and "missing:" in verify.stdout
+    assert verify.returncode == 1 and " missing " in verify.stdout and "fix: synchuman weights download" in verify.stdout
 
 
 def test_bad_arguments_are_usage_errors(tmp_path):

@@ -237,6 +237,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
         download_weights(root, progress, cancel)
         if not args.json:
             print(file=sys.stderr)
+    if args.action == "verify":
+        return _verify(root, args.json)
     status = weights_status(root)
     if args.json:
         print(json.dumps(status, indent=2))
@@ -247,6 +249,24 @@ def cmd_weights(args: argparse.Namespace) -> int:
         if status["fix"]:
             print(f"  fix: {status['fix']}")
     return 0 if status["present"] else EXIT_FAILED
+
+
+def _verify(root: Path, as_json: bool) -> int:
+    """Presence, then every component's keys and shapes against our models (headers only)."""
+    from .weights import verify_weights, weights_status
+
+    status = weights_status(root)
+    rows = verify_weights(root)
+    ok = all(r["status"] == "ok" for r in rows)
+    if as_json:
+        print(json.dumps({**status, "present": status["present"] and ok, "components": rows}, indent=2))
+    else:
+        width = max(len(r["component"]) for r in rows)
+        print(f"weights folder: {root}")
+        for r in rows:
+            print(f"  {r['component']:<{width}}  {r['status']:<8}  {r['detail'] or r['path']}")
+        print("complete and matching" if ok else f"incomplete or damaged; fix: {status['fix'] or 'synchuman weights download --dir ' + str(root)}")
+    return 0 if ok else EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:

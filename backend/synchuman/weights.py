@@ -251,3 +251,85 @@ def convert_prompt_embeds(root: Path) -> Path | None:
         tensors[name] = value.contiguous()
     save_file(tensors, str(target))
     return target
+
+
+# -- verifying ---------------------------------------------------------------------------------
+
+def verify_weights(root: Path) -> list[dict]:
+    """One row per component: {component, path, status (ok | missing | corrupt | mismatch), detail}.
+
+    Every component's configuration is read and its network built on the meta device; the file's
+    keys and shapes are checked against it (headers only: nothing is loaded or run)."""
+    from .errors import SyncHumanError
+
+    one = root / "ckpts" / "OneStage"
+    two = root / "ckpts" / "SecondStage"
+
+    def stage1(loader_name: str, subdir: str):
+        def check():
+            from .models import conditioning, joint, ss_decoder
+
+            loaders = {"joint": joint.load_joint_model, "vae": conditioning.load_vae,
+                       "clip": conditioning.load_clip_image_encoder, "ss": ss_decoder.load_ss_decoder}
+            loaders[loader_name](one / subdir, "meta")
+        return one / subdir, check
+
+    def stage2(subdir: str):
+        def check():
+            from .pipelines.stage2 import load_model
+
+            load_model(two / "ckpts" / subdir, "meta")
+        return two / "ckpts" / subdir, check
+
+    def dinov2():
+        path = next((root / c for c in DINOV2_CANDIDATES if (root / c).is_file()), root / DINOV2_CANDIDATES[0])
+
+        def check():
+            from .models.dinov2 import DinoV2, DinoV2Config, read_dinov2_state_dict
+            from .models.loading import build_on_meta, check_keys
+
+            sd = read_dinov2_state_dict(path)
+            model = build_on_meta(lambda: DinoV2(DinoV2Config.from_state_dict(sd)))
+            check_keys({k: tuple(v.shape) for k, v in model.state_dict().items()},
+                       {k: tuple(v.shape) for k, v in sd.items()}, path)
+        return path, check
+
+    def prompts():
+        path = root / PROMPT_EMBEDS_FILE
+
+        def check():
+            from .models.conditioning import load_prompt_embeds
+
+            load_prompt_embeds(path)
+        return path, check
+
+    def pipeline_configs():
+        def check():
+            from .models.loading import read_json
+
+            for path in (one / "pipeline_config.json", two / "pipeline.json", one / "feature_extractor" /
+                         "preprocessor_config.json"):
+                read_json(path)
+        return one, check
+
+    components = {
+        "pipeline configs": pipeline_configs(),
+        "stage-1 joint model": stage1("joint", "SyncHuman_2D3DCrossSpaceDiffusion"),
+        "VAE": stage1("vae", "vae"),
+        "CLIP image encoder": stage1("clip", "image_encoder"),
+        "sparse-structure decoder": stage1("ss", "sparse_structure_decoder"),
+        "structured-latent flow": stage2("slat_flow"),
+        "Gaussian decoder": stage2("decoder_GS"),
+        "mesh decoder": stage2("decoder_Mesh"),
+        "DINOv2 ViT-L/14-reg": dinov2(),
+        "prompt embeddings": prompts(),
+    }
+    rows = []
+    for name, (path, check) in components.items():
+        try:
+            check()
+            rows.append({"component": name, "path": str(path), "status": "ok", "detail": ""})
+        except SyncHumanError as exc:
+            status = {"weights.missing": "missing", "weights.corrupt": "corrupt"}.get(exc.code, "mismatch")
+            rows.append({"component": name, "path": str(path), "status": status, "detail": exc.message})
+    return rows

@@ -238,7 +238,7 @@ def read_dinov2_state_dict(path: Path) -> dict:
         sd = read_safetensors(path)
     else:
         try:
-            sd = torch.load(str(path), map_location="cpu", weights_only=True)
+            sd = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
         except Exception as exc:  # pickle errors, truncated files
             raise SyncHumanError("weights.corrupt", f"Cannot read DINOv2 checkpoint {path}: {exc}",
                                  "Delete it and run `synchuman weights download` again.", {"file": str(path)}) from None
