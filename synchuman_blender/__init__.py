@@ -10,7 +10,7 @@ import atexit
 
 import bpy
 
-from . import jobs, operators, panels, preferences, properties
+from . import jobs, operators, panels, preferences, properties, weights
 
 EXTENSION_VERSION = "0.1.0"  # keep equal to blender_manifest.toml (a test checks)
 
@@ -18,6 +18,7 @@ _classes = (
     *properties.classes,    # property groups first: pointers refer to them
     *preferences.classes,
     *operators.classes,
+    *weights.classes,
     *panels.classes,        # parents before children
 )
 _registered = False
@@ -34,6 +35,7 @@ def register():
     for cls in _classes:
         bpy.utils.register_class(cls)
     properties.register_properties()
+    weights.register_properties()
     bpy.types.TOPBAR_MT_file_import.append(operators.menu_import)
     atexit.register(_stop_backend_at_exit)
     _registered = True
@@ -46,6 +48,7 @@ def unregister():
     atexit.unregister(_stop_backend_at_exit)
     jobs.SESSION.shutdown()  # disabling the extension stops the backend and the timer
     bpy.types.TOPBAR_MT_file_import.remove(operators.menu_import)
+    weights.unregister_properties()  # also stops a running download
     properties.unregister_properties()
     for cls in reversed(_classes):
         bpy.utils.unregister_class(cls)

@@ -96,6 +96,9 @@ class SYNCHUMAN_AP_preferences(bpy.types.AddonPreferences):
             col.label(text=f"Using {path} ({source})" if path else "No interpreter found: set one",
                       icon='INFO' if path else 'ERROR')
         col.prop(self, "weights_dir")
+        from .weights import draw as draw_weights
+
+        draw_weights(col, context)
         col.prop(self, "device")
         col.prop(self, "precision")
         col.prop(self, "memory_mode")
