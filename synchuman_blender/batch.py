@@ -2,8 +2,13 @@
 
     blender -b --factory-startup --python-exit-code 1 -P <extension>/batch.py -- \\
         --input PHOTO_OR_FOLDER [...] --output DIR [--library DIR] [--engine auto|preview|synchuman] \\
-        [--height-m 1.75] [--render front|turntable|none] [--python BACKEND_PYTHON]
+        [--height-m 1.75] [--render front|turntable|none] [--python BACKEND_PYTHON] \\
+        [--ray [ADDRESS] [--workers N] [--gpus-per-worker G]]
     python -m synchuman_blender.batch --input ... --output ...        (the bpy module)
+
+With --ray the photos are reconstructed first by the backend's cluster runner
+(`synchuman batch --ray`, docs/cluster.md; its own log is jobs/batch.json), then imported here
+one by one exactly as without it.
 
 Uses the blocking JobClient (timers never fire in background runs) and prints one line per
 backend event. Writes, under --output: jobs/<photo>/ (the backend's GLB, job.json, log),
@@ -54,6 +59,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                                    "or the project's .venv)")
     p.add_argument("--weights", metavar="DIR", help="weights folder for the backend")
     p.add_argument("--no-skip", action="store_true", help="redo items that are already done")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="reconstruct on a Ray cluster (`synchuman batch --ray`; a local one when no address), "
+                        "then import, mark and render here")
+    p.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, or per CPU for preview)")
+    p.add_argument("--gpus-per-worker", type=float, default=1.0)
     return p.parse_args(argv)
 
 
@@ -181,16 +191,35 @@ def main(argv: list[str] | None = None) -> int:
            "summary": {}, "contact_sheet": None}
     interrupted = False
     started_all = time.monotonic()
+
+    def already_done(photo: str) -> bool:
+        before = previous.get(photo)
+        return bool(before and before.get("status") in ("done", "skipped") and before.get("settings_key") == key
+                    and _outputs_exist(before))
+
+    if args.ray:  # the backend's cluster runner reconstructs them all first; this process imports them
+        cluster_results, interrupted = run_on_ray(python, [p for p in photos if not already_done(p)], args,
+                                                  settings, os.path.join(out, "jobs"))
+        log["ray"] = args.ray
+
+        def obtain(photo, label):
+            return cluster_results.get(os.path.realpath(photo)) or {
+                "type": "error", "code": "cluster.no_result", "message": "The cluster batch did not run this photo.",
+                "hint": "See the backend's jobs/batch.json and rerun the batch (finished items are skipped)."}
+    else:
+        def obtain(photo, label):
+            return client.run_job(photo, os.path.join(out, "jobs"), settings, on_event=EventPrinter(label))
     try:
         for index, photo in enumerate(photos, 1):
             label = f"{index}/{len(photos)} {os.path.basename(photo)}"
             before = previous.get(photo)
-            if before and before.get("status") in ("done", "skipped") and before.get("settings_key") == key \
-                    and _outputs_exist(before):
+            if already_done(photo):
                 item = {**before, "status": "skipped"}
                 print(f"[{label}] skipped: already done ({before.get('outputs', {}).get('blend')})", flush=True)
+            elif interrupted and args.ray and os.path.realpath(photo) not in cluster_results:
+                continue
             else:
-                item = _process(bpy, client, photo, names[photo], label, args, settings, out,
+                item = _process(bpy, lambda: obtain(photo, label), photo, names[photo], label, args, out,
                                 importer, assets, render)
                 item["settings_key"] = key
             log["items"].append(item)
@@ -222,13 +251,15 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_FAILED if summary["failed"] else EXIT_OK
 
 
-def _process(bpy, client, photo, name, label, args, settings, out, importer, assets, render) -> dict:
+def _process(bpy, obtain, photo, name, label, args, out, importer, assets, render) -> dict:
+    """One item: `obtain()` gives the backend's final event (result or error); then import, render,
+    library file and .blend."""
     started = time.monotonic()
     item = {"photo": photo, "name": name, "status": "failed", "started": _now(), "seconds": None,
             "job_id": None, "error": None, "outputs": {}}
     try:
         bpy.ops.wm.read_factory_settings(use_empty=True)  # every item starts from an empty scene
-        final = client.run_job(photo, os.path.join(out, "jobs"), settings, on_event=EventPrinter(label))
+        final = obtain()
         item["job_id"] = final.get("job")
         if final["type"] == "error":
             item["status"] = "cancelled" if final.get("code") == "job.cancelled" else "failed"
@@ -268,6 +299,72 @@ def _process(bpy, client, photo, name, label, args, settings, out, importer, ass
         if item["status"] != "done" and item["error"]:
             print(f"[{label}] {item['status']}: [{item['error']['code']}] {item['error']['message']}", flush=True)
     return item
+
+
+def backend_batch_command(python: str, photos: list[str], args: argparse.Namespace, settings: dict,
+                          jobs_dir: str) -> list[str]:
+    cmd = [python, "-m", "synchuman", "batch", *photos, "-o", jobs_dir, "--json", "--ray"]
+    if args.ray != "local":
+        cmd.append(args.ray)
+    if args.workers:
+        cmd += ["--workers", str(args.workers)]
+    cmd += ["--gpus-per-worker", str(args.gpus_per_worker)]
+    for key, value in settings.items():
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
+    if args.weights:
+        cmd += ["--weights", args.weights]
+    return cmd
+
+
+def run_on_ray(python: str, photos: list[str], args: argparse.Namespace, settings: dict,
+               jobs_dir: str) -> tuple[dict[str, dict], bool]:
+    """Runs `synchuman batch --ray` on `photos`, printing a line per batch event; returns each photo's
+    final event in the protocol's shape ({"type": "result", "glb", "metadata"} or {"type": "error", ...})
+    and whether the batch was interrupted (Ctrl-C reaches the backend batch, which cancels cleanly)."""
+    import signal
+    import subprocess
+
+    if not photos:
+        return {}, False
+    process = subprocess.Popen(backend_batch_command(python, photos, args, settings, jobs_dir),
+                               stdout=subprocess.PIPE, text=True)
+    interrupted = False
+    while True:
+        try:
+            for line in process.stdout:
+                event = json.loads(line)
+                if event.get("type") == "batch":
+                    print(_ray_line(event), flush=True)
+            process.wait()
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+            process.send_signal(signal.SIGINT)  # the backend batch cancels its workers and cleans up
+    interrupted = interrupted or process.returncode == EXIT_INTERRUPTED
+    with open(os.path.join(jobs_dir, LOG_NAME), encoding="utf-8") as f:
+        backend_log = json.load(f)
+    results = {}
+    for entry in backend_log.get("items", []):
+        photo = os.path.realpath(entry["photo"])
+        if entry["status"] == "done":
+            with open(os.path.join(entry["job_dir"], "job.json"), encoding="utf-8") as f:
+                metadata = json.load(f)
+            results[photo] = {"type": "result", "job": os.path.basename(photo), "glb": entry["glb"],
+                              "metadata": metadata}
+        elif entry["status"] in ("failed", "cancelled"):
+            results[photo] = {"type": "error", "job": os.path.basename(photo), **(entry.get("error") or
+                              {"code": "job.cancelled", "message": "Cancelled.", "hint": ""})}
+    return results, interrupted
+
+
+def _ray_line(event: dict) -> str:
+    done = event["done"] + event["failed"] + event["skipped"]
+    line = f"[ray {done}/{event['total']}: {event['running']} running] {event['event']}"
+    if event.get("photo"):
+        line += f" {os.path.basename(event['photo'])}"
+    if event.get("error"):
+        line += f" [{event['error'].get('code')}] {event['error'].get('message')}"
+    return line
 
 
 def _with_summary(log: dict) -> dict:
