@@ -1,34 +1,23 @@
-"""A minimal glTF 2.0 binary writer for test data (numpy + standard library).
+"""GLB test data written with the product's own writer (backend/synchuman/export/glb.py).
 
-Blender's own glTF exporter would do, but in the bpy 4.2 module it makes the process crash
-when it exits (exit code 139, with or without this extension), so the tests write their GLBs
-themselves.
+Blender's glTF exporter would do, but in the bpy 4.2 module it makes the process crash when it
+exits (exit code 139), and the bpy 4.2 test venv does not have the backend installed, so the
+writer module (numpy + standard library only) is loaded from its file. The extras here are what
+tests need and results never have: a wrapper parent node, a translated mesh node, any metallic.
 """
 
 from __future__ import annotations
 
-import json
-import struct
-import zlib
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 
-
-def png_bytes(rgba: np.ndarray) -> bytes:
-    """(h, w, 4) uint8, top row first, as a PNG file."""
-    height, width = rgba.shape[:2]
-    raw = b"".join(b"\x00" + rgba[y].tobytes() for y in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-
-
-def zup_to_yup(points: np.ndarray) -> np.ndarray:
-    """Blender (z-up, front -Y) to glTF (y-up, front +Z): (x, y, z) -> (x, z, -y)."""
-    return np.stack([points[:, 0], points[:, 2], -points[:, 1]], axis=1)
+_spec = importlib.util.spec_from_file_location(
+    "synchuman_glb", Path(__file__).resolve().parents[2] / "backend" / "synchuman" / "export" / "glb.py")
+glb = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(glb)
+zup_to_yup = glb.zup_to_yup
 
 
 def box(centre, size):
@@ -53,60 +42,14 @@ def box(centre, size):
 
 def write_glb(path, positions, indices, *, normals=None, uvs=None, texture=None, metallic=1.0,
               mesh_translation=(0.0, 0.0, 0.0), wrapper=None) -> str:
-    """positions/normals in glTF space; texture (h, w, 4) uint8; wrapper: a parent node dict with
-    "translation" and "scale" (a wrapper empty after import)."""
-    blob = bytearray()
-    views, accessors = [], []
-
-    def add(data: bytes, target=None) -> int:
-        while len(blob) % 4:
-            blob.append(0)
-        view = {"buffer": 0, "byteOffset": len(blob), "byteLength": len(data)}
-        if target:
-            view["target"] = target
-        blob.extend(data)
-        views.append(view)
-        return len(views) - 1
-
-    def accessor(array: np.ndarray, kind: str, component: int, target: int, minmax: bool = False) -> int:
-        entry = {"bufferView": add(array.tobytes(), target), "componentType": component,
-                 "count": len(array), "type": kind}
-        if minmax:
-            entry["min"] = array.min(axis=0).tolist()
-            entry["max"] = array.max(axis=0).tolist()
-        accessors.append(entry)
-        return len(accessors) - 1
-
-    attributes = {"POSITION": accessor(np.asarray(positions, np.float32), "VEC3", 5126, 34962, True)}
-    if normals is not None:
-        attributes["NORMAL"] = accessor(np.asarray(normals, np.float32), "VEC3", 5126, 34962)
-    if uvs is not None:
-        attributes["TEXCOORD_0"] = accessor(np.asarray(uvs, np.float32), "VEC2", 5126, 34962)
-    index = accessor(np.asarray(indices, np.uint32), "SCALAR", 5125, 34963)
-    material = {"name": "skin", "pbrMetallicRoughness": {"metallicFactor": metallic, "roughnessFactor": 0.8}}
-    doc = {"asset": {"version": "2.0", "generator": "synchuman tests"}, "scene": 0,
-           "meshes": [{"name": "body", "primitives": [{"attributes": attributes, "indices": index,
-                                                       "material": 0}]}],
-           "materials": [material]}
-    if texture is not None:
-        doc["images"] = [{"bufferView": add(png_bytes(texture)), "mimeType": "image/png"}]
-        doc["textures"] = [{"source": 0}]
-        material["pbrMetallicRoughness"]["baseColorTexture"] = {"index": 0}
-    body = {"name": "body", "mesh": 0, "translation": list(mesh_translation)}
+    """positions/normals in glTF space; uvs with v up; texture (h, w, 4) uint8; wrapper: a parent node
+    dict with "translation" and "scale" (a wrapper empty after import)."""
+    builder = glb.GlbBuilder(generator="synchuman tests")
+    material = builder.material("skin", base_color=texture, roughness=0.8, metallic=metallic)
+    mesh = builder.mesh("body", np.asarray(positions), np.asarray(indices).reshape(-1, 3), material, uv=uvs,
+                        normals=normals)
+    body = builder.node("body", mesh=mesh, root=wrapper is None, translation=list(mesh_translation))
     if wrapper:
-        doc["nodes"] = [{"name": "wrapper", "children": [1], **wrapper}, body]
-    else:
-        doc["nodes"] = [body]
-    doc["scenes"] = [{"nodes": [0]}]
-    doc["accessors"], doc["bufferViews"] = accessors, views
-    while len(blob) % 4:
-        blob.append(0)
-    doc["buffers"] = [{"byteLength": len(blob)}]
-    json_chunk = json.dumps(doc, separators=(",", ":")).encode()
-    json_chunk += b" " * (-len(json_chunk) % 4)
-    total = 12 + 8 + len(json_chunk) + 8 + len(blob)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<4sII", b"glTF", 2, total))
-        f.write(struct.pack("<I4s", len(json_chunk), b"JSON") + json_chunk)
-        f.write(struct.pack("<I4s", len(blob), b"BIN\x00") + bytes(blob))
+        builder.node("wrapper", children=[body], **wrapper)
+    Path(path).write_bytes(builder.to_bytes())
     return str(path)
