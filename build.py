@@ -48,8 +48,10 @@ PINS = [
     "platformdirs==4.14.7",
     "psutil==7.2.2",
     "ray==2.60.0",
+    "onnxruntime==1.30.0",
 ]
-TEST_PINS = ["pytest==9.2.0", "pytest-timeout==2.4.0"]
+# onnx builds the tiny background-removal model of the engine tests.
+TEST_PINS = ["pytest==9.2.0", "pytest-timeout==2.4.0", "onnx==1.23.1"]
 BPY42_PINS = ["bpy==4.2.23", "pytest==9.2.0", "pytest-timeout==2.4.0"]
 
 

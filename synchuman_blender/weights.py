@@ -101,13 +101,16 @@ def _apply(event: dict) -> None:
         status = event.get("status")
         if status:
             components = status.get("components") or []
-            bad = [c for c in components if c.get("status") != "ok"]
+            # an optional component (the background-removal model) may be absent, never damaged
+            absent_optional = [c for c in components if c.get("optional") and c.get("status") == "missing"]
+            bad = [c for c in components if c.get("status") != "ok" and c not in absent_optional]
             state.checked, state.folder = True, status.get("dir", "")
             state.present = bool(status.get("present")) and not bad
             state.missing = len(bad) if components else len(status.get("missing", []))
             state.fix = status.get("fix", "")
-            state.summary = ("complete and matching" if state.present else
-                             f"{state.missing} component(s) missing or damaged")
+            state.summary = ("complete and matching" + (
+                " (no background-removal model: photos without alpha use the classical cut-out)"
+                if absent_optional else "") if state.present else f"{state.missing} component(s) missing or damaged")
         elif event.get("code") and not state.error_code:
             state.error_code, state.error_message = "weights.failed", event.get("stderr", "")[-300:]
         state.busy = ""

@@ -1,5 +1,5 @@
-"""The synchuman engine end to end on a tiny weights folder (tests/tiny_weights.py): the CLI and the
-service run every stage to a textured GLB; cancel in stage 1 and in stage 2 leaves nothing; damaged
+"""The synchuman engine end to end on a tiny weights folder (tests/tiny_weights.py): the CLI (an RGB
+photo, through the background-removal model) and the service (a cut-out) run every stage to a textured GLB; cancel in stage 1 and in stage 2 leaves nothing; damaged
 weight files are reported with the right code and file; `weights verify` checks keys and shapes.
 
 Random tiny weights give an odd shape; these tests check the chain, not the look. Stage 1 runs one
@@ -49,7 +49,7 @@ def test_verify_checks_every_component(weights, tmp_path):
     ok = run_cli("weights", "verify", "--weights", str(weights), "--json")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     rows = json.loads(ok.stdout)["components"]
-    assert len(rows) == 10 and {r["status"] for r in rows} == {"ok"}
+    assert len(rows) == 11 and {r["status"] for r in rows} == {"ok"}
 
     bad = damaged_copy(weights, tmp_path / "w")
     flow = bad / "ckpts/SecondStage/ckpts/slat_flow/model.safetensors"
@@ -83,9 +83,36 @@ def test_damaged_weights_stop_a_job_with_the_file_named(weights, cutout, tmp_pat
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+@pytest.fixture(scope="module")
+def green_screen_photo(cutout, tmp_path_factory) -> Path:
+    """A plain RGB photo (no alpha): the example person in front of a green screen."""
+    import numpy as np
+    from PIL import Image
+
+    cut = np.asarray(Image.open(cutout).convert("RGBA"))
+    a = cut[..., 3:].astype(np.float64) / 255
+    rgb = (cut[..., :3] * a + np.array([30, 190, 40]) * (1 - a)).round().astype(np.uint8)
+    path = tmp_path_factory.mktemp("photos") / "green_screen.jpg"
+    Image.fromarray(rgb).save(path, quality=95)
+    return path
+
+
+def test_photos_without_alpha_fall_back_to_the_classical_foreground(weights, cutout, green_screen_photo, tmp_path):
+    from synchuman.images import load_photo
+
+    engine, seen = SyncHumanEngine(), []
+    bare = damaged_copy(weights, tmp_path / "w")
+    (bare / "background" / "u2net.onnx").unlink()
+    progress = lambda *event: seen.append(event)  # noqa: E731
+    assert engine._foreground_for(load_photo(cutout), weights, progress) is None          # its own alpha
+    assert engine._foreground_for(load_photo(green_screen_photo), weights, progress).source == "u2net"
+    assert engine._foreground_for(load_photo(green_screen_photo), bare, progress) is None
+    assert "classical foreground" in seen[-1][3] and "weights download" in seen[-1][3]
+
+
 @pytest.mark.slow
-def test_cli_runs_every_stage_to_a_textured_glb(weights, cutout, tmp_path):
-    proc = run_cli("reconstruct", str(cutout), "-o", str(tmp_path), "--engine", "synchuman", "--weights",
+def test_cli_runs_every_stage_to_a_textured_glb(weights, green_screen_photo, tmp_path):
+    proc = run_cli("reconstruct", str(green_screen_photo), "-o", str(tmp_path), "--engine", "synchuman", "--weights",
                    str(weights), "--json", "--height-m", "1.6", "--seed", "5", *FAST)
     assert proc.returncode == 0, proc.stderr[-3000:]
     events = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -104,6 +131,7 @@ def test_cli_runs_every_stage_to_a_textured_glb(weights, cutout, tmp_path):
     meta = json.loads((job / "job.json").read_text())
     assert meta["engine"] == "synchuman" and meta["seed"] == 5 and meta["device"] == "cpu"
     assert meta["stage1"]["steps"] == 1 and meta["stage1"]["voxels"] > 0 and meta["stage2"]["steps"] == 2
+    assert meta["stage1"]["alpha_source"] == "u2net"       # the RGB photo went through the model
     assert set(STAGES) <= set(meta["timings_s"])
     assert meta["postprocess"]["faces_out"] > 0
     gltf = read_glb_json(job / "human.glb")

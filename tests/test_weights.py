@@ -94,6 +94,18 @@ def test_hash_mismatch_is_corrupt(server, tmp_path):
     assert not (tmp_path / "x.bin").exists() and not (tmp_path / "x.bin.part").exists()
 
 
+def test_an_md5_only_source_is_checked_too(server, tmp_path):
+    """rembg publishes only an MD5 for its U²-Net release file."""
+    md5 = hashlib.md5(PAYLOAD).hexdigest()
+    path = download_file(RemoteFile(server, "background/u2net.onnx", md5=md5), tmp_path, lambda *a: None,
+                         CancelToken())
+    assert path.read_bytes() == PAYLOAD
+    with pytest.raises(SyncHumanError) as err:
+        download_file(RemoteFile(server, "background/other.onnx", md5="0" * 32), tmp_path, lambda *a: None,
+                      CancelToken())
+    assert err.value.code == "weights.corrupt" and not (tmp_path / "background" / "other.onnx").exists()
+
+
 def test_unreachable_host_is_offline(tmp_path):
     with pytest.raises(SyncHumanError) as err:
         download_file(RemoteFile("http://127.0.0.1:9/none", "y.bin"), tmp_path, lambda *a: None, CancelToken())

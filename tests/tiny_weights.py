@@ -10,7 +10,10 @@ tiny decoders expect 16-wide multiview features. This builds a consistent set, d
   channels), keeping every golden tensor whose shape still fits;
 - dinov2/dinov2_vitl14_reg4_pretrain.pth: a 24-block, 32-wide ViT/14 with 4 registers, saved with
   torch.save as Meta's torch-hub file is (read back with weights_only=True);
-- prompt_embeds/fixed_prompt_embeds_7view.safetensors: the golden prompt rows in their 7-view slots.
+- prompt_embeds/fixed_prompt_embeds_7view.safetensors: the golden prompt rows in their 7-view slots;
+- background/u2net.onnx: a two-layer ONNX graph with U²-Net's interface (input (1, 3, 320, 320), several
+  outputs of which the first is the mask) whose mask is "not green": it cuts a person out of a green
+  screen, so the chain through the background-removal step is checked on a plain RGB photo.
 
     python tests/tiny_weights.py DEST      # or make_tiny_weights(dest) from a fixture
 """
@@ -98,6 +101,40 @@ def _prompt_embeds(path: Path, generator) -> None:
     save_file(out, str(path))
 
 
+# 1x1 convolution over the normalised RGB: high on people, low on a green screen.
+GREEN_SCREEN_WEIGHTS = (0.5, -1.0, 0.5)
+GREEN_SCREEN_BIAS = 1.0
+
+
+def make_tiny_u2net(path: Path, input_size: int = 320) -> Path:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.array(GREEN_SCREEN_WEIGHTS, np.float32).reshape(1, 3, 1, 1)
+    nodes = [
+        helper.make_node("Conv", ["input.1", "w", "b"], ["score"], kernel_shape=[1, 1]),
+        helper.make_node("Mul", ["score", "gain"], ["scaled"]),
+        helper.make_node("Sigmoid", ["scaled"], ["d0"]),
+        helper.make_node("Neg", ["scaled"], ["negated"]),
+        helper.make_node("Sigmoid", ["negated"], ["d1"]),   # a side output: the inverse mask
+    ]
+    shape = [1, 3, input_size, input_size]
+    graph = helper.make_graph(
+        nodes, "tiny_u2net",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 1, input_size, input_size])
+         for name in ("d0", "d1")],
+        [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(np.array([GREEN_SCREEN_BIAS], np.float32), "b"),
+         numpy_helper.from_array(np.array(4.0, np.float32), "gain")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
 def make_tiny_weights(dest: Path) -> Path:
     import torch
     from safetensors.torch import load_file, save_file
@@ -113,6 +150,7 @@ def make_tiny_weights(dest: Path) -> Path:
         _rebuild_decoder(dest / "ckpts" / "SecondStage" / "ckpts" / name, generator)
     _tiny_dinov2(dest / "dinov2" / "dinov2_vitl14_reg4_pretrain.pth", generator)
     _prompt_embeds(dest / "prompt_embeds" / "fixed_prompt_embeds_7view.safetensors", generator)
+    make_tiny_u2net(dest / "background" / "u2net.onnx")
     return dest
 
 

@@ -253,11 +253,11 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 def _verify(root: Path, as_json: bool) -> int:
     """Presence, then every component's keys and shapes against our models (headers only)."""
-    from .weights import verify_weights, weights_status
+    from .weights import verified, verify_weights, weights_status
 
     status = weights_status(root)
     rows = verify_weights(root)
-    ok = all(r["status"] == "ok" for r in rows)
+    ok = verified(rows)
     if as_json:
         print(json.dumps({**status, "present": status["present"] and ok, "components": rows}, indent=2))
     else:

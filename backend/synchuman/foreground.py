@@ -160,14 +160,14 @@ def _holes(mask: np.ndarray):
     return labels, stats, ~border
 
 
-def clean_alpha(alpha: np.ndarray) -> np.ndarray:
+def clean_alpha(alpha: np.ndarray, what: str = "the alpha channel") -> np.ndarray:
     """An alpha channel minus specks, with pin-holes (< 0.05 % of the person) filled."""
     import cv2
 
     mask = alpha >= 128
     main = _keep_main(mask, centre_weight=False, min_fraction=0.02)
     area = int(main.sum())
-    _check(main, "the alpha channel")
+    _check(main, what)
     out = alpha.copy()
     out[mask & ~main] = 0
     # soft edge pixels next to a removed speck stay as they are; pixels below 128 that belong to

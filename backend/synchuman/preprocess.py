@@ -39,7 +39,7 @@ class Stage1Inputs:
     mv_image: np.ndarray        # float32 (768, 768, 3) in [0, 1], over white
     face_image: np.ndarray      # float32 (768, 768, 3) in [0, 1], over white
     trellis_rgb: np.ndarray     # uint8 (518, 518, 3), premultiplied (black background)
-    alpha_source: str           # "photo" or "foreground"
+    alpha_source: str           # "photo", "u2net" (background-removal model) or "foreground" (classical)
 
     def mv_stack(self, num_views: int = 5) -> np.ndarray:
         """(num_views, 3, H, W) float32: [img] * (num_views - 1) + [face]."""
@@ -69,7 +69,7 @@ def ensure_rgba(image: np.ndarray | Image.Image, foreground=None) -> tuple[np.nd
     if foreground is None:
         from .foreground import extract_foreground as foreground
     alpha = np.asarray(foreground(rgb), dtype=np.uint8)
-    return np.dstack([rgb, alpha]), "foreground"
+    return np.dstack([rgb, alpha]), getattr(foreground, "source", "foreground")
 
 
 def mv_canvas(rgba: np.ndarray, size: int = MV_SIZE) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,11 @@ One weights folder holds everything the `synchuman` engine loads:
 <weights>/ckpts/SecondStage/...       the released stage-2 folder
 <weights>/dinov2/dinov2_vitl14_reg4_pretrain.pth   DINOv2 ViT-L/14 with registers (Meta's torch-hub file)
 <weights>/prompt_embeds/fixed_prompt_embeds_7view.safetensors   the fixed prompt embeddings
+<weights>/background/u2net.onnx       the background-removal model (rembg's U²-Net) for photos without alpha
 ```
+
+The background-removal model is optional: without it a photo without alpha gets the classical
+foreground step (cut-outs never need it); `weights verify` reports it either way.
 
 The folder is chosen by, in order: the `--weights DIR` option, the SYNCHUMAN_WEIGHTS environment
 variable, and the default folder in the user's data directory. Downloads resume, report progress,
@@ -38,6 +42,9 @@ REFERENCE_COMMIT = "1b540b7b513d49375f11db2f720164d684dd3f49"  # IGL-HKUST/SyncH
 DINOV2_FILE = "dinov2/dinov2_vitl14_reg4_pretrain.pth"
 DINOV2_URL = "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_reg4_pretrain.pth"
 PROMPT_EMBEDS_FILE = "prompt_embeds/fixed_prompt_embeds_7view.safetensors"
+BACKGROUND_FILE = "background/u2net.onnx"
+BACKGROUND_URL = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2net.onnx"
+BACKGROUND_MD5 = "60024c5c889badc19c04ad937298a77b"  # the checksum rembg itself checks
 PROMPT_EMBEDS_URLS = {
     name: f"https://raw.githubusercontent.com/IGL-HKUST/SyncHuman/{REFERENCE_COMMIT}/SyncHuman/data/"
           f"fixed_prompt_embeds_7view/{name}_embeds.pt" for name in ("normal", "clr")}
@@ -118,6 +125,7 @@ class RemoteFile:
     target: str                 # relative path in the weights folder
     size: int | None = None
     sha256: str | None = None
+    md5: str | None = None      # for sources that publish only an MD5 (rembg's release)
 
 
 ProgressFn = Callable[[str, int, int | None], None]   # (relative path, bytes done, bytes total)
@@ -136,7 +144,7 @@ def download_file(remote: RemoteFile, root: Path, progress: ProgressFn, cancel: 
     """Downloads one file into `root`, resuming a `.part` file, verifying the SHA-256 when known."""
     target = root / remote.target
     if target.is_file() and (remote.size is None or target.stat().st_size == remote.size):
-        if remote.sha256 is None or file_sha256(target) == remote.sha256:
+        if _matches(target, remote):
             progress(remote.target, target.stat().st_size, target.stat().st_size)
             return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -177,20 +185,26 @@ def download_file(remote: RemoteFile, root: Path, progress: ProgressFn, cancel: 
     if remote.size is not None and part.stat().st_size != remote.size:
         raise SyncHumanError("weights.download_failed", f"{remote.target}: got {part.stat().st_size} bytes, "
                              f"expected {remote.size}", "Run the download again; it resumes.")
-    if remote.sha256 is not None and file_sha256(part) != remote.sha256:
+    if not _matches(part, remote):
         part.unlink()
-        raise SyncHumanError("weights.corrupt", f"{remote.target} does not match the hub's SHA-256.",
+        raise SyncHumanError("weights.corrupt", f"{remote.target} does not match its published checksum.",
                              "The damaged file was removed; run the download again.")
     part.replace(target)
     return target
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _matches(path: Path, remote: RemoteFile) -> bool:
+    """True when every checksum the source publishes matches the file (no checksum: True)."""
+    return ((remote.sha256 is None or file_digest(path) == remote.sha256) and
+            (remote.md5 is None or file_digest(path, "md5") == remote.md5))
 
 
 def hub_files() -> list[RemoteFile]:
@@ -221,6 +235,7 @@ def download_weights(root: Path, progress: ProgressFn, cancel: CancelToken,
     remote = sources if sources is not None else [
         *hub_files(),
         RemoteFile(DINOV2_URL, DINOV2_FILE),
+        RemoteFile(BACKGROUND_URL, BACKGROUND_FILE, md5=BACKGROUND_MD5),
         *(RemoteFile(url, f"prompt_embeds/{name}_embeds.pt") for name, url in PROMPT_EMBEDS_URLS.items()),
     ]
     for item in remote:
@@ -256,7 +271,7 @@ def convert_prompt_embeds(root: Path) -> Path | None:
 # -- verifying ---------------------------------------------------------------------------------
 
 def verify_weights(root: Path) -> list[dict]:
-    """One row per component: {component, path, status (ok | missing | corrupt | mismatch), detail}.
+    """One row per component: {component, path, status (ok | missing | corrupt | mismatch), detail, optional}.
 
     Every component's configuration is read and its network built on the meta device; the file's
     keys and shapes are checked against it (headers only: nothing is loaded or run)."""
@@ -303,6 +318,15 @@ def verify_weights(root: Path) -> list[dict]:
             load_prompt_embeds(path)
         return path, check
 
+    def background():
+        path = root / BACKGROUND_FILE
+
+        def check():
+            from .background_removal import U2NetBackgroundRemover
+
+            U2NetBackgroundRemover.from_file(path)
+        return path, check
+
     def pipeline_configs():
         def check():
             from .models.loading import read_json
@@ -323,13 +347,22 @@ def verify_weights(root: Path) -> list[dict]:
         "mesh decoder": stage2("decoder_Mesh"),
         "DINOv2 ViT-L/14-reg": dinov2(),
         "prompt embeddings": prompts(),
+        "background removal (optional)": background(),
     }
     rows = []
     for name, (path, check) in components.items():
+        row = {"component": name, "path": str(path), "status": "ok", "detail": "", "optional": "optional" in name}
         try:
             check()
-            rows.append({"component": name, "path": str(path), "status": "ok", "detail": ""})
         except SyncHumanError as exc:
-            status = {"weights.missing": "missing", "weights.corrupt": "corrupt"}.get(exc.code, "mismatch")
-            rows.append({"component": name, "path": str(path), "status": status, "detail": exc.message})
+            row["status"] = {"weights.missing": "missing", "weights.corrupt": "corrupt"}.get(exc.code, "mismatch")
+            row["detail"] = exc.message
+            if row["optional"] and row["status"] == "missing":
+                row["detail"] = "not present: photos without alpha use the classical foreground step"
+        rows.append(row)
     return rows
+
+
+def verified(rows: list[dict]) -> bool:
+    """Every component usable: ok, or optional and absent."""
+    return all(r["status"] == "ok" or (r["optional"] and r["status"] == "missing") for r in rows)

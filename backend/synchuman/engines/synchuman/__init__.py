@@ -1,6 +1,7 @@
 """The `synchuman` engine: the neural method, stage 1 -> stage 2 -> post-processing -> GLB.
 
-    load        DINOv2 + the stage-1 components (`ckpts/OneStage`, prompt embeddings)
+    load        DINOv2 + the stage-1 components (`ckpts/OneStage`, prompt embeddings); for a photo without
+                alpha the background-removal model (`background/u2net.onnx`, else the classical foreground)
     stage1      joint multiview + sparse-structure sampling (50 steps by default)
     stage1_decode   VAE decode of the 10 views, SS decoder -> occupied voxels; views saved under views/
     stage2      structured-latent sampling (25 steps), multiview DINOv2 features, Gaussian + mesh decoders
@@ -22,7 +23,7 @@ from types import SimpleNamespace
 
 from ...errors import SyncHumanError
 from ...jobs import Stage
-from ...weights import DINOV2_CANDIDATES, require_weights, weights_status
+from ...weights import BACKGROUND_FILE, DINOV2_CANDIDATES, require_weights, weights_status
 from ..base import Engine, EngineResult, ReconstructSettings
 
 log = logging.getLogger("synchuman.engine")
@@ -79,6 +80,7 @@ class SyncHumanEngine(Engine):
         self.dinov2 = None
         self.stage1 = None
         self.stage2 = None
+        self.background_remover = None
 
     @classmethod
     def availability(cls, settings: ReconstructSettings) -> tuple[bool, str]:
@@ -89,7 +91,7 @@ class SyncHumanEngine(Engine):
 
     # -- models ---------------------------------------------------------------------------------
     def release(self) -> None:
-        self.dinov2 = self.stage1 = self.stage2 = None
+        self.dinov2 = self.stage1 = self.stage2 = self.background_remover = None
         self._key = None
         gc.collect()
         import torch
@@ -108,6 +110,23 @@ class SyncHumanEngine(Engine):
             self.stage1 = Stage1Pipeline.from_pretrained(root / "ckpts" / "OneStage", device=device, dtype=dtype,
                                                          offload=low)
             self.stage1.dinov2 = self.dinov2
+
+    def _foreground_for(self, photo, root, progress):
+        """The alpha source for a photo without alpha: the background-removal model when the weights
+        folder has it (as the reference), else the classical foreground step (None)."""
+        if photo.has_alpha:
+            return None
+        if not (root / BACKGROUND_FILE).is_file():
+            note = (f"no background-removal model ({BACKGROUND_FILE}); using the classical foreground step "
+                    "(`synchuman weights download` fetches the model)")
+            log.warning(note)
+            progress("load", 3, 3, note)
+            return None
+        if self.background_remover is None:
+            from ...background_removal import U2NetBackgroundRemover
+
+            self.background_remover = U2NetBackgroundRemover.from_file(root / BACKGROUND_FILE)
+        return self.background_remover
 
     def _load_stage2(self, root, device, dtype):
         from ...pipelines.stage2 import Stage2Pipeline
@@ -143,10 +162,11 @@ class SyncHumanEngine(Engine):
         self._load_stage1(root, device, dtype, low)
         timings["load_stage1"] = round(time.perf_counter() - started, 3)
         progress("load", 3, 3, "stage-1 models ready")
+        foreground = self._foreground_for(photo, root, progress)
 
         with torch.inference_mode():
             result1 = self.stage1(photo.rgba, seed=settings.seed, steps=steps1, progress=progress, cancel=cancel,
-                                  vae_tiled=low)
+                                  vae_tiled=low, foreground=foreground)
             result1.save(job.file("views"))
             progress("stage1_decode", 1, 1, f"{len(result1.coords)} occupied voxels; views saved")
             if len(result1.coords) == 0:
