@@ -49,6 +49,7 @@ def test_info_and_weights_path(tmp_path):
     info = json.loads(proc.stdout)
     assert info["weights"]["dir"] == str(tmp_path.resolve()) and info["weights"]["source"] == "--weights"
     assert info["auto_engine"] == "preview" and info["device"]["torch"]
+    assert info["weights"]["background_removal"] is False
     human = synchuman("info")
     assert human.returncode == 0 and "auto engine: preview" in human.stdout
     path = synchuman("weights", "path", "--weights", str(tmp_path))

@@ -201,6 +201,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"weights: {w['dir']}  (from {w['source']}) - {'present' if w['present'] else 'missing'}")
     for item in w["missing"][:8]:
         print(f"  missing: {item}")
+    if not w["background_removal"]:
+        print("  optional background-removal model absent: photos without alpha use the classical foreground")
     if w["fix"]:
         print(f"  fix: {w['fix']}")
     for name, e in info["engines"].items():

@@ -28,7 +28,7 @@ def versions() -> dict[str, str]:
     import numpy
 
     out = {"synchuman": __version__, "python": platform.python_version(), "numpy": numpy.__version__}
-    for mod in ("torch", "diffusers", "transformers", "trimesh", "cv2"):
+    for mod in ("torch", "diffusers", "transformers", "trimesh", "cv2", "onnxruntime"):
         if mod in sys.modules:
             out[mod] = getattr(sys.modules[mod], "__version__", "?")
     return out

@@ -104,6 +104,7 @@ def weights_status(explicit: str | os.PathLike | None = None) -> dict:
     root, source = resolve_weights_dir(explicit)
     missing = missing_files(root)
     return {"dir": str(root), "source": source, "present": not missing, "missing": missing,
+            "background_removal": (root / BACKGROUND_FILE).is_file(),
             "fix": "" if not missing else f"synchuman weights download --dir {root}"}
 
 
