@@ -10,9 +10,9 @@
 2. One tiny-model stage-1 step = one joint forward at the CFG batch (20 images at 96^2 latents,
    2 x 16^3 voxels) on the golden case-a inputs, with the time spent in attention by shape.
 
-Measured on the project machine (2 vCPUs shared with 4 other engineers' jobs, load average 3-5,
-so these are upper bounds; see the issue note for the idle figures):
-- tiny joint forward: 69 s at load ~2.4, 107 s at load ~3.9 (attention 90 %: the 96^2 joint
+Measured on the project machine (2 vCPUs; docs/benchmarks.md has the table):
+- tiny joint forward: 18.5 s at load ~1.2 (2 threads, attention 95 %), 69 s at load ~2.4,
+  107 s at load ~3.9 (attention 90 %: the 96^2 joint
   normal-colour attention over 18,432 tokens is 75 %). The reference-style call (heads folded into
   the batch, the xformers shim's SDPA) measured the same within noise in the same process: the
   kernel is bound by one exp per score (2.4e10 per tiny forward).

@@ -20,7 +20,8 @@ Measured (1 torch thread, 2-core machine shared with other jobs, so times are up
 | tiny_d  | 46     | 0.27    | 40 MB (mesh 2552 v / 5068 f) |
 | tiny_f  | 457    | 1.08    | 21 MB (8 steps, 15 forwards) |
 | fc_10k  | 10,000 | 4.8     | 1.0 GB incl. 0.58 GB of inputs (115k v / 230k f) |
-| dec_2k  | 2,000  | 161 (GS 96, mesh net 63, FlexiCubes 1.3) | 2.8 GB incl. 1.8 GB fp32 weights (one decoder at a time) and 0.5 GB of multiview maps |
+| dec_2k  | 2,000  | 33 idle (GS 12, mesh net 20, FlexiCubes 0.8); 161 at load ~5 | 2.8 GB incl. 1.8 GB fp32 weights (one decoder at a time) and 0.5 GB of multiview maps |
+| dec_10k | 10,000 | 150 (GS 54, mesh net 93, FlexiCubes 2.5) | 4.3 GB (320k Gaussians; mesh 303k v / 607k f) |
 | flow_2k | 2,000  | 48 per forward (44 forwards per sampling) | 2.4 GB (2.4 GB weights) |
 
 Windowed attention (12 heads x 64, window 8): stacking equal-size windows (exact, no mask) is
