@@ -405,6 +405,49 @@ class SYNCHUMAN_OT_import_result(bpy.types.Operator, ImportHelper):
         col.prop(self, "library_dir")
 
 
+def generated_views_path(obj) -> str:
+    """The images the engine generated for a result: the synchuman engine's sheet of the 5 colour and
+    5 normal views (views/concat.png), else the preview engine's front render (views/front.png);
+    "" when the job folder is not on this machine."""
+    glb = str(obj.get(importer.PROP_PREFIX + "glb", "")) if obj is not None else ""
+    if not glb:
+        return ""
+    folder = os.path.join(os.path.dirname(glb), "views")
+    return next((os.path.join(folder, n) for n in ("concat.png", "front.png")
+                 if os.path.isfile(os.path.join(folder, n))), "")
+
+
+class SYNCHUMAN_OT_show_views(bpy.types.Operator):
+    """Show the images the engine generated for the active human (its multiview colour and normal images, or \
+the preview engine's front render) in an Image Editor"""
+
+    bl_idname = "synchuman.show_views"
+    bl_label = "Show Generated Views"
+    bl_options = {'REGISTER'}
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        if obj is None or not obj.get(importer.PROP_PREFIX + "generated"):
+            cls.poll_message_set("Select a human made by SyncHuman")
+            return False
+        if not generated_views_path(obj):
+            cls.poll_message_set("Its job folder (views/) is no longer on this machine")
+            return False
+        return True
+
+    def execute(self, context):
+        obj = context.active_object
+        path = generated_views_path(obj)
+        image = bpy.data.images.load(path, check_existing=True)
+        editors = [a for a in (context.screen.areas if context.screen else ()) if a.type == 'IMAGE_EDITOR']
+        for area in editors[:1]:
+            area.spaces.active.image = image
+        where = "in the Image Editor" if editors else "(open an Image Editor to see it)"
+        self.report({'INFO'}, f"SyncHuman: {image.name} ({image.size[0]}x{image.size[1]}) loaded {where}")
+        return {'FINISHED'}
+
+
 def menu_import(self, context):
     self.layout.operator(SYNCHUMAN_OT_import_result.bl_idname, text="SyncHuman result (.glb)")
 
@@ -418,4 +461,5 @@ classes = (
     SYNCHUMAN_OT_report,
     SYNCHUMAN_OT_copy_diagnostics,
     SYNCHUMAN_OT_import_result,
+    SYNCHUMAN_OT_show_views,
 )

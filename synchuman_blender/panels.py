@@ -8,9 +8,10 @@ import time
 import bpy
 
 from .jobs import SESSION
+from .importer import PROP_PREFIX
 from .operators import (SYNCHUMAN_OT_cancel, SYNCHUMAN_OT_copy_diagnostics, SYNCHUMAN_OT_dismiss,
-                        SYNCHUMAN_OT_reconstruct, SYNCHUMAN_OT_release_backend, SYNCHUMAN_OT_start_backend,
-                        editor_image, reconstruct_blocker)
+                        SYNCHUMAN_OT_reconstruct, SYNCHUMAN_OT_release_backend, SYNCHUMAN_OT_show_views,
+                        SYNCHUMAN_OT_start_backend, editor_image, reconstruct_blocker)
 
 
 def wrapped(layout, text: str, context=None, icon: str = 'NONE', width_px: int = 0) -> None:
@@ -160,6 +161,9 @@ class SYNCHUMAN_PT_main(bpy.types.Panel):
         else:
             draw_job(layout, context, state)
         draw_outcome(layout, context, state)
+        obj = context.active_object
+        if obj is not None and obj.get(PROP_PREFIX + "generated"):
+            layout.operator(SYNCHUMAN_OT_show_views.bl_idname, icon='IMAGE_DATA')
 
 
 class SYNCHUMAN_PT_asset(bpy.types.Panel):

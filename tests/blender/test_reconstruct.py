@@ -58,6 +58,18 @@ def test_reconstruct_blocking_imports_the_human(settings, ext, photo):
     assert state.backend_state == 'READY' and state.backend_version
     obj = bpy.data.objects[state.result_object]
     _check_human(ext, obj, photo, cursor=(0.5, -1.0, 0.0))
+
+    # the engine's front render, for comparison with the photo
+    assert bpy.context.view_layer.objects.active == obj
+    assert bpy.ops.synchuman.show_views() == {'FINISHED'}
+    front = next(i for i in bpy.data.images if i.filepath.endswith("front.png"))
+    assert front.size[0] > 64 and front.size[1] > 64
+    glb = obj["synchuman_glb"]
+    obj["synchuman_glb"] = os.path.join(os.path.dirname(glb), "moved", "human.glb")  # job folder gone
+    assert not bpy.ops.synchuman.show_views.poll()
+    obj["synchuman_glb"] = glb
+    bpy.context.view_layer.objects.active = None
+    assert not bpy.ops.synchuman.show_views.poll()
     assert os.path.isfile(state.result_glb)
     assert state.result_glb.startswith(os.environ["BLENDER_USER_RESOURCES"])  # the extension's user folder
 

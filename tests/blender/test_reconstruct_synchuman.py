@@ -41,3 +41,8 @@ def test_reconstruct_with_the_synchuman_engine(settings, ext, tiny_weights):
     bsdf = next(n for n in obj.active_material.node_tree.nodes if n.type == 'BSDF_PRINCIPLED')
     assert bsdf.inputs["Metallic"].default_value == 0.0
     assert bsdf.inputs["Base Color"].links[0].from_node.image.packed_file is not None
+
+    # the generated multiview images: 5 colour and 5 normal views side by side, 768 px each
+    assert bpy.ops.synchuman.show_views() == {'FINISHED'}
+    sheet = next(i for i in bpy.data.images if i.filepath.endswith("concat.png"))
+    assert tuple(sheet.size) == (10 * 768, 768)
