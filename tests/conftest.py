@@ -28,6 +28,17 @@ def _no_weights(tmp_path_factory):
         os.environ["SYNCHUMAN_WEIGHTS"] = previous
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """For modules of tiny networks: intra-op threading only adds overhead (and stalls on a busy machine)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def example_photo() -> Path:
     assert EXAMPLE_PHOTO.is_file(), f"bundled example photo missing: {EXAMPLE_PHOTO}"

@@ -12,10 +12,9 @@ from skimage import measure
 
 from synchuman.errors import Cancelled
 from synchuman.export.glb import read_glb_json
-from synchuman.geometry.mesh_utils import vertex_normals
 from synchuman.jobs import CancelToken, ProgressReporter
 from synchuman.pipelines.postprocess import POSTPROCESS_STAGES, to_glb
-from synchuman.render import interpolate, orthographic_clip, rasterize
+from view_fixtures import render_views
 
 RES = 256
 
@@ -42,17 +41,7 @@ def raw_body(n=64):
 
 
 def rendered_views(vertices, faces):
-    normals = vertex_normals(vertices, faces)
-    colors, normal_maps = [], []
-    for view in range(5):
-        raster = rasterize(orthographic_clip(vertices, view), faces, (RES, RES))
-        mask = raster.mask[0].numpy()[..., None]
-        position = interpolate(vertices, raster, faces)[0].numpy().reshape(-1, 3)
-        colors.append(np.where(mask, colour_field(position).reshape(RES, RES, 3), 1.0))
-        n = interpolate(normals, raster, faces)[0].numpy()
-        n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
-        normal_maps.append(np.where(mask, 0.5 * (n + 1), 1.0))
-    return np.stack(colors).astype(np.float32), np.stack(normal_maps).astype(np.float32)
+    return render_views(vertices, faces, colour_field, RES)
 
 
 @pytest.fixture(scope="module")

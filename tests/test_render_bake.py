@@ -12,6 +12,7 @@ from synchuman.render import interpolate, orthographic_clip, rasterize, sample_t
 from synchuman.render.bake import (BakeOptions, bake_texture, gaussian_fill, generated_views, push_pull_fill,
                                    texel_surface)
 from synchuman.render.bake_opt import optimise_texture
+from view_fixtures import render_views
 
 RES = 256
 
@@ -29,20 +30,10 @@ def scene():
     head = trimesh.creation.icosphere(subdivisions=3, radius=0.1).apply_translation([0, 0, 0.3])
     mesh = trimesh.util.concatenate([body, head])
     vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces, dtype=np.int64)
-    normals = vertex_normals(vertices, faces)
-    colors, normal_maps = [], []
-    for view in range(5):
-        raster = rasterize(orthographic_clip(vertices, view), faces, (RES, RES))
-        mask = raster.mask[0].numpy()[..., None]
-        position = interpolate(vertices, raster, faces)[0].numpy().reshape(-1, 3)
-        colors.append(np.where(mask, colour_field(position).reshape(RES, RES, 3), 1.0))
-        n = interpolate(normals, raster, faces)[0].numpy()
-        n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
-        normal_maps.append(np.where(mask, 0.5 * (n + 1), 1.0))
-    colors, normal_maps = np.stack(colors).astype(np.float32), np.stack(normal_maps).astype(np.float32)
+    colors, normal_maps = render_views(vertices, faces, colour_field, RES)
     atlas = parametrize(vertices, faces, UVOptions(method="charts", resolution=RES, padding=2))
     return {"vertices": vertices[atlas.vmapping], "faces": atlas.faces, "uv": atlas.uv,
-            "normals": normals[atlas.vmapping], "colors": colors, "normal_maps": normal_maps}
+            "normals": vertex_normals(vertices, faces)[atlas.vmapping], "colors": colors, "normal_maps": normal_maps}
 
 
 def render_psnr(scene, texture, view):

@@ -15,13 +15,7 @@ from synchuman.pipelines.stage2 import (Stage2Pipeline, dinov2_condition, load_m
                                         multiview_features)
 from test_flexicubes import canonical
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: intra-op threading only adds overhead (and stalls on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TOL_FORWARD = 1e-4
