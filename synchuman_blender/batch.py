@@ -266,6 +266,9 @@ def _process(bpy, obtain, photo, name, label, args, out, importer, assets, rende
             item["error"] = {k: final.get(k) for k in ("code", "message", "hint")}
             return item
         item["outputs"]["glb"] = final["glb"]
+        item["warnings"] = list((final.get("metadata") or {}).get("warnings") or [])
+        for note in item["warnings"]:
+            print(f"[{label}] note: {note}", flush=True)
         context = bpy.context
         imported = importer.import_human(context, final["glb"], height_m=args.height_m, name=name,
                                          location=(0.0, 0.0, 0.0), metadata=final.get("metadata"))

@@ -278,6 +278,11 @@ class Session:
         self.job = None
         where = f" into collection '{imported.collection.name}'" if imported else ""
         _report(context, 'INFO', f"SyncHuman: imported {request.name}{where}")
+        notes = [str(n) for n in (event.get("metadata") or {}).get("warnings") or []]
+        if state is not None:
+            state.result_notes = "\n".join(notes)
+        for note in notes:
+            _report(context, 'WARNING', f"SyncHuman: {note}")
 
     def _finish_error(self, context, event: dict) -> None:
         state = _job_state(context)
@@ -372,7 +377,7 @@ def _reset_job_state(state, request: JobRequest, starting: bool) -> None:
     state.queue_position = 0
     state.elapsed_s = 0.0
     state.error_code = state.error_message = state.error_hint = state.error_log = ""
-    state.result_collection = state.result_object = state.result_glb = ""
+    state.result_collection = state.result_object = state.result_glb = state.result_notes = ""
 
 
 def _apply_progress(state, event: dict) -> None:

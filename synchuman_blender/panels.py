@@ -110,6 +110,8 @@ def draw_outcome(layout, context, state) -> None:
         row.label(text=f"Imported {state.result_object} in {format_elapsed(state.elapsed_s)}",
                   icon='CHECKMARK')
         row.operator(SYNCHUMAN_OT_dismiss.bl_idname, text="", icon='X')
+        for note in state.result_notes.splitlines():
+            wrapped(layout.column(), note, context, icon='INFO')
     elif state.status == 'CANCELLED':
         row = layout.row(align=True)
         row.label(text="Cancelled; nothing was imported", icon='INFO')

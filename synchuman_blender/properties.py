@@ -97,6 +97,7 @@ class SYNCHUMAN_PG_job(bpy.types.PropertyGroup):
     result_collection: StringProperty()
     result_object: StringProperty()
     result_glb: StringProperty(subtype='FILE_PATH')
+    result_notes: StringProperty()     # the job's warnings, newline-separated (a good job may have some)
 
     backend_state: EnumProperty(
         name="Backend",

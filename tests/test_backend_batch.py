@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from batch_photos import make_folder
 
@@ -35,8 +37,12 @@ def test_batch_folder_with_a_broken_photo_then_resume(example_photo, tmp_path):
         assert status[name]["seconds"] > 0
     assert log["counts"] == {"failed": 1, "done": 2}
 
-    # Fix the broken photo and rerun: done items are skipped, the fixed one runs.
-    shutil.copyfile(example_photo, photos / "broken_0.jpg")
+    assert status["person_0.png"]["warnings"] == []
+
+    # Replace the broken photo with one whose alpha channel is useless and rerun: done items are
+    # skipped, the replaced one runs, and what its job warned about is in the log.
+    rgb = np.asarray(Image.open(example_photo).convert("RGB"))
+    Image.fromarray(np.dstack([rgb, np.ones(rgb.shape[:2], np.uint8)])).save(photos / "broken_0.jpg", format="PNG")
     second = batch(str(photos), "-o", str(out), "--json", "--texture-size", "512")
     assert second.returncode == 0, second.stderr
     events = [json.loads(line) for line in second.stdout.splitlines() if '"batch"' in line]
@@ -44,6 +50,8 @@ def test_batch_folder_with_a_broken_photo_then_resume(example_photo, tmp_path):
     assert events[-1]["done"] == 1
     log = json.loads((out / "batch.json").read_text())
     assert log["counts"] == {"done": 3}
+    replaced = next(i for i in log["items"] if i["photo"].endswith("broken_0.jpg"))
+    assert any("fully transparent" in w for w in replaced["warnings"])
 
 
 def test_batch_terminal_output(example_photo, tmp_path):

@@ -27,6 +27,26 @@ def test_reconstruct_json_events(example_photo, tmp_path):
     assert meta["seed"] == 7 and meta["settings"]["max_faces"] == 20000 and meta["engine"] == "preview"
 
 
+def test_a_good_job_reports_what_the_user_should_know(example_photo, tmp_path):
+    """A photo with a useless alpha channel is reconstructed from its colours, and the result says so."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(example_photo).convert("RGB"))
+    photo = tmp_path / "faded.png"
+    Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 1, np.uint8)])).save(photo)
+    proc = synchuman("reconstruct", str(photo), "-o", str(tmp_path / "out"), "--json", "--texture-size", "512")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert any("alpha channel is (almost) fully transparent" in w for w in result["metadata"]["warnings"])
+    meta = json.loads((Path(result["job_dir"]) / "job.json").read_text())
+    assert meta["warnings"] == result["metadata"]["warnings"]
+
+    clean = json.loads(synchuman("reconstruct", str(example_photo), "-o", str(tmp_path / "out"), "--json",
+                                 "--texture-size", "512").stdout.splitlines()[-1])
+    assert clean["metadata"]["warnings"] == []
+
+
 def test_reconstruct_several_photos_and_a_bad_one(example_photo, tmp_path):
     bad = tmp_path / "bad.jpg"
     bad.write_text("not a jpeg")

@@ -132,6 +132,7 @@ def test_cli_runs_every_stage_to_a_textured_glb(weights, green_screen_photo, tmp
     assert meta["engine"] == "synchuman" and meta["seed"] == 5 and meta["device"] == "cpu"
     assert meta["stage1"]["steps"] == 1 and meta["stage1"]["voxels"] > 0 and meta["stage2"]["steps"] == 2
     assert meta["stage1"]["alpha_source"] == "u2net"       # the RGB photo went through the model
+    assert any("running on the CPU" in w for w in meta["warnings"])
     assert set(STAGES) <= set(meta["timings_s"])
     assert meta["postprocess"]["faces_out"] > 0
     gltf = read_glb_json(job / "human.glb")

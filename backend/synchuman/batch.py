@@ -73,6 +73,13 @@ class BatchItem:
     worker: str | None = None
     error: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier failed attempts
+    warnings: list[str] = field(default_factory=list)            # what a successful job warned about
+
+    def record_result(self, result: dict[str, Any]) -> None:
+        """A finished job: where it is and what it warned about."""
+        self.status, self.error = "done", None
+        self.job_dir, self.glb = result["job_dir"], result["glb"]
+        self.warnings = list((result.get("metadata") or {}).get("warnings") or [])
 
 
 class BatchLog:
@@ -219,7 +226,7 @@ def run_batch(inputs: list[str | Path], output_dir: str | Path, settings: Recons
             try:
                 result = run_reconstruction(photo, batch_log.output_dir, settings, job_event, cancel, engines,
                                             job_id=photo.name)
-                item.status, item.job_dir, item.glb = "done", result["job_dir"], result["glb"]
+                item.record_result(result)
                 error = None
             except Cancelled as exc:
                 item.status, error = "cancelled", exc.to_dict()

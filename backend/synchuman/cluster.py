@@ -58,7 +58,8 @@ class ReconstructionWorker:
                     path.write_bytes(photo_bytes)
                 result = run_reconstruction(path, output_dir, ReconstructSettings.from_dict(settings),
                                             lambda event: None, self.token, self.engines, Path(photo).name)
-            return {"ok": True, "result": {k: result[k] for k in ("job_dir", "glb")},
+            return {"ok": True, "result": {"job_dir": result["job_dir"], "glb": result["glb"],
+                                           "metadata": {"warnings": result["metadata"].get("warnings", [])}},
                     "seconds": time.monotonic() - started}
         except Cancelled as exc:
             return {"ok": False, "error": exc.to_dict(), "cancelled": True}
@@ -175,8 +176,7 @@ def run_batch_on_ray(inputs: list[str | Path], output_dir: str | Path, settings:
                 if worker is not None:
                     idle.append(worker)
                 if outcome["ok"]:
-                    item.status, item.error = "done", None
-                    item.job_dir, item.glb = outcome["result"]["job_dir"], outcome["result"]["glb"]
+                    item.record_result(outcome["result"])
                     item.seconds = round(outcome["seconds"], 3)
                     progress.done += 1
                     progress.event("item_done", photo=str(photo), job_dir=item.job_dir, seconds=item.seconds,

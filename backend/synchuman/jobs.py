@@ -182,21 +182,36 @@ def write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
+class _WarningCollector(logging.Handler):
+    def __init__(self, into: list[str]):
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
 class JobLog:
-    """Copies the `synchuman` logger into the job folder's `job.log` while the job runs."""
+    """Copies the `synchuman` logger into the job folder's `job.log` while the job runs, and keeps
+    its warnings (`.warnings`) for the result: what the user should know about an otherwise good job."""
 
     def __init__(self, path: Path):
         self.handler = logging.FileHandler(path, encoding="utf-8")
         self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self.handler.setLevel(logging.DEBUG)
+        self.warnings: list[str] = []
+        self.collector = _WarningCollector(self.warnings)
 
     def __enter__(self):
         root = logging.getLogger("synchuman")
         root.addHandler(self.handler)
+        root.addHandler(self.collector)
         if root.level == logging.NOTSET or root.level > logging.INFO:
             root.setLevel(logging.INFO)
         return self
 
     def __exit__(self, *exc):
-        logging.getLogger("synchuman").removeHandler(self.handler)
+        root = logging.getLogger("synchuman")
+        root.removeHandler(self.collector)
+        root.removeHandler(self.handler)
         self.handler.close()

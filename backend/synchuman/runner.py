@@ -74,7 +74,7 @@ def run_reconstruction(photo_path: str | Path, output_dir: str | Path, settings:
     job = JobFolder(output_dir, photo.name)
     job.create()
     try:
-        with JobLog(job.file("job.log")):
+        with JobLog(job.file("job.log")) as job_log:
             log.info("job %s: %s -> %s (engine %s, seed %d)", job_id, photo.path, job.path, engine_name,
                      settings.seed)
             for warning in photo.warnings:
@@ -98,6 +98,7 @@ def run_reconstruction(photo_path: str | Path, output_dir: str | Path, settings:
                 "input": {"path": str(photo.path), "sha256": photo.sha256, "format": photo.format,
                           "size": list(photo.original_size), "has_alpha": photo.has_alpha,
                           "warnings": photo.warnings},
+                "warnings": list(dict.fromkeys(job_log.warnings)),
                 "timings_s": {**progress.timings, "total": round(time.monotonic() - started, 3)},
                 "outputs": {"glb": glb.name, "views": {k: str(Path(v).relative_to(job.path))
                                                        for k, v in result.views.items()}},

@@ -47,6 +47,7 @@ def test_batch_folder_with_a_broken_photo(backend, photo_folder, tmp_path):
     assert bad["status"] == "failed" and bad["error"]["code"].startswith("input.")
     assert bad["error"]["message"] and bad["seconds"] is not None
     assert good["status"] == "done" and good["error"] is None and good["seconds"] > 0
+    assert good["warnings"] == []   # a clean photo: nothing to note
     outputs = good["outputs"]
     for key in ("glb", "blend", "library"):
         assert os.path.isfile(outputs[key]), key

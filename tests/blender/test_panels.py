@@ -133,6 +133,9 @@ def test_failed_panel_shows_message_hint_code_and_log(ext, state):
 def test_done_and_cancelled_outcomes(ext, state):
     state.status, state.result_object, state.elapsed_s = 'DONE', "anna", 12.0
     assert "Imported anna in 0:12" in texts(draw(ext.panels.SYNCHUMAN_PT_main))
+    state.result_notes = "the photo was downscaled\nno background-removal model"
+    text = texts(draw(ext.panels.SYNCHUMAN_PT_main))
+    assert "the photo was downscaled" in text and "no background-removal model" in text
     state.status = 'CANCELLED'
     assert "Cancelled; nothing was imported" in texts(draw(ext.panels.SYNCHUMAN_PT_main))
     assert bpy.ops.synchuman.dismiss() == {'FINISHED'} and state.status == 'IDLE'

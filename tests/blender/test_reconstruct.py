@@ -74,6 +74,33 @@ def test_reconstruct_blocking_imports_the_human(settings, ext, photo):
     assert state.result_glb.startswith(os.environ["BLENDER_USER_RESOURCES"])  # the extension's user folder
 
 
+def test_what_a_good_job_warns_about_is_kept_and_shown(settings, ext, photo, tmp_path):
+    """A photo whose alpha channel is useless still reconstructs; the backend's warning reaches the panel."""
+    source = bpy.data.images.load(str(photo))
+    w, h = source.size
+    pixels = np.empty(w * h * 4, dtype=np.float32)
+    source.pixels.foreach_get(pixels)
+    pixels.reshape(-1, 4)[:, 3] = 1 / 255
+    faded = tmp_path / "faded.png"
+    image = bpy.data.images.new("faded", w, h, alpha=True)
+    image.pixels.foreach_set(pixels)
+    image.filepath_raw = str(faded)
+    image.file_format = 'PNG'
+    image.save()
+    for im in (source, image):
+        bpy.data.images.remove(im)
+
+    settings.photo_path = str(faded)
+    assert bpy.ops.synchuman.reconstruct() == {'FINISHED'}
+    state = bpy.context.window_manager.synchuman_job
+    assert state.status == 'DONE'
+    assert "fully transparent" in state.result_notes
+
+    settings.photo_path = str(photo)
+    assert bpy.ops.synchuman.reconstruct() == {'FINISHED'}
+    assert state.status == 'DONE' and state.result_notes == ""
+
+
 def test_reconstruct_async_through_the_timer(settings, ext, photo):
     session = ext.jobs.SESSION
     session.force_blocking = False      # the UI path
