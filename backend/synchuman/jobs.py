@@ -183,12 +183,16 @@ def write_json(path: Path, data: dict) -> None:
 
 
 class _WarningCollector(logging.Handler):
+    """Warnings logged by the job's own thread (not, say, the service's reader meanwhile)."""
+
     def __init__(self, into: list[str]):
         super().__init__(logging.WARNING)
         self.into = into
+        self.thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(record.getMessage())
+        if record.thread == self.thread:
+            self.into.append(record.getMessage())
 
 
 class JobLog:
