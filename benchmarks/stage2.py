@@ -12,17 +12,17 @@ Cases
 - flow_2k: one full-width SLat flow forward (released config, random weights) on 2,000 voxels.
 - fc_10k: FlexiCubes alone on a 10,000-voxel shell (640,000 cubes at 256^3) of an ellipsoid SDF.
 
-Measured (1 torch thread, 2-core machine shared with other jobs, so times are upper bounds):
+Measured (1 torch thread, 2-core machine idle; [brackets]: the same at load ~5):
 
 | case    | voxels | seconds | peak RSS over imports |
 |---------|--------|---------|-----------------------|
-| tiny_c  | 756    | 0.13    | 20 MB                 |
-| tiny_d  | 46     | 0.27    | 40 MB (mesh 2552 v / 5068 f) |
-| tiny_f  | 457    | 1.08    | 21 MB (8 steps, 15 forwards) |
-| fc_10k  | 10,000 | 4.8     | 1.0 GB incl. 0.58 GB of inputs (115k v / 230k f) |
-| dec_2k  | 2,000  | 33 idle (GS 12, mesh net 20, FlexiCubes 0.8); 161 at load ~5 | 2.8 GB incl. 1.8 GB fp32 weights (one decoder at a time) and 0.5 GB of multiview maps |
+| tiny_c  | 756    | 0.04    | 19 MB                 |
+| tiny_d  | 46     | 0.06    | 40 MB (mesh 2552 v / 5068 f) |
+| tiny_f  | 457    | 0.13    | 20 MB (8 steps, 15 forwards) |
+| fc_10k  | 10,000 | 2.2     | 1.0 GB incl. 0.58 GB of inputs (115k v / 230k f) |
+| dec_2k  | 2,000  | 30 (GS 12, mesh net 17, FlexiCubes 0.9) [161] | 2.8 GB incl. 1.8 GB fp32 weights (one decoder at a time) and 0.5 GB of multiview maps |
 | dec_10k | 10,000 | 150 (GS 54, mesh net 93, FlexiCubes 2.5) | 4.3 GB (320k Gaussians; mesh 303k v / 607k f) |
-| flow_2k | 2,000  | 48 per forward (44 forwards per sampling) | 2.4 GB (2.4 GB weights) |
+| flow_2k | 2,000  | 9.5 per forward (44 forwards per sampling) [48] | 2.5 GB (2.4 GB weights) |
 
 Windowed attention (12 heads x 64, window 8): stacking equal-size windows (exact, no mask) is
 3-5x faster than padding all windows with a key mask (10k voxels: 1.3-1.8 s vs 4.3-8.9 s per
