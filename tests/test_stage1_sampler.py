@@ -83,10 +83,18 @@ def test_stage1_loop_matches_reference(root, tmp_path):
                        inputs=inputs)
     files = {p.name for p in res.save(tmp_path / "job")}
     assert files == {f"{k}_{i}.png" for k in ("color", "normal") for i in range(5)} | {"concat.png", "input.png",
-                                                                                         "latent.npz"}
+                                                                                         "latent.npz", "voxel.ply"}
     saved = np.load(tmp_path / "job" / "latent.npz")["coords"]
     assert saved.dtype == np.float32 and np.array_equal(saved, coords.astype(np.float32))
     assert Image.open(tmp_path / "job" / "concat.png").size == (7680, 768)
+    # voxel.ply: the centres, then each voxel as a closed, outward cube (read back by trimesh)
+    import trimesh
+
+    ply = trimesh.load(tmp_path / "job" / "voxel.ply", process=False)
+    assert np.allclose(ply.vertices[:len(coords)], coords[:, 1:])
+    cubes = trimesh.Trimesh(ply.vertices, ply.faces, process=False)
+    assert cubes.is_watertight and len(cubes.split(only_watertight=True)) == len(coords)
+    assert cubes.volume == pytest.approx(len(coords))     # unit cubes whose faces point outward
 
 
 class _LinearModel(torch.nn.Module):

@@ -125,7 +125,7 @@ def test_cli_runs_every_stage_to_a_textured_glb(weights, green_screen_photo, tmp
 
     result = events[-1]
     job = Path(result["job_dir"])
-    for name in ("human.glb", "job.json", "job.log", "views/latent.npz", "views/concat.png",
+    for name in ("human.glb", "job.json", "job.log", "views/latent.npz", "views/voxel.ply", "views/concat.png",
                  *(f"views/{kind}_{i}.png" for kind in ("color", "normal") for i in range(5))):
         assert (job / name).is_file(), name
     meta = json.loads((job / "job.json").read_text())

@@ -2,7 +2,7 @@
 
     pipe = Stage1Pipeline.from_pretrained(weights / "ckpts/OneStage", dinov2_path=..., device="cuda")
     result = pipe(photo_rgba, seed=43, progress=progress, cancel=cancel)
-    result.save(job_folder)        # color_i.png, normal_i.png, concat.png, input.png, latent.npz
+    result.save(job_folder)        # color_i.png, normal_i.png, concat.png, input.png, latent.npz, voxel.ply
 
 Steps (architecture brief §1.2-1.4, §3.1):
 1. preprocessing of both branches (`synchuman.preprocess`);
@@ -74,7 +74,7 @@ class Stage1Result:
     meta: dict = field(default_factory=dict)
 
     def save(self, folder, raw_input: bytes | None = None) -> list[Path]:
-        """The reference's files: color_i.png, normal_i.png, concat.png, input.png, latent.npz."""
+        """The reference's files: color_i.png, normal_i.png, concat.png, input.png, latent.npz, voxel.ply."""
         from PIL import Image
 
         folder = Path(folder)
@@ -103,7 +103,33 @@ class Stage1Result:
         p = folder / "latent.npz"
         np.savez(p, coords=self.coords.astype(np.float32))
         written.append(p)
+        written.append(write_voxel_ply(folder / "voxel.ply", self.coords[:, 1:]))
         return written
+
+
+# A unit cube's corners (bit 0: +x, bit 1: +y, bit 2: +z) and its six quads, outward, in the
+# reference's order.
+_CUBE_CORNERS = np.array([[(i >> a) & 1 for a in range(3)] for i in range(8)], np.float32) - 0.5
+_CUBE_QUADS = np.array([[2, 3, 1, 0], [4, 5, 7, 6], [3, 2, 6, 7], [0, 1, 5, 4], [2, 0, 4, 6], [1, 3, 7, 5]])
+
+
+def write_voxel_ply(path, xyz: np.ndarray) -> Path:
+    """The reference's `voxel.ply` (ASCII): the N occupied voxel centres in grid units, then 8 corners
+    per voxel, and 6 quads per voxel over those corners (for viewing the occupancy in any mesh tool)."""
+    path = Path(path)
+    centres = np.asarray(xyz, np.float32).reshape(-1, 3)
+    n = len(centres)
+    corners = (centres[:, None, :] + _CUBE_CORNERS[None]).reshape(-1, 3)
+    quads = (n + 8 * np.arange(n)[:, None, None] + _CUBE_QUADS[None]).reshape(-1, 4)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="ascii", newline="\n") as f:
+        f.write(f"ply\nformat ascii 1.0\ncomment vertices\nelement vertex {n + len(corners)}\n"
+                "property float x\nproperty float y\nproperty float z\n"
+                f"element face {len(quads)}\nproperty list uchar int vertex_indices\nend_header\n")
+        np.savetxt(f, np.concatenate([centres, corners]), fmt="%g")
+        np.savetxt(f, np.column_stack([np.full(len(quads), 4), quads]), fmt="%d")
+    tmp.replace(path)
+    return path
 
 
 def default_dtype(device) -> torch.dtype:
