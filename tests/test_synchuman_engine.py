@@ -97,7 +97,7 @@ def green_screen_photo(cutout, tmp_path_factory) -> Path:
     return path
 
 
-def test_photos_without_alpha_fall_back_to_the_classical_foreground(weights, cutout, green_screen_photo, tmp_path):
+def test_photos_without_alpha_fall_back_to_the_classical_foreground_when_the_model_is_unusable(weights, cutout, green_screen_photo, tmp_path):
     from synchuman.images import load_photo
 
     engine, seen = SyncHumanEngine(), []
@@ -106,8 +106,14 @@ def test_photos_without_alpha_fall_back_to_the_classical_foreground(weights, cut
     progress = lambda *event: seen.append(event)  # noqa: E731
     assert engine._foreground_for(load_photo(cutout), weights, progress) is None          # its own alpha
     assert engine._foreground_for(load_photo(green_screen_photo), weights, progress).source == "u2net"
+    engine.release()  # as a job with another weights folder does
     assert engine._foreground_for(load_photo(green_screen_photo), bare, progress) is None
     assert "classical foreground" in seen[-1][3] and "weights download" in seen[-1][3]
+    # a damaged optional model does not fail the job either: it is said, and the classical step runs
+    (bare / "background" / "u2net.onnx").write_bytes(b"truncated")
+    engine.release()
+    assert engine._foreground_for(load_photo(green_screen_photo), bare, progress) is None
+    assert "not a usable background-removal model" in seen[-1][3] and "classical foreground" in seen[-1][3]
 
 
 @pytest.mark.slow

@@ -113,19 +113,20 @@ class SyncHumanEngine(Engine):
 
     def _foreground_for(self, photo, root, progress):
         """The alpha source for a photo without alpha: the background-removal model when the weights
-        folder has it (as the reference), else the classical foreground step (None)."""
+        folder has it (as the reference), else the classical foreground step (None). The model is
+        optional, so a missing or unusable one is a warning, not a failed job."""
         if photo.has_alpha:
-            return None
-        if not (root / BACKGROUND_FILE).is_file():
-            note = (f"no background-removal model ({BACKGROUND_FILE}); using the classical foreground step "
-                    "(`synchuman weights download` fetches the model)")
-            log.warning(note)
-            progress("load", 3, 3, note)
             return None
         if self.background_remover is None:
             from ...background_removal import U2NetBackgroundRemover
 
-            self.background_remover = U2NetBackgroundRemover.from_file(root / BACKGROUND_FILE)
+            try:
+                self.background_remover = U2NetBackgroundRemover.from_file(root / BACKGROUND_FILE)
+            except SyncHumanError as exc:
+                note = f"{exc.message} Using the classical foreground step instead. {exc.hint}"
+                log.warning(note)
+                progress("load", 3, 3, note)
+                return None
         return self.background_remover
 
     def _load_stage2(self, root, device, dtype):
