@@ -158,6 +158,14 @@ def stop() -> None:
         bpy.app.timers.unregister(_drain)
 
 
+def _can_start(operator_class, context) -> bool:
+    """A weights task needs a configured backend and no other task running; says why not."""
+    problem = backend_problem(context) or ("Busy" if _TASK is not None else None)
+    if problem:
+        operator_class.poll_message_set(problem)
+    return problem is None
+
+
 class SYNCHUMAN_OT_weights_verify(bpy.types.Operator):
     bl_idname = "synchuman.weights_verify"
     bl_label = "Verify Weights"
@@ -165,10 +173,7 @@ class SYNCHUMAN_OT_weights_verify(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        problem = backend_problem(context) or ("Busy" if _TASK is not None else None)
-        if problem:
-            cls.poll_message_set(problem)
-        return problem is None
+        return _can_start(cls, context)
 
     def execute(self, context):
         start("verify", context)
@@ -185,10 +190,7 @@ class SYNCHUMAN_OT_weights_download(bpy.types.Operator):
         if not online_access_allowed():
             cls.poll_message_set("Enable Allow Online Access in Preferences › System to download")
             return False
-        problem = backend_problem(context) or ("Busy" if _TASK is not None else None)
-        if problem:
-            cls.poll_message_set(problem)
-        return problem is None
+        return _can_start(cls, context)
 
     def execute(self, context):
         start("download", context)

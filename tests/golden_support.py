@@ -55,3 +55,13 @@ def assert_close(actual, expected, rel: float = 1e-4, name: str = "") -> None:
     worst = float((err / bound).max()) if err.numel() else 0.0
     assert worst <= 1.0, (f"{name}: max |diff| {float(err.max()):.3g} exceeds tolerance "
                           f"(worst ratio {worst:.3g} of rel={rel})")
+
+
+def rewrite_safetensors(path, edit) -> None:
+    """Loads a safetensors file, lets `edit(state_dict)` change it in place, writes it back (to damage
+    a copied checkpoint on purpose)."""
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(path))
+    edit(state)
+    save_file(state, str(path))

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from golden_support import golden_roots
+from golden_support import golden_roots, rewrite_safetensors
 
 from synchuman.errors import SyncHumanError
 from synchuman.models.joint import JointModel, JointModelConfig, load_joint_model
@@ -86,29 +86,21 @@ def tiny_joint_copy(tmp_path):
     return dst
 
 
-def _rewrite(path, fn):
-    from safetensors.torch import load_file, save_file
-
-    sd = load_file(str(path))
-    fn(sd)
-    save_file(sd, str(path))
-
-
 def test_missing_unknown_and_misshaped_tensors_are_named(tiny_joint_copy):
     f = tiny_joint_copy / "diffusion_pytorch_model.safetensors"
-    _rewrite(f, lambda sd: sd.pop("blocks.3.self_attn.to_qkv.weight"))
+    rewrite_safetensors(f, lambda sd: sd.pop("blocks.3.self_attn.to_qkv.weight"))
     with pytest.raises(SyncHumanError) as e:
         load_joint_model(tiny_joint_copy)
     assert e.value.code == "weights.missing" and "blocks.3.self_attn.to_qkv.weight" in e.value.message
     assert str(f) in e.value.message and e.value.hint
 
-    _rewrite(f, lambda sd: sd.update({"blocks.3.self_attn.to_qkv.weight": torch.zeros(96, 32),
+    rewrite_safetensors(f, lambda sd: sd.update({"blocks.3.self_attn.to_qkv.weight": torch.zeros(96, 32),
                                       "blocks.99.extra": torch.zeros(1)}))
     with pytest.raises(SyncHumanError) as e:
         load_joint_model(tiny_joint_copy)
     assert e.value.code == "weights.mismatch" and "blocks.99.extra" in e.value.message
 
-    _rewrite(f, lambda sd: (sd.pop("blocks.99.extra"), sd.update({"conv_in.weight": torch.zeros(16, 4, 3, 3)})))
+    rewrite_safetensors(f, lambda sd: (sd.pop("blocks.99.extra"), sd.update({"conv_in.weight": torch.zeros(16, 4, 3, 3)})))
     with pytest.raises(SyncHumanError) as e:
         load_joint_model(tiny_joint_copy)
     assert e.value.code == "weights.mismatch" and "conv_in.weight" in e.value.message

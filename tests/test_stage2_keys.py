@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from golden_support import golden_roots
+from golden_support import golden_roots, rewrite_safetensors
 from synchuman.errors import SyncHumanError
 from synchuman.pipelines.stage2 import Stage2Pipeline, build_model, load_model, read_model_config
 
@@ -47,17 +47,9 @@ def tiny_copy(tmp_path):
     return dst
 
 
-def _rewrite(path, edit):
-    from safetensors.torch import load_file, save_file
-
-    sd = load_file(str(path))
-    edit(sd)
-    save_file(sd, str(path))
-
-
 def test_loader_names_missing_key_and_file(tiny_copy):
     path = tiny_copy / "ckpts" / "slat_flow" / "model.safetensors"
-    _rewrite(path, lambda sd: sd.pop("blocks.1.self_attn.to_qkv.weight"))
+    rewrite_safetensors(path, lambda sd: sd.pop("blocks.1.self_attn.to_qkv.weight"))
     with pytest.raises(SyncHumanError) as e:
         load_model(path.parent)
     assert e.value.code == "weights.missing"
@@ -67,11 +59,11 @@ def test_loader_names_missing_key_and_file(tiny_copy):
 
 def test_loader_names_shape_mismatch_and_unexpected_key(tiny_copy):
     path = tiny_copy / "ckpts" / "decoder_GS" / "model.safetensors"
-    _rewrite(path, lambda sd: sd.__setitem__("out_layer.bias", torch.zeros(7)))
+    rewrite_safetensors(path, lambda sd: sd.__setitem__("out_layer.bias", torch.zeros(7)))
     with pytest.raises(SyncHumanError) as e:
         load_model(path.parent)
     assert e.value.code == "weights.mismatch" and "out_layer.bias" in e.value.message and str(path) in e.value.message
-    _rewrite(path, lambda sd: (sd.__setitem__("out_layer.bias", torch.zeros(448)), sd.__setitem__("extra.w", torch.zeros(1))))
+    rewrite_safetensors(path, lambda sd: (sd.__setitem__("out_layer.bias", torch.zeros(448)), sd.__setitem__("extra.w", torch.zeros(1))))
     with pytest.raises(SyncHumanError) as e:
         load_model(path.parent)
     assert e.value.code == "weights.mismatch" and "extra.w" in e.value.message
