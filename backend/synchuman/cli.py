@@ -37,14 +37,28 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-mode", choices=MEMORY_MODES, default=d.memory_mode)
     p.add_argument("--stage1-steps", type=int, help="stage-1 sampler steps (default 50)")
     p.add_argument("--stage2-steps", type=int, help="stage-2 sampler steps (default 25)")
+    p.add_argument("--person-box", type=_person_box, metavar="X0,Y0,X1,Y1",
+                   help="with several people in the photo: the box (photo pixels) around the one to reconstruct "
+                        "(default: the most prominent person)")
     _add_weights(p)
+
+
+def _person_box(text: str) -> list[int]:
+    try:
+        box = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not four whole numbers x0,y0,x1,y1") from None
+    if len(box) != 4:
+        raise argparse.ArgumentTypeError(f"{text!r} is not four whole numbers x0,y0,x1,y1")
+    return box
 
 
 def settings_from_args(args: argparse.Namespace) -> ReconstructSettings:
     return ReconstructSettings(engine=args.engine, seed=args.seed, height_m=args.height_m,
                                texture_size=args.texture_size, max_faces=args.max_faces, device=args.device,
                                precision=args.precision, memory_mode=args.memory_mode, weights_dir=args.weights,
-                               stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps).validate()
+                               stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
+                               person_box=args.person_box).validate()
 
 
 class TerminalProgress:

@@ -32,6 +32,9 @@ class ReconstructSettings:
     weights_dir: str | None = None
     stage1_steps: int | None = None   # None: the method's default (50)
     stage2_steps: int | None = None   # None: the method's default (25)
+    # Which person to reconstruct when a photo shows several: a box (x0, y0, x1, y1) in photo pixels
+    # that the chosen person overlaps most. None: the most prominent person (largest, central, whole).
+    person_box: list[int] | None = None
 
     def validate(self) -> "ReconstructSettings":
         def bad(name: str, why: str) -> SyncHumanError:
@@ -54,6 +57,13 @@ class ReconstructSettings:
             value = getattr(self, name)
             if value is not None and not 1 <= int(value) <= 500:
                 raise bad(name, "between 1 and 500")
+        if self.person_box is not None:
+            box = self.person_box
+            if (not isinstance(box, (list, tuple)) or len(box) != 4
+                    or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1_000_000 for v in box)
+                    or box[2] <= box[0] or box[3] <= box[1]):
+                raise bad("person_box", "four whole pixel coordinates x0,y0,x1,y1 with x1 > x0 and y1 > y0")
+            self.person_box = [int(v) for v in box]
         return self
 
     @classmethod
