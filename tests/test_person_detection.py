@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import person_scenes as ps
-from synchuman.errors import SyncHumanError
-from synchuman.foreground import cut_person
-from synchuman.foreground.learned import BlazePose
-from synchuman.foreground.pose import LANDMARK, PersonPose
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import real_scenes as ps  # noqa: E402
+from synchuman.errors import SyncHumanError  # noqa: E402
+from synchuman.foreground import cut_person  # noqa: E402
+from synchuman.foreground.learned import BlazePose  # noqa: E402
+from synchuman.foreground.pose import LANDMARK, PersonPose  # noqa: E402
 
 
 def synchuman(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

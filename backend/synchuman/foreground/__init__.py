@@ -39,6 +39,7 @@ __all__ = ["PersonCut", "cut_person", "extract_foreground", "clean_alpha", "fore
 
 ProgressFn = Callable[[float, float, str], None]
 BOX_MARGIN = 0.1        # a person box given by the user is searched with this margin around it
+MATTE_MIN_HEIGHT = 300  # people at least this tall (pixels) get the edge matte
 
 
 @dataclass
@@ -114,12 +115,14 @@ def cut_person(photo, person_box=None, progress: ProgressFn | None = None, alpha
 
 
 def _learned_alpha(rgb: np.ndarray, person: Person) -> np.ndarray:
-    """Full-resolution alpha of one person: their mask, with a two-colour matte along its edge."""
+    """Full-resolution alpha of one person: their mask, with a two-colour matte along its edge where the
+    person is large enough for it (on a small person the matte's band is as wide as a limb)."""
     H, W = rgb.shape[:2]
     prob = person.probability((H, W))
-    mask = prob >= 0.5
-    photo_px_per_mask_px = max(1.0, 1.0 / person.frame[2])
-    alpha = refine_edges(rgb, mask, scale=photo_px_per_mask_px)
+    x0, y0, x1, y1 = person.box
+    if y1 - y0 < MATTE_MIN_HEIGHT:
+        return clean_alpha(np.where(prob >= 0.5, 255, 0).astype(np.uint8), "the photo")
+    alpha = refine_edges(rgb, prob >= 0.5, scale=max(1.0, 1.0 / person.frame[2]))
     return clean_alpha(alpha, "the photo")
 
 

@@ -192,7 +192,7 @@ class BlazePose:
             person = self._detect(work, frame, (W, H))
             if person is None or any(box_iou(person.box, p.box) > 0.5 for p in found):
                 break
-            if found and not person.upright():
+            if found and not (person.upright() and person.pose.completeness >= 0.75):
                 break   # after the first, a look at what is left can "find" a person in the clutter
             found.append(person)
             work = _hide(work, person.prob >= 0.2)

@@ -1,4 +1,4 @@
-"""Photos of people in real scenes for the foreground + pose tests: synthetic people (known masks)
+"""Photos of people in real scenes for the foreground + pose tests and benchmark: synthetic people (known masks)
 composited into real photographs that ship with scikit-image (public domain), so the backgrounds are
 busy and real rather than flat colours.
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synthetic_people as sp  # noqa: E402
 
