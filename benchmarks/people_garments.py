@@ -103,7 +103,7 @@ def hood(J) -> Group:
     return Group([carve(layer, opening)], k=0.0)
 
 
-def backpack(J, body: Group) -> Group:
+def backpack(J) -> Group:
     ch = J["chest"]
     back_z = ch[2] - 0.118
     g = Group([rounded_box(ch + [0.0, -0.04, back_z - ch[2] - 0.08], (0.145, 0.2, 0.075), BACKPACK, rounding=0.035),
@@ -137,5 +137,5 @@ def dress(J, body: Group, garments: tuple[str, ...]) -> list[Group]:
         elif name == "hood":
             out.append(hood(J))
         elif name == "backpack":
-            out.append(backpack(J, body))
+            out.append(backpack(J))
     return out

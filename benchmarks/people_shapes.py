@@ -138,7 +138,10 @@ class Group:
     def _near(self, s: Shape, p: np.ndarray) -> np.ndarray:
         """Indices of points close enough to s's box to feel it (exact within NEAR of the surface)."""
         m = self.k + NEAR
-        return np.nonzero(np.all((p >= s.lo - m) & (p <= s.hi + m), axis=1))[0]
+        lo, hi = s.lo - m, s.hi + m
+        i = np.nonzero((p[:, 1] >= lo[1]) & (p[:, 1] <= hi[1]))[0]
+        q = p[i]
+        return i[(q[:, 0] >= lo[0]) & (q[:, 0] <= hi[0]) & (q[:, 2] >= lo[2]) & (q[:, 2] <= hi[2])]
 
     def distance(self, p: np.ndarray) -> np.ndarray:
         d = np.full(len(p), FAR)
@@ -204,7 +207,7 @@ class Mesh:
 
 
 def mesh_groups(groups: list[Group], step: float = 0.008) -> Mesh:
-    """Marching cubes of the union of groups; normals from the field's gradient."""
+    """Marching cubes of the union of groups; normals from the field's gradient on the grid."""
     from skimage.measure import marching_cubes
 
     lo = np.min([g.bounds()[0] for g in groups], 0) - 2 * step
@@ -213,19 +216,11 @@ def mesh_groups(groups: list[Group], step: float = 0.008) -> Mesh:
     field_ = _grid_field(groups, lo, shape, step)
     field_[[0, -1], :, :] = field_[:, [0, -1], :] = FAR   # closed at the grid's edge
     field_[:, :, [0, -1]] = FAR
-    verts, faces, _, _ = marching_cubes(field_.astype(np.float32), 0.0, spacing=(step,) * 3)
+    verts, faces, normals, _ = marching_cubes(field_.astype(np.float32), 0.0, spacing=(step,) * 3)
     verts = verts.astype(np.float64) + lo
-    normals = field_normals(groups, verts, step * 0.5)
+    normals = -normals.astype(np.float64)      # skimage's point down the field: flip to outward
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     return Mesh(verts, faces.astype(np.int64), normals, union_labels(groups, verts))
-
-
-def field_normals(groups: list[Group], p: np.ndarray, eps: float) -> np.ndarray:
-    g = np.zeros_like(p)
-    for i in range(3):
-        d = np.zeros(3)
-        d[i] = eps
-        g[:, i] = union_distance(groups, p + d) - union_distance(groups, p - d)
-    return g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
 
 
 def occlusion(groups: list[Group], p: np.ndarray, n: np.ndarray, reach=(0.02, 0.05, 0.1)) -> np.ndarray:
