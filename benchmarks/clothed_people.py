@@ -103,9 +103,10 @@ def make_person(pose: str, garments: tuple[str, ...] = (), seed: int = 0, *, hei
     pel = J["pelvis"]
     R = _yaw(yaw_deg)
     t = np.array([position[0], 0.0, position[1]]) - (k * np.array([pel[0], floor, pel[2]])) @ R.T
-    p = Person(mesh, mesh.vertices, mesh.normals, ao, {}, paint.outfit(rng, legs="bare" if "skirt" in garments else "trousers",
-                                                                     sleeves=("short", "long", "none")[rng.integers(3)]),
-               groups, (k, yaw_deg, t), extra={"pose": pose, "garments": list(garments), "J": J})
+    clothes = paint.outfit(rng, sleeves=("short", "long", "none")[rng.integers(3)],
+                           legs="bare" if "skirt" in garments else "trousers")
+    p = Person(mesh, mesh.vertices, mesh.normals, ao, {}, clothes, groups, (k, yaw_deg, t),
+               extra={"pose": pose, "garments": list(garments), "J": J, "height": height})
     p.mesh = Mesh(p.to_world(mesh.vertices), mesh.faces, mesh.normals @ R.T, mesh.labels)
     p.joints = {n: p.to_world(J[n]) for n in pb.JOINTS}
     if bare_body:
@@ -147,8 +148,8 @@ def render_case(spec, size: int = 1024, ss: int = 2, step: float = 0.008, seed: 
     """One photo and its ground truth. spec: an entry of CASES."""
     name, pose, garments, backdrop, opt = spec
     rng = np.random.default_rng(seed)
-    person = make_person(pose, garments, seed, height=rng.uniform(1.6, 1.85), yaw_deg=opt.get("yaw", rng.uniform(-8, 8)),
-                         female=opt.get("female", False), step=step)
+    person = make_person(pose, garments, seed, height=rng.uniform(1.6, 1.85), female=opt.get("female", False),
+                         yaw_deg=opt.get("yaw", rng.uniform(-8, 8)), step=step)
     objects = [("person", person.mesh, person)]
     if opt.get("second"):
         other = make_person("walking", ("long_hair",), seed + 100, height=1.7, yaw_deg=-20, position=(1.3, -2.2),
@@ -156,10 +157,10 @@ def render_case(spec, size: int = 1024, ss: int = 2, step: float = 0.008, seed: 
         objects.append(("person", other.mesh, other))
     props = []
     if opt.get("seat"):
-        seat_h = person.mesh.vertices[person.mesh.labels == pb.THIGH, 1].min() if (person.mesh.labels == pb.THIGH).any() \
-            else person.joints["hip_l"][1] - 0.1
+        v = person.mesh.vertices     # the box top touches the lowest point under the thighs
         knees_z = min(person.joints["knee_l"][2], person.joints["knee_r"][2])
-        props.append(scenes.seat_box(seat_h - 0.004, knees_z - 0.06))
+        under = (v[:, 2] > person.joints["pelvis"][2] - 0.1) & (v[:, 2] < knees_z - 0.08) & (v[:, 1] > 0.25)
+        props.append(scenes.seat_box(v[under, 1].min() - 0.004, knees_z - 0.06))
     if opt.get("dog"):
         props.append(scenes.dog(0.62, 0.25, scale=0.9, facing=-1.0))
     if opt.get("ball"):
@@ -172,7 +173,7 @@ def render_case(spec, size: int = 1024, ss: int = 2, step: float = 0.008, seed: 
     framing = person.mesh.vertices
     if opt.get("half"):
         framing = framing[framing[:, 1] > person.joints["pelvis"][1] + 0.08]
-    cam = frame_camera(framing, size, ortho=opt.get("ortho", False), fill=opt.get("fill", 0.86 if not opt.get("half") else 0.95),
+    cam = frame_camera(framing, size, ortho=opt.get("ortho", False), fill=opt.get("fill", 0.95 if opt.get("half") else 0.86),
                        offset=opt.get("offset", (-0.12, 0.0) if opt.get("second") else (0.0, 0.0)))
     rgb, alpha, cover_all = _shade_scene(objects, cam, ss)
     contacts = np.concatenate([m.vertices[m.vertices[:, 1] < 0.03] for _, m, _ in objects])[::7]
@@ -239,7 +240,8 @@ def _truth(name, spec, person: Person, cam: Camera, photo, alpha, backdrop, seed
              "joints3d": np.array([person.joints[n] for n in pb.JOINTS], np.float32), "joints2d": uv.astype(np.float32),
              "joints_in_frame": inside, "joints_visible": visible, "box": np.array(box, np.int32)}
     meta = {"name": name, "pose": spec[1], "garments": person.extra["garments"], "backdrop": backdrop,
-            "options": {k: v for k, v in spec[4].items()}, "seed": seed, "height_m": float(m.vertices[:, 1].max()),
+            "options": dict(spec[4]), "seed": seed,
+            "height_m": person.extra["height"], "top_m": float(m.vertices[:, 1].max()),
             "yaw_deg": person.transform[1], "joints": list(pb.JOINTS), "person_box": box,
             "person_fraction": float(mask.mean()), "box_height_fraction": (box[3] - box[1]) / h,
             "camera": cam.as_dict(),
