@@ -245,7 +245,7 @@ def _truth(name, spec, person: Person, cam: Camera, photo, alpha, backdrop, seed
             "yaw_deg": person.transform[1], "joints": list(pb.JOINTS), "person_box": box,
             "person_fraction": float(mask.mean()), "box_height_fraction": (box[3] - box[1]) / h,
             "camera": cam.as_dict(),
-            "labels": {"body": list(pb.BODY_LABELS), "garment": list(pb.GARMENT_LABELS)}}
+            "labels": {"names": pb.LABEL_NAMES, "body": list(pb.BODY_LABELS), "garment": list(pb.GARMENT_LABELS)}}
     return {"photo": photo, "truth": truth, "meta": meta}
 
 

@@ -17,6 +17,9 @@ HEAD, NECK, TORSO, PELVIS, UPPER_ARM, FOREARM, HAND, THIGH, SHIN, FOOT = range(1
 HAIR, SKIRT, COAT, TROUSERS, HOOD, BACKPACK, STRAP = range(11, 18)
 BODY_LABELS = tuple(range(1, 11))
 GARMENT_LABELS = tuple(range(11, 18))
+LABEL_NAMES = dict(zip(BODY_LABELS + GARMENT_LABELS, ("head", "neck", "torso", "pelvis", "upper_arm", "forearm",
+                                                     "hand", "thigh", "shin", "foot", "hair", "skirt", "coat",
+                                                     "trousers", "hood", "backpack", "strap")))
 
 POSES = ("standing", "arms_out", "walking", "seated", "kneeling", "crossed_arms", "raised_knee")
 
@@ -98,9 +101,8 @@ def _hand(J, side: str, s: int) -> list[Shape]:
     side_ax, thick_ax = R[:, 0], R[:, 1]
     palm_c = wrist + f * 0.055
     out = [ellipsoid(palm_c, (0.041, 0.017, 0.055), HAND, R)]
-    for i, off in enumerate((-0.027, -0.009, 0.009, 0.027)):
+    for off, length in zip((-0.027, -0.009, 0.009, 0.027), (0.068, 0.078, 0.074, 0.06)):   # fingers
         base = palm_c + f * 0.045 + side_ax * off
-        length = (0.068, 0.078, 0.074, 0.06)[i]
         out.append(round_cone(base, base + f * length, 0.0095, 0.008, HAND))
     thumb_side = -side_ax * s   # towards the front for hanging arms
     thumb0 = palm_c - f * 0.02 + thumb_side * 0.035 + thick_ax * 0.01

@@ -93,3 +93,21 @@ def test_garments_stand_off_the_body_and_cover_it():
 def test_unknown_pose_or_garment_is_refused(pose, garments):
     with pytest.raises(ValueError, match="pose|garment"):
         cp.make_person(pose, garments, step=STEP)
+
+
+def test_written_case_reads_back(skirt_case, tmp_path):
+    import json
+
+    from PIL import Image
+
+    cp.write_case(skirt_case, tmp_path / "case")
+    mask = np.asarray(Image.open(tmp_path / "case" / "mask.png")) > 127
+    assert np.array_equal(mask, skirt_case["truth"]["mask"])
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "case" / "photo.png")), skirt_case["photo"])
+    truth = np.load(tmp_path / "case" / "truth.npz")
+    assert truth["faces"].max() < len(truth["vertices"]) and truth["body_faces"].max() < len(truth["body_vertices"])
+    meta = json.loads((tmp_path / "case" / "case.json").read_text())
+    assert meta["pose"] == "standing" and meta["garments"][:2] == ["skirt", "long_hair"]
+    assert meta["person_box"] == truth["box"].tolist() and meta["labels"]["names"]["12"] == "skirt"
+    cp.contact_sheet([skirt_case], tmp_path / "sheet.png", thumb=64)
+    assert Image.open(tmp_path / "sheet.png").size == (256, 78)
