@@ -14,6 +14,7 @@ labels, 3D joints and their pixel positions, the person box and the camera.
 
     python benchmarks/clothed_people.py --out /tmp/people            # ~16 cases + contact_sheet.png
     python benchmarks/clothed_people.py --out /tmp/people --detect   # + a MediaPipe BlazePose table
+    python benchmarks/clothed_people.py --out /tmp/held_out --seed 7 # other people, same cases
 
 Deterministic for a given seed (numpy's PCG64).
 """
@@ -289,6 +290,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, required=True, help="folder for the cases and contact_sheet.png")
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--only", nargs="*", help="case names (default: all)")
+    ap.add_argument("--seed", type=int, default=0, help="another seed gives other people (colours, build, "
+                    "proportions, height) in the same poses and scenes: a held-out set")
     ap.add_argument("--detect", action="store_true", help="run MediaPipe BlazePose and print a table")
     args = ap.parse_args(argv)
     chosen = [c for c in CASES if not args.only or c[0] in args.only]
@@ -297,7 +300,7 @@ def main(argv=None) -> None:
     done = []
     for spec in chosen:
         t, cpu = time.perf_counter(), time.process_time()
-        case = render_case(spec, args.size, seed=CASES.index(spec) + 1)
+        case = render_case(spec, args.size, seed=1000 * args.seed + CASES.index(spec) + 1)
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
         write_case(case, args.out / spec[0])
         done.append(case)
