@@ -10,7 +10,9 @@ and points sampled on the ground-truth surface for Chamfer distances.
 
     python benchmarks/synthetic_people.py --example   # writes the bundled example photo(s)
 
-Everything is deterministic for a given seed (numpy's PCG64).
+Everything is deterministic for a given seed (numpy's PCG64). For harder cases (a body of our own
+with garments that have their own geometry, varied poses, textured scenes, distractors) see
+clothed_people.py.
 """
 
 from __future__ import annotations
