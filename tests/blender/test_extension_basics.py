@@ -40,7 +40,7 @@ def test_register_and_unregister_cleanly_twice(ext):
         addon_utils.disable(PACKAGE, default_set=True)
         assert not _registered()
         assert not hasattr(bpy.types.WindowManager, "synchuman_job")
-        assert not bpy.app.timers.is_registered(ext.jobs._tick)
+        assert not bpy.app.timers.is_registered(ext.pump.tick)
         addon_utils.enable(PACKAGE, default_set=True)
         assert _registered()
     ext.register()  # a second registration is a no-op, not an error
@@ -49,7 +49,7 @@ def test_register_and_unregister_cleanly_twice(ext):
 
 def test_file_import_menu_entry(ext):
     draw_funcs = bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()
-    assert ext.operators.menu_import in draw_funcs
+    assert ext.results.menu_import in draw_funcs
 
 
 def test_scene_and_window_manager_defaults(ext):
@@ -207,7 +207,7 @@ def test_extension_source_rules():
             assert top not in ("torch", "synchuman"), f"{path.name} imports {module}"
             if level == 0:
                 assert top != "synchuman_blender", f"{path.name}: use relative imports"
-    for thread_side in ("client.py", "protocol.py"):
+    for thread_side in ("client.py", "protocol.py", "runner.py"):
         tops = {m.split(".")[0] for m, level in _imports(EXT_DIR / thread_side) if level == 0}
         assert not tops & {"bpy", "mathutils", "bpy_extras"}, f"{thread_side} must not touch bpy"
     bl_idnames = re.findall(r'bl_idname = "([^"]+)"', "".join(p.read_text() for p in EXT_DIR.glob("*.py")))
@@ -229,5 +229,5 @@ def test_manifest():
     assert manifest["permissions"]["files"]
     network = manifest["permissions"]["network"]  # the weights download (gated on online access)
     assert 0 < len(network) <= 64 and not network.endswith(".")
-    init = (EXT_DIR / "__init__.py").read_text()
-    assert f'EXTENSION_VERSION = "{manifest["version"]}"' in init
+    protocol = (EXT_DIR / "protocol.py").read_text()
+    assert f'EXTENSION_VERSION = "{manifest["version"]}"' in protocol

@@ -110,7 +110,7 @@ def test_reconstruct_async_through_the_timer(settings, ext, photo):
     assert bpy.ops.synchuman.reconstruct() == {'FINISHED'}   # returns at once
     state = bpy.context.window_manager.synchuman_job
     assert state.status in ('STARTING', 'RUNNING')
-    assert bpy.app.timers.is_registered(ext.jobs._tick)
+    assert bpy.app.timers.is_registered(ext.pump.tick)
     seen = []
 
     def done():
@@ -193,7 +193,7 @@ def test_bad_photo_shows_the_backends_error(settings, ext, tmp_path):
 
 
 def test_images_inside_the_blend_are_written_for_the_backend(settings, ext, tmp_path):
-    from synchuman_blender.operators import resolve_photo  # noqa: PLC0415
+    from synchuman_blender.request import resolve_photo  # noqa: PLC0415
 
     generated = bpy.data.images.new("Painted Person", 16, 32)
     generated.pixels.foreach_set(np.ones(16 * 32 * 4, dtype=np.float32))
