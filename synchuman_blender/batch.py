@@ -38,6 +38,10 @@ LOG_NAME = "batch.json"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synchuman_blender.batch",
                                 description="Reconstruct humans from photos in a headless Blender.")
     p.add_argument("--input", "-i", required=True, action="append", metavar="PHOTO_OR_FOLDER",
@@ -70,7 +74,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "then import, mark and render here")
     p.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, or per CPU for preview)")
     p.add_argument("--gpus-per-worker", type=float, default=1.0)
-    return p.parse_args(argv)
+    return p
 
 
 def _person_box(text: str) -> list[int]:

@@ -173,7 +173,9 @@ class SYNCHUMAN_PT_main(bpy.types.Panel):
         draw_outcome(layout, context, state)
         obj = context.active_object
         if obj is not None and obj.get(PROP_PREFIX + "generated"):
-            layout.operator(SYNCHUMAN_OT_show_views.bl_idname, icon='IMAGE_DATA')
+            row = layout.row(align=True)
+            row.operator(SYNCHUMAN_OT_show_views.bl_idname, icon='IMAGE_DATA')
+            row.operator_menu_enum(SYNCHUMAN_OT_show_views.bl_idname, "view", text="", icon='DOWNARROW_HLT')
 
 
 class SYNCHUMAN_PT_asset(bpy.types.Panel):

@@ -39,6 +39,11 @@ def weights_command(python: str, action: str, weights_dir: str) -> list[str]:
 _TASK: CommandTask | None = None
 
 
+def blocking() -> bool:
+    """Whether start() waits for the task (timers never fire in background runs; tests replace this)."""
+    return bpy.app.background
+
+
 class SYNCHUMAN_PG_weights(bpy.types.PropertyGroup):
     checked: BoolProperty()
     present: BoolProperty()
@@ -117,7 +122,7 @@ def start(action: str, context) -> None:
     state.busy, state.file, state.fraction, state.checked = action, "", 0.0, False
     state.error_code = state.error_message = state.error_hint = ""
     _TASK = CommandTask(weights_command(config.python, action, config.weights_dir), name=f"synchuman-weights-{action}")
-    if bpy.app.background:  # timers never fire: finish here
+    if blocking():
         _finish_blocking()
     else:
         pump.watch(PUMP_NAME, _step)
@@ -135,7 +140,7 @@ def cancel() -> None:
     """Ends the running task; its end is applied like any other (headless: right here)."""
     if _TASK is not None:
         _TASK.cancel(CANCEL_GRACE_S)
-        if bpy.app.background:
+        if blocking():
             _finish_blocking()
 
 

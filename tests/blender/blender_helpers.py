@@ -57,3 +57,14 @@ def world_vertices(obj):
     co = co.reshape(-1, 3)
     m = np.array(obj.matrix_world)
     return co @ m[:3, :3].T + m[:3, 3]
+
+
+def pump_steps(ext, predicate, timeout: float = 60.0, interval: float = 0.02):
+    """Like pump_until, for everything the extension's one timer (pump.tick) steps."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ext.pump.tick()
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not reached within {timeout} s")

@@ -231,3 +231,45 @@ def test_manifest():
     assert 0 < len(network) <= 64 and not network.endswith(".")
     protocol = (EXT_DIR / "protocol.py").read_text()
     assert f'EXTENSION_VERSION = "{manifest["version"]}"' in protocol
+
+
+def extension_import_graph() -> dict[str, set[str]]:
+    """Module -> the extension modules it imports, at any depth of its code (function-level
+    imports included: hiding a circle inside a function still makes it a circle)."""
+    modules = {p.stem for p in EXT_DIR.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in EXT_DIR.glob("*.py"):
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    targets.add(node.module.split(".")[0])
+                else:
+                    targets.update(alias.name for alias in node.names)
+        graph[path.stem] = {t for t in targets if t in modules and t != path.stem}
+    return graph
+
+
+def test_no_import_circle_in_the_extension():
+    graph = extension_import_graph()
+    assert graph["panels"] >= {"operators", "preferences", "weights"}  # the graph sees real edges
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError("import circle: " + " -> ".join(path[path.index(module):] + [module]))
+        if module in done:
+            return
+        for target in sorted(graph[module]):
+            visit(target, path + [module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    # Only the package's __init__ may import the modules that register classes.
+    assert not any("__init__" in targets for targets in graph.values())
+
+
+def test_no_extension_file_is_over_450_lines():
+    long = {p.name: n for p in EXT_DIR.glob("*.py") if (n := len(p.read_text().splitlines())) > 450}
+    assert not long, long
