@@ -344,26 +344,30 @@ def run_on_ray(python: str, photos: list[str], args: argparse.Namespace, setting
     """Runs `synchuman batch --ray` on `photos`, printing a line per batch event; returns each photo's
     final event in the protocol's shape ({"type": "result", "glb", "metadata"} or {"type": "error", ...})
     and whether the batch was interrupted (Ctrl-C reaches the backend batch, which cancels cleanly)."""
-    import signal
-    import subprocess
+    import queue
+
+    from .runner import CommandTask
 
     if not photos:
         return {}, False
-    process = subprocess.Popen(backend_batch_command(python, photos, args, settings, jobs_dir),
-                               stdout=subprocess.PIPE, text=True)
+    task = CommandTask(backend_batch_command(python, photos, args, settings, jobs_dir), name="synchuman-ray-batch",
+                       echo_log=lambda line: print(line, file=sys.stderr, flush=True))
     interrupted = False
     while True:
         try:
-            for line in process.stdout:
-                event = json.loads(line)
-                if event.get("type") == "batch":
-                    print(_ray_line(event), flush=True)
-            process.wait()
-            break
+            event = task.events.get(timeout=0.2)
+        except queue.Empty:
+            continue
         except KeyboardInterrupt:
             interrupted = True
-            process.send_signal(signal.SIGINT)  # the backend batch cancels its workers and cleans up
-    interrupted = interrupted or process.returncode == EXIT_INTERRUPTED
+            task.interrupt()  # the backend batch cancels its workers and cleans up
+            continue
+        if event.get("type") == "batch":
+            print(_ray_line(event), flush=True)
+        elif event.get("type") == "task.finished":
+            returncode = event["returncode"]
+            break
+    interrupted = interrupted or returncode == EXIT_INTERRUPTED
     with open(os.path.join(jobs_dir, LOG_NAME), encoding="utf-8") as f:
         backend_log = json.load(f)
     results = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import threading
 import traceback
@@ -187,14 +188,20 @@ class CommandTask:
     followed by exactly one {"type": "task.finished", "returncode", "cancelled", "log_tail"}.
     `cancel()` ends the process (SIGTERM, then a kill after the grace time)."""
 
-    def __init__(self, argv: list[str], name: str = "synchuman-task", extra_env: dict[str, str] | None = None):
+    def __init__(self, argv: list[str], name: str = "synchuman-task", extra_env: dict[str, str] | None = None,
+                 echo_log: Callable[[str], None] | None = None):
         self.events: queue.Queue[dict] = queue.Queue()
         self.log_tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         self.cancelled = False
         self.finished = threading.Event()
+        self._echo_log = echo_log  # also hand each log line to this (the batch prints them)
         self.process = BackendProcess(argv, on_message=self.events.put, on_exit=self._on_exit,
-                                      on_log=self.log_tail.append, extra_env=extra_env, with_stdin=False,
-                                      name=name)
+                                      on_log=self._log, extra_env=extra_env, with_stdin=False, name=name)
+
+    def _log(self, line: str) -> None:
+        self.log_tail.append(line)
+        if self._echo_log is not None:
+            self._echo_log(line)
 
     def _on_exit(self, returncode: int) -> None:
         self.events.put({"type": "task.finished", "returncode": returncode, "cancelled": self.cancelled,
@@ -204,6 +211,11 @@ class CommandTask:
     def cancel(self, grace_s: float = 5.0) -> None:
         self.cancelled = True
         self.process.terminate(grace_s)
+
+    def interrupt(self) -> None:
+        """Ctrl-C for the command (it runs in its own session, so a terminal's Ctrl-C does not reach it)."""
+        if self.process.alive():
+            self.process.popen.send_signal(signal.SIGINT if os.name != "nt" else signal.CTRL_BREAK_EVENT)
 
     def done(self) -> bool:
         return self.finished.is_set()

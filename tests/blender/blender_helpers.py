@@ -68,3 +68,27 @@ def pump_steps(ext, predicate, timeout: float = 60.0, interval: float = 0.02):
             return
         time.sleep(interval)
     raise AssertionError(f"condition not reached within {timeout} s")
+
+
+def fake_python(tmp_path, body: str, name: str = "fake-python") -> str:
+    """An executable "interpreter" that ignores its arguments (`-m synchuman ...`) and runs `body`
+    (json and sys are imported)."""
+    import sys
+    import textwrap
+
+    script = Path(tmp_path) / name
+    script.write_text(f"#!{sys.executable}\nimport json, sys, time\n" + textwrap.dedent(body))
+    script.chmod(0o755)
+    return str(script)
+
+
+def start_job_with(ext, python: str, tmp_path):
+    """Points the preferences at `python`, then starts a job the UI way (the test pumps it) on a
+    placeholder photo; returns the job state."""
+    bpy.context.preferences.addons[PACKAGE].preferences.backend_python = python
+    photo = Path(tmp_path) / "p.png"
+    photo.write_bytes(b"x")
+    bpy.context.scene.synchuman.photo_path = str(photo)
+    ext.jobs.SESSION.force_blocking = False
+    bpy.ops.synchuman.reconstruct()
+    return bpy.context.window_manager.synchuman_job

@@ -14,7 +14,7 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_helpers import PACKAGE, ROOT, make_person_glb, pump_until
+from blender_helpers import ROOT, fake_python, make_person_glb, pump_until, start_job_with
 
 
 def _gone(pid: int) -> bool:
@@ -38,15 +38,15 @@ def test_release_while_a_job_runs_cancels_it_and_stops_the_backend(settings, ext
     pid = session.client.pid
     assert bpy.ops.synchuman.release_backend() == {'FINISHED'}   # headless: no confirmation dialog
     pump_until(session, lambda: state.status not in ('RUNNING', 'CANCELLING'), timeout=60)
-    assert state.status == 'CANCELLED' and state.error_code == ""
-    assert state.backend_state == 'STOPPED' and not session.busy()
-    pump_until(session, lambda: _gone(pid), timeout=30)
+    assert state.status == 'CANCELLED' and state.error_code == "" and not session.busy()
+    pump_until(session, lambda: state.backend_state != 'READY', timeout=30)   # its exit comes after the job's end
+    assert state.backend_state == 'STOPPED' and not session.client.is_running()
+    assert _gone(pid)
     assert not list(bpy.data.objects)
     assert sorted(os.listdir(jobs_dir)) == results_before, "no result and no partial job folder"
 
 
 FINISHES_DESPITE_CANCEL = """
-import json, sys
 for line in sys.stdin:
     msg = json.loads(line)
     if msg["type"] == "hello":
@@ -66,17 +66,9 @@ for line in sys.stdin:
 
 def test_a_result_that_arrives_after_cancel_is_not_imported(ext, tmp_path):
     glb = make_person_glb(str(tmp_path / "human.glb"))
-    script = tmp_path / "late-python"
-    script.write_text(f"#!{sys.executable}\n" + FINISHES_DESPITE_CANCEL.replace("GLB", repr(glb)))
-    script.chmod(0o755)
-    bpy.context.preferences.addons[PACKAGE].preferences.backend_python = str(script)
-    photo = tmp_path / "p.png"
-    photo.write_bytes(b"x")
-    bpy.context.scene.synchuman.photo_path = str(photo)
+    python = fake_python(tmp_path, FINISHES_DESPITE_CANCEL.replace("GLB", repr(glb)))
+    state = start_job_with(ext, python, tmp_path)
     session = ext.jobs.SESSION
-    session.force_blocking = False
-    bpy.ops.synchuman.reconstruct()
-    state = bpy.context.window_manager.synchuman_job
     pump_until(session, lambda: state.fraction == pytest.approx(0.9), timeout=30)
     bpy.ops.synchuman.cancel()
     pump_until(session, lambda: state.status == 'CANCELLED', timeout=30)
@@ -96,29 +88,46 @@ print("BACKEND", bpy.context.window_manager.synchuman_job.backend_pid, flush=Tru
 sys.stdout.close()   # then exit with the extension still enabled, as when Blender quits
 """
 
+# Busy in one long call, it notices neither a closed stdin nor its parent's end: only the
+# extension's own shutdown request (or its kill) ends it.
+DEAF_BACKEND = """
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg["type"] == "hello":
+        print(json.dumps({"type": "hello", "id": msg["id"], "protocol": 1, "backend": "synchuman",
+                          "version": "0.1.0", "pid": 0, "engines": ["preview"]}), flush=True)
+    elif msg["type"] == "info":
+        print(json.dumps({"type": "info", "id": msg["id"]}), flush=True)
+    elif msg["type"] == "shutdown":
+        sys.exit(0)
+time.sleep(90)
+"""
 
-def test_the_backend_stops_when_blender_exits(backend, tmp_path):
+
+def test_the_backend_stops_when_blender_exits(tmp_path):
+    """bpy disables the add-ons at exit (unregister stops the backend); the extension's atexit hook
+    is the backstop. Without both, the deaf backend below outlives Blender and this fails."""
     script = tmp_path / "exit_with_backend.py"
     script.write_text(textwrap.dedent(EXITS_WITH_A_BACKEND))
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "user"), str(ROOT), backend],
+    deaf = fake_python(tmp_path, DEAF_BACKEND, name="deaf-python")
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "user"), str(ROOT), deaf],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    pid = 0
     try:
         line = proc.stdout.readline()
         assert line.startswith("BACKEND "), proc.stderr.read()[-2000:] if proc.poll() is not None else line
         pid = int(line.split()[1])
         assert pid > 0
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 30
         while not _gone(pid) and time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)  # not our child; only in case it is (it is not reaped here)
-            except ChildProcessError:
-                pass
             time.sleep(0.1)
         assert _gone(pid), "the backend outlived Blender"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # bpy itself may hang at exit; bounded here
         proc.wait(30)
+        if pid and not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _write_png(path, rgb):

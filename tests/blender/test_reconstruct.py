@@ -12,7 +12,7 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_helpers import pump_until, world_vertices
+from blender_helpers import fake_python, pump_until, start_job_with, world_vertices
 
 HEIGHT = 1.68
 
@@ -233,10 +233,7 @@ def test_start_and_release_the_backend_from_the_preferences(ext):
 
 def test_a_backend_that_ignores_cancel_is_killed_after_the_grace(ext, tmp_path):
     """A backend stuck in one long call (e.g. a GPU kernel) cannot check its cancel token."""
-    import sys
-
-    stuck = tmp_path / "stuck-python"
-    stuck.write_text(f"#!{sys.executable}\n" + """import json, sys, time
+    stuck = fake_python(tmp_path, """
 for line in sys.stdin:
     msg = json.loads(line)
     if msg["type"] == "hello":
@@ -248,18 +245,10 @@ for line in sys.stdin:
                           "stage_index": 0, "stage_count": 1, "step": 0, "total": 1, "fraction": 0.1,
                           "message": "", "elapsed_s": 0.0}), flush=True)
         time.sleep(120)
-""")
-    stuck.chmod(0o755)
-    prefs = bpy.context.preferences.addons["synchuman_blender"].preferences
-    prefs.backend_python = str(stuck)
-    prefs.cancel_grace_s = 1.0
-    photo = tmp_path / "p.png"
-    photo.write_bytes(b"x")
-    bpy.context.scene.synchuman.photo_path = str(photo)
+""", name="stuck-python")
+    bpy.context.preferences.addons["synchuman_blender"].preferences.cancel_grace_s = 1.0
+    state = start_job_with(ext, stuck, tmp_path)
     session = ext.jobs.SESSION
-    session.force_blocking = False
-    bpy.ops.synchuman.reconstruct()
-    state = bpy.context.window_manager.synchuman_job
     pump_until(session, lambda: state.status == 'RUNNING' and state.fraction > 0, timeout=30)
     bpy.ops.synchuman.cancel()
     pump_until(session, lambda: state.status == 'CANCELLED', timeout=30)

@@ -4,13 +4,10 @@ runs as a subprocess."""
 
 from __future__ import annotations
 
-import sys
-import textwrap
-
 import bpy
 import pytest
 
-from blender_helpers import pump_steps
+from blender_helpers import fake_python, pump_steps
 from hub_fixture import serve_hub
 from synchuman_blender.runner import BackendProcess
 
@@ -49,14 +46,6 @@ def test_download_offline_reports_the_backend_error(ext, empty_weights, monkeypa
     assert not list(empty_weights.iterdir())  # nothing half-downloaded
 
 
-def _fake_backend(tmp_path, body: str) -> str:
-    """An "interpreter" that ignores `-m synchuman weights ...` and runs `body`."""
-    script = tmp_path / "fake-python"
-    script.write_text(f"#!{sys.executable}\nimport json, sys\n" + textwrap.dedent(body))
-    script.chmod(0o755)
-    return str(script)
-
-
 def test_download_cancel_ends_a_download_that_blocks(ext, empty_weights, monkeypatch):
     """The backend's real download, from a loopback hub whose file never finishes: only a cancel
     that really ends the process can end it. The part already fetched stays for the resume."""
@@ -86,7 +75,7 @@ def test_bad_output_never_stalls_the_weights_box(ext, empty_weights, tmp_path):
     """Stray text, a broken JSON line and the status document spread over lines: the reader keeps
     going and the status arrives."""
     prefs = bpy.context.preferences.addons[ext.__name__].preferences
-    prefs.backend_python = _fake_backend(tmp_path, """
+    prefs.backend_python = fake_python(tmp_path, """
         print("Some library says hello", flush=True)
         print('{"type": "download", "file": "a", "done": ', flush=True)   # cut short
         print(json.dumps({"type": "download", "file": "a.bin", "done": 5, "total": 10}), flush=True)
@@ -101,7 +90,7 @@ def test_bad_output_never_stalls_the_weights_box(ext, empty_weights, tmp_path):
 
 def test_a_crash_mid_document_is_an_error_not_a_stuck_task(ext, empty_weights, tmp_path):
     prefs = bpy.context.preferences.addons[ext.__name__].preferences
-    prefs.backend_python = _fake_backend(tmp_path, """
+    prefs.backend_python = fake_python(tmp_path, """
         print(json.dumps({"type": "download", "file": "a.bin", "done": "many", "total": 10}), flush=True)
         print("{", flush=True)
         print('  "dir": "/w",', flush=True)
@@ -118,7 +107,7 @@ def test_a_crash_mid_document_is_an_error_not_a_stuck_task(ext, empty_weights, t
 
 def test_command_task_reader_survives_a_failing_consumer(tmp_path):
     """A consumer that raises on a message: the reader logs it, keeps reading, and still reports the end."""
-    script = _fake_backend(tmp_path, """
+    script = fake_python(tmp_path, """
         for i in range(3):
             print(json.dumps({"type": "n", "i": i}), flush=True)
     """)
