@@ -92,6 +92,7 @@ def _apply(state, event: dict) -> None:
             state.error_code = "weights.failed"
             state.error_message = "\n".join(event.get("log_tail") or [])[-300:] or \
                 f"The weights command exited with code {event.get('returncode')}."
+            state.error_hint = "Check that the Backend Python has the backend installed (`python -m synchuman info`)."
 
 
 def _step() -> float | None:
@@ -110,6 +111,7 @@ def _step() -> float | None:
             _apply(state, event)
         except (TypeError, ValueError, AttributeError) as exc:  # a malformed message must not stall the box
             state.error_code, state.error_message = "weights.bad_output", f"{exc}: {str(event)[:200]}"
+            state.error_hint = "The backend and the extension may not match: install matching versions."
         if event.get("type") == "task.finished":
             _TASK = None
             return None

@@ -80,3 +80,19 @@ def test_real_backend_handshake_and_clean_stop(backend, tmp_path):
         import os
 
         os.kill(pid, 0)
+
+
+def test_json_stream_cuts_objects_and_rejects_only_bad_lines():
+    from synchuman_blender.runner import JsonStream
+
+    stream = JsonStream()
+    lines = ['{"type": "a"}\n', "warning: stray text\n", "\n", "{\n", '  "dir": "/w",\n', '  "n": [1,\n', "2]\n",
+             "}\n", '{"type": "cut sh\n', '{"type": "b"}\n', "[1, 2]\n", "{\n"]
+    objects, rejected = [], []
+    for line in lines:
+        more, bad = stream.feed(line)
+        objects += more
+        rejected += bad
+    assert objects == [{"type": "a"}, {"dir": "/w", "n": [1, 2]}, {"type": "b"}]
+    assert rejected == ["warning: stray text", '{"type": "cut sh', "[1, 2]"]
+    assert stream.close() == ["{"]  # an object that never finished
