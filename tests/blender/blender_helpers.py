@@ -92,3 +92,20 @@ def start_job_with(ext, python: str, tmp_path):
     ext.jobs.SESSION.force_blocking = False
     bpy.ops.synchuman.reconstruct()
     return bpy.context.window_manager.synchuman_job
+
+
+def fake_service(tmp_path, handlers: str, at_eof: str = "", name: str = "fake-service") -> str:
+    """A fake `synchuman serve --stdio`: answers `hello`, runs `handlers` (code that reads `msg`)
+    for every other request, then `at_eof` when its stdin closes."""
+    import textwrap
+
+    hello = ('{"type": "hello", "id": msg["id"], "protocol": 1, "backend": "synchuman", "version": "0.1.0", '
+             '"pid": 0, "engines": ["preview"]}')
+    body = ("for line in sys.stdin:\n"
+            "    msg = json.loads(line)\n"
+            "    if msg['type'] == 'hello':\n"
+            f"        print(json.dumps({hello}), flush=True)\n"
+            "        continue\n"
+            + textwrap.indent(textwrap.dedent(handlers).strip("\n"), "    ") + "\n"
+            + textwrap.dedent(at_eof))
+    return fake_python(tmp_path, body, name)

@@ -14,7 +14,7 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_helpers import ROOT, fake_python, make_person_glb, pump_until, start_job_with
+from blender_helpers import ROOT, fake_service, make_person_glb, pump_until, start_job_with
 
 
 def _gone(pid: int) -> bool:
@@ -47,26 +47,21 @@ def test_release_while_a_job_runs_cancels_it_and_stops_the_backend(settings, ext
 
 
 FINISHES_DESPITE_CANCEL = """
-for line in sys.stdin:
-    msg = json.loads(line)
-    if msg["type"] == "hello":
-        print(json.dumps({"type": "hello", "id": msg["id"], "protocol": 1, "backend": "synchuman",
-                          "version": "0.1.0", "pid": 0, "engines": ["preview"]}), flush=True)
-    elif msg["type"] == "reconstruct":
-        job = msg["job"]
-        print(json.dumps({"type": "accepted", "job": job, "position": 0}), flush=True)
-        print(json.dumps({"type": "progress", "job": job, "stage": "export", "stage_label": "Export",
-                          "stage_index": 0, "stage_count": 1, "step": 0, "total": 1, "fraction": 0.9,
-                          "message": "", "elapsed_s": 0.0}), flush=True)
-    elif msg["type"] == "cancel":   # too late: the job had already finished
-        print(json.dumps({"type": "result", "job": msg["job"], "job_dir": "", "glb": GLB, "views": {},
-                          "metadata": {}}), flush=True)
+if msg["type"] == "reconstruct":
+    job = msg["job"]
+    print(json.dumps({"type": "accepted", "job": job, "position": 0}), flush=True)
+    print(json.dumps({"type": "progress", "job": job, "stage": "export", "stage_label": "Export",
+                      "stage_index": 0, "stage_count": 1, "step": 0, "total": 1, "fraction": 0.9,
+                      "message": "", "elapsed_s": 0.0}), flush=True)
+elif msg["type"] == "cancel":   # too late: the job had already finished
+    print(json.dumps({"type": "result", "job": msg["job"], "job_dir": "", "glb": GLB, "views": {},
+                      "metadata": {}}), flush=True)
 """
 
 
 def test_a_result_that_arrives_after_cancel_is_not_imported(ext, tmp_path):
     glb = make_person_glb(str(tmp_path / "human.glb"))
-    python = fake_python(tmp_path, FINISHES_DESPITE_CANCEL.replace("GLB", repr(glb)))
+    python = fake_service(tmp_path, FINISHES_DESPITE_CANCEL.replace("GLB", repr(glb)))
     state = start_job_with(ext, python, tmp_path)
     session = ext.jobs.SESSION
     pump_until(session, lambda: state.fraction == pytest.approx(0.9), timeout=30)
@@ -91,16 +86,10 @@ sys.stdout.close()   # then exit with the extension still enabled, as when Blend
 # Busy in one long call, it notices neither a closed stdin nor its parent's end: only the
 # extension's own shutdown request (or its kill) ends it.
 DEAF_BACKEND = """
-for line in sys.stdin:
-    msg = json.loads(line)
-    if msg["type"] == "hello":
-        print(json.dumps({"type": "hello", "id": msg["id"], "protocol": 1, "backend": "synchuman",
-                          "version": "0.1.0", "pid": 0, "engines": ["preview"]}), flush=True)
-    elif msg["type"] == "info":
-        print(json.dumps({"type": "info", "id": msg["id"]}), flush=True)
-    elif msg["type"] == "shutdown":
-        sys.exit(0)
-time.sleep(90)
+if msg["type"] == "info":
+    print(json.dumps({"type": "info", "id": msg["id"]}), flush=True)
+elif msg["type"] == "shutdown":
+    sys.exit(0)
 """
 
 
@@ -109,7 +98,7 @@ def test_the_backend_stops_when_blender_exits(tmp_path):
     is the backstop. Without both, the deaf backend below outlives Blender and this fails."""
     script = tmp_path / "exit_with_backend.py"
     script.write_text(textwrap.dedent(EXITS_WITH_A_BACKEND))
-    deaf = fake_python(tmp_path, DEAF_BACKEND, name="deaf-python")
+    deaf = fake_service(tmp_path, DEAF_BACKEND, at_eof="time.sleep(90)\n", name="deaf-python")
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "user"), str(ROOT), deaf],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     pid = 0

@@ -12,7 +12,7 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_helpers import fake_python, pump_until, start_job_with, world_vertices
+from blender_helpers import fake_service, pump_until, start_job_with, world_vertices
 
 HEIGHT = 1.68
 
@@ -233,18 +233,13 @@ def test_start_and_release_the_backend_from_the_preferences(ext):
 
 def test_a_backend_that_ignores_cancel_is_killed_after_the_grace(ext, tmp_path):
     """A backend stuck in one long call (e.g. a GPU kernel) cannot check its cancel token."""
-    stuck = fake_python(tmp_path, """
-for line in sys.stdin:
-    msg = json.loads(line)
-    if msg["type"] == "hello":
-        print(json.dumps({"type": "hello", "id": msg["id"], "protocol": 1, "backend": "synchuman",
-                          "version": "0.1.0", "pid": 0, "engines": ["preview"]}), flush=True)
-    elif msg["type"] == "reconstruct":
-        print(json.dumps({"type": "accepted", "job": msg["job"], "position": 0}), flush=True)
-        print(json.dumps({"type": "progress", "job": msg["job"], "stage": "geometry", "stage_label": "Stuck",
-                          "stage_index": 0, "stage_count": 1, "step": 0, "total": 1, "fraction": 0.1,
-                          "message": "", "elapsed_s": 0.0}), flush=True)
-        time.sleep(120)
+    stuck = fake_service(tmp_path, """
+if msg["type"] == "reconstruct":
+    print(json.dumps({"type": "accepted", "job": msg["job"], "position": 0}), flush=True)
+    print(json.dumps({"type": "progress", "job": msg["job"], "stage": "geometry", "stage_label": "Stuck",
+                      "stage_index": 0, "stage_count": 1, "step": 0, "total": 1, "fraction": 0.1,
+                      "message": "", "elapsed_s": 0.0}), flush=True)
+    time.sleep(120)
 """, name="stuck-python")
     bpy.context.preferences.addons["synchuman_blender"].preferences.cancel_grace_s = 1.0
     state = start_job_with(ext, stuck, tmp_path)
