@@ -65,26 +65,11 @@ CLIENT_ERROR_CODES = (
 )
 
 
-class ProtocolViolation(ValueError):
-    """A line from the backend that is not a protocol event."""
-
-
 def encode(message: dict[str, Any]) -> str:
     """One request as a line of JSON terminated by a newline."""
     if message.get("type") not in REQUEST_TYPES:
         raise ValueError(f"not a request type: {message.get('type')!r}")
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False) + "\n"
-
-
-def decode_event(line: str) -> dict[str, Any]:
-    """Parses one line from the backend's stdout into an event dict."""
-    try:
-        event = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ProtocolViolation(f"not a JSON line: {line[:200]!r}") from exc
-    if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
-        raise ProtocolViolation(f"not a protocol event: {line[:200]!r}")
-    return event
 
 
 def error_event(code: str, message: str, hint: str = "", details: dict | None = None,
