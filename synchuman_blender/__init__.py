@@ -1,7 +1,8 @@
 """SyncHuman for Blender: reconstruct a clothed, textured 3D human from one photo.
 
 This module only registers and unregisters. The backend (torch, models) runs in its own
-process; see client.py for how it is driven and jobs.py for how its events reach the UI.
+process; runner.py runs it, client.py speaks its protocol, jobs.py and pump.py bring its
+events to the UI on the main thread.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ import atexit
 
 import bpy
 
-from . import jobs, operators, panels, preferences, properties, weights
-
-EXTENSION_VERSION = "0.1.0"  # keep equal to blender_manifest.toml (a test checks)
+from . import jobs, operators, panels, properties, pump, results, weights
+from .protocol import EXTENSION_VERSION  # noqa: F401  (the version lives with the protocol it speaks)
 
 _classes = (
     *properties.classes,    # property groups first: pointers refer to them
-    *preferences.classes,
+    *panels.preference_classes,
     *operators.classes,
+    *results.classes,
     *weights.classes,
     *panels.classes,        # parents before children
 )
@@ -25,6 +26,8 @@ _registered = False
 
 
 def _stop_backend_at_exit():
+    """Blender is closing: end every backend process (a job's and a weights task's) with it."""
+    weights.stop()
     jobs.SESSION.shutdown()
 
 
@@ -36,7 +39,7 @@ def register():
         bpy.utils.register_class(cls)
     properties.register_properties()
     weights.register_properties()
-    bpy.types.TOPBAR_MT_file_import.append(operators.menu_import)
+    bpy.types.TOPBAR_MT_file_import.append(results.menu_import)
     atexit.register(_stop_backend_at_exit)
     _registered = True
 
@@ -46,9 +49,10 @@ def unregister():
     if not _registered:
         return
     atexit.unregister(_stop_backend_at_exit)
-    jobs.SESSION.shutdown()  # disabling the extension stops the backend and the timer
-    bpy.types.TOPBAR_MT_file_import.remove(operators.menu_import)
+    jobs.SESSION.shutdown()  # disabling the extension stops the backend
+    bpy.types.TOPBAR_MT_file_import.remove(results.menu_import)
     weights.unregister_properties()  # also stops a running download
+    pump.stop()
     properties.unregister_properties()
     for cls in reversed(_classes):
         bpy.utils.unregister_class(cls)

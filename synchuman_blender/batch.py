@@ -2,7 +2,7 @@
 
     blender -b --factory-startup --python-exit-code 1 -P <extension>/batch.py -- \\
         --input PHOTO_OR_FOLDER [...] --output DIR [--library DIR] [--engine auto|preview|synchuman] \\
-        [--height-m 1.75] [--render front|turntable|none] [--python BACKEND_PYTHON] \\
+        [--height-m 1.75] [--person-box X0,Y0,X1,Y1] [--render front|turntable|none] [--python BACKEND_PYTHON] \\
         [--ray [ADDRESS] [--workers N] [--gpus-per-worker G]]
     python -m synchuman_blender.batch --input ... --output ...        (the bpy module)
 
@@ -28,12 +28,20 @@ import time
 import traceback
 from datetime import datetime, timezone
 
-PHOTO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+if __package__:  # run as `blender -P batch.py` this file has no package: _run_as_script loads it with one
+    from .protocol import (DEFAULT_HEIGHT_M, DEFAULT_MAX_FACES, DEFAULT_TEXTURE_SIZE, DEVICE_CHOICES,
+                           ENGINE_CHOICES, MEMORY_MODES, PHOTO_SUFFIXES, PRECISION_CHOICES, TEXTURE_SIZES,
+                           parse_person_box, safe_name)
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LOG_NAME = "batch.json"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synchuman_blender.batch",
                                 description="Reconstruct humans from photos in a headless Blender.")
     p.add_argument("--input", "-i", required=True, action="append", metavar="PHOTO_OR_FOLDER",
@@ -43,14 +51,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--catalog", default="Generated/Humans", help="asset catalog path (default Generated/Humans)")
     p.add_argument("--tags", default="human, generated", help="comma-separated asset tags")
     p.add_argument("--author", default="SyncHuman")
-    p.add_argument("--engine", choices=("auto", "preview", "synchuman"), default="auto")
+    p.add_argument("--engine", choices=ENGINE_CHOICES, default="auto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--height-m", type=float, default=1.75)
-    p.add_argument("--texture-size", type=int, choices=(256, 512, 1024, 2048, 4096), default=1024)
-    p.add_argument("--max-faces", type=int, default=60_000)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto")
-    p.add_argument("--memory-mode", choices=("full", "balanced", "low"), default="balanced")
+    p.add_argument("--height-m", type=float, default=DEFAULT_HEIGHT_M)
+    p.add_argument("--texture-size", type=int, choices=TEXTURE_SIZES, default=DEFAULT_TEXTURE_SIZE)
+    p.add_argument("--max-faces", type=int, default=DEFAULT_MAX_FACES)
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto")
+    p.add_argument("--memory-mode", choices=MEMORY_MODES, default="balanced")
+    p.add_argument("--person-box", type=_person_box, metavar="X0,Y0,X1,Y1",
+                   help="reconstruct the person overlapping this box of each photo (pixels), for photos of several")
     p.add_argument("--render", choices=("front", "turntable", "none"), default="none",
                    help="render each result (Cycles on the CPU) and a contact sheet")
     p.add_argument("--resolution", type=int, default=512, help="render size in pixels (square)")
@@ -64,7 +74,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "then import, mark and render here")
     p.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, or per CPU for preview)")
     p.add_argument("--gpus-per-worker", type=float, default=1.0)
-    return p.parse_args(argv)
+    return p
+
+
+def _person_box(text: str) -> list[int]:
+    try:
+        return parse_person_box(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def script_argv(argv: list[str]) -> list[str]:
@@ -78,7 +95,7 @@ def collect_photos(inputs: list[str]) -> list[str]:
         path = os.path.abspath(os.path.expanduser(entry))
         if os.path.isdir(path):
             photos += [os.path.join(path, n) for n in sorted(os.listdir(path))
-                       if not n.startswith(".") and n.lower().endswith(PHOTO_EXTENSIONS)
+                       if not n.startswith(".") and n.lower().endswith(PHOTO_SUFFIXES)
                        and os.path.isfile(os.path.join(path, n))]
         else:
             photos.append(path)  # a missing or bad file is reported as that item's failure
@@ -90,8 +107,8 @@ def unique_names(photos: list[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     taken: set[str] = set()
     for photo in photos:
-        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in os.path.splitext(os.path.basename(photo))[0])
-        name, n = stem or "photo", 2
+        stem = safe_name(os.path.splitext(os.path.basename(photo))[0])
+        name, n = stem, 2
         while name in taken:
             name, n = f"{stem}-{n}", n + 1
         taken.add(name)
@@ -180,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"engine": args.engine, "seed": args.seed, "height_m": args.height_m,
                 "texture_size": args.texture_size, "max_faces": args.max_faces, "device": args.device,
                 "precision": args.precision, "memory_mode": args.memory_mode}
+    if args.person_box:
+        settings["person_box"] = args.person_box
     key = settings_key(args, settings)
     names = unique_names(photos)
     client = JobClient(BackendConfig(python=python, weights_dir=args.weights or "",
@@ -313,7 +332,8 @@ def backend_batch_command(python: str, photos: list[str], args: argparse.Namespa
         cmd += ["--workers", str(args.workers)]
     cmd += ["--gpus-per-worker", str(args.gpus_per_worker)]
     for key, value in settings.items():
-        cmd += [f"--{key.replace('_', '-')}", str(value)]
+        text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        cmd += [f"--{key.replace('_', '-')}", text]
     if args.weights:
         cmd += ["--weights", args.weights]
     return cmd
@@ -324,26 +344,30 @@ def run_on_ray(python: str, photos: list[str], args: argparse.Namespace, setting
     """Runs `synchuman batch --ray` on `photos`, printing a line per batch event; returns each photo's
     final event in the protocol's shape ({"type": "result", "glb", "metadata"} or {"type": "error", ...})
     and whether the batch was interrupted (Ctrl-C reaches the backend batch, which cancels cleanly)."""
-    import signal
-    import subprocess
+    import queue
+
+    from .runner import CommandTask
 
     if not photos:
         return {}, False
-    process = subprocess.Popen(backend_batch_command(python, photos, args, settings, jobs_dir),
-                               stdout=subprocess.PIPE, text=True)
+    task = CommandTask(backend_batch_command(python, photos, args, settings, jobs_dir), name="synchuman-ray-batch",
+                       echo_log=lambda line: print(line, file=sys.stderr, flush=True))
     interrupted = False
     while True:
         try:
-            for line in process.stdout:
-                event = json.loads(line)
-                if event.get("type") == "batch":
-                    print(_ray_line(event), flush=True)
-            process.wait()
-            break
+            event = task.events.get(timeout=0.2)
+        except queue.Empty:
+            continue
         except KeyboardInterrupt:
             interrupted = True
-            process.send_signal(signal.SIGINT)  # the backend batch cancels its workers and cleans up
-    interrupted = interrupted or process.returncode == EXIT_INTERRUPTED
+            task.interrupt()  # the backend batch cancels its workers and cleans up
+            continue
+        if event.get("type") == "batch":
+            print(_ray_line(event), flush=True)
+        elif event.get("type") == "task.finished":
+            returncode = event["returncode"]
+            break
+    interrupted = interrupted or returncode == EXIT_INTERRUPTED
     with open(os.path.join(jobs_dir, LOG_NAME), encoding="utf-8") as f:
         backend_log = json.load(f)
     results = {}

@@ -21,21 +21,17 @@ from __future__ import annotations
 import itertools
 import os
 import queue
-import subprocess
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
-from .protocol import PROTOCOL_VERSION, ProtocolViolation, decode_event, encode, error_event, is_final
+from .protocol import EVENT_TYPES, PROTOCOL_VERSION, encode, error_event, is_final
+from .runner import LOG_TAIL_LINES, BackendProcess
 
 STOPPED, STARTING, READY, DEAD = "STOPPED", "STARTING", "READY", "DEAD"
-LOG_TAIL_LINES = 200
-
-# Environment variables of Blender's own Python that would break another interpreter.
-_FOREIGN_PYTHON_ENV = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONEXECUTABLE", "PYTHONNOUSERSITE")
 
 
 @dataclass
@@ -60,18 +56,15 @@ class _Process:
     """One backend process and what belongs to it; a restart makes a new one, so late
     events of a dead process can never be mixed up with the jobs of its successor."""
 
-    def __init__(self, popen: subprocess.Popen, hello_id: str):
-        self.popen = popen
+    def __init__(self, hello_id: str):
+        self.backend: BackendProcess | None = None
         self.hello_id = hello_id
-        self.write_lock = threading.Lock()
         self.said_hello = False
         self.stopping = False               # we asked it to stop: its exit is expected
         self.failure: dict | None = None    # why it was killed by us (timeout, wrong version)
         self.pending: list[dict] = []       # requests held until the handshake succeeds
         self.active_jobs: set[str] = set()  # submitted, no final event yet
         self.cancel_requested: set[str] = set()
-        self.stderr_done = threading.Event()
-        self.exited = threading.Event()     # set once its exit has been reported
         self.watchdog: threading.Timer | None = None
 
 
@@ -92,11 +85,11 @@ class JobClient:
     @property
     def pid(self) -> int | None:
         p = self._proc
-        return p.popen.pid if p else None
+        return p.backend.pid if p else None
 
     def is_running(self) -> bool:
         p = self._proc
-        return p is not None and p.popen.poll() is None and not p.stopping
+        return p is not None and p.backend.alive() and not p.stopping
 
     def start(self) -> None:
         """Starts the backend unless it runs; returns at once (the handshake completes on a
@@ -105,23 +98,16 @@ class JobClient:
             if self.is_running():
                 return
             hello_id = f"hello-{next(self._ids)}"
-            env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_PYTHON_ENV}
-            env.update({"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})
-            env.update(self.config.extra_env)
-            kwargs: dict[str, Any] = {}
-            if os.name == "nt":
-                kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW | subprocess.CREATE_NEW_PROCESS_GROUP
-            else:
-                kwargs["start_new_session"] = True  # Ctrl-C in a terminal must reach us, not the backend
             self._log_line(f"[client] starting: {' '.join(self.config.command())}")
-            popen = subprocess.Popen(self.config.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-                                     bufsize=1, env=env, **kwargs)
-            proc = self._proc = _Process(popen, hello_id)
+            proc = _Process(hello_id)
+            # Its readers take self._lock before changing the client, so they wait for this block.
+            proc.backend = BackendProcess(
+                self.config.command(), on_message=lambda event: self._on_message(proc, event),
+                on_exit=lambda code: self._on_exit(proc, code), on_log=self._log_line,
+                extra_env=self.config.extra_env, name="synchuman-service")
+            self._proc = proc
             self.state, self.hello, self.returncode = STARTING, {}, None
-            self.events.put({"type": "client.state", "state": STARTING, "pid": popen.pid})
-            threading.Thread(target=self._read_stdout, args=(proc,), name="synchuman-stdout", daemon=True).start()
-            threading.Thread(target=self._read_stderr, args=(proc,), name="synchuman-stderr", daemon=True).start()
+            self.events.put({"type": "client.state", "state": STARTING, "pid": proc.backend.pid})
             # Cancelled as soon as the backend answers or exits: a thread left waiting at exit
             # can hang Blender's shutdown.
             proc.watchdog = threading.Timer(self.config.hello_timeout_s, self._hello_timeout, args=(proc,))
@@ -139,33 +125,21 @@ class JobClient:
             if proc is None:
                 return
             proc.stopping = True
-        if proc.popen.poll() is None:
+        if proc.backend.alive():
             self._write(proc, {"type": "shutdown"})
-            try:
-                proc.popen.stdin.close()
-            except OSError:
-                pass
+            proc.backend.close_stdin()
         if wait:
-            self._reap(proc, timeout)
+            proc.backend.reap(timeout)
         else:
-            threading.Thread(target=self._reap, args=(proc, timeout), name="synchuman-stop", daemon=True).start()
-
-    @staticmethod
-    def _reap(proc: _Process, timeout: float) -> None:
-        try:
-            proc.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.popen.kill()
-            proc.popen.wait(5)
-        proc.exited.wait(5)
+            threading.Thread(target=proc.backend.reap, args=(timeout,), name="synchuman-stop", daemon=True).start()
 
     def kill(self) -> None:
         """Ends the backend at once, on purpose (a cancel it ignored): its jobs end as cancelled
         and its state becomes STOPPED, not "died"."""
         proc = self._proc
-        if proc is not None and proc.popen.poll() is None:
+        if proc is not None and proc.backend.alive():
             proc.stopping = True
-            proc.popen.kill()
+            proc.backend.kill()
 
     # -- requests -------------------------------------------------------------------------
     def submit(self, photo: str, output_dir: str, settings: dict | None = None, job_id: str | None = None) -> str:
@@ -260,13 +234,7 @@ class JobClient:
 
     # -- worker threads (no bpy here) -------------------------------------------------------
     def _write(self, proc: _Process, message: dict) -> None:
-        line = encode(message)
-        with proc.write_lock:
-            try:
-                proc.popen.stdin.write(line)
-                proc.popen.stdin.flush()
-            except (OSError, ValueError):
-                pass  # the process is gone; its reader reports that
+        proc.backend.write(encode(message))  # False when it is gone: its reader reports that
 
     def _log_line(self, line: str) -> None:
         self.log_tail.append(line)
@@ -277,26 +245,11 @@ class JobClient:
             except OSError:
                 pass
 
-    def _read_stderr(self, proc: _Process) -> None:
-        try:
-            for line in proc.popen.stderr:
-                self._log_line(line.rstrip("\n"))
-        finally:
-            proc.stderr_done.set()
-
-    def _read_stdout(self, proc: _Process) -> None:
-        for line in proc.popen.stdout:
-            if not line.strip():
-                continue
-            try:
-                event = decode_event(line)
-            except ProtocolViolation:
-                self._log_line(f"[stdout, not protocol] {line.rstrip()}")
-                continue
-            self._on_event(proc, event)
-        returncode = proc.popen.wait()
-        proc.stderr_done.wait(5)  # so the log tail holds the last words
-        self._on_exit(proc, returncode)
+    def _on_message(self, proc: _Process, message: dict) -> None:
+        if message.get("type") not in EVENT_TYPES:
+            self._log_line(f"[stdout, not protocol] {str(message)[:200]}")
+            return
+        self._on_event(proc, message)
 
     def _on_event(self, proc: _Process, event: dict) -> None:
         kind = event["type"]
@@ -309,7 +262,7 @@ class JobClient:
                     if self._proc is proc:
                         self.hello, self.state = event, READY
                 self.events.put(event)
-                self.events.put({"type": "client.state", "state": READY, "pid": proc.popen.pid,
+                self.events.put({"type": "client.state", "state": READY, "pid": proc.backend.pid,
                                  "version": event.get("version", "?"), "engines": event.get("engines", [])})
                 for message in pending:
                     self._write(proc, message)
@@ -319,7 +272,7 @@ class JobClient:
                     "backend.incompatible",
                     f"The backend does not speak protocol {PROTOCOL_VERSION} ({theirs}).",
                     "Install the backend version that matches this extension, then start it again.")
-                proc.popen.kill()
+                proc.backend.kill()
             return
         if kind == "info":
             self.info = event
@@ -330,12 +283,12 @@ class JobClient:
         self.events.put(event)
 
     def _hello_timeout(self, proc: _Process) -> None:
-        if not proc.said_hello and proc.popen.poll() is None:
+        if not proc.said_hello and proc.backend.alive():
             proc.failure = error_event(
                 "backend.timeout",
                 f"The backend did not answer within {self.config.hello_timeout_s:.0f} s of starting.",
                 "Check the interpreter in the preferences and the log lines below.")
-            proc.popen.kill()
+            proc.backend.kill()
 
     def _on_exit(self, proc: _Process, returncode: int) -> None:
         if proc.watchdog is not None:
@@ -374,7 +327,6 @@ class JobClient:
             self.events.put({"type": "client.state", "state": self.state, "returncode": returncode,
                              "expected": proc.stopping and proc.failure is None, "error": failure,
                              "log_tail": tail})
-        proc.exited.set()
 
 
 def default_backend_python(source_dir: str) -> str:

@@ -25,6 +25,8 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
+from . import assets
+
 SHARP_ANGLE = math.radians(60.0)
 PROP_PREFIX = "synchuman_"
 
@@ -395,3 +397,30 @@ def _remove_collection_and_contents(collection, before: set) -> None:
         bpy.data.batch_remove(orphans)
     if collection.name in bpy.data.collections:
         bpy.data.collections.remove(collection)
+
+
+def import_result(context, glb_path: str, *, height_m: float | None, name: str | None = None,
+                  photo_label: str = "", mark_asset: bool = False, catalog: str = "", tags: str = "",
+                  library_dir: str = "") -> tuple[ImportedHuman, str | None]:
+    """What a finished job and File › Import do: import_human, then (when asked) mark the human as an
+    asset and write its library .blend. Returns it and a note for the artist, or None."""
+    imported = import_human(context, glb_path, height_m=height_m, name=name, photo_label=photo_label)
+    if not (mark_asset or library_dir):
+        return imported, None
+    obj = imported.object
+    photo = str(obj.get(PROP_PREFIX + "photo", ""))
+    engine = obj.get(PROP_PREFIX + "engine", "")
+    if photo and engine:
+        description = (f"Reconstructed by SyncHuman from {os.path.basename(photo)} "
+                       f"({engine} engine, seed {obj.get(PROP_PREFIX + 'seed', 0)})")
+    else:
+        description = f"SyncHuman result imported from {os.path.basename(glb_path)}"
+    assets.mark_as_asset(obj, catalog_path=catalog, tags=tags.split(","), author="SyncHuman",
+                         library_dir=library_dir, description=description,
+                         preview_from=photo if photo and os.path.isfile(photo) else "")
+    if library_dir:
+        obj[PROP_PREFIX + "library_file"] = assets.write_library_blend(obj, library_dir, obj.name, catalog)
+    elif catalog and not assets.catalog_folder():
+        return imported, (f"catalog '{catalog}' is assigned but not written: save the .blend (or set a "
+                          "library folder) so Blender can list it")
+    return imported, None

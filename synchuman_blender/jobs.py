@@ -3,11 +3,12 @@ side of the event flow.
 
 Backend events arrive in `JobClient.events` from its reader threads. They are applied here, on
 the main thread only, by one of two drivers:
-* the UI: `_tick`, a `bpy.app.timers` callback, drains the queue within a small time budget;
+* the UI: `Session.on_timer`, stepped by the one timer of pump.py, drains the queue within a
+  small time budget;
 * background runs (`bpy.app.background`: tests, `blender -b`): `JobClient.run_job` blocks and
   hands each event to `Session.apply`, because timers never fire there.
-Either way a `result` is imported by the undoable `synchuman.import_result` operator, so the
-long job stays out of the undo history and the import is one step in it.
+Either way a `result` is imported right here (importer.import_result) and pushed as one undo
+step, so the long job stays out of the undo history and the import is one step in it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 import bpy
 
+from . import importer, job_state, pump
 from .client import DEAD, READY, STARTING, STOPPED, JobClient
 from .preferences import backend_config, get_prefs
 from .protocol import error_event
@@ -28,7 +30,7 @@ from .protocol import error_event
 TIMER_INTERVAL_S = 0.1
 IDLE_INTERVAL_S = 1.0
 EVENT_BUDGET_S = 0.008    # the timer stops applying events after this long, to keep the UI smooth
-LOG_LINES_SHOWN = 12
+PUMP_NAME = "session"
 
 
 @dataclass
@@ -62,7 +64,6 @@ class Session:
         self.client: JobClient | None = None
         self.job: ActiveJob | None = None
         self.force_blocking: bool | None = None   # None: blocking exactly when bpy.app.background
-        self.last_import = None                   # set by the import operator
         self.stall_probe: list | None = None      # benchmarks collect timer durations here
 
     # -- configuration --------------------------------------------------------------------
@@ -100,7 +101,7 @@ class Session:
                     if event["type"] in ("info",) or client.state in (DEAD, STOPPED):
                         break
         else:
-            ensure_timer()
+            self.watch()
 
     def release_backend(self, context, wait: bool | None = None) -> None:
         """Stops the backend process, which is what frees its memory. A running job is cancelled."""
@@ -110,15 +111,11 @@ class Session:
         if self.blocking():
             self.pump(context, budget_s=None)
         else:
-            ensure_timer()
+            self.watch()
 
     def shutdown(self) -> None:
         """Extension disabled or Blender closing: the backend must not outlive us."""
-        try:
-            if bpy.app.timers.is_registered(_tick):
-                bpy.app.timers.unregister(_tick)
-        except (AttributeError, RuntimeError, ValueError):
-            pass  # Blender is already tearing down
+        pump.unwatch(PUMP_NAME)
         if self.client is not None:
             self.client.stop(timeout=5.0)
         self.client = None
@@ -131,9 +128,9 @@ class Session:
             raise RuntimeError("a reconstruction is already running")
         client = self.client_for(context)
         self.job = ActiveJob(request, time.time())
-        state = _job_state(context)
+        state = job_state.job_state(context)
         if state is not None:
-            _reset_job_state(state, request, starting=client.state != READY)
+            job_state.reset(state, request.job_id, request.name, starting=client.state != READY)
         if self.blocking():
             try:
                 client.run_job(request.photo, request.output_dir, request.settings, job_id=request.job_id,
@@ -149,7 +146,7 @@ class Session:
         except OSError as exc:
             self._finish_error(context, _start_error(client, exc))
             return
-        ensure_timer()
+        self.watch()
 
     def cancel(self, context) -> None:
         job = self.job
@@ -157,7 +154,7 @@ class Session:
             return
         job.cancel_sent_at = time.monotonic()
         self.client.cancel(job.request.job_id)
-        state = _job_state(context)
+        state = job_state.job_state(context)
         if state is not None:
             state.status = 'CANCELLING'
             state.stage_label = "Cancelling…"
@@ -190,14 +187,15 @@ class Session:
         return applied
 
     def apply(self, context, event: dict) -> None:
-        state = _job_state(context)
+        state = job_state.job_state(context)
         kind = event.get("type")
         if kind == "client.state":
-            self._apply_backend_state(state, event)
+            if state is not None:
+                job_state.apply_backend_state(state, event)
             return
         if kind == "info":
             if state is not None:
-                _apply_info(state, event)
+                job_state.apply_info(state, event)
             return
         job = self.job
         if job is None or event.get("job") != job.request.job_id:
@@ -209,7 +207,7 @@ class Session:
                 state.stage_label = "Waiting for another job" if state.queue_position else "Starting"
         elif kind == "progress":
             if state is not None:
-                _apply_progress(state, event)
+                job_state.apply_progress(state, event)
             if bpy.app.background:
                 self._print_progress(event)
         elif kind == "result":
@@ -222,83 +220,42 @@ class Session:
         elif kind == "error":
             self._finish_error(context, event)
 
-    def _apply_backend_state(self, state, event) -> None:
-        if state is None:
-            return
-        new = event["state"]
-        state.backend_state = new
-        if new == STARTING:
-            state.backend_pid = int(event.get("pid") or 0)
-            state.backend_message = "Starting…"
-        elif new == READY:
-            state.backend_version = str(event.get("version", ""))
-            if not state.backend_engines:
-                state.backend_engines = ", ".join(event.get("engines", []))
-            state.backend_message = ""
-            state.backend_log = ""
-        elif new == DEAD:
-            error = event.get("error") or {}
-            state.backend_message = error.get("message", "The backend stopped unexpectedly.")
-            state.backend_log = "\n".join(event.get("log_tail", [])[-LOG_LINES_SHOWN:])
-            state.backend_pid = 0
-        elif new == STOPPED:
-            state.backend_message = ""
-            state.backend_pid = 0
-
     def _finish_result(self, context, event: dict) -> None:
-        request = self.job.request
-        state = _job_state(context)
+        job = self.job
+        request = job.request
+        state = job_state.job_state(context)
         if state is not None:
             state.status = 'IMPORTING'
             state.stage_label = "Importing into Blender"
-        self.last_import = None
         try:
-            with _window_context(context):
-                bpy.ops.synchuman.import_result(
-                    filepath=event["glb"], height_m=request.height_m, name=request.name,
-                    photo_label=request.photo_label, mark_asset=request.mark_asset,
-                    catalog=request.catalog, tags=request.tags, library_dir=request.library_dir)
-        except (RuntimeError, KeyError) as exc:
-            message = str(exc).strip().removeprefix("Error:").strip()
+            with _window_context(context):  # the glTF importer wants a window; a timer has none
+                imported, asset_note = importer.import_result(
+                    context, event["glb"], height_m=request.height_m, name=request.name,
+                    photo_label=request.photo_label, mark_asset=request.mark_asset, catalog=request.catalog,
+                    tags=request.tags, library_dir=request.library_dir)
+                if not bpy.app.background:
+                    bpy.ops.ed.undo_push(message="Import SyncHuman Result")  # the import is one undo step
+        except (importer.ImportFailed, RuntimeError, KeyError) as exc:
             self._finish_error(context, error_event(
-                "import.failed", f"The result could not be imported: {message}",
+                "import.failed", f"The result could not be imported: {exc}",
                 "The GLB is kept in the job folder; try File › Import › SyncHuman result.",
                 job=event.get("job")))
             return
-        imported = self.last_import
-        if state is not None:
-            state.status = 'DONE'
-            state.fraction = 1.0
-            state.stage_label = "Done"
-            state.message = ""
-            state.elapsed_s = time.time() - self.job.started_at
-            state.result_glb = event["glb"]
-            state.result_collection = imported.collection.name if imported else ""
-            state.result_object = imported.object.name if imported else ""
-        self.job = None
-        where = f" into collection '{imported.collection.name}'" if imported else ""
-        _report(context, 'INFO', f"SyncHuman: imported {request.name}{where}")
         notes = [str(n) for n in (event.get("metadata") or {}).get("warnings") or []]
+        notes += [asset_note] if asset_note else []
         if state is not None:
-            state.result_notes = "\n".join(notes)
+            job_state.set_done(state, event["glb"], imported, time.time() - job.started_at, notes)
+        self.job = None
+        _report(context, 'INFO', f"SyncHuman: imported {request.name} into collection '{imported.collection.name}'")
         for note in notes:
             _report(context, 'WARNING', f"SyncHuman: {note}")
 
     def _finish_error(self, context, event: dict) -> None:
-        state = _job_state(context)
-        cancelled = event.get("code") == "job.cancelled"
+        state = job_state.job_state(context)
         if state is not None:
-            state.status = 'CANCELLED' if cancelled else 'FAILED'
-            state.stage_label = "Cancelled" if cancelled else "Failed"
-            state.error_code = "" if cancelled else str(event.get("code", ""))
-            state.error_message = "" if cancelled else str(event.get("message", ""))
-            state.error_hint = "" if cancelled else str(event.get("hint", ""))
-            tail = (event.get("details") or {}).get("log_tail") or []
-            state.error_log = "" if cancelled else "\n".join(tail[-LOG_LINES_SHOWN:])
-            if self.job is not None:
-                state.elapsed_s = time.time() - self.job.started_at
+            job_state.set_ended(state, event, time.time() - self.job.started_at if self.job else None)
         self.job = None
-        if cancelled:
+        if event.get("code") == "job.cancelled":
             _report(context, 'INFO', "SyncHuman: the reconstruction was cancelled")
         else:
             hint = f" {event.get('hint')}" if event.get("hint") else ""
@@ -314,6 +271,10 @@ class Session:
               f"{event.get('stage_label', '')}", flush=True)
 
     # -- timer ------------------------------------------------------------------------------
+    def watch(self) -> None:
+        """Lets the one main-thread timer step this session (it stops when there is nothing to watch)."""
+        pump.watch(PUMP_NAME, self.on_timer)
+
     def on_timer(self) -> float | None:
         context = bpy.context
         started = time.perf_counter()
@@ -339,82 +300,12 @@ class Session:
 SESSION = Session()
 
 
-def _tick():
-    return SESSION.on_timer()
-
-
-def ensure_timer() -> None:
-    """The timer runs while there is something to watch and stops itself afterwards."""
-    if not bpy.app.timers.is_registered(_tick):
-        bpy.app.timers.register(_tick, first_interval=TIMER_INTERVAL_S, persistent=True)
-
-
 # -- helpers --------------------------------------------------------------------------------
 def _get(client: JobClient, timeout: float):
     try:
         return client.events.get(timeout=timeout) if timeout else client.events.get_nowait()
     except queue.Empty:
         return None
-
-
-def _job_state(context):
-    wm = getattr(context, "window_manager", None)
-    return getattr(wm, "synchuman_job", None) if wm is not None else None
-
-
-def _reset_job_state(state, request: JobRequest, starting: bool) -> None:
-    state.status = 'STARTING' if starting else 'RUNNING'
-    state.job_id = request.job_id
-    state.photo_name = request.name
-    state.stage = ""
-    state.stage_label = "Starting the backend" if starting else "Sending the job"
-    state.stage_index = 0
-    state.stage_count = 0
-    state.step = 0
-    state.total = 0
-    state.fraction = 0.0
-    state.message = ""
-    state.queue_position = 0
-    state.elapsed_s = 0.0
-    state.error_code = state.error_message = state.error_hint = state.error_log = ""
-    state.result_collection = state.result_object = state.result_glb = state.result_notes = ""
-
-
-def _apply_progress(state, event: dict) -> None:
-    if state.status not in ('CANCELLING',):
-        state.status = 'RUNNING'
-    state.stage = str(event.get("stage", ""))
-    state.stage_label = str(event.get("stage_label", ""))
-    state.stage_index = int(event.get("stage_index", 0))
-    state.stage_count = int(event.get("stage_count", 0))
-    state.step = float(event.get("step", 0))
-    state.total = float(event.get("total", 0))
-    state.fraction = min(max(float(event.get("fraction", 0.0)), 0.0), 1.0)
-    state.message = str(event.get("message", ""))[:200]
-
-
-def _apply_info(state, event: dict) -> None:
-    engines = event.get("engines") or {}
-    parts = []
-    for name, entry in engines.items():
-        if isinstance(entry, dict):
-            parts.append(f"{name} ✓" if entry.get("available") else f"{name} ✗")
-    if parts:
-        state.backend_engines = ", ".join(parts)
-    device = event.get("device") or {}
-    if device:
-        if device.get("cuda_available"):
-            text = f"cuda · {device.get('cuda_device', '?')} ({device.get('cuda_memory_gb', '?')} GB)"
-        else:
-            text = f"cpu · {device.get('cpu_count', '?')} cores"
-        state.backend_device = text
-    weights = event.get("weights") or {}
-    if weights:
-        if weights.get("present"):
-            state.backend_weights = f"present in {weights.get('dir', '?')}"
-        else:
-            fix = f" — {weights['fix']}" if weights.get("fix") else ""
-            state.backend_weights = f"missing in {weights.get('dir', '?')}{fix}"
 
 
 def _start_error(client: JobClient, exc: OSError) -> dict:
@@ -459,4 +350,4 @@ def _tag_redraw(context) -> None:
                 area.tag_redraw()
 
 
-__all__ = ["SESSION", "Session", "JobRequest", "ensure_timer"]
+__all__ = ["SESSION", "Session", "JobRequest"]

@@ -1,4 +1,5 @@
-"""The "SyncHuman" tab in the 3D viewport's sidebar."""
+"""Everything the extension draws: the "SyncHuman" tab in the 3D viewport's sidebar and the
+add-on preferences (with the backend status and the weights box)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import time
 
 import bpy
 
-from .jobs import SESSION
+from . import weights
 from .importer import PROP_PREFIX
+from .jobs import SESSION
 from .operators import (SYNCHUMAN_OT_cancel, SYNCHUMAN_OT_copy_diagnostics, SYNCHUMAN_OT_dismiss,
-                        SYNCHUMAN_OT_reconstruct, SYNCHUMAN_OT_release_backend, SYNCHUMAN_OT_show_views,
-                        SYNCHUMAN_OT_start_backend, editor_image, reconstruct_blocker)
+                        SYNCHUMAN_OT_reconstruct, SYNCHUMAN_OT_release_backend, SYNCHUMAN_OT_start_backend,
+                        reconstruct_blocker)
+from .preferences import ADDON_ID, PreferenceProperties, resolve_backend_python
+from .request import editor_image
+from .results import SYNCHUMAN_OT_show_views
 
 
 def wrapped(layout, text: str, context=None, icon: str = 'NONE', width_px: int = 0) -> None:
@@ -151,6 +156,9 @@ class SYNCHUMAN_PT_main(bpy.types.Panel):
         if settings.engine != 'preview':
             col.prop(settings, "stage1_steps")
             col.prop(settings, "stage2_steps")
+        col.prop(settings, "use_person_box")
+        if settings.use_person_box:  # which person, when the photo shows several
+            col.prop(settings, "person_box", text="Box X0 Y0 X1 Y1")
 
         running = SESSION.busy()
         if not running:
@@ -165,7 +173,9 @@ class SYNCHUMAN_PT_main(bpy.types.Panel):
         draw_outcome(layout, context, state)
         obj = context.active_object
         if obj is not None and obj.get(PROP_PREFIX + "generated"):
-            layout.operator(SYNCHUMAN_OT_show_views.bl_idname, icon='IMAGE_DATA')
+            row = layout.row(align=True)
+            row.operator(SYNCHUMAN_OT_show_views.bl_idname, icon='IMAGE_DATA')
+            row.operator_menu_enum(SYNCHUMAN_OT_show_views.bl_idname, "view", text="", icon='DOWNARROW_HLT')
 
 
 class SYNCHUMAN_PT_asset(bpy.types.Panel):
@@ -204,4 +214,52 @@ class SYNCHUMAN_PT_backend(bpy.types.Panel):
         draw_backend_status(self.layout, context)
 
 
+def draw_weights(layout, context) -> None:
+    """The Weights box of the preferences."""
+    state = context.window_manager.synchuman_weights
+    box = layout.box()
+    box.label(text="Model Weights", icon='FILE_BLEND')
+    if state.busy == "download":
+        box.progress(factor=state.fraction, text=f"Downloading {state.file or '…'}")
+        box.operator(weights.SYNCHUMAN_OT_weights_cancel.bl_idname, icon='CANCEL')
+    elif state.busy:
+        box.label(text="Checking…", icon='TIME')
+    elif state.checked:
+        box.label(text=f"{state.folder}: {state.summary}", icon='CHECKMARK' if state.present else 'ERROR')
+        if state.fix and not state.present:
+            box.label(text=f"Fix: {state.fix}")
+    elif state.summary:
+        box.label(text=state.summary, icon='INFO')
+    if state.error_code:
+        box.label(text=f"{state.error_code}: {state.error_message}", icon='ERROR')
+        if state.error_hint:
+            box.label(text=state.error_hint)
+    row = box.row()
+    row.operator(weights.SYNCHUMAN_OT_weights_verify.bl_idname, icon='VIEWZOOM')
+    row.operator(weights.SYNCHUMAN_OT_weights_download.bl_idname, icon='IMPORT')
+    if not weights.online_access_allowed():
+        box.label(text="Downloading needs Allow Online Access (Preferences › System)", icon='INFO')
+
+
+class SYNCHUMAN_AP_preferences(PreferenceProperties, bpy.types.AddonPreferences):
+    bl_idname = ADDON_ID
+
+    def draw(self, context):
+        layout = self.layout
+        draw_backend_status(layout.box(), context)
+        col = layout.column()
+        col.use_property_split = True
+        col.use_property_decorate = False
+        col.prop(self, "backend_python")
+        path, source = resolve_backend_python(self)
+        if not self.backend_python:
+            col.label(text=f"Using {path} ({source})" if path else "No interpreter found: set one",
+                      icon='INFO' if path else 'ERROR')
+        col.prop(self, "weights_dir")
+        draw_weights(col, context)
+        for name in ("device", "precision", "memory_mode", "start_on_demand", "output_dir", "cancel_grace_s"):
+            col.prop(self, name)
+
+
+preference_classes = (SYNCHUMAN_AP_preferences,)
 classes = (SYNCHUMAN_PT_main, SYNCHUMAN_PT_asset, SYNCHUMAN_PT_backend)

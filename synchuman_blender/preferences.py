@@ -1,7 +1,11 @@
-"""Add-on preferences: how to reach the backend on this machine, and where files go."""
+"""Add-on preferences, the data: how to reach the backend on this machine, and where files go.
 
-from __future__ import annotations
+The AddonPreferences class itself is in panels.py, because it draws (the backend status and the
+weights box, which need the operators); its properties are PreferenceProperties, here, so that
+everything that only reads preferences depends on this module alone.
+"""
 
+# No `from __future__ import annotations`: _DefaultPreferences reads the property objects themselves.
 import os
 
 import bpy
@@ -47,8 +51,8 @@ def user_dir(*parts: str) -> str:
     return path
 
 
-class SYNCHUMAN_AP_preferences(bpy.types.AddonPreferences):
-    bl_idname = ADDON_ID
+class PreferenceProperties:
+    """The preferences' properties (panels.SYNCHUMAN_AP_preferences registers them)."""
 
     backend_python: StringProperty(
         name="Backend Python",
@@ -80,42 +84,16 @@ class SYNCHUMAN_AP_preferences(bpy.types.AddonPreferences):
         default=20.0, min=1.0, max=600.0, subtype='TIME_ABSOLUTE', unit='TIME_ABSOLUTE',
     )
 
-    def draw(self, context):
-        from .panels import draw_backend_status
-
-        layout = self.layout
-        box = layout.box()
-        draw_backend_status(box, context)
-
-        col = layout.column()
-        col.use_property_split = True
-        col.use_property_decorate = False
-        col.prop(self, "backend_python")
-        path, source = resolve_backend_python(self)
-        if not self.backend_python:
-            col.label(text=f"Using {path} ({source})" if path else "No interpreter found: set one",
-                      icon='INFO' if path else 'ERROR')
-        col.prop(self, "weights_dir")
-        from .weights import draw as draw_weights
-
-        draw_weights(col, context)
-        col.prop(self, "device")
-        col.prop(self, "precision")
-        col.prop(self, "memory_mode")
-        col.prop(self, "start_on_demand")
-        col.prop(self, "output_dir")
-        col.prop(self, "cancel_grace_s")
-
 
 class _DefaultPreferences:
     """The preference defaults, for code that runs without the add-on being enabled
     (a script that registered the classes by hand)."""
 
     def __getattr__(self, name):
-        prop = SYNCHUMAN_AP_preferences.bl_rna.properties.get(name)
+        prop = PreferenceProperties.__annotations__.get(name)
         if prop is None:
             raise AttributeError(name)
-        return prop.default
+        return prop.keywords.get("default", "")  # only string properties leave their default out
 
 
 def get_prefs(context=None):
@@ -161,5 +139,3 @@ def job_output_dir(context=None) -> str:
         return path
     return user_dir("jobs")
 
-
-classes = (SYNCHUMAN_AP_preferences,)

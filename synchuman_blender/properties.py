@@ -7,11 +7,18 @@ not saved in .blend files, so a file never carries a stale "running" job.
 from __future__ import annotations
 
 import bpy
-from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
-                       StringProperty)
+from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, IntVectorProperty,
+                       PointerProperty, StringProperty)
 
-from .protocol import DEFAULT_HEIGHT_M, DEFAULT_MAX_FACES, DEFAULT_TEXTURE_SIZE, HEIGHT_RANGE_M, \
-    MAX_FACES_RANGE, TEXTURE_SIZES
+from .protocol import DEFAULT_HEIGHT_M, DEFAULT_MAX_FACES, DEFAULT_TEXTURE_SIZE, ENGINE_CHOICES, HEIGHT_RANGE_M, \
+    MAX_FACES_RANGE, PERSON_BOX_LIMIT, STEPS_RANGE, TEXTURE_SIZES
+
+_ENGINE_TEXT = {
+    "auto": ("Auto", "SyncHuman when its weights are installed, else Preview"),
+    "preview": ("Preview", "Fast classical reconstruction on the CPU, no weights needed"),
+    "synchuman": ("SyncHuman", "The neural reconstruction (needs weights; a GPU recommended)"),
+}
+_ENGINE_ITEMS = [(name, *_ENGINE_TEXT[name]) for name in ENGINE_CHOICES]
 
 DEFAULT_CATALOG = "Generated/Humans"
 
@@ -31,11 +38,7 @@ class SYNCHUMAN_PG_settings(bpy.types.PropertyGroup):
     image: PointerProperty(name="Image", type=bpy.types.Image, description="Image in this file to use as the photo")
     engine: EnumProperty(
         name="Engine",
-        items=[
-            ("auto", "Auto", "SyncHuman when its weights are installed, else Preview"),
-            ("preview", "Preview", "Fast classical reconstruction on the CPU, no weights needed"),
-            ("synchuman", "SyncHuman", "The neural reconstruction (needs weights; a GPU recommended)"),
-        ],
+        items=_ENGINE_ITEMS,
         default="auto",
     )
     seed: IntProperty(name="Seed", description="Random seed: the same seed gives the same result",
@@ -52,9 +55,17 @@ class SYNCHUMAN_PG_settings(bpy.types.PropertyGroup):
                            default=DEFAULT_MAX_FACES, min=MAX_FACES_RANGE[0], max=MAX_FACES_RANGE[1],
                            step=1000)
     stage1_steps: IntProperty(name="Stage 1 Steps", description="Multiview sampling steps of the SyncHuman "
-                              "engine (0: the method's 50; fewer is faster and rougher)", default=0, min=0, max=500)
+                              "engine (0: the method's 50; fewer is faster and rougher)", default=0, min=0,
+                              max=STEPS_RANGE[1])
     stage2_steps: IntProperty(name="Stage 2 Steps", description="Structured-latent sampling steps of the SyncHuman "
-                              "engine (0: the method's 25)", default=0, min=0, max=500)
+                              "engine (0: the method's 25)", default=0, min=0, max=STEPS_RANGE[1])
+    use_person_box: BoolProperty(name="Use Person Box", default=False,
+                                 description="Reconstruct the person inside a box of the photo (for photos of "
+                                             "several people); off: the most prominent person")
+    person_box: IntVectorProperty(name="Person Box", size=4, default=(0, 0, 1, 1), min=0,
+                                  max=PERSON_BOX_LIMIT - 1,
+                                  description="X0, Y0, X1, Y1 in photo pixels (from the top-left corner); "
+                                              "the person that overlaps it most is reconstructed")
     mark_asset: BoolProperty(name="Mark as Asset", description="Mark the result as an asset with a catalog",
                              default=False)
     asset_catalog: StringProperty(name="Catalog", description="Asset catalog path, parts separated by /",

@@ -9,9 +9,11 @@ the backend's `synchuman.protocol` and `synchuman.engines.base`.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 PROTOCOL_VERSION = 1
+EXTENSION_VERSION = "0.1.0"  # keep equal to blender_manifest.toml (a test checks)
 
 REQUEST_TYPES = ("hello", "info", "reconstruct", "cancel", "release", "shutdown")
 EVENT_TYPES = ("hello", "info", "accepted", "progress", "result", "error", "released")
@@ -29,6 +31,29 @@ DEFAULT_TEXTURE_SIZE = 1024
 DEFAULT_MAX_FACES = 60_000
 HEIGHT_RANGE_M = (0.3, 3.0)
 MAX_FACES_RANGE = (1_000, 2_000_000)
+STEPS_RANGE = (1, 500)              # stage1_steps / stage2_steps when given (the panel's 0 leaves them out)
+SEED_RANGE = (0, 2**63 - 1)
+PERSON_BOX_LIMIT = 1_000_000        # photo pixel coordinates are below this
+
+# Photo files the backend reads (a folder given to the batch is searched for these).
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+_UNSAFE = re.compile(r"[^\w.-]+")  # \w keeps letters of any script
+
+
+def safe_name(stem: str) -> str:
+    """A file or folder name made from a photo's name that cannot leave its folder (the backend's rule)."""
+    return (_UNSAFE.sub("_", stem).strip("._") or "photo")[:80]
+
+
+def parse_person_box(text: str) -> list[int]:
+    """"X0,Y0,X1,Y1" in photo pixels -> [x0, y0, x1, y1]; ValueError says what is wrong."""
+    try:
+        box = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"person box {text!r}: four whole numbers X0,Y0,X1,Y1") from None
+    if len(box) != 4 or not all(0 <= v < PERSON_BOX_LIMIT for v in box) or box[2] <= box[0] or box[3] <= box[1]:
+        raise ValueError(f"person box {text!r}: four pixel coordinates X0,Y0,X1,Y1 with X1 > X0 and Y1 > Y0")
+    return box
 
 # Error codes made on this side, for failures the backend cannot report itself.
 CLIENT_ERROR_CODES = (
@@ -40,26 +65,11 @@ CLIENT_ERROR_CODES = (
 )
 
 
-class ProtocolViolation(ValueError):
-    """A line from the backend that is not a protocol event."""
-
-
 def encode(message: dict[str, Any]) -> str:
     """One request as a line of JSON terminated by a newline."""
     if message.get("type") not in REQUEST_TYPES:
         raise ValueError(f"not a request type: {message.get('type')!r}")
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False) + "\n"
-
-
-def decode_event(line: str) -> dict[str, Any]:
-    """Parses one line from the backend's stdout into an event dict."""
-    try:
-        event = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ProtocolViolation(f"not a JSON line: {line[:200]!r}") from exc
-    if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
-        raise ProtocolViolation(f"not a protocol event: {line[:200]!r}")
-    return event
 
 
 def error_event(code: str, message: str, hint: str = "", details: dict | None = None,

@@ -1,71 +1,47 @@
 """The weights folder in the preferences: its verify status and a cancellable Download.
 
-Both run the backend's own command line (`synchuman weights verify|download --json`) as a subprocess
-read on a worker thread; a timer applies its lines on the main thread (the thread never touches bpy).
-Headless (timers never fire) the same task runs to the end before the operator returns. The download
-reaches the internet, so it is offered only when Blender's "Allow Online Access" is on.
+Both are the backend's own command line (`synchuman weights verify|download --json`) run as a
+runner.CommandTask; the one main-thread timer (pump.py) applies its messages. Headless (timers
+never fire) the operator waits for the task and applies them itself. The download reaches the
+internet, so it is offered only when Blender's "Allow Online Access" is on.
 """
 
 from __future__ import annotations
 
-import json
 import queue
-import subprocess
-import threading
 
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
+from . import pump
 from .preferences import backend_config, backend_problem
+from .runner import CommandTask
+
+PUMP_NAME = "weights"
+STEP_INTERVAL_S = 0.2
+CANCEL_GRACE_S = 5.0
 
 
 def online_access_allowed() -> bool:
-    """Blender's "Allow Online Access" (always False in the bpy module; tests replace this function)."""
-    return bool(getattr(bpy.app, "online_access", True))
+    """Blender's "Allow Online Access". A Blender that does not have the setting (older than 4.2)
+    counts as not allowed: nothing is downloaded without the artist's consent. It is False in the
+    bpy module; tests replace this function."""
+    return bool(getattr(bpy.app, "online_access", False))
 
 
-class WeightsTask:
-    """One `synchuman weights ...` run: JSON lines into a queue; `cancel()` ends the process
-    (an interrupted download resumes next time)."""
-
-    def __init__(self, python: str, action: str, weights_dir: str):
-        cmd = [python, "-m", "synchuman", "weights", action, "--json"]
-        if weights_dir:
-            cmd += ["--dir" if action == "download" else "--weights", weights_dir]
-        self.action = action
-        self.events: "queue.Queue[dict]" = queue.Queue()
-        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
-        self._stdout: list[str] = []
-        self._stderr: list[str] = []
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-        threading.Thread(target=lambda: self._stderr.extend(self.process.stderr), daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            line = line.strip()
-            if line.startswith("{") and line.endswith("}") and '"type"' in line[:20]:
-                self.events.put(json.loads(line))  # progress and error lines
-            else:
-                self._stdout.append(line)          # the final status document (indented JSON)
-        self.process.wait()
-        text = "\n".join(self._stdout).strip()
-        status = None
-        if text.startswith("{"):
-            try:
-                status = json.loads(text)
-            except ValueError:
-                status = None
-        self.events.put({"type": "finished", "code": self.process.returncode, "status": status,
-                         "stderr": "".join(self._stderr[-20:])})
-
-    def cancel(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+def weights_command(python: str, action: str, weights_dir: str) -> list[str]:
+    cmd = [python, "-m", "synchuman", "weights", action, "--json"]
+    if weights_dir:
+        cmd += ["--dir" if action == "download" else "--weights", weights_dir]
+    return cmd
 
 
-_TASK: WeightsTask | None = None
+_TASK: CommandTask | None = None
+
+
+def blocking() -> bool:
+    """Whether start() waits for the task (timers never fire in background runs; tests replace this)."""
+    return bpy.app.background
 
 
 class SYNCHUMAN_PG_weights(bpy.types.PropertyGroup):
@@ -87,48 +63,56 @@ def _state():
     return bpy.context.window_manager.synchuman_weights
 
 
-def _apply(event: dict) -> None:
-    state = _state()
+def _apply(state, event: dict) -> None:
     kind = event.get("type")
     if kind == "download":
-        state.file = event.get("file", "")
+        state.file = str(event.get("file", ""))
         total = event.get("total") or 0
-        state.fraction = min(1.0, event.get("done", 0) / total) if total else 0.0
+        state.fraction = min(1.0, float(event.get("done", 0)) / total) if total else 0.0
     elif kind == "error":
-        state.error_code, state.error_message = event.get("code", ""), event.get("message", "")
-        state.error_hint = event.get("hint", "")
-    elif kind == "finished":
-        status = event.get("status")
-        if status:
-            components = status.get("components") or []
-            # an optional component (the background-removal model) may be absent, never damaged
-            absent_optional = [c for c in components if c.get("optional") and c.get("status") == "missing"]
-            bad = [c for c in components if c.get("status") != "ok" and c not in absent_optional]
-            state.checked, state.folder = True, status.get("dir", "")
-            state.present = bool(status.get("present")) and not bad
-            state.missing = len(bad) if components else len(status.get("missing", []))
-            state.fix = status.get("fix", "")
-            state.summary = ("complete and matching" + (
-                " (no background-removal model: photos without alpha use the classical cut-out)"
-                if absent_optional else "") if state.present else f"{state.missing} component(s) missing or damaged")
-        elif event.get("code") and not state.error_code:
-            state.error_code, state.error_message = "weights.failed", event.get("stderr", "")[-300:]
+        state.error_code, state.error_message = str(event.get("code", "")), str(event.get("message", ""))
+        state.error_hint = str(event.get("hint", ""))
+    elif kind is None and "dir" in event:  # the closing status document of verify and download
+        components = event.get("components") or []
+        # an optional component (the background-removal model) may be absent, never damaged
+        absent_optional = [c for c in components if c.get("optional") and c.get("status") == "missing"]
+        bad = [c for c in components if c.get("status") != "ok" and c not in absent_optional]
+        state.checked, state.folder = True, str(event.get("dir", ""))
+        state.present = bool(event.get("present")) and not bad
+        state.missing = len(bad) if components else len(event.get("missing", []))
+        state.fix = str(event.get("fix", ""))
+        state.summary = ("complete and matching" + (
+            " (no background-removal model: photos without alpha use the classical cut-out)"
+            if absent_optional else "") if state.present else f"{state.missing} component(s) missing or damaged")
+    elif kind == "task.finished":
         state.busy = ""
+        if event.get("cancelled"):
+            state.summary = "download cancelled (it resumes next time)"
+        elif event.get("returncode") and not state.error_code and not state.checked:
+            state.error_code = "weights.failed"
+            state.error_message = "\n".join(event.get("log_tail") or [])[-300:] or \
+                f"The weights command exited with code {event.get('returncode')}."
+            state.error_hint = "Check that the Backend Python has the backend installed (`python -m synchuman info`)."
 
 
-def _drain() -> float | None:
-    """The timer: applies the task's lines; stops when the task has finished."""
+def _step() -> float | None:
+    """Applies what the task said; None (stop stepping) once it has finished."""
     global _TASK
     task = _TASK
     if task is None:
         return None
+    state = _state()
     while True:
         try:
             event = task.events.get_nowait()
         except queue.Empty:
-            return 0.2
-        _apply(event)
-        if event["type"] == "finished":
+            return STEP_INTERVAL_S
+        try:
+            _apply(state, event)
+        except (TypeError, ValueError, AttributeError) as exc:  # a malformed message must not stall the box
+            state.error_code, state.error_message = "weights.bad_output", f"{exc}: {str(event)[:200]}"
+            state.error_hint = "The backend and the extension may not match: install matching versions."
+        if event.get("type") == "task.finished":
             _TASK = None
             return None
 
@@ -137,25 +121,38 @@ def start(action: str, context) -> None:
     global _TASK
     config = backend_config(context)
     state = context.window_manager.synchuman_weights
-    state.busy, state.file, state.fraction = action, "", 0.0
+    state.busy, state.file, state.fraction, state.checked = action, "", 0.0, False
     state.error_code = state.error_message = state.error_hint = ""
-    _TASK = WeightsTask(config.python, action, config.weights_dir)
-    if bpy.app.background:  # timers never fire: finish here
-        _TASK.thread.join()
-        while _drain() is not None:
-            pass
-    elif not bpy.app.timers.is_registered(_drain):
-        bpy.app.timers.register(_drain, first_interval=0.2)
+    _TASK = CommandTask(weights_command(config.python, action, config.weights_dir), name=f"synchuman-weights-{action}")
+    if blocking():
+        _finish_blocking()
+    else:
+        pump.watch(PUMP_NAME, _step)
+
+
+def _finish_blocking() -> None:
+    task = _TASK
+    if task is not None:
+        task.wait()
+    while _step() is not None:
+        pass
+
+
+def cancel() -> None:
+    """Ends the running task; its end is applied like any other (headless: right here)."""
+    if _TASK is not None:
+        _TASK.cancel(CANCEL_GRACE_S)
+        if blocking():
+            _finish_blocking()
 
 
 def stop() -> None:
-    """Cancels a running task (on unregister too)."""
+    """Unregistering: end the task without touching the state (it is being removed)."""
     global _TASK
     if _TASK is not None:
-        _TASK.cancel()
+        _TASK.cancel(CANCEL_GRACE_S)
         _TASK = None
-    if bpy.app.timers.is_registered(_drain):
-        bpy.app.timers.unregister(_drain)
+    pump.unwatch(PUMP_NAME)
 
 
 def _can_start(operator_class, context) -> bool:
@@ -207,38 +204,14 @@ class SYNCHUMAN_OT_weights_cancel(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _TASK is not None
+        if _TASK is None or _TASK.cancelled:
+            cls.poll_message_set("No download is running")
+            return False
+        return True
 
     def execute(self, context):
-        stop()
-        state = context.window_manager.synchuman_weights
-        state.busy, state.summary = "", "download cancelled (it resumes next time)"
+        cancel()
         return {'FINISHED'}
-
-
-def draw(layout, context) -> None:
-    """The Weights box of the preferences."""
-    state = context.window_manager.synchuman_weights
-    box = layout.box()
-    box.label(text="Model Weights", icon='FILE_BLEND')
-    if state.busy == "download":
-        box.progress(factor=state.fraction, text=f"Downloading {state.file or '…'}")
-        box.operator(SYNCHUMAN_OT_weights_cancel.bl_idname, icon='CANCEL')
-    elif state.busy:
-        box.label(text="Checking…", icon='TIME')
-    elif state.checked:
-        box.label(text=f"{state.folder}: {state.summary}", icon='CHECKMARK' if state.present else 'ERROR')
-        if state.fix and not state.present:
-            box.label(text=f"Fix: {state.fix}")
-    if state.error_code:
-        box.label(text=f"{state.error_code}: {state.error_message}", icon='ERROR')
-        if state.error_hint:
-            box.label(text=state.error_hint)
-    row = box.row()
-    row.operator(SYNCHUMAN_OT_weights_verify.bl_idname, icon='VIEWZOOM')
-    row.operator(SYNCHUMAN_OT_weights_download.bl_idname, icon='IMPORT')
-    if not online_access_allowed():
-        box.label(text="Downloading needs Allow Online Access (Preferences › System)", icon='INFO')
 
 
 classes = (SYNCHUMAN_PG_weights, SYNCHUMAN_OT_weights_verify, SYNCHUMAN_OT_weights_download,

@@ -21,13 +21,19 @@ class ServiceProcess:
         self.events: "queue.Queue[dict]" = queue.Queue()
         self.raw_lines: list[str] = []
         self.stderr_lines: list[str] = []
+        self.bad_lines: list[str] = []   # stdout lines that are not JSON: each one fails the test
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
     def _read_stdout(self) -> None:
         for line in self.proc.stdout:
             self.raw_lines.append(line)
-            self.events.put(json.loads(line))  # a non-JSON line fails the test loudly
+            try:
+                self.events.put(json.loads(line))
+            except json.JSONDecodeError:
+                # Raising here would only warn (a daemon thread): wait_for and close fail the test instead.
+                self.bad_lines.append(line)
+                self.events.put({"type": "driver.bad_line", "line": line})
 
     def _read_stderr(self) -> None:
         for line in self.proc.stderr:
@@ -51,15 +57,22 @@ class ServiceProcess:
                 event = self.events.get(timeout=remaining)
             except queue.Empty:
                 continue
+            self.check_output()
             if predicate(event):
                 return event, seen
             seen.append(event)
+
+    def check_output(self) -> None:
+        if self.bad_lines:
+            raise AssertionError(f"the service wrote non-JSON to stdout: {self.bad_lines[:3]}")
 
     def close(self, timeout: float = 30.0) -> int:
         if self.proc.stdin and not self.proc.stdin.closed:
             self.proc.stdin.close()
         try:
-            return self.proc.wait(timeout)
+            code = self.proc.wait(timeout)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
+        self.check_output()
+        return code

@@ -57,3 +57,55 @@ def world_vertices(obj):
     co = co.reshape(-1, 3)
     m = np.array(obj.matrix_world)
     return co @ m[:3, :3].T + m[:3, 3]
+
+
+def pump_steps(ext, predicate, timeout: float = 60.0, interval: float = 0.02):
+    """Like pump_until, for everything the extension's one timer (pump.tick) steps."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ext.pump.tick()
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not reached within {timeout} s")
+
+
+def fake_python(tmp_path, body: str, name: str = "fake-python") -> str:
+    """An executable "interpreter" that ignores its arguments (`-m synchuman ...`) and runs `body`
+    (json and sys are imported)."""
+    import sys
+    import textwrap
+
+    script = Path(tmp_path) / name
+    script.write_text(f"#!{sys.executable}\nimport json, sys, time\n" + textwrap.dedent(body))
+    script.chmod(0o755)
+    return str(script)
+
+
+def start_job_with(ext, python: str, tmp_path):
+    """Points the preferences at `python`, then starts a job the UI way (the test pumps it) on a
+    placeholder photo; returns the job state."""
+    bpy.context.preferences.addons[PACKAGE].preferences.backend_python = python
+    photo = Path(tmp_path) / "p.png"
+    photo.write_bytes(b"x")
+    bpy.context.scene.synchuman.photo_path = str(photo)
+    ext.jobs.SESSION.force_blocking = False
+    bpy.ops.synchuman.reconstruct()
+    return bpy.context.window_manager.synchuman_job
+
+
+def fake_service(tmp_path, handlers: str, at_eof: str = "", name: str = "fake-service") -> str:
+    """A fake `synchuman serve --stdio`: answers `hello`, runs `handlers` (code that reads `msg`)
+    for every other request, then `at_eof` when its stdin closes."""
+    import textwrap
+
+    hello = ('{"type": "hello", "id": msg["id"], "protocol": 1, "backend": "synchuman", "version": "0.1.0", '
+             '"pid": 0, "engines": ["preview"]}')
+    body = ("for line in sys.stdin:\n"
+            "    msg = json.loads(line)\n"
+            "    if msg['type'] == 'hello':\n"
+            f"        print(json.dumps({hello}), flush=True)\n"
+            "        continue\n"
+            + textwrap.indent(textwrap.dedent(handlers).strip("\n"), "    ") + "\n"
+            + textwrap.dedent(at_eof))
+    return fake_python(tmp_path, body, name)

@@ -22,7 +22,12 @@ import pytest
 _USER_RESOURCES = tempfile.mkdtemp(prefix="synchuman-blender-tests-")
 os.environ["BLENDER_USER_RESOURCES"] = _USER_RESOURCES
 
-bpy = pytest.importorskip("bpy")
+try:
+    import bpy
+except ImportError as exc:  # in CI a missing bpy is a broken set-up, not a reason to skip the suite
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise RuntimeError(f"CI is set but bpy does not import ({exc}); install it (build.py setup)") from exc
+    pytest.skip(f"bpy does not import ({exc}); the Blender suite needs it", allow_module_level=True)
 import addon_utils  # noqa: E402  (only importable once bpy is)
 
 from blender_helpers import PACKAGE, ROOT  # noqa: E402  (this folder is on sys.path)

@@ -3,24 +3,14 @@ handshake, info and clean stop. Fake backends are tiny scripts run as the "inter
 
 from __future__ import annotations
 
-import sys
-import textwrap
 import time
 
 import pytest
 
-from blender_helpers import ROOT  # noqa: F401
+from blender_helpers import ROOT, fake_python  # noqa: F401
 
 from synchuman_blender import client as client_mod  # noqa: E402  (the package is importable from ROOT)
 from synchuman_blender.client import DEAD, READY, STOPPED, BackendConfig, JobClient
-
-
-def fake_backend(tmp_path, body: str) -> str:
-    """An executable that ignores `-m synchuman serve --stdio` and runs `body` instead."""
-    script = tmp_path / "fake-python"
-    script.write_text(f"#!{sys.executable}\nimport json, sys, time\n" + textwrap.dedent(body))
-    script.chmod(0o755)
-    return str(script)
 
 
 def drain(client: JobClient) -> list[dict]:
@@ -31,7 +21,7 @@ def drain(client: JobClient) -> list[dict]:
 
 
 def test_backend_that_cannot_start_fails_the_job_with_its_log(tmp_path):
-    python = fake_backend(tmp_path, """
+    python = fake_python(tmp_path, """
         print("/usr/bin/python: No module named synchuman", file=sys.stderr)
         sys.exit(1)
     """)
@@ -44,7 +34,7 @@ def test_backend_that_cannot_start_fails_the_job_with_its_log(tmp_path):
 
 
 def test_backend_with_another_protocol_is_refused(tmp_path):
-    python = fake_backend(tmp_path, """
+    python = fake_python(tmp_path, """
         print("this is not protocol", flush=True)   # stray output is logged, not fatal
         hello = json.loads(sys.stdin.readline())
         print(json.dumps({"type": "hello", "id": hello["id"], "protocol": 99, "backend": "synchuman",
@@ -59,7 +49,7 @@ def test_backend_with_another_protocol_is_refused(tmp_path):
 
 
 def test_backend_that_never_answers_times_out(tmp_path):
-    python = fake_backend(tmp_path, "time.sleep(60)\n")
+    python = fake_python(tmp_path, "time.sleep(60)\n")
     client = JobClient(BackendConfig(python=python, hello_timeout_s=1.0))
     started = time.monotonic()
     final = client.run_job("/nowhere.png", str(tmp_path), {})
@@ -90,3 +80,19 @@ def test_real_backend_handshake_and_clean_stop(backend, tmp_path):
         import os
 
         os.kill(pid, 0)
+
+
+def test_json_stream_cuts_objects_and_rejects_only_bad_lines():
+    from synchuman_blender.runner import JsonStream
+
+    stream = JsonStream()
+    lines = ['{"type": "a"}\n', "warning: stray text\n", "\n", "{\n", '  "dir": "/w",\n', '  "n": [1,\n', "2]\n",
+             "}\n", '{"type": "cut sh\n', '{"type": "b"}\n', "[1, 2]\n", "{\n"]
+    objects, rejected = [], []
+    for line in lines:
+        more, bad = stream.feed(line)
+        objects += more
+        rejected += bad
+    assert objects == [{"type": "a"}, {"dir": "/w", "n": [1, 2]}, {"type": "b"}]
+    assert rejected == ["warning: stray text", '{"type": "cut sh', "[1, 2]"]
+    assert stream.close() == ["{"]  # an object that never finished

@@ -40,7 +40,7 @@ def test_register_and_unregister_cleanly_twice(ext):
         addon_utils.disable(PACKAGE, default_set=True)
         assert not _registered()
         assert not hasattr(bpy.types.WindowManager, "synchuman_job")
-        assert not bpy.app.timers.is_registered(ext.jobs._tick)
+        assert not bpy.app.timers.is_registered(ext.pump.tick)
         addon_utils.enable(PACKAGE, default_set=True)
         assert _registered()
     ext.register()  # a second registration is a no-op, not an error
@@ -49,7 +49,7 @@ def test_register_and_unregister_cleanly_twice(ext):
 
 def test_file_import_menu_entry(ext):
     draw_funcs = bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()
-    assert ext.operators.menu_import in draw_funcs
+    assert ext.results.menu_import in draw_funcs
 
 
 def test_scene_and_window_manager_defaults(ext):
@@ -207,7 +207,7 @@ def test_extension_source_rules():
             assert top not in ("torch", "synchuman"), f"{path.name} imports {module}"
             if level == 0:
                 assert top != "synchuman_blender", f"{path.name}: use relative imports"
-    for thread_side in ("client.py", "protocol.py"):
+    for thread_side in ("client.py", "protocol.py", "runner.py"):
         tops = {m.split(".")[0] for m, level in _imports(EXT_DIR / thread_side) if level == 0}
         assert not tops & {"bpy", "mathutils", "bpy_extras"}, f"{thread_side} must not touch bpy"
     bl_idnames = re.findall(r'bl_idname = "([^"]+)"', "".join(p.read_text() for p in EXT_DIR.glob("*.py")))
@@ -229,5 +229,47 @@ def test_manifest():
     assert manifest["permissions"]["files"]
     network = manifest["permissions"]["network"]  # the weights download (gated on online access)
     assert 0 < len(network) <= 64 and not network.endswith(".")
-    init = (EXT_DIR / "__init__.py").read_text()
-    assert f'EXTENSION_VERSION = "{manifest["version"]}"' in init
+    protocol = (EXT_DIR / "protocol.py").read_text()
+    assert f'EXTENSION_VERSION = "{manifest["version"]}"' in protocol
+
+
+def extension_import_graph() -> dict[str, set[str]]:
+    """Module -> the extension modules it imports, at any depth of its code (function-level
+    imports included: hiding a circle inside a function still makes it a circle)."""
+    modules = {p.stem for p in EXT_DIR.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in EXT_DIR.glob("*.py"):
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    targets.add(node.module.split(".")[0])
+                else:
+                    targets.update(alias.name for alias in node.names)
+        graph[path.stem] = {t for t in targets if t in modules and t != path.stem}
+    return graph
+
+
+def test_no_import_circle_in_the_extension():
+    graph = extension_import_graph()
+    assert graph["panels"] >= {"operators", "preferences", "weights"}  # the graph sees real edges
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError("import circle: " + " -> ".join(path[path.index(module):] + [module]))
+        if module in done:
+            return
+        for target in sorted(graph[module]):
+            visit(target, path + [module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    # Only the package's __init__ may import the modules that register classes.
+    assert not any("__init__" in targets for targets in graph.values())
+
+
+def test_no_extension_file_is_over_450_lines():
+    long = {p.name: n for p in EXT_DIR.glob("*.py") if (n := len(p.read_text().splitlines())) > 450}
+    assert not long, long

@@ -54,6 +54,12 @@ class FakeLayout:
         self.seen.append(("operator", idname, text))
         return type("OperatorProperties", (), {})()
 
+    def operator_menu_enum(self, idname, property, text=None, icon='NONE', **kwargs):
+        self._icon(icon)
+        category, name = idname.split(".")
+        assert property in getattr(getattr(bpy.ops, category), name).get_rna_type().properties
+        self.seen.append(("operator_menu_enum", idname, property))
+
     def progress(self, factor=0.0, type='BAR', text=""):
         assert 0.0 <= factor <= 1.0
         self.seen.append(("progress", factor, text))

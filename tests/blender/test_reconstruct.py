@@ -12,7 +12,7 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_helpers import pump_until, world_vertices
+from blender_helpers import fake_service, pump_until, start_job_with, world_vertices
 
 HEIGHT = 1.68
 
@@ -110,7 +110,7 @@ def test_reconstruct_async_through_the_timer(settings, ext, photo):
     assert bpy.ops.synchuman.reconstruct() == {'FINISHED'}   # returns at once
     state = bpy.context.window_manager.synchuman_job
     assert state.status in ('STARTING', 'RUNNING')
-    assert bpy.app.timers.is_registered(ext.jobs._tick)
+    assert bpy.app.timers.is_registered(ext.pump.tick)
     seen = []
 
     def done():
@@ -193,7 +193,7 @@ def test_bad_photo_shows_the_backends_error(settings, ext, tmp_path):
 
 
 def test_images_inside_the_blend_are_written_for_the_backend(settings, ext, tmp_path):
-    from synchuman_blender.operators import resolve_photo  # noqa: PLC0415
+    from synchuman_blender.request import resolve_photo  # noqa: PLC0415
 
     generated = bpy.data.images.new("Painted Person", 16, 32)
     generated.pixels.foreach_set(np.ones(16 * 32 * 4, dtype=np.float32))
@@ -233,33 +233,17 @@ def test_start_and_release_the_backend_from_the_preferences(ext):
 
 def test_a_backend_that_ignores_cancel_is_killed_after_the_grace(ext, tmp_path):
     """A backend stuck in one long call (e.g. a GPU kernel) cannot check its cancel token."""
-    import sys
-
-    stuck = tmp_path / "stuck-python"
-    stuck.write_text(f"#!{sys.executable}\n" + """import json, sys, time
-for line in sys.stdin:
-    msg = json.loads(line)
-    if msg["type"] == "hello":
-        print(json.dumps({"type": "hello", "id": msg["id"], "protocol": 1, "backend": "synchuman",
-                          "version": "0.1.0", "pid": 0, "engines": ["preview"]}), flush=True)
-    elif msg["type"] == "reconstruct":
-        print(json.dumps({"type": "accepted", "job": msg["job"], "position": 0}), flush=True)
-        print(json.dumps({"type": "progress", "job": msg["job"], "stage": "geometry", "stage_label": "Stuck",
-                          "stage_index": 0, "stage_count": 1, "step": 0, "total": 1, "fraction": 0.1,
-                          "message": "", "elapsed_s": 0.0}), flush=True)
-        time.sleep(120)
-""")
-    stuck.chmod(0o755)
-    prefs = bpy.context.preferences.addons["synchuman_blender"].preferences
-    prefs.backend_python = str(stuck)
-    prefs.cancel_grace_s = 1.0
-    photo = tmp_path / "p.png"
-    photo.write_bytes(b"x")
-    bpy.context.scene.synchuman.photo_path = str(photo)
+    stuck = fake_service(tmp_path, """
+if msg["type"] == "reconstruct":
+    print(json.dumps({"type": "accepted", "job": msg["job"], "position": 0}), flush=True)
+    print(json.dumps({"type": "progress", "job": msg["job"], "stage": "geometry", "stage_label": "Stuck",
+                      "stage_index": 0, "stage_count": 1, "step": 0, "total": 1, "fraction": 0.1,
+                      "message": "", "elapsed_s": 0.0}), flush=True)
+    time.sleep(120)
+""", name="stuck-python")
+    bpy.context.preferences.addons["synchuman_blender"].preferences.cancel_grace_s = 1.0
+    state = start_job_with(ext, stuck, tmp_path)
     session = ext.jobs.SESSION
-    session.force_blocking = False
-    bpy.ops.synchuman.reconstruct()
-    state = bpy.context.window_manager.synchuman_job
     pump_until(session, lambda: state.status == 'RUNNING' and state.fraction > 0, timeout=30)
     bpy.ops.synchuman.cancel()
     pump_until(session, lambda: state.status == 'CANCELLED', timeout=30)
