@@ -197,6 +197,11 @@ def print_table(stats: dict) -> None:
         print(f"| {row['stage']} | {row['wall_s']:.1f} | {row['peak_rss_gib']:.2f} | "
               f"{row['largest_output']} | {row['largest_by']} |")
     print()
+    print("| network | largest module output | module | stage |")
+    print("|---|---|---|---|")
+    for network, row in stats.get("per_network", {}).items():
+        print(f"| {network} | {row['output']} | {row['by']} | {row['stage']} |")
+    print()
     for key in ("voxels_unshifted", "voxels", "ss_logit_shift", "gaussians", "raw_mesh", "glb_faces",
                 "process_peak_rss_gib", "finished", "current", "exit_code", "wall_s"):
         if key in stats:
