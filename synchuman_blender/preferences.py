@@ -27,7 +27,7 @@ _PRECISION_ITEMS = [
     ("auto", "Auto", "fp16 on GPUs that support it, fp32 on the CPU"),
     ("fp32", "FP32", "Full precision: slowest, most memory"),
     ("fp16", "FP16", "Half precision on the GPU"),
-    ("bf16", "BF16", "bfloat16 on GPUs that support it"),
+    ("bf16", "BF16", "bfloat16 on GPUs and on CPUs that support it"),
 ]
 _MEMORY_ITEMS = [
     ("full", "Full", "Keep every model loaded: fastest, most memory"),

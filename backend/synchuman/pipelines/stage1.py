@@ -14,8 +14,9 @@ Steps (architecture brief §1.2-1.4, §3.1):
 4. VAE decode (one image at a time, or tiled), SS decoder -> logits > 0 -> coords [0, x, y, z];
    colour view 0 is replaced by the input and the face normal is pasted into normal view 0.
 
-Memory options: fp16/bf16 on CUDA (fp32 on CPU), sequential CPU offload of the components
-(each one is on the GPU only while it runs), VAE decoding one image at a time or tiled.
+Memory options: fp16/bf16 on CUDA (fp32 on CPU, bf16 on request where the CPU has it), sequential CPU
+offload of the components (each one is on the GPU only while it runs), VAE decoding one image at a time
+or tiled.
 """
 
 from __future__ import annotations

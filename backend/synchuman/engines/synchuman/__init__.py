@@ -10,8 +10,8 @@
 Models stay loaded between jobs (the service keeps the engine); `release()` frees them. Memory modes:
 ``full`` keeps every component resident; ``balanced`` frees the stage-1 components before stage 2 (and
 reloads them for the next job); ``low`` additionally keeps components on the CPU and moves each to the GPU
-only while it runs. On the CPU every mode runs in fp32. docs/synchuman-engine.md lists the expected peak
-memory of each mode.
+only while it runs. On the CPU every mode runs in fp32, or in bf16 on request where the CPU has native
+bf16. docs/synchuman-engine.md lists the expected peak memory of each mode.
 """
 
 from __future__ import annotations
@@ -56,13 +56,23 @@ def resolve_device(settings: ReconstructSettings):
                           settings.device if settings.device != "auto" else "cpu")
     precision = settings.precision
     if device.type == "cpu":
+        # bf16 on request where the CPU has native bf16 arithmetic (AVX512-BF16 / AMX): half the
+        # memory and ~2x the matmul speed; fp16 has no fast CPU path.
+        if precision == "bf16" and cpu_supports_bf16():
+            return device, torch.bfloat16
         if precision in ("fp16", "bf16"):
-            log.warning("precision %s is not used on the CPU; running in fp32", precision)
+            log.warning("precision %s is not used on this CPU; running in fp32", precision)
         dtype = torch.float32
     else:
         dtype = {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16,
                  "fp32": torch.float32}[precision]
     return device, dtype
+
+
+def cpu_supports_bf16() -> bool:
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def cpu_estimate_s(stage1_steps: int, stage2_steps: int) -> float:
@@ -153,7 +163,8 @@ class SyncHumanEngine(Engine):
             self._key = key
         if device.type == "cpu":
             minutes = cpu_estimate_s(steps1, steps2) / 60
-            note = (f"running on the CPU in fp32: expect about {minutes:.0f} min at full size "
+            precision = str(dtype).replace("torch.", "")
+            note = (f"running on the CPU in {precision}: expect about {minutes:.0f} min at full size "
                     f"({torch.get_num_threads()} threads); a GPU takes minutes")
             log.warning(note)
             progress("load", 0, 3, note)
