@@ -61,7 +61,7 @@ def test_fit_keeps_the_body_inside_a_wider_clothed_silhouette(body_model, fitter
     assert max(errors.values()) < 0.04, {k: round(v * 100, 1) for k, v in errors.items()}
     _, px = fitter.project(fit)
     h, w = clothed.shape
-    inside = clothed[np.clip(np.round(px[:, 1]).astype(int), 0, h - 1), np.clip(np.round(px[:, 0]).astype(int), 0, w - 1)]
+    inside = clothed[np.clip(np.floor(px[:, 1]).astype(int), 0, h - 1), np.clip(np.floor(px[:, 0]).astype(int), 0, w - 1)]
     assert inside.mean() > 0.99
 
 
@@ -77,6 +77,22 @@ def test_fit_without_depth_or_mask_still_fits_the_photo(body_model, fitter):
     wrist = body_model.bone("wrist.L")
     assert np.linalg.norm(fit.joints_camera[wrist, :2] - truth.joints_camera[wrist, :2]) < 0.03
     assert np.all(np.isfinite(fit.rotations)) and np.abs(fit.rotations).max() < math.pi
+
+
+def test_observation_from_the_pose_steps_person_pose(body_model, fitter):
+    """The pose step's PersonPose (as written to views/pose.json) feeds the fit unchanged."""
+    from synchuman.foreground.pose import PersonPose
+    from synchuman.body.fit import PoseObservation
+
+    truth = observe(body_model, [0.5] * 6, _pose(body_model, lowerarm01_L=(-1.0, 0, 0)))
+    o = truth.observation
+    image = np.concatenate([o.landmarks_px, o.visibility[:, None], np.ones((33, 1))], 1).astype(np.float32)
+    pose = PersonPose.from_json(PersonPose(image=image, world_m=o.world_landmarks.astype(np.float32),
+                                           box=(0, 0, 1024, 1024)).to_json())
+    fit = fitter.fit(PoseObservation.from_person_pose(pose, mask=o.mask))
+    assert fit.landmark_error_px < 4.0
+    errors = _joint_errors(body_model, fit, truth)
+    assert max(errors.values()) < 0.04, {k: round(v * 100, 1) for k, v in errors.items()}
 
 
 def test_fit_of_a_half_body_ignores_the_invisible_legs(body_model, fitter):

@@ -102,7 +102,10 @@ def test_fast_target_reader_matches_anny(anny_body):
 
 
 def test_landmark_table_lands_on_the_right_body_parts(body_model):
+    from synchuman.foreground.pose import LANDMARK_NAMES
+
     assert [row[0] for row in BLAZEPOSE_LANDMARKS] == list(range(33))
+    assert tuple(row[1] for row in BLAZEPOSE_LANDMARKS) == LANDMARK_NAMES  # the pose step's order
     out = body_model()
     marks = LandmarkRegressor(body_model)(out.vertices, out.joints)[0]
     names = [row[1] for row in BLAZEPOSE_LANDMARKS]

@@ -2,7 +2,8 @@
 
 Camera frame (metres), the one MediaPipe's world landmarks use: x to the image's right, y down,
 z away from the camera. The camera is orthographic: a point projects to
-`(u, v) = scale * (x, y) + offset` in photo pixels. A body in the model frame (z up, facing -y)
+`(u, v) = scale * (x, y) + offset` in photo pixels (pixel centres at .5, as the pose step writes
+them). A body in the model frame (z up, facing -y)
 is turned to face the camera upright by `FACING_CAMERA`, then by the fitted global rotation.
 
 The fit minimises, with L-BFGS on the CPU (first the camera alone, then everything):
@@ -44,6 +45,12 @@ class PoseObservation:
     visibility: np.ndarray  # (33,) 0..1
     world_landmarks: np.ndarray | None = None  # (33, 3) metres about the hip centre, camera axes
     mask: np.ndarray | None = None  # (H, W) person mask, bool or 0..1
+
+    @classmethod
+    def from_person_pose(cls, pose, mask: np.ndarray | None = None) -> "PoseObservation":
+        """From the pose step's `foreground.PersonPose` (and the foreground's mask)."""
+        return cls(landmarks_px=np.asarray(pose.image[:, :2]), visibility=np.asarray(pose.image[:, 2]),
+                   world_landmarks=np.asarray(pose.world_m), mask=mask)
 
 
 @dataclass
@@ -104,9 +111,10 @@ def _outside_distance(mask: np.ndarray) -> torch.Tensor:
 
 
 def _sample(field_: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of an (H, W) field at (N, 2) pixel positions (clamped at the border)."""
+    """Bilinear samples of an (H, W) field at (N, 2) pixel positions (pixel centres at .5;
+    clamped at the border)."""
     h, w = field_.shape
-    grid = torch.stack([(uv[:, 0] + 0.5) / w * 2 - 1, (uv[:, 1] + 0.5) / h * 2 - 1], -1)
+    grid = torch.stack([uv[:, 0] / w * 2 - 1, uv[:, 1] / h * 2 - 1], -1)
     return torch.nn.functional.grid_sample(field_[None, None], grid[None, None], mode="bilinear",
                                            padding_mode="border", align_corners=False)[0, 0, 0]
 

@@ -8,6 +8,7 @@ Each landmark is taken from one of three sources on the posed body:
   the knuckles and the thumb's middle joint;
 - `vertex`: one mesh vertex, for the eye and mouth corners (found as the extremes of the eye and
   mouth cavities of the template mesh).
+Rows follow the pose step's order (`foreground.pose.LANDMARK_NAMES`).
 "Left" is the person's left in both conventions (anny's `.L` side, at +x in the model frame).
 
 `weight` says how well the two definitions agree (1: the same anatomical point; lower where
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from ..foreground.pose import LANDMARK  # the pose step's landmark order and names
 
 # (MediaPipe index, MediaPipe name, source, name or vertex index on the body, weight)
 BLAZEPOSE_LANDMARKS = (
@@ -55,8 +58,7 @@ BLAZEPOSE_LANDMARKS = (
     (31, "left_foot_index", "keypoint", "left_big_toe", 0.8),
     (32, "right_foot_index", "keypoint", "right_big_toe", 0.8),
 )
-LANDMARK_NAMES = tuple(row[1] for row in BLAZEPOSE_LANDMARKS)
-LEFT_HIP, RIGHT_HIP = 23, 24
+LEFT_HIP, RIGHT_HIP = LANDMARK["left_hip"], LANDMARK["right_hip"]
 
 
 class LandmarkRegressor:

@@ -42,11 +42,11 @@ def observe(model: BodyModel, phenotype, rotvecs: torch.Tensor, yaw_deg: float =
 
 
 def silhouette(vertices_px: np.ndarray, faces: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-    """The filled projection of a triangle mesh as a boolean (H, W) mask."""
+    """The filled projection of a triangle mesh as a boolean (H, W) mask (pixel centres at .5)."""
     import cv2
 
     w, h = image_size
     mask = np.zeros((h, w), dtype=np.uint8)
-    tris = np.round(vertices_px[faces] * 4).astype(np.int32)  # 2 bits of sub-pixel precision
+    tris = np.round((vertices_px[faces] - 0.5) * 4).astype(np.int32)  # OpenCV's centres are integers; 2 sub-pixel bits
     cv2.fillPoly(mask, list(tris), 1, lineType=cv2.LINE_8, shift=2)
     return mask.astype(bool)
