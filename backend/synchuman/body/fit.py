@@ -3,8 +3,8 @@
 Camera frame (metres), the one MediaPipe's world landmarks use: x to the image's right, y down,
 z away from the camera. The camera is orthographic: a point projects to
 `(u, v) = scale * (x, y) + offset` in photo pixels (pixel centres at .5, as the pose step writes
-them). A body in the model frame (z up, facing -y)
-is turned to face the camera upright by `FACING_CAMERA`, then by the fitted global rotation.
+them). A body in the model frame (z up, facing -y) is turned to face the camera upright by
+`FACING_CAMERA`, then by the fitted global rotation.
 
 The fit minimises, with L-BFGS on the CPU (first the camera alone, then everything):
 - the 2D landmark error in pixels (relative to the person's size), weighted by visibility;
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..foreground.pose import LANDMARK
 from .landmarks import LEFT_HIP, RIGHT_HIP, LandmarkRegressor, hip_centre
 from .model import PHENOTYPES, BodyModel, axis_angle_to_matrix
 
@@ -34,7 +35,7 @@ FREE_BONES = ("spine05", "spine03", "spine01", "neck01", "head", "clavicle.L", "
               "upperarm01.L", "upperarm01.R", "lowerarm01.L", "lowerarm01.R", "wrist.L", "wrist.R",
               "upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R")
 KNEES = ("lowerleg01.L", "lowerleg01.R")
-TORSO = (11, 12, LEFT_HIP, RIGHT_HIP)  # shoulders and hips
+TORSO = (LANDMARK["left_shoulder"], LANDMARK["right_shoulder"], LEFT_HIP, RIGHT_HIP)
 
 
 @dataclass
@@ -55,7 +56,7 @@ class PoseObservation:
 
 @dataclass
 class FitSettings:
-    iterations: int = 80  # L-BFGS iterations on everything (about 1.2 evaluations each)
+    iterations: int = 80  # L-BFGS iterations on everything (one or two evaluations each)
     align_iterations: int = 20  # first, the camera alone
     weight_2d: float = 1.0
     weight_3d: float = 1.0
