@@ -58,9 +58,8 @@ def read_body_data(path: Path | None = None) -> tuple[dict[str, np.ndarray], dic
     if not path.is_file():
         raise SyncHumanError("body_model.missing", f"The body model data is not built yet ({path}).", SETUP_HINT,
                              {"path": str(path)})
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
     from safetensors.numpy import load_file
-    from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="numpy") as f:
