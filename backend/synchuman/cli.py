@@ -288,6 +288,20 @@ def _verify(root: Path, as_json: bool) -> int:
     return 0 if ok else EXIT_FAILED
 
 
+def cmd_body_model(args: argparse.Namespace) -> int:
+    from .body.data import body_data_path, build_body_data, read_body_data
+
+    if args.action == "path":
+        print(body_data_path())
+        return 0
+    if args.action == "verify":
+        read_body_data()  # a coded error when missing or damaged
+        print(f"{body_data_path()}: ready")
+        return 0
+    build_body_data(progress=lambda line: print(f"[body model] {line}", flush=True), force=args.force)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synchuman", description="Photo to clothed, textured 3D human.")
     parser.add_argument("--version", action="version", version=f"synchuman {__version__}")
@@ -329,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_weights(p)
     p.set_defaults(func=cmd_weights)
+
+    p = sub.add_parser("body-model", help="the body model's data: where it lives, check it, build it (set-up)")
+    p.add_argument("action", choices=("path", "verify", "build"))
+    p.add_argument("--force", action="store_true", help="build again even when present")
+    p.set_defaults(func=cmd_body_model)
     return parser
 
 

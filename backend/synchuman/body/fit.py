@@ -1,0 +1,238 @@
+"""Fit the body model's shape and pose to a person's 33 landmarks and silhouette in one photo.
+
+Camera frame (metres), the one MediaPipe's world landmarks use: x to the image's right, y down,
+z away from the camera. The camera is orthographic: a point projects to
+`(u, v) = scale * (x, y) + offset` in photo pixels (pixel centres at .5, as the pose step writes
+them). A body in the model frame (z up, facing -y) is turned to face the camera upright by
+`FACING_CAMERA`, then by the fitted global rotation.
+
+The fit minimises, with L-BFGS on the CPU (first the camera alone, then everything):
+- the 2D landmark error in pixels (relative to the person's size), weighted by visibility;
+- the error of the hip-centred 3D landmarks against MediaPipe's world landmarks (metres), which
+  gives depth: a knee raised toward the camera, a seated pose, an arm pointing at the camera;
+- the silhouette: projected surface points outside the mask are pulled in (clothes make the mask
+  larger than the body, so only "outside" is penalised);
+- priors: small rotations, knees that bend one way only, a phenotype near the average.
+Only the bones a photo can show are free (spine, neck, head, clavicles, arms, legs, feet); twist
+bones, fingers and toes keep their reference pose. Only the vertices the losses read are posed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..foreground.pose import LANDMARK
+from .landmarks import LEFT_HIP, RIGHT_HIP, LandmarkRegressor, hip_centre
+from .model import PHENOTYPES, BodyModel, axis_angle_to_matrix
+
+# Model frame -> camera frame for an upright body facing the camera.
+FACING_CAMERA = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+FREE_BONES = ("spine05", "spine03", "spine01", "neck01", "head", "clavicle.L", "clavicle.R",
+              "upperarm01.L", "upperarm01.R", "lowerarm01.L", "lowerarm01.R", "wrist.L", "wrist.R",
+              "upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R")
+KNEES = ("lowerleg01.L", "lowerleg01.R")
+TORSO = (LANDMARK["left_shoulder"], LANDMARK["right_shoulder"], LEFT_HIP, RIGHT_HIP)
+
+
+@dataclass
+class PoseObservation:
+    """What the pose step saw in one photo (MediaPipe BlazePose conventions)."""
+
+    landmarks_px: np.ndarray  # (33, 2) u, v in photo pixels
+    visibility: np.ndarray  # (33,) 0..1
+    world_landmarks: np.ndarray | None = None  # (33, 3) metres about the hip centre, camera axes
+    mask: np.ndarray | None = None  # (H, W) person mask, bool or 0..1
+
+    @classmethod
+    def from_person_pose(cls, pose, mask: np.ndarray | None = None) -> "PoseObservation":
+        """From the pose step's `foreground.PersonPose` (and the foreground's mask)."""
+        return cls(landmarks_px=np.asarray(pose.image[:, :2]), visibility=np.asarray(pose.image[:, 2]),
+                   world_landmarks=np.asarray(pose.world_m), mask=mask)
+
+
+@dataclass
+class FitSettings:
+    iterations: int = 80  # L-BFGS iterations on everything (one or two evaluations each)
+    align_iterations: int = 20  # first, the camera alone
+    weight_2d: float = 1.0
+    weight_3d: float = 1.0
+    weight_mask: float = 0.3
+    weight_pose_prior: float = 1e-5
+    weight_shape_prior: float = 1e-5
+    silhouette_points: int = 800
+
+
+@dataclass
+class BodyFit:
+    """A fitted body: the model's inputs and the camera, plus where its joints landed."""
+
+    phenotype: np.ndarray  # (6,) in PHENOTYPES order
+    rotations: np.ndarray  # (J, 3) rotation vectors, the model's pose parameters
+    camera_rotation: np.ndarray  # (3, 3) model frame -> camera frame
+    scale: float  # pixels per metre
+    offset: np.ndarray  # (2,) pixels
+    joints_camera: np.ndarray  # (J, 3) metres, camera frame, hip centre at the origin
+    landmark_error_px: float  # visibility-weighted mean 2D landmark error
+    seconds: float
+    losses: dict = field(default_factory=dict)
+
+    def phenotype_dict(self) -> dict:
+        return {name: float(v) for name, v in zip(PHENOTYPES, self.phenotype)}
+
+
+def camera_pose(model: BodyModel, landmarks: LandmarkRegressor, phenotype, rotvecs, camera_rotation):
+    """A posed body in the camera frame, hip-centred: vertices (V, 3), joints (J, 3), landmarks
+    (33, 3), as numpy arrays. camera_rotation (3, 3) turns the upright, camera-facing body."""
+    with torch.no_grad():
+        out = model(torch.as_tensor(phenotype, dtype=model.dtype)[None], torch.as_tensor(rotvecs, dtype=model.dtype)[None])
+        to_camera = torch.as_tensor(camera_rotation, dtype=model.dtype) @ FACING_CAMERA.to(model.dtype)
+        verts, joints = out.vertices[0] @ to_camera.T, out.joints[0] @ to_camera.T
+        marks = landmarks(verts[None], joints[None])[0]
+        centre = hip_centre(marks)
+    return (verts - centre).numpy(), (joints - centre).numpy(), (marks - centre).numpy()
+
+
+def _rotation_between(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The rotation R minimising |R src - dst| (centred point sets, Kabsch)."""
+    u, _, vt = np.linalg.svd(dst.T @ src)
+    d = np.sign(np.linalg.det(u @ vt))
+    return u @ np.diag([1.0, 1.0, d]) @ vt
+
+
+def _outside_distance(mask: np.ndarray) -> torch.Tensor:
+    """Per pixel, the distance in pixels to the person mask (0 inside)."""
+    import cv2
+
+    outside = (np.asarray(mask, dtype=np.float32) < 0.5).astype(np.uint8)
+    return torch.from_numpy(cv2.distanceTransform(outside, cv2.DIST_L2, 5).astype(np.float32))
+
+
+def _sample(field_: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of an (H, W) field at (N, 2) pixel positions (pixel centres at .5;
+    clamped at the border)."""
+    h, w = field_.shape
+    grid = torch.stack([uv[:, 0] / w * 2 - 1, uv[:, 1] / h * 2 - 1], -1)
+    return torch.nn.functional.grid_sample(field_[None, None], grid[None, None], mode="bilinear",
+                                           padding_mode="border", align_corners=False)[0, 0, 0]
+
+
+class BodyFitter:
+    """Fits one `BodyModel` to observations; reusable across photos (holds the index tables)."""
+
+    def __init__(self, model: BodyModel, settings: FitSettings | None = None):
+        self.model = model
+        self.settings = settings or FitSettings()
+        self.landmarks = LandmarkRegressor(model)
+        self.free = torch.tensor([model.bone(b) for b in FREE_BONES])
+        self.knees = torch.tensor([FREE_BONES.index(b) for b in KNEES])
+        # Silhouette samples: an even spread of vertices (every k-th) over the whole body.
+        step = max(1, model.num_vertices // self.settings.silhouette_points)
+        self.silhouette_ids = torch.arange(0, model.num_vertices, step)
+        self._n_landmark_vertices = len(self.landmarks.vertex_ids)
+        self.posed = model.restricted(torch.cat([self.landmarks.vertex_ids, self.silhouette_ids]))
+
+    def project(self, fit: BodyFit) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted body's vertices in the camera frame (V, 3) and in photo pixels (V, 2)."""
+        verts, _, _ = camera_pose(self.model, self.landmarks, fit.phenotype, fit.rotations, fit.camera_rotation)
+        return verts, fit.scale * verts[:, :2] + fit.offset
+
+    def _pose(self, phenotype, free_rotvecs, camera_rot):
+        """Landmarks (33, 3) and silhouette points (N, 3), camera frame, hip-centred."""
+        rot = torch.zeros(1, self.model.num_bones, 3, dtype=free_rotvecs.dtype)
+        rot = rot.index_copy(1, self.free, free_rotvecs[None])
+        out = self.posed(phenotype[None], rot)
+        to_camera = camera_rot @ FACING_CAMERA.to(camera_rot.dtype)
+        verts = out.vertices[0] @ to_camera.T
+        joints = out.joints[0] @ to_camera.T
+        marks = self.landmarks(verts[None, :self._n_landmark_vertices], joints[None])[0]
+        centre = hip_centre(marks)
+        return marks - centre, verts[self._n_landmark_vertices:] - centre, joints - centre
+
+    def fit(self, obs: PoseObservation) -> BodyFit:
+        started = time.monotonic()
+        s = self.settings
+        uv = torch.as_tensor(np.asarray(obs.landmarks_px, dtype=np.float32))
+        vis = torch.as_tensor(np.clip(np.asarray(obs.visibility, dtype=np.float32), 0, 1))
+        weights = vis * self.landmarks.weights
+        world = None if obs.world_landmarks is None else torch.as_tensor(np.asarray(obs.world_landmarks, dtype=np.float32))
+        outside = None if obs.mask is None else _outside_distance(obs.mask)
+
+        # Start: the average body, turned like the torso of the world landmarks (if any), placed
+        # and scaled by least squares on the visible torso landmarks.
+        phen_logit = torch.zeros(len(PHENOTYPES), requires_grad=True)
+        free = torch.zeros(len(FREE_BONES), 3, requires_grad=True)
+        with torch.no_grad():
+            marks0, _, _ = self._pose(torch.full((6,), 0.5), free, torch.eye(3))
+        camera0 = np.eye(3)
+        if world is not None:
+            idx = list(TORSO)
+            camera0 = _rotation_between(marks0[idx].numpy() - marks0[idx].numpy().mean(0),
+                                        world[idx].numpy() - world[idx].numpy().mean(0))
+        camera_vec = torch.zeros(3, requires_grad=True)
+        camera0_t = torch.as_tensor(camera0, dtype=torch.float32)
+        with torch.no_grad():
+            m0 = (marks0 @ camera0_t.T)[:, :2]
+            w = weights[list(TORSO)] + 1e-6
+            a, b = m0[list(TORSO)], uv[list(TORSO)]
+            am, bm = (w[:, None] * a).sum(0) / w.sum(), (w[:, None] * b).sum(0) / w.sum()
+            scale0 = float(((w[:, None] * (a - am) * (b - bm)).sum() / (w[:, None] * (a - am) ** 2).sum()).clamp(min=1.0))
+            offset0 = bm - scale0 * am
+        log_scale = torch.tensor(np.log(scale0), dtype=torch.float32, requires_grad=True)
+        shift = torch.zeros(2, requires_grad=True)  # in units of the person's size: parameters of like scale
+        size = float((uv[weights > 0.3].amax(0) - uv[weights > 0.3].amin(0)).max().clamp(min=16.0)) if (weights > 0.3).any() else 100.0
+
+        def losses(full: bool) -> dict:
+            phenotype = torch.sigmoid(phen_logit)
+            camera = axis_angle_to_matrix(camera_vec) @ camera0_t
+            marks, sil, _ = self._pose(phenotype, free, camera)
+            scale = log_scale.exp()
+            proj = scale * marks[:, :2] + offset0 + size * shift
+            terms = {"2d": s.weight_2d * (weights * (((proj - uv) / size) ** 2).sum(-1)).sum() / weights.sum().clamp(min=1e-6)}
+            if world is not None:
+                terms["3d"] = s.weight_3d * (weights * ((marks - world) ** 2).sum(-1)).sum() / weights.sum().clamp(min=1e-6)
+            if full and outside is not None:
+                d = _sample(outside, scale * sil[:, :2] + offset0 + size * shift)
+                terms["mask"] = s.weight_mask * ((d / size) ** 2).mean()
+            if full:
+                knee = free[self.knees]
+                terms["pose"] = s.weight_pose_prior * ((free ** 2).sum() + 10 * (knee[:, 1:] ** 2).sum()
+                                                       + 10 * (torch.relu(-knee[:, 0]) ** 2).sum())
+                terms["shape"] = s.weight_shape_prior * ((phenotype - 0.5) ** 2).sum()
+            return terms
+
+        stages = ((s.align_iterations, [camera_vec, log_scale, shift], False),
+                  (s.iterations, [camera_vec, log_scale, shift, free, phen_logit], True))
+        evaluations = 0
+        for steps, params, full in stages:
+            # L-BFGS: the problem is a smooth least squares; it converges in far fewer evaluations
+            # than a first-order method.
+            opt = torch.optim.LBFGS(params, lr=1.0, max_iter=steps, history_size=20,
+                                    line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12)
+
+            def closure():
+                nonlocal evaluations
+                evaluations += 1
+                opt.zero_grad()
+                total = sum(losses(full).values())
+                total.backward()
+                return total
+
+            opt.step(closure)
+
+        with torch.no_grad():
+            final = {k: float(v) for k, v in losses(True).items()}
+            final["evaluations"] = evaluations
+            phenotype = torch.sigmoid(phen_logit)
+            camera = axis_angle_to_matrix(camera_vec) @ camera0_t
+            marks, _, joints = self._pose(phenotype, free, camera)
+            offset = offset0 + size * shift
+            proj = log_scale.exp() * marks[:, :2] + offset
+            err = float((weights * (proj - uv).norm(dim=-1)).sum() / weights.sum().clamp(min=1e-6))
+            rotations = torch.zeros(self.model.num_bones, 3).index_copy(0, self.free, free)
+        return BodyFit(phenotype=phenotype.numpy(), rotations=rotations.numpy(), camera_rotation=camera.numpy(),
+                       scale=float(log_scale.detach().exp()), offset=offset.detach().numpy(), joints_camera=joints.numpy(),
+                       landmark_error_px=err, seconds=time.monotonic() - started, losses=final)

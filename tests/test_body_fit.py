@@ -1,0 +1,108 @@
+"""Fitting the body model to observations of a known body (synchuman.body.fit): the pose step's
+33 landmarks in pixels, their metric 3D and the silhouette, made by projecting a posed body whose
+shape and pose we know, so the fit is checked against the truth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from synchuman.body.fit import FREE_BONES, BodyFitter
+from synchuman.body.synthetic import observe
+
+pytestmark = pytest.mark.slow  # shares the session's anny build with test_body_model.py
+
+
+@pytest.fixture(scope="module")
+def fitter(body_model):
+    return BodyFitter(body_model)
+
+
+def _pose(model, **angles) -> torch.Tensor:
+    """Rotation vectors for the named bones (model frame axes, radians), zero elsewhere."""
+    rot = torch.zeros(model.num_bones, 3)
+    for bone, vec in angles.items():
+        rot[model.bone(bone.replace("_L", ".L").replace("_R", ".R"))] = torch.tensor(vec)
+    return rot
+
+
+def _joint_errors(model, fit, truth) -> dict[str, float]:
+    err = np.linalg.norm(fit.joints_camera - truth.joints_camera, axis=1)
+    return {bone: float(err[model.bone(bone)]) for bone in FREE_BONES}
+
+
+def test_fit_recovers_a_raised_knee_and_a_bent_elbow(body_model, fitter):
+    pose = _pose(body_model, upperleg01_L=(-1.3, 0, 0), lowerleg01_L=(1.4, 0, 0), lowerarm01_R=(-1.2, 0, 0))
+    truth = observe(body_model, [0.3, 0.6, 0.5, 0.6, 0.7, 0.4], pose, yaw_deg=20)
+    fit = fitter.fit(truth.observation)
+    errors = _joint_errors(body_model, fit, truth)
+    assert max(errors.values()) < 0.04, {k: round(v * 100, 1) for k, v in errors.items()}
+    assert fit.landmark_error_px < 4.0
+    # The depth came back: the raised knee is well in front of the hips, as in the truth.
+    knee = fit.joints_camera[body_model.bone("lowerleg01.L")]
+    assert knee[2] < -0.2 and abs(knee[2] - truth.joints_camera[body_model.bone("lowerleg01.L"), 2]) < 0.04
+    # A plausible body of the right size: the fitted height phenotype is near the true one.
+    assert abs(fit.phenotype_dict()["height"] - 0.7) < 0.2
+
+
+def test_fit_keeps_the_body_inside_a_wider_clothed_silhouette(body_model, fitter):
+    """Clothes widen the mask; the body must stay itself (not swell to fill it) and inside it."""
+    import cv2
+
+    pose = _pose(body_model, upperarm01_L=(0, -0.5, 0), upperarm01_R=(0, 0.5, 0), lowerleg01_R=(0.6, 0, 0))
+    truth = observe(body_model, [0.6, 0.5, 0.5, 0.5, 0.5, 0.5], pose)
+    clothed = cv2.dilate(truth.observation.mask.astype(np.uint8), np.ones((31, 31), np.uint8)).astype(bool)
+    truth.observation.mask = clothed
+    fit = fitter.fit(truth.observation)
+    errors = _joint_errors(body_model, fit, truth)
+    assert max(errors.values()) < 0.04, {k: round(v * 100, 1) for k, v in errors.items()}
+    _, px = fitter.project(fit)
+    h, w = clothed.shape
+    inside = clothed[np.clip(np.floor(px[:, 1]).astype(int), 0, h - 1), np.clip(np.floor(px[:, 0]).astype(int), 0, w - 1)]
+    assert inside.mean() > 0.99
+
+
+def test_fit_without_depth_or_mask_still_fits_the_photo(body_model, fitter):
+    """2D landmarks only (no world landmarks, no mask): the projection must match the photo and an
+    arm raised sideways, in the image plane, must come back."""
+    pose = _pose(body_model, upperarm01_L=(0, -1.0, 0), lowerarm01_L=(0, -0.5, 0))
+    truth = observe(body_model, [0.5] * 6, pose)
+    truth.observation.world_landmarks = None
+    truth.observation.mask = None
+    fit = fitter.fit(truth.observation)
+    assert fit.landmark_error_px < 4.0
+    wrist = body_model.bone("wrist.L")
+    assert np.linalg.norm(fit.joints_camera[wrist, :2] - truth.joints_camera[wrist, :2]) < 0.03
+    assert np.all(np.isfinite(fit.rotations)) and np.abs(fit.rotations).max() < math.pi
+
+
+def test_observation_from_the_pose_steps_person_pose(body_model, fitter):
+    """The pose step's PersonPose (as written to views/pose.json) feeds the fit unchanged."""
+    from synchuman.foreground.pose import PersonPose
+    from synchuman.body.fit import PoseObservation
+
+    truth = observe(body_model, [0.5] * 6, _pose(body_model, lowerarm01_L=(-1.0, 0, 0)))
+    o = truth.observation
+    image = np.concatenate([o.landmarks_px, o.visibility[:, None], np.ones((33, 1))], 1).astype(np.float32)
+    pose = PersonPose.from_json(PersonPose(image=image, world_m=o.world_landmarks.astype(np.float32),
+                                           box=(0, 0, 1024, 1024)).to_json())
+    fit = fitter.fit(PoseObservation.from_person_pose(pose, mask=o.mask))
+    assert fit.landmark_error_px < 4.0
+    errors = _joint_errors(body_model, fit, truth)
+    assert max(errors.values()) < 0.04, {k: round(v * 100, 1) for k, v in errors.items()}
+
+
+def test_fit_of_a_half_body_ignores_the_invisible_legs(body_model, fitter):
+    pose = _pose(body_model, lowerarm01_L=(-1.0, 0, 0))
+    truth = observe(body_model, [0.5] * 6, pose)
+    truth.observation.visibility[25:] = 0.0  # knees, ankles, feet out of frame
+    truth.observation.landmarks_px[25:] = 0.0  # whatever the detector guessed there
+    truth.observation.world_landmarks[25:] = 5.0
+    truth.observation.mask = None
+    fit = fitter.fit(truth.observation)
+    errors = _joint_errors(body_model, fit, truth)
+    upper = [b for b in FREE_BONES if not b.startswith(("lowerleg", "foot"))]
+    assert max(errors[b] for b in upper) < 0.04, {b: round(errors[b] * 100, 1) for b in upper}

