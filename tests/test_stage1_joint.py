@@ -8,13 +8,13 @@ import torch
 
 from golden_support import assert_close, golden_cases, load_case
 
-from synchuman.models.joint import load_joint_model
+from synchuman.models.registry import load_model
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("root", golden_cases("a_joint_forward.safetensors"))
 def test_joint_forward_matches_reference(root):
-    model = load_joint_model(root / "tiny/ckpts/OneStage/SyncHuman_2D3DCrossSpaceDiffusion")
+    model = load_model(root / "tiny/ckpts/OneStage/SyncHuman_2D3DCrossSpaceDiffusion")
     c, meta = load_case(root, "a_joint_forward.safetensors")
     t0 = time.perf_counter()
     with torch.no_grad():
@@ -32,8 +32,8 @@ def test_joint_forward_half_precision_plumbing():
     from golden_support import golden_roots
 
     folder = golden_roots()[0] / "tiny/ckpts/OneStage/SyncHuman_2D3DCrossSpaceDiffusion"
-    m32 = load_joint_model(folder)
-    m16 = load_joint_model(folder, dtype=torch.bfloat16)
+    m32 = load_model(folder)
+    m16 = load_model(folder, dtype=torch.bfloat16)
     assert m16.unet.conv_in.weight.dtype == torch.bfloat16 and m16.ss_flow.pos_emb.dtype == torch.bfloat16
     g = torch.Generator().manual_seed(0)
     args = (torch.randn(10, 8, 24, 24, generator=g), 500.0, torch.randn(10, 77, 32, generator=g),
