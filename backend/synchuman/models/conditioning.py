@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from ..errors import SyncHumanError
-from ..weights import PROMPT_EMBEDS_FILE
 from .loading import WEIGHTS_HINT, build_on_meta, config_error, load_safetensors_into, read_json, read_safetensors
 
 PROMPT_VIEW_NAMES = ("front", "front_right", "right", "back", "left", "front_left", "face")

@@ -247,9 +247,9 @@ class Stage1Pipeline:
         are) where `memory` says. The text encoder is never loaded. DINOv2 (a loaded `dinov2`, else
         `dinov2_path`) is optional here (then `dinov2_x_prenorm` must be given when running); prompt
         embeddings default to <weights>/prompt_embeds/... next to ckpts/."""
-        from ..models.conditioning import (PROMPT_EMBEDS_FILE, load_clip_image_encoder, load_clip_processor,
-                                           load_prompt_embeds, load_vae)
+        from ..models.conditioning import load_clip_image_encoder, load_clip_processor, load_prompt_embeds, load_vae
         from ..models.registry import load_model
+        from ..weights import PROMPT_EMBEDS_FILE
 
         root = Path(onestage_dir)
         cfg_path = root / "pipeline_config.json"
