@@ -47,9 +47,15 @@ PINS = [
     "platformdirs==4.14.7",
     "ray==2.60.0",
     "onnxruntime==1.30.0",
+    # what mediapipe's pose graph imports (it is installed without its own dependencies: see below)
+    "protobuf==4.25.9",
 ]
-# onnx builds the tiny background-removal model of the engine tests.
-TEST_PINS = ["pytest==9.2.0", "pytest-timeout==2.4.0", "onnx==1.23.1"]
+# mediapipe 0.10.21 is the last release that ships its models (offline); its declared dependencies would
+# pull opencv-contrib-python (clashing with the headless OpenCV), jax and sentencepiece, none of which the
+# pose graph needs, so it goes in alone (docs/development.md).
+MEDIAPIPE = ["--no-deps", "mediapipe==0.10.21"]
+# onnx builds the tiny background-removal model of the engine tests (1.17: the last that accepts protobuf 4).
+TEST_PINS = ["pytest==9.2.0", "pytest-timeout==2.4.0", "onnx==1.17.0"]
 BPY42_PINS = ["bpy==4.2.23", "pytest==9.2.0", "pytest-timeout==2.4.0"]
 
 
@@ -104,7 +110,7 @@ def ensure_venv(venv: Path, requirement_sets: list[list[str]], editable: bool) -
 
 def setup(with_tests: bool) -> Path:
     # The test tools are small: one set for demo and test keeps a single stamp (no reinstall between them).
-    py = ensure_venv(VENV, [[TORCH_PIN], PINS + TEST_PINS], editable=True)
+    py = ensure_venv(VENV, [[TORCH_PIN], PINS + TEST_PINS, MEDIAPIPE], editable=True)
     if with_tests:
         ensure_venv(VENV_BPY42, [BPY42_PINS], editable=False)
     return py

@@ -119,7 +119,7 @@ def test_verify_reports_the_optional_model(tmp_path, model_path):
 
     folder = tmp_path / "w"
     _, row = verify(folder)
-    assert row["status"] == "missing" and row["optional"] and "classical foreground" in row["detail"]
+    assert row["status"] == "missing" and row["optional"] and "shared person detector" in row["detail"]
     (folder / "background").mkdir(parents=True)
     (folder / "background" / "u2net.onnx").write_bytes(b"not a model")
     code, row = verify(folder)

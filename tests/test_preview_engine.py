@@ -141,7 +141,8 @@ def test_cutout_standing(tmp_path):
     path = save(tmp_path, "cutout.png", photo.rgba)
     result = reconstruct(path, tmp_path / "out")
     m = check_result(result, photo)
-    assert m["meta"]["preview"]["foreground"] == "alpha channel"
+    assert m["meta"]["person"]["alpha_source"] == "photo"
+    assert m["meta"]["person"]["pose_source"].startswith("MediaPipe BlazePose")
     assert m["meta"]["input"]["has_alpha"] is True
     stages = [e["stage"] for e in result["events"] if e["type"] == "progress"]
     for stage in ("foreground", "silhouette", "geometry", "texture", "export", "render"):
@@ -153,7 +154,7 @@ def test_rgb_photo_plain_background_height_and_limits(tmp_path):
     path = save(tmp_path, "plain.jpg", photo.rgb)
     result = reconstruct(path, tmp_path / "out", height_m=1.6, max_faces=8000, texture_size=512)
     m = check_result(result, photo, height_m=1.6, max_faces=8000, texture_size=512, min_iou=0.96)
-    assert m["meta"]["preview"]["foreground"].startswith("classical")
+    assert m["meta"]["person"]["alpha_source"] == "learned" and m["meta"]["person"]["people_seen"] == 1
 
 
 def test_rgb_photo_textured_background_seated(tmp_path):

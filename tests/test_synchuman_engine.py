@@ -97,7 +97,7 @@ def green_screen_photo(cutout, tmp_path_factory) -> Path:
     return path
 
 
-def test_photos_without_alpha_fall_back_to_the_classical_foreground_when_the_model_is_unusable(weights, cutout, green_screen_photo, tmp_path):
+def test_photos_without_alpha_fall_back_to_the_shared_person_detector_when_the_model_is_unusable(weights, cutout, green_screen_photo, tmp_path):
     from synchuman.images import load_photo
 
     engine, seen = SyncHumanEngine(), []
@@ -108,12 +108,12 @@ def test_photos_without_alpha_fall_back_to_the_classical_foreground_when_the_mod
     assert engine._foreground_for(load_photo(green_screen_photo), weights, progress).source == "u2net"
     engine.release()  # as a job with another weights folder does
     assert engine._foreground_for(load_photo(green_screen_photo), bare, progress) is None
-    assert "classical foreground" in seen[-1][3] and "weights download" in seen[-1][3]
-    # a damaged optional model does not fail the job either: it is said, and the classical step runs
+    assert "shared person detector" in seen[-1][3] and "weights download" in seen[-1][3]
+    # a damaged optional model does not fail the job either: it is said, and the shared step runs
     (bare / "background" / "u2net.onnx").write_bytes(b"truncated")
     engine.release()
     assert engine._foreground_for(load_photo(green_screen_photo), bare, progress) is None
-    assert "not a usable background-removal model" in seen[-1][3] and "classical foreground" in seen[-1][3]
+    assert "not a usable background-removal model" in seen[-1][3] and "shared person detector" in seen[-1][3]
 
 
 @pytest.mark.slow
@@ -138,6 +138,9 @@ def test_cli_runs_every_stage_to_a_textured_glb(weights, green_screen_photo, tmp
     assert meta["engine"] == "synchuman" and meta["seed"] == 5 and meta["device"] == "cpu"
     assert meta["stage1"]["steps"] == 1 and meta["stage1"]["voxels"] > 0 and meta["stage2"]["steps"] == 2
     assert meta["stage1"]["alpha_source"] == "u2net"       # the RGB photo went through the model
+    assert meta["person"]["alpha_source"] == "u2net" and meta["person"]["pose_source"].startswith("MediaPipe")
+    pose = json.loads((job / "views/pose.json").read_text())   # the pose comes from the shared step
+    assert pose["detected"] and len(pose["image"]) == 33 and result["views"]["pose"].endswith("pose.png")
     assert any("running on the CPU" in w for w in meta["warnings"])
     assert set(STAGES) <= set(meta["timings_s"])
     assert meta["postprocess"]["faces_out"] > 0

@@ -216,9 +216,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     for item in w["missing"][:8]:
         print(f"  missing: {item}")
     if not w["background_removal"]:
-        print("  optional background-removal model absent: photos without alpha use the classical foreground")
+        print("  optional background-removal model absent: photos without alpha use the shared person detector")
     if w["fix"]:
         print(f"  fix: {w['fix']}")
+    person = info["person_detector"]
+    print(f"person detector (foreground + pose): {person['model']} - "
+          + ("available" if person["available"] else f"unavailable ({person['reason']}); fix: python build.py setup"))
     for name, e in info["engines"].items():
         print(f"engine {name}: {'available' if e['available'] else 'unavailable'} - {e['reason']}")
     print(f"auto engine: {info['auto_engine']}")

@@ -6,6 +6,7 @@ import os
 import sys
 
 from .engines import ReconstructSettings, engine_availability
+from .foreground import detector_status
 from .runner import versions
 from .weights import weights_status
 
@@ -40,4 +41,5 @@ def collect_info(weights_dir: str | None = None) -> dict:
         "engines": engines,
         "auto_engine": "synchuman" if engines["synchuman"]["available"] else "preview",
         "weights": weights_status(weights_dir),
+        "person_detector": detector_status(),
     }

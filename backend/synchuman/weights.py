@@ -346,7 +346,7 @@ def verify_weights(root: Path) -> list[dict]:
             row["status"] = {"weights.missing": "missing", "weights.corrupt": "corrupt"}.get(exc.code, "mismatch")
             row["detail"] = exc.message
             if row["optional"] and row["status"] == "missing":
-                row["detail"] = "not present: photos without alpha use the classical foreground step"
+                row["detail"] = "not present: photos without alpha use the shared person detector"
         rows.append(row)
     return rows
 

@@ -1,6 +1,6 @@
 """The `preview` engine: a classical reconstruction on the CPU, no model weights, in about a second.
 
-    foreground (foreground.py) -> silhouette fields (silhouette.py) -> inflated closed mesh (mesh.py)
+    foreground + pose (foreground/) -> silhouette fields (silhouette.py) -> inflated closed mesh (mesh.py)
     -> texture: photo on the front, plausible back (texture.py, head.py) -> GLB + front view (raster.py)
 
 It is not the neural SyncHuman method: the body is the photo's silhouette inflated with rounded
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
+from ...foreground import write_pose_views
 from ...jobs import Stage
 from ..base import Engine, EngineResult, ReconstructSettings
 from .build import PreviewBuild, build_preview
@@ -25,7 +26,7 @@ __all__ = ["PreviewEngine", "PreviewBuild", "build_preview"]
 class PreviewEngine(Engine):
     name = "preview"
     stages = (
-        Stage("foreground", "Separating the person", 0.25),
+        Stage("foreground", "Finding the person and their pose", 0.25),
         Stage("silhouette", "Silhouette fields", 0.1),
         Stage("geometry", "Inflating the body", 0.3),
         Stage("texture", "Texturing front and back", 0.2),
@@ -46,10 +47,13 @@ class PreviewEngine(Engine):
         progress("render", 0, 1, "front view")
         front = job.file("views/front.png")
         built.write_front_view(front, progress=lambda d, t: progress("render", d, t + 1, "rasterising"))
+        views = {"front": front, **write_pose_views(job.file("views"), photo.rgba[..., :3], built.person.alpha,
+                                                     built.person.pose)}
         progress("render", 1, 1, "front view written")
         meta = built.metadata()
+        meta["person"] = built.person.facts()
         meta["preview"]["engine_seconds"] = round(time.monotonic() - started, 3)
         log.info("preview: %d faces, watertight %s, silhouette IoU %.4f", len(built.faces),
                  meta["preview"]["mesh"]["watertight"], meta["preview"].get("front_silhouette_iou", float("nan")))
         cancel.raise_if_set()
-        return EngineResult(glb=glb, views={"front": front}, metadata=meta)
+        return EngineResult(glb=glb, views=views, metadata=meta)

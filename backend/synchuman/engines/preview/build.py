@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ...common import ProgressFn
-from ...foreground import extract_foreground
+from ...foreground import PersonCut, cut_person
 from . import mesh as M
 from . import silhouette as S
 from . import texture as T
@@ -39,6 +39,7 @@ class PreviewBuild:
     photo_size: tuple[int, int]   # (W, H)
     to_photo: tuple[float, float, float]   # (metres per pixel, u of x = 0, v of y = 0)
     mask: np.ndarray              # (H, W) bool, the foreground used
+    person: PersonCut             # the foreground + pose step's result
     notes: dict = field(default_factory=dict)
 
     # -- outputs ---------------------------------------------------------------------------------
@@ -115,10 +116,10 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
     H, W = rgba.shape[:2]
     notes: dict = {"method": "classical: silhouette inflation (not the neural SyncHuman method)"}
 
-    # 1. foreground
-    progress("foreground", 0, 1, "using the alpha channel" if photo.has_alpha else "separating the person")
-    alpha = extract_foreground(photo, progress=lambda d, t, m="": progress("foreground", d, t + 1, m))
-    notes["foreground"] = "alpha channel" if photo.has_alpha else "classical segmentation (GrabCut)"
+    # 1. foreground and pose
+    progress("foreground", 0, 1, "using the alpha channel" if photo.has_alpha else "finding the person")
+    person = cut_person(photo, settings.person_box, progress=lambda d, t, m="": progress("foreground", d, t + 1, m))
+    alpha = person.alpha
     mask = alpha >= 128
     progress("foreground", 1, 1, f"{100 * mask.mean():.1f}% of the photo")
 
@@ -209,7 +210,7 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
                   "torso depth 0.62 of its width"})
     return PreviewBuild(vertices=verts, faces=glb_faces, uv=uv.astype(np.float64), normals=normals, texture=texture,
                         closed_vertices=closed, closed_faces=closed_faces, photo_size=(W, H),
-                        to_photo=(m, float(u_mid), float(v_bot)), mask=mask, notes=notes)
+                        to_photo=(m, float(u_mid), float(v_bot)), mask=mask, person=person, notes=notes)
 
 
 def _head_weight(head: Head, sil: S.Silhouette) -> np.ndarray:

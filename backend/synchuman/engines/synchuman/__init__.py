@@ -1,7 +1,7 @@
 """The `synchuman` engine: the neural method, stage 1 -> stage 2 -> post-processing -> GLB.
 
     load        DINOv2 + the stage-1 components (`ckpts/OneStage`, prompt embeddings); for a photo without
-                alpha the background-removal model (`background/u2net.onnx`, else the classical foreground)
+                alpha the background-removal model (`background/u2net.onnx`, else the shared person detector)
     stage1      joint multiview + sparse-structure sampling (50 steps by default)
     stage1_decode   VAE decode of the 10 views, SS decoder -> occupied voxels; views saved under views/
     stage2      structured-latent sampling (25 steps), multiview DINOv2 features, Gaussian + mesh decoders
@@ -20,6 +20,7 @@ import time
 from types import SimpleNamespace
 
 from ...errors import SyncHumanError
+from ...foreground import cut_person, write_pose_views
 from ...jobs import Stage
 from ...weights import BACKGROUND_FILE, require_weights, weights_status
 from ..base import Engine, EngineResult, ReconstructSettings
@@ -103,7 +104,7 @@ class SyncHumanEngine(Engine):
 
     def _foreground_for(self, photo, root, progress):
         """The alpha source for a photo without alpha: the background-removal model when the weights
-        folder has it (as the reference), else the classical foreground step (None). The model is
+        folder has it (as the reference), else None: the shared foreground step (`foreground.cut_person`). The model is
         optional, so a missing or unusable one is a warning, not a failed job."""
         if photo.has_alpha:
             return None
@@ -113,7 +114,7 @@ class SyncHumanEngine(Engine):
             try:
                 self.background_remover = U2NetBackgroundRemover.from_file(root / BACKGROUND_FILE)
             except SyncHumanError as exc:
-                note = f"{exc.message} Using the classical foreground step instead. {exc.hint}"
+                note = f"{exc.message} Using the shared person detector instead. {exc.hint}"
                 log.warning(note)
                 progress("load", 3, 3, note)
                 return None
@@ -152,12 +153,18 @@ class SyncHumanEngine(Engine):
         self._load_stage1(root, memory)
         timings["load_stage1"] = round(time.perf_counter() - started, 3)
         progress("load", 3, 3, "stage-1 models ready")
-        foreground = self._foreground_for(photo, root, progress)
+        person = cut_person(photo, settings.person_box, alpha_model=self._foreground_for(photo, root, progress),
+                            progress=lambda d, t, m="": progress("load", 3, 3, m))
+
+        def person_alpha(rgb):   # stage 1 takes a photo's own alpha as it is, as the reference does
+            return person.alpha
+        person_alpha.source = person.source
 
         with torch.inference_mode():
             result1 = self.stage1(photo.rgba, seed=settings.seed, steps=steps1, progress=progress, cancel=cancel,
-                                  foreground=foreground)
+                                  foreground=None if photo.has_alpha else person_alpha)
             result1.save(job.file("views"))
+            pose_views = write_pose_views(job.file("views"), photo.rgba[..., :3], person.alpha, person.pose)
             progress("stage1_decode", 1, 1, f"{len(result1.coords)} occupied voxels; views saved")
             if len(result1.coords) == 0:
                 raise SyncHumanError("synchuman.empty_structure", "Stage 1 found no occupied voxel.",
@@ -189,7 +196,9 @@ class SyncHumanEngine(Engine):
                        texture_size=settings.texture_size, max_faces=settings.max_faces, progress=progress,
                        cancel=cancel)
         views = {f"{kind}_{i}": job.file(f"views/{kind}_{i}.png") for kind in ("color", "normal") for i in range(5)}
+        views.update(pose_views)
         return EngineResult(glb=job.file("human.glb"), views=views, metadata={
+            "person": person.facts(),
             "device": str(device), "dtype": str(dtype).replace("torch.", ""), "memory_mode": mode,
             "stage1": {"steps": steps1, "voxels": int(len(result1.coords)), "alpha_source": result1.meta.get(
                 "alpha_source"), **{k: round(v, 3) for k, v in result1.timings.items()}},

@@ -1,0 +1,178 @@
+"""The foreground + pose step shared by every engine: which pixels of a photo are the person, and
+their body pose.
+
+    cut = cut_person(photo, person_box=None, progress=None)
+    cut.alpha      uint8 (H, W): 0 = background, 255 = person (always the photo's size)
+    cut.pose       PersonPose (33 landmarks in pixels and metres) or None
+    cut.source     where the alpha came from: "photo", an engine's own model (its `source`, e.g. "u2net"),
+                   "learned" or "classical"
+
+Where the alpha comes from, in order:
+1. the photo's own alpha channel (a cut-out), cleaned of specks;
+2. an engine's own model when it passes one (the synchuman engine's U²-Net, as the reference does);
+3. the learned person detector (`learned.BlazePose`): the chosen person's mask, refined at full
+   resolution by a two-colour edge matte (`masks.refine_edges`);
+4. the classical segmentation (`classical.segment_rgb`), with a warning, when mediapipe is not installed
+   or finds nobody.
+
+The pose comes from the learned detector in every case (on a cut-out, over grey). With several people
+the most prominent one is chosen (largest, most central, most complete) and a warning says so;
+`person_box` (x0, y0, x1, y1 in photo pixels) chooses another. A photo with nobody in it is
+`input.no_foreground`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import SyncHumanError
+from .classical import segment_rgb
+from .learned import MODEL_NAME, BlazePose, Person
+from .masks import HINT, clean_alpha, foreground_mask, refine_edges
+from .pose import PersonPose, write_pose_views
+
+__all__ = ["PersonCut", "cut_person", "extract_foreground", "clean_alpha", "foreground_mask", "HINT",
+           "PersonPose", "write_pose_views", "detector_status"]
+
+ProgressFn = Callable[[float, float, str], None]
+BOX_MARGIN = 0.1        # a person box given by the user is searched with this margin around it
+MATTE_MIN_HEIGHT = 300  # people at least this tall (pixels) get the edge matte
+
+
+@dataclass
+class PersonCut:
+    alpha: np.ndarray
+    source: str
+    pose: PersonPose | None = None
+    people: int = 0                      # people the learned detector saw
+
+    def facts(self) -> dict:
+        """What job.json records about this step."""
+        return {"alpha_source": self.source, "pose_source": MODEL_NAME if self.pose is not None else None,
+                "people_seen": self.people, "person_box": list(self.pose.box) if self.pose is not None else None}
+
+
+def detector_status() -> dict:
+    """For `synchuman info`: whether the learned person detector can run here (loads it: ~1 s)."""
+    detector = BlazePose.shared()
+    return {"available": detector is not None, "model": MODEL_NAME,
+            "reason": None if detector is not None else BlazePose.unavailable_reason}
+
+
+def extract_foreground(photo, progress: ProgressFn | None = None) -> np.ndarray:
+    """The person's alpha alone (uint8, the photo's size)."""
+    return cut_person(photo, progress=progress).alpha
+
+
+def cut_person(photo, person_box=None, progress: ProgressFn | None = None, alpha_model=None) -> PersonCut:
+    """The foreground + pose step (see the module docstring). `alpha_model(rgb) -> uint8 alpha` is an
+    engine's own background-removal model (cleaning its own output), used for photos without alpha
+    instead of steps 3-4."""
+    import logging
+
+    log = logging.getLogger("synchuman.foreground")
+    rgba, has_alpha = _rgba_of(photo)
+    rgb = np.ascontiguousarray(rgba[..., :3])
+    H, W = rgb.shape[:2]
+    tick = progress or (lambda done, total, message="": None)
+    region = _search_region(person_box, W, H)
+    detector = BlazePose.shared()
+    if detector is None:
+        log.warning(f"The learned person detector is not available ({BlazePose.unavailable_reason}); no body pose, "
+             "and photos without alpha use the classical foreground step, which fails more often on busy "
+             "backgrounds. Run `python build.py setup` to install it.")
+    if has_alpha or alpha_model is not None:
+        tick(0, 2, "using the photo's alpha channel" if has_alpha else "removing the background")
+        alpha = clean_alpha(rgba[..., 3]) if has_alpha else np.asarray(alpha_model(rgb), np.uint8)
+        tick(1, 2, "finding the body pose")
+        people = []
+        if detector is not None:
+            people = detector.find_people(_over_grey(rgb, alpha), _alpha_region(alpha, region))
+        tick(2, 2, "pose found" if people else "no body pose found")
+        source = "photo" if has_alpha else getattr(alpha_model, "source", "model")
+        return PersonCut(alpha, source, people[0].pose if people else None,
+                         len(people))
+
+    if detector is not None:
+        tick(0, 3, "finding people")
+        people = detector.find_people(rgb, region)
+        if people:
+            chosen = people[0]
+            tick(1, 3, f"{len(people)} {'person' if len(people) == 1 else 'people'} found; refining the edge")
+            if len(people) > 1 and person_box is None:
+                x0, y0, x1, y1 = chosen.box
+                log.warning(f"The photo shows {len(people)} people; the most prominent one (box {x0},{y0},{x1},{y1}) "
+                     "was reconstructed. Choose another with --person-box X0,Y0,X1,Y1 (the panel's Person Box).")
+            alpha = _learned_alpha(rgb, chosen)
+            tick(3, 3, "person separated")
+            return PersonCut(alpha, "learned", chosen.pose, len(people))
+        log.warning("The learned person detector found nobody; trying the classical foreground step.")
+    alpha = _classical(rgb, region, tick)
+    return PersonCut(alpha, "classical", None, 0)
+
+
+def _learned_alpha(rgb: np.ndarray, person: Person) -> np.ndarray:
+    """Full-resolution alpha of one person: their mask, with a two-colour matte along its edge where the
+    person is large enough for it (on a small person the matte's band is as wide as a limb)."""
+    H, W = rgb.shape[:2]
+    prob = person.probability((H, W))
+    x0, y0, x1, y1 = person.box
+    if y1 - y0 < MATTE_MIN_HEIGHT:
+        return clean_alpha(np.where(prob >= 0.5, 255, 0).astype(np.uint8), "the photo")
+    alpha = refine_edges(rgb, prob >= 0.5, scale=max(1.0, 1.0 / person.frame[2]))
+    return clean_alpha(alpha, "the photo")
+
+
+def _classical(rgb: np.ndarray, region, tick) -> np.ndarray:
+    H, W = rgb.shape[:2]
+    x0, y0, x1, y1 = region
+    if (x0, y0, x1, y1) == (0, 0, W, H):
+        return segment_rgb(rgb, tick)
+    alpha = np.zeros((H, W), np.uint8)
+    alpha[y0:y1, x0:x1] = segment_rgb(np.ascontiguousarray(rgb[y0:y1, x0:x1]), tick)
+    return alpha
+
+
+def _search_region(person_box, W: int, H: int) -> tuple[int, int, int, int]:
+    if person_box is None:
+        return 0, 0, W, H
+    x0, y0, x1, y1 = person_box
+    m = BOX_MARGIN * max(x1 - x0, y1 - y0)
+    region = (max(0, int(x0 - m)), max(0, int(y0 - m)), min(W, int(np.ceil(x1 + m))), min(H, int(np.ceil(y1 + m))))
+    if region[2] - region[0] < 16 or region[3] - region[1] < 16:
+        raise SyncHumanError("settings.invalid", f"The person box {list(person_box)} lies outside the {W}x{H} photo.",
+                             "Give the box in the photo's pixels: x0,y0,x1,y1 from its top-left corner.")
+    return region
+
+
+def _alpha_region(alpha: np.ndarray, region) -> tuple[int, int, int, int]:
+    """The region around a cut-out's person, so the detector sees them large."""
+    ys, xs = np.nonzero(alpha >= 128)
+    H, W = alpha.shape
+    m = int(0.1 * max(ys.max() - ys.min(), xs.max() - xs.min()))
+    box = (max(region[0], xs.min() - m), max(region[1], ys.min() - m), min(region[2], xs.max() + 1 + m),
+           min(region[3], ys.max() + 1 + m))
+    return tuple(int(v) for v in box)
+
+
+def _over_grey(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    return (rgb * a + 128.0 * (1 - a)).astype(np.uint8)
+
+
+def _rgba_of(photo) -> tuple[np.ndarray, bool]:
+    if hasattr(photo, "rgba"):
+        return photo.rgba, bool(photo.has_alpha)
+    arr = np.asarray(photo)
+    if arr.ndim == 2:
+        arr = np.dstack([arr] * 3)
+    if arr.dtype != np.uint8:
+        raise TypeError("the foreground step expects uint8 images")
+    if arr.shape[2] == 4:
+        from ..images import alpha_is_meaningful
+
+        return arr, alpha_is_meaningful(arr[..., 3])
+    return np.dstack([arr[..., :3], np.full(arr.shape[:2], 255, np.uint8)]), False

@@ -1,0 +1,166 @@
+"""The shared foreground + pose step with the learned person detector (MediaPipe BlazePose): people in
+real photographs, several people, small people, half bodies, pose outputs, and the fallback when
+mediapipe cannot be imported."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import real_scenes as ps  # noqa: E402
+from synchuman.errors import SyncHumanError  # noqa: E402
+from synchuman.foreground import cut_person  # noqa: E402
+from synchuman.foreground.learned import BlazePose  # noqa: E402
+from synchuman.foreground.pose import LANDMARK, PersonPose  # noqa: E402
+
+
+def synchuman(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "synchuman", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def test_the_detector_is_installed():
+    # build.py installs mediapipe: a missing detector here is a broken set-up, not a reason to skip
+    assert BlazePose.shared() is not None, BlazePose.unavailable_reason
+
+
+@pytest.mark.parametrize("background,pose,min_iou", [
+    ("chelsea", "seated", 0.975),     # a cat on a rug: the person is cut out, the cat is not
+    ("grass", "standing", 0.94),      # grass blades along the legs are the hardest edge here
+    ("rocket", "walking", 0.90),      # a launch pad with scaffolding behind the person
+])
+def test_person_cut_out_of_a_real_busy_photo(background, pose, min_iou):
+    scene = ps.compose(background, [ps.Placement(ps.person(pose, seed=3), x=0.55, height=0.8)], (900, 800))
+    cut = cut_person(scene.rgb)
+    assert cut.source == "learned" and cut.people == 1
+    assert cut.alpha.shape == scene.rgb.shape[:2] and cut.alpha.dtype == np.uint8
+    assert ps.iou(cut.alpha >= 128, scene.masks[0]) >= min_iou
+
+
+def test_two_people_the_most_prominent_is_chosen_and_a_box_chooses_the_other(caplog):
+    big, small = ps.person("standing", seed=4), ps.person("walking", seed=5)
+    scene = ps.compose("rocket", [ps.Placement(big, x=0.3, height=0.85), ps.Placement(small, x=0.75, height=0.7,
+                                                                                     bottom=0.9)], (1100, 800))
+    with caplog.at_level(logging.WARNING, logger="synchuman.foreground"):
+        cut = cut_person(scene.rgb)
+    assert cut.people == 2
+    assert ps.iou(cut.alpha >= 128, scene.masks[0]) >= 0.95 and not (cut.alpha[scene.masks[1]] >= 128).any()
+    assert any("shows 2 people" in r.message and "--person-box" in r.message for r in caplog.records)
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="synchuman.foreground"):
+        other = cut_person(scene.rgb, person_box=list(scene.boxes[1]))
+    assert ps.iou(other.alpha >= 128, scene.masks[1]) >= 0.9 and not (other.alpha[scene.masks[0]] >= 128).any()
+    assert not any("people" in r.message for r in caplog.records)   # the user chose: nothing to warn about
+    x0, y0, x1, y1 = other.pose.box
+    assert x0 >= scene.boxes[1][0] - 20 and x1 <= scene.boxes[1][2] + 20
+
+
+def test_a_small_person_far_off_is_found_and_cut_out():
+    scene = ps.compose("gravel", [ps.Placement(ps.person("walking", seed=6), x=0.7, height=0.22, bottom=0.8)],
+                       (1200, 900))
+    assert scene.masks[0].mean() < 0.02            # well under 15 % of the frame
+    cut = cut_person(scene.rgb)
+    assert cut.source == "learned"
+    assert ps.iou(cut.alpha >= 128, scene.masks[0]) >= 0.92
+    nose = cut.pose.image[LANDMARK["nose"]]
+    x0, y0, x1, y1 = scene.boxes[0]
+    assert x0 <= nose[0] <= x1 and y0 <= nose[1] <= y0 + 0.2 * (y1 - y0)   # the face, at the top of the person
+
+
+def test_a_cut_out_keeps_its_alpha_and_gets_a_pose():
+    person = ps.person("arms_out", seed=8)
+    cut = cut_person(person.rgba)
+    assert cut.source == "photo"
+    body = person.alpha > 0
+    np.testing.assert_array_equal(cut.alpha[body], person.alpha[body])
+    assert cut.pose is not None and cut.pose.completeness == 1.0
+    left, right = cut.pose.image[LANDMARK["left_wrist"]], cut.pose.image[LANDMARK["right_wrist"]]
+    # arms out: both wrists far to the sides of the shoulders, at about shoulder height
+    shoulders = cut.pose.image[[LANDMARK["left_shoulder"], LANDMARK["right_shoulder"]]]
+    width = abs(shoulders[0, 0] - shoulders[1, 0])
+    assert min(abs(left[0] - shoulders[0, 0]), abs(right[0] - shoulders[1, 0])) > width
+    assert abs(left[1] - shoulders[0, 1]) < width and abs(right[1] - shoulders[1, 1]) < width
+
+
+def test_a_box_outside_the_photo_is_a_settings_error():
+    person = ps.person("standing", seed=9, size=(300, 400))
+    with pytest.raises(SyncHumanError) as err:
+        cut_person(person.rgb, person_box=[5000, 5000, 6000, 6000])
+    assert err.value.code == "settings.invalid" and "photo's pixels" in err.value.hint
+
+
+def test_the_cli_writes_the_pose_and_records_it(tmp_path):
+    scene = ps.compose("coffee", [ps.Placement(ps.person("standing", seed=10), x=0.5, height=0.85)], (700, 900))
+    photo = tmp_path / "cafe.jpg"
+    Image.fromarray(scene.rgb).save(photo, quality=95)
+    proc = synchuman("reconstruct", str(photo), "-o", str(tmp_path / "out"), "--json", "--texture-size", "512",
+                     "--max-faces", "8000")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    job = Path(result["job_dir"])
+    meta = json.loads((job / "job.json").read_text())
+    assert meta["person"]["alpha_source"] == "learned" and meta["person"]["people_seen"] == 1
+    assert meta["person"]["pose_source"].startswith("MediaPipe BlazePose")
+    data = json.loads((job / "views" / "pose.json").read_text())
+    pose = PersonPose.from_json(data)
+    assert data["detected"] and pose.image.shape == (33, 4) and pose.world_m.shape == (33, 3)
+    # the landmarks sit on the person: head at the top, ankles at the bottom of the true mask
+    x0, y0, x1, y1 = scene.boxes[0]
+    h = y1 - y0
+    assert y0 <= pose.image[LANDMARK["nose"], 1] <= y0 + 0.15 * h
+    for ankle in ("left_ankle", "right_ankle"):
+        assert y1 - 0.12 * h <= pose.image[LANDMARK[ankle], 1] <= y1 + 0.02 * h
+    # metric 3D: the hips are the origin, and the head is about 0.5-0.8 m above them (y down)
+    assert abs(pose.world_m[[LANDMARK["left_hip"], LANDMARK["right_hip"]]].mean(0)).max() < 0.1
+    assert -0.9 < pose.world_m[LANDMARK["nose"], 1] < -0.4
+    overlay = np.asarray(Image.open(result["views"]["pose"]))
+    assert overlay.shape[:2] == (900, 700) and Path(result["views"]["pose"]).name == "pose.png"
+
+
+def test_a_half_body_photo_is_reconstructed(tmp_path):
+    person = ps.person("standing", seed=11, size=(600, 900))
+    scene = ps.compose("grass", [ps.Placement(person, x=0.5, height=0.9, bottom=0.95)], (600, 900))
+    half = scene.rgb[: int(0.05 * 900 + 0.55 * 0.9 * 900)]      # the frame ends just below the hips
+    photo = tmp_path / "half.png"
+    Image.fromarray(half).save(photo)
+    proc = synchuman("reconstruct", str(photo), "-o", str(tmp_path / "out"), "--json", "--texture-size", "256",
+                     "--max-faces", "5000")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["metadata"]["preview"]["mesh"]["watertight"]
+    pose = json.loads((Path(result["job_dir"]) / "views" / "pose.json").read_text())
+    assert pose["detected"] and pose["completeness"] < 1.0          # no legs seen
+
+
+def test_without_mediapipe_the_classical_step_runs_with_a_warning(tmp_path, example_photo):
+    # a mediapipe that fails to import, as a broken or partial install does
+    broken = tmp_path / "site"
+    (broken / "mediapipe" / "python").mkdir(parents=True)
+    (broken / "mediapipe" / "__init__.py").write_text("raise ImportError('broken install')\n")
+    (broken / "mediapipe" / "python" / "__init__.py").write_text("raise ImportError('broken install')\n")
+    rgb = np.asarray(Image.open(example_photo).convert("RGB"))
+    photo = tmp_path / "plain.png"
+    Image.fromarray(rgb).save(photo)
+    env = {"PYTHONPATH": os.pathsep.join([str(broken), os.environ.get("PYTHONPATH", "")])}
+    proc = synchuman("reconstruct", str(photo), "-o", str(tmp_path / "out"), "--json", "--texture-size", "256",
+                     "--max-faces", "5000", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["metadata"]["person"]["alpha_source"] == "classical"
+    assert result["metadata"]["person"]["pose_source"] is None
+    assert any("person detector is not available" in w and "build.py setup" in w
+               for w in result["metadata"]["warnings"])
+    assert json.loads((Path(result["job_dir"]) / "views" / "pose.json").read_text())["detected"] is False
+    info = synchuman("info", "--json", env=env)
+    assert json.loads(info.stdout)["person_detector"]["available"] is False
