@@ -42,11 +42,9 @@ PINS = [
     "pillow==13.0.0",
     "scikit-image==0.26.0",
     "fast-simplification==0.2.0",
-    "manifold3d==3.5.4",
     "embreex==4.4.0.post1",
     "huggingface_hub==2.4.0",
     "platformdirs==4.14.7",
-    "psutil==7.2.2",
     "ray==2.60.0",
     "onnxruntime==1.30.0",
     # what mediapipe's pose graph imports (it is installed without its own dependencies: see below)

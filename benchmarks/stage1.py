@@ -42,29 +42,20 @@ def _count(module) -> int:
 
 def memory_table() -> list[dict]:
     import torch  # noqa: F401
-    from diffusers import AutoencoderKL
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
+    from synchuman.models.conditioning import build_clip_image_encoder, build_vae
     from synchuman.models.dinov2 import DinoV2, DinoV2Config
-    from synchuman.models.joint import JointModel, JointModelConfig
     from synchuman.models.loading import build_on_meta
-    from synchuman.models.ss_decoder import SparseStructureDecoder, SSDecoderConfig
+    from synchuman.models.registry import build_model, read_model_config
 
-    def cfg(name):
-        return json.loads((CONFIGS / name).read_text())
-
-    joint_cfg = JointModelConfig.from_dict(cfg("SyncHuman_2D3DCrossSpaceDiffusion/config.json"))
-    joint = build_on_meta(lambda: JointModel(joint_cfg))
-    ssd_args = cfg("sparse_structure_decoder/config.json")["args"]
-    ssd_args["channels"] = tuple(ssd_args["channels"])
+    joint = build_model(*read_model_config(CONFIGS / "SyncHuman_2D3DCrossSpaceDiffusion"))
     rows = [
         ("joint model (UNet)", _count(joint.unet)),
         ("joint model (SS flow)", _count(joint.ss_flow)),
         ("joint model (4 sync blocks)", _count(joint.dual_CrossAttblocks_SS) + _count(joint.dual_CrossAttblocks_MV)),
-        ("CLIP image encoder", _count(build_on_meta(lambda: CLIPVisionModelWithProjection(
-            CLIPVisionConfig.from_dict(cfg("image_encoder/config.json")))))),
-        ("VAE", _count(build_on_meta(lambda: AutoencoderKL.from_config(cfg("vae/config.json"))))),
-        ("SS decoder", _count(build_on_meta(lambda: SparseStructureDecoder(SSDecoderConfig(**ssd_args))))),
+        ("CLIP image encoder", _count(build_clip_image_encoder(CONFIGS / "image_encoder"))),
+        ("VAE", _count(build_vae(CONFIGS / "vae"))),
+        ("SS decoder", _count(build_model(*read_model_config(CONFIGS / "sparse_structure_decoder")))),
         ("DINOv2 ViT-L/14-reg", _count(build_on_meta(lambda: DinoV2(DinoV2Config())))),
     ]
     out = [{"component": n, "params_M": round(c / 1e6, 2), "fp16_GB": round(2 * c / GB, 3),
@@ -97,7 +88,7 @@ def tiny_step(repeat: int = 1) -> dict:
     import synchuman.models.sync_blocks as SB
     import synchuman.models.trellis_layers as TL
     from golden_support import load_case
-    from synchuman.models.joint import load_joint_model
+    from synchuman.models.registry import load_model
 
     acc = collections.defaultdict(float)
     orig = A.attention
@@ -111,7 +102,7 @@ def tiny_step(repeat: int = 1) -> dict:
     for mod in (MU, SB, TL):
         mod.attention = timed
     t0 = time.perf_counter()
-    model = load_joint_model(GOLDEN / "tiny/ckpts/OneStage/SyncHuman_2D3DCrossSpaceDiffusion")
+    model = load_model(GOLDEN / "tiny/ckpts/OneStage/SyncHuman_2D3DCrossSpaceDiffusion")
     load_s = time.perf_counter() - t0
     c, _ = load_case(GOLDEN, "a_joint_forward.safetensors")
     times = []

@@ -91,7 +91,7 @@ def random_init_(model):
 
 def build_random(folder: str, dtype=None):
     import torch
-    from synchuman.pipelines.stage2 import build_model, read_model_config
+    from synchuman.models.registry import build_model, read_model_config
 
     name, cfg = read_model_config(CONFIGS / folder)
     model = build_model(name, cfg, "meta").to_empty(device="cpu")
@@ -108,7 +108,8 @@ def run_case(case: str) -> dict:
     from golden_support import load_case
 
     from synchuman.models.sparse import SparseTensor
-    from synchuman.pipelines.stage2 import Stage2Pipeline, load_model
+    from synchuman.models.registry import load_model
+    from synchuman.pipelines.stage2 import Stage2Pipeline
 
     base = peak_mb()
     out: dict = {"case": case, "threads": torch.get_num_threads()}

@@ -21,12 +21,14 @@ def golden_roots() -> list[Path]:
 
 
 def golden_cases(filename: str) -> list[pytest.param]:
-    """pytest params, one per golden root that holds cases/<filename>; ids name the root."""
+    """pytest params (marked `golden`): the bundled root always (a missing bundled case file then
+    fails the test instead of leaving an empty, silently skipped parameter list) and every extra
+    root that holds cases/<filename>; ids name the root."""
     params = []
     for i, root in enumerate(golden_roots()):
-        path = root / "cases" / filename
-        if path.is_file():
-            params.append(pytest.param(root, id="bundled" if i == 0 else f"extra{i}:{root.name}"))
+        if i == 0 or (root / "cases" / filename).is_file():
+            params.append(pytest.param(root, id="bundled" if i == 0 else f"extra{i}:{root.name}",
+                                       marks=pytest.mark.golden))
     return params
 
 
@@ -35,6 +37,7 @@ def load_case(root: Path, filename: str) -> tuple[dict, dict]:
     from safetensors import safe_open
 
     path = root / "cases" / filename
+    assert path.is_file(), f"golden case {path} is missing (copy ../shared/golden/cases into tests/golden/cases)"
     tensors = {}
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads((f.metadata() or {}).get("meta", "{}"))

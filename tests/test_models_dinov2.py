@@ -9,7 +9,8 @@ import torch
 from golden_support import assert_close, golden_cases, load_case
 
 from synchuman.errors import SyncHumanError
-from synchuman.models.dinov2 import DinoV2Config, condition_tokens, load_dinov2
+from synchuman.models.dinov2 import DinoV2, DinoV2Config, condition_tokens, load_dinov2
+from synchuman.models.loading import build_on_meta
 
 CFG = DinoV2Config(img_size=16, patch_size=4, embed_dim=32, depth=2, num_heads=2, num_register_tokens=4)
 
@@ -63,6 +64,45 @@ def test_hf_safetensors_and_hub_pth_match_transformers(hf_model, tmp_path, size)
         torch.testing.assert_close(hub(x), got, atol=0, rtol=0)
         inter = hub.get_intermediate_layers(x, [0, 1])
     assert len(inter) == 2 and inter[1].shape == (2, (size // 4) ** 2, 32)
+
+
+def meta_hub_keys(dim=1024, depth=24, patch=14, grid=37, registers=4, mlp=4096) -> dict:
+    """Key -> shape of Meta's torch-hub checkpoint (`dinov2_vitl14_reg4_pretrain.pth`), from the
+    hub's `DinoVisionTransformer` (ViT-L/14, 4 registers, layer scale, 518^2 position grid); smaller
+    arguments give the same naming at test size. Written out here, independent of our module."""
+    keys = {"cls_token": (1, 1, dim), "pos_embed": (1, 1 + grid * grid, dim), "register_tokens": (1, registers, dim),
+            "mask_token": (1, dim), "patch_embed.proj.weight": (dim, 3, patch, patch), "patch_embed.proj.bias": (dim,),
+            "norm.weight": (dim,), "norm.bias": (dim,)}
+    for i in range(depth):
+        b = f"blocks.{i}."
+        keys.update({b + "norm1.weight": (dim,), b + "norm1.bias": (dim,), b + "attn.qkv.weight": (3 * dim, dim),
+                     b + "attn.qkv.bias": (3 * dim,), b + "attn.proj.weight": (dim, dim), b + "attn.proj.bias": (dim,),
+                     b + "ls1.gamma": (dim,), b + "norm2.weight": (dim,), b + "norm2.bias": (dim,),
+                     b + "mlp.fc1.weight": (mlp, dim), b + "mlp.fc1.bias": (mlp,), b + "mlp.fc2.weight": (dim, mlp),
+                     b + "mlp.fc2.bias": (dim,), b + "ls2.gamma": (dim,)})
+    return keys
+
+
+def test_full_size_module_has_the_keys_of_metas_checkpoint():
+    model = build_on_meta(lambda: DinoV2(DinoV2Config()))
+    ref = meta_hub_keys()
+    assert len(ref) == 344
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == ref
+
+
+def test_a_pth_in_metas_naming_loads_every_tensor(tmp_path):
+    """A .pth with Meta's names (not made from our state dict) loads strictly, each tensor in place;
+    the architecture is read from the file."""
+    g = torch.Generator().manual_seed(3)
+    sd = {k: torch.randn(*s, generator=g) for k, s in meta_hub_keys(dim=32, depth=2, patch=4, grid=4, mlp=128).items()}
+    pth = tmp_path / "dinov2_vitl14_reg4_pretrain.pth"
+    torch.save(sd, pth)
+    model = load_dinov2(pth)
+    assert (model.config.embed_dim, model.config.depth, model.config.img_size) == (32, 2, 16)
+    ours = model.state_dict()
+    assert set(ours) == set(sd) and all(torch.equal(ours[k], sd[k]) for k in sd)
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 16, 16, generator=g)).shape == (1, 1 + 4 + 16, 32)
 
 
 def test_wrong_weights_name_the_key(tmp_path, hf_model):

@@ -44,7 +44,7 @@ def test_prompt_converter_refuses_pickled_objects(tmp_path):
     torch.save(torch.zeros(7, 77, 4), tmp_path / "clr_embeds.pt")
     with pytest.raises(SyncHumanError) as e:
         convert_prompt_embeds(tmp_path / "normal_embeds.pt", tmp_path / "clr_embeds.pt", tmp_path / "o.safetensors")
-    assert e.value.code == "weights.mismatch" and "normal_embeds.pt" in e.value.message
+    assert e.value.code == "weights.corrupt" and "normal_embeds.pt" in e.value.message
 
 
 def test_noise_level_embedding_of_zero():
@@ -92,13 +92,13 @@ class _StubJoint(torch.nn.Module):
 def test_pipeline_call_wiring_with_rgb_input(tmp_path):
     from safetensors.torch import save_file
 
-    from synchuman.models.joint import JointModelConfig
+    from synchuman.models.registry import read_model_config
     from synchuman.pipelines.stage1 import Stage1Pipeline
 
     pe = tmp_path / "prompt.safetensors"
     save_file({"normal": torch.randn(7, 77, 32), "clr": torch.randn(7, 77, 32)}, str(pe))
     pipe = Stage1Pipeline.from_pretrained(TINY, prompt_embeds_path=pe)
-    cfg = JointModelConfig.from_dict(json.loads((TINY / "SyncHuman_2D3DCrossSpaceDiffusion/config.json").read_text()))
+    _, cfg = read_model_config(TINY / "SyncHuman_2D3DCrossSpaceDiffusion")
     pipe.joint = _StubJoint(cfg)
     rgb = np.full((300, 200, 3), 235, np.uint8)
     rgb[30:280, 60:140] = (90, 60, 40)

@@ -1,5 +1,9 @@
 """Golden case h (and the DINOv2-input checksum of case g): the stage-1 preprocessing of both
-branches reproduces the reference's pixels exactly; RGB inputs go through the foreground step."""
+branches reproduces the reference's pixels exactly; RGB inputs go through the foreground step.
+
+The reference stored only [sum, sum^2] of its float inputs, which a permutation of pixels keeps;
+so the full arrays are compared with ones computed here from the reference's own PNGs (by the
+reference's formulas), and the checksums check those expected arrays."""
 
 import numpy as np
 import pytest
@@ -13,6 +17,20 @@ from synchuman.preprocess import dinov2_input, ensure_rgba, preprocess_stage1
 
 def _png(root, name):
     return np.asarray(Image.open(root / "cases" / "h_preprocess" / name))
+
+
+def _over_white(rgba):
+    """The reference's compositing of a uint8 RGBA canvas over white, in float32."""
+    f = rgba.astype(np.float32) / 255.0
+    return f[..., :3] * f[..., 3:4] + np.float32(1.0) * (1 - f[..., 3:4])
+
+
+def test_a_fully_transparent_image_is_no_foreground():
+    from synchuman.errors import SyncHumanError
+
+    with pytest.raises(SyncHumanError) as err:
+        preprocess_stage1(np.zeros((40, 30, 4), np.uint8))
+    assert err.value.code == "input.no_foreground" and err.value.hint
 
 
 @pytest.mark.parametrize("root", golden_cases("h_preprocess.safetensors"))
@@ -29,19 +47,30 @@ def test_preprocess_matches_reference(root, img):
     np.testing.assert_array_equal(inp.mv_image[y:y + 48, x:x + 48], c[f"{img}_mv_img_f32_crop"].numpy())
     y, x = meta[img]["mv_face_f32_crop_yx"]
     np.testing.assert_array_equal(inp.face_image[y:y + 48, x:x + 48], c[f"{img}_mv_face_f32_crop"].numpy())
-    stack = torch.from_numpy(inp.mv_stack(5)).double()
-    assert stack.shape == (5, 3, 768, 768)
-    ref = c[f"{img}_mv_input_checksum"].double()
-    torch.testing.assert_close(torch.stack([stack.sum(), (stack ** 2).sum()]), ref, rtol=1e-9, atol=1e-3)
+    # the view stack: [body] * 4 + [face], each the reference's canvas composited over white in float32
+    expected = np.stack([_over_white(_png(root, f"{img}_mv_canvas_rgba.png"))] * 4
+                        + [_over_white(_png(root, f"{img}_mv_face_rgba.png"))]).transpose(0, 3, 1, 2)
+    stack = inp.mv_stack(5)
+    assert stack.shape == (5, 3, 768, 768) and stack.dtype == np.float32
+    np.testing.assert_array_equal(stack, expected)
+    y, x = meta[img]["mv_img_f32_crop_yx"]
+    np.testing.assert_array_equal(expected[0, :, y:y + 48, x:x + 48], c[f"{img}_mv_img_f32_crop"].numpy().transpose(2, 0, 1))
+    e = torch.from_numpy(expected).double()
+    torch.testing.assert_close(torch.stack([e.sum(), (e ** 2).sum()]), c[f"{img}_mv_input_checksum"].double(),
+                               rtol=1e-9, atol=1e-3)
 
 
 @pytest.mark.parametrize("root", golden_cases("g_dinov2_glue.safetensors"))
 def test_dinov2_input_checksum(root):
     c, _ = load_case(root, "g_dinov2_glue.safetensors")
     rgb = np.asarray(Image.open(root / "cases" / "h_preprocess" / "img1_trellis_rgb.png"))
-    x = dinov2_input(rgb).double()
+    x = dinov2_input(rgb)
     assert x.shape == (1, 3, 518, 518)
-    torch.testing.assert_close(torch.stack([x.sum(), (x ** 2).sum()]), c["ln_dinov2_input_checksum"].double(),
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    expected = ((rgb.astype(np.float32) / 255 - mean) / std).transpose(2, 0, 1)[None]
+    np.testing.assert_allclose(x.numpy(), expected, rtol=0, atol=1e-6)
+    e = torch.from_numpy(expected).double()
+    torch.testing.assert_close(torch.stack([e.sum(), (e ** 2).sum()]), c["ln_dinov2_input_checksum"].double(),
                                rtol=1e-6, atol=1e-2)
 
 

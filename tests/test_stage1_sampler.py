@@ -12,6 +12,7 @@ from PIL import Image
 
 from golden_support import assert_close, golden_cases, load_case
 
+from synchuman.common import reporter, step_callback
 from synchuman.errors import Cancelled
 from synchuman.jobs import CancelToken
 from synchuman.pipelines.samplers import flow_time_grid
@@ -55,10 +56,10 @@ def test_stage1_loop_matches_reference(root, tmp_path):
     t0 = time.perf_counter()
     x2, x3, traj = sample_stage1(pipe.joint, cond, c["in_noise2d"], c["in_noise3d"], steps=meta["steps"],
                                  guidance_scale=meta["guidance_scale"], rescale_t=meta["rescale_t"],
-                                 on_step=lambda d, n: steps_seen.append((d, n)), cancel=CancelToken(), record=True)
+                                 callback=lambda d, n: steps_seen.append((d, n)), record=True)
     per_step = (time.perf_counter() - t0) / meta["steps"]
     print(f"tiny stage-1 step (CFG batch, 1 joint forward): {per_step:.1f} s")
-    assert steps_seen == [(1, 3), (2, 3), (3, 3)]
+    assert steps_seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
     for i, ref in enumerate(c["int_trellis_latent_per_step"]):
         assert_close(traj[i][0], ref, 5e-4, f"int_trellis_latent_per_step[{i}]")
     assert_close(x2, c["out_latents"], 5e-4, "out_latents")
@@ -143,7 +144,8 @@ def test_cancel_before_a_step():
     tok.set()
     model = _LinearModel()
     with pytest.raises(Cancelled):
-        sample_stage1(model, cond, torch.zeros(10, 4, 2, 2), torch.zeros(1, 8, 2, 2, 2), steps=3, cancel=tok)
+        sample_stage1(model, cond, torch.zeros(10, 4, 2, 2), torch.zeros(1, 8, 2, 2, 2), steps=3,
+                      callback=step_callback(reporter(None, tok), "stage1", "step"))
     assert model.calls == []
 
 

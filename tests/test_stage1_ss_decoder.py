@@ -5,12 +5,13 @@ import torch
 
 from golden_support import assert_close, golden_cases, load_case
 
-from synchuman.models.ss_decoder import load_ss_decoder, pixel_shuffle_3d
+from synchuman.models.registry import load_model
+from synchuman.models.ss_decoder import pixel_shuffle_3d
 
 
 @pytest.mark.parametrize("root", golden_cases("b_ss_decoder.safetensors"))
 def test_ss_decoder_matches_reference(root):
-    dec = load_ss_decoder(root / "tiny/ckpts/OneStage/sparse_structure_decoder")
+    dec = load_model(root / "tiny/ckpts/OneStage/sparse_structure_decoder", expected_name="SparseStructureDecoder")
     c, _ = load_case(root, "b_ss_decoder.safetensors")
     with torch.no_grad():
         out = dec(c["in_latent"])

@@ -39,5 +39,18 @@ def test_offset_perturbation_matches_checkpoint_buffer():
 
     sd = load_file(str(golden_roots()[0] / "tiny/ckpts/SecondStage/ckpts/decoder_GS/model.safetensors"))
     assert_close(offset_perturbation(GaussianConfig()), sd["offset_perturbation"], 1e-6, "perturbation")
-    # the offsets stay inside the voxel's 1.5-voxel footprint
-    assert torch.isfinite(offset_perturbation(GaussianConfig())).all()
+    # with zero decoder offsets the Gaussians sit where the perturbation puts them: inside their own
+    # voxel ((2 h - 1) / 2 voxels from the centre, h in [0, 1))
+    cfg = GaussianConfig()
+    pert = offset_perturbation(cfg)
+    assert torch.isfinite(pert).all()
+    in_voxel = torch.tanh(pert) * cfg.voxel_size / 2
+    assert float(in_voxel.min()) >= -0.5 and float(in_voxel.max()) < 0.5
+    # any decoder output keeps every Gaussian within the 1.5-voxel footprint around its voxel centre
+    res, coords = 64, torch.tensor([[0, 0, 0], [10, 20, 30], [63, 63, 63]])
+    feats = torch.randn(3, cfg.out_channels, generator=torch.Generator().manual_seed(0)) * 50
+    g = gaussians_from_features(feats, coords, res, cfg)
+    centres = ((coords.float() + 0.5) / res).repeat_interleave(cfg.num_gaussians, 0)
+    dist_voxels = (g.xyz - centres).abs() * res
+    assert float(dist_voxels.max()) <= cfg.voxel_size / 2 + 1e-5
+    assert float(dist_voxels.max()) > 0.7  # the large offsets reach the edge of the footprint

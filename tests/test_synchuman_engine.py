@@ -51,12 +51,13 @@ def test_cpu_precision_is_bf16_on_request_where_the_cpu_has_it_else_fp32(caplog)
     import torch
 
     from synchuman.engines import ReconstructSettings
-    from synchuman.engines.synchuman import cpu_supports_bf16, resolve_device
+    from synchuman.engines.synchuman import memory_policy
+    from synchuman.pipelines.memory import cpu_supports_bf16
 
     def dtype(precision):
-        device, dt = resolve_device(ReconstructSettings(device="cpu", precision=precision))
-        assert device.type == "cpu"
-        return dt
+        policy = memory_policy(ReconstructSettings(device="cpu", precision=precision))
+        assert policy.device.type == "cpu"
+        return policy.dtype
 
     assert dtype("auto") == dtype("fp32") == dtype("fp16") == torch.float32
     assert "fp16 is not used on this CPU" in caplog.text

@@ -13,7 +13,7 @@ import pytest
 
 from synchuman.errors import Cancelled, SyncHumanError
 from synchuman.jobs import CancelToken
-from synchuman.weights import (PROMPT_EMBEDS_FILE, REQUIRED_FILES, RemoteFile, convert_prompt_embeds, download_file,
+from synchuman.weights import (PROMPT_EMBEDS_FILE, REQUIRED_FILES, RemoteFile, convert_downloaded_prompt_embeds, download_file,
                                missing_files, require_weights, resolve_weights_dir)
 
 PAYLOAD = bytes(range(256)) * 8192  # 2 MiB
@@ -120,7 +120,7 @@ def test_prompt_embeds_are_converted_without_unpickling_objects(tmp_path):
     normal, clr = torch.randn(7, 77, 16), torch.randn(7, 77, 16)
     torch.save(normal, tmp_path / "prompt_embeds" / "normal_embeds.pt")
     torch.save(clr, tmp_path / "prompt_embeds" / "clr_embeds.pt")
-    out = convert_prompt_embeds(tmp_path)
+    out = convert_downloaded_prompt_embeds(tmp_path)
     loaded = load_file(str(out))
     assert torch.equal(loaded["normal"], normal) and torch.equal(loaded["clr"], clr)
     assert out == tmp_path / PROMPT_EMBEDS_FILE
@@ -133,7 +133,7 @@ def test_a_pickled_object_is_refused(tmp_path):
     torch.save({"evil": object.__new__(RangeHandler)}, tmp_path / "prompt_embeds" / "normal_embeds.pt")
     torch.save(torch.zeros(7, 77, 4), tmp_path / "prompt_embeds" / "clr_embeds.pt")
     with pytest.raises(SyncHumanError) as err:
-        convert_prompt_embeds(tmp_path)
+        convert_downloaded_prompt_embeds(tmp_path)
     assert err.value.code == "weights.corrupt" and "not a plain tensor file" in err.value.message
 
 

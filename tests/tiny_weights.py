@@ -48,7 +48,7 @@ def _init_like(name: str, shape: tuple, generator):
 def _rebuild_decoder(folder: Path, generator) -> None:
     from safetensors.torch import load_file, save_file
 
-    from synchuman.pipelines.stage2 import build_model, read_model_config
+    from synchuman.models.registry import build_model, read_model_config
 
     config_path = folder / "config.json"
     config = json.loads(config_path.read_text())

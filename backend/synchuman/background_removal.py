@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import IMAGENET_MEAN, IMAGENET_STD
 from .errors import SyncHumanError
 
 MAX_SIDE = 1024
 INPUT_SIZE = 320
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 
 
 def _corrupt(path: Path, why: str) -> SyncHumanError:
@@ -43,7 +42,7 @@ def u2net_input(rgb: np.ndarray) -> np.ndarray:
     small = np.asarray(Image.fromarray(rgb).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.LANCZOS),
                        dtype=np.float64)
     small = small / max(float(small.max()), 1e-6)
-    x = (small - np.array(MEAN)) / np.array(STD)
+    x = (small - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
     return x.transpose(2, 0, 1)[None].astype(np.float32)
 
 

@@ -18,13 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from .common import PHOTO_SUFFIXES
 from .engines import ReconstructSettings
 from .errors import Cancelled, SyncHumanError, internal_error
 from .jobs import PARTIAL_MARK, CancelToken, write_json
 
 log = logging.getLogger("synchuman.batch")
 
-PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 LOG_NAME = "batch.json"
 # Errors that a retry cannot fix (the input or the settings are wrong).
 DETERMINISTIC_PREFIXES = ("input.", "settings.", "engine.unavailable", "weights.")

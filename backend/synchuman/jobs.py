@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import threading
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .common import safe_name
 from .errors import Cancelled, SyncHumanError
 
 log = logging.getLogger("synchuman")
@@ -120,15 +120,6 @@ class ProgressReporter:
             "message": message,
             "elapsed_s": round(now - self.started, 2),
         })
-
-
-_UNSAFE = re.compile(r"[^\w.-]+")  # \w keeps letters of any script
-
-
-def safe_name(stem: str) -> str:
-    """A folder name derived from a photo's name that cannot escape the output folder."""
-    name = _UNSAFE.sub("_", stem).strip("._") or "photo"
-    return name[:80]
 
 
 class JobFolder:

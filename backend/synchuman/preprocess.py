@@ -21,12 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .common import IMAGENET_MEAN, IMAGENET_STD
 from .errors import SyncHumanError
 
 MV_SIZE = 768
 TRELLIS_SIZE = 518
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -49,7 +48,7 @@ class Stage1Inputs:
 
 
 def _no_foreground() -> SyncHumanError:
-    return SyncHumanError("input.empty", "The image has no visible (non-transparent) pixels.",
+    return SyncHumanError("input.no_foreground", "The image has no visible (non-transparent) pixels.",
                           "Supply a cut-out with the person visible, or a photo.")
 
 

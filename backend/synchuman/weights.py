@@ -129,7 +129,7 @@ class RemoteFile:
     md5: str | None = None      # for sources that publish only an MD5 (rembg's release)
 
 
-ProgressFn = Callable[[str, int, int | None], None]   # (relative path, bytes done, bytes total)
+DownloadProgressFn = Callable[[str, int, int | None], None]   # (relative path, bytes done, bytes total)
 CHUNK = 1 << 20
 TIMEOUT_S = 30
 
@@ -141,7 +141,7 @@ def _offline_error(what: str, exc: BaseException) -> SyncHumanError:
         "weights folder from another machine and point --weights / SYNCHUMAN_WEIGHTS at it.")
 
 
-def download_file(remote: RemoteFile, root: Path, progress: ProgressFn, cancel: CancelToken) -> Path:
+def download_file(remote: RemoteFile, root: Path, progress: DownloadProgressFn, cancel: CancelToken) -> Path:
     """Downloads one file into `root`, resuming a `.part` file, verifying the SHA-256 when known."""
     target = root / remote.target
     if target.is_file() and (remote.size is None or target.stat().st_size == remote.size):
@@ -229,7 +229,7 @@ def hub_files() -> list[RemoteFile]:
     return files
 
 
-def download_weights(root: Path, progress: ProgressFn, cancel: CancelToken,
+def download_weights(root: Path, progress: DownloadProgressFn, cancel: CancelToken,
                      sources: list[RemoteFile] | None = None) -> Path:
     """Fetches every missing piece into `root` (idempotent) and converts the prompt embeddings."""
     root.mkdir(parents=True, exist_ok=True)
@@ -241,32 +241,19 @@ def download_weights(root: Path, progress: ProgressFn, cancel: CancelToken,
     ]
     for item in remote:
         download_file(item, root, progress, cancel)
-    convert_prompt_embeds(root)
+    convert_downloaded_prompt_embeds(root)
     return root
 
 
-def convert_prompt_embeds(root: Path) -> Path | None:
+def convert_downloaded_prompt_embeds(root: Path) -> Path | None:
     """Turns the official torch-saved prompt embeddings into safetensors (read with weights_only)."""
     target = root / PROMPT_EMBEDS_FILE
-    sources = {name: root / f"prompt_embeds/{name}_embeds.pt" for name in ("normal", "clr")}
-    if target.is_file() or not all(p.is_file() for p in sources.values()):
+    normal, clr = (root / f"prompt_embeds/{name}_embeds.pt" for name in ("normal", "clr"))
+    if target.is_file() or not (normal.is_file() and clr.is_file()):
         return target if target.is_file() else None
-    import torch
-    from safetensors.torch import save_file
+    from .models.conditioning import convert_prompt_embeds as convert
 
-    tensors = {}
-    for name, path in sources.items():
-        try:
-            value = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - the unpickler refuses anything but tensors and containers
-            raise SyncHumanError("weights.corrupt", f"{path} is not a plain tensor file ({type(exc).__name__}).",
-                                 "Delete it and run `synchuman weights download` again.") from exc
-        if not isinstance(value, torch.Tensor) or value.ndim != 3 or value.shape[1] != 77:
-            raise SyncHumanError("weights.corrupt", f"{path} does not hold a (7, 77, C) tensor.",
-                                 "Delete it and run `synchuman weights download` again.")
-        tensors[name] = value.contiguous()
-    save_file(tensors, str(target))
-    return target
+    return convert(normal, clr, target)
 
 
 # -- verifying ---------------------------------------------------------------------------------
@@ -283,16 +270,16 @@ def verify_weights(root: Path) -> list[dict]:
 
     def stage1(loader_name: str, subdir: str):
         def check():
-            from .models import conditioning, joint, ss_decoder
+            from .models import conditioning, registry
 
-            loaders = {"joint": joint.load_joint_model, "vae": conditioning.load_vae,
-                       "clip": conditioning.load_clip_image_encoder, "ss": ss_decoder.load_ss_decoder}
+            loaders = {"registry": registry.load_model, "vae": conditioning.load_vae,
+                       "clip": conditioning.load_clip_image_encoder}
             loaders[loader_name](one / subdir, "meta")
         return one / subdir, check
 
     def stage2(subdir: str):
         def check():
-            from .pipelines.stage2 import load_model
+            from .models.registry import load_model
 
             load_model(two / "ckpts" / subdir, "meta")
         return two / "ckpts" / subdir, check
@@ -339,10 +326,10 @@ def verify_weights(root: Path) -> list[dict]:
 
     components = {
         "pipeline configs": pipeline_configs(),
-        "stage-1 joint model": stage1("joint", "SyncHuman_2D3DCrossSpaceDiffusion"),
+        "stage-1 joint model": stage1("registry", "SyncHuman_2D3DCrossSpaceDiffusion"),
         "VAE": stage1("vae", "vae"),
         "CLIP image encoder": stage1("clip", "image_encoder"),
-        "sparse-structure decoder": stage1("ss", "sparse_structure_decoder"),
+        "sparse-structure decoder": stage1("registry", "sparse_structure_decoder"),
         "structured-latent flow": stage2("slat_flow"),
         "Gaussian decoder": stage2("decoder_GS"),
         "mesh decoder": stage2("decoder_Mesh"),

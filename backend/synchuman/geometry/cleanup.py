@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
+from ..common import ProgressFn
 from . import holes
 from .mesh_utils import (boundary_loops, face_normals_and_areas, make_manifold, manifold_report,
                          merge_duplicate_vertices, mesh_components, orient_outward, remove_unreferenced_vertices)
 
-Progress = Callable[[str, float, float, str], None]
 
 
 @dataclass
@@ -82,7 +81,7 @@ def remove_small_components(vertices: np.ndarray, faces: np.ndarray, min_area_fr
 
 
 def clean_mesh(vertices: np.ndarray, faces: np.ndarray, options: CleanupOptions | None = None,
-               progress: Progress | None = None, stage: str = "mesh_cleanup") -> tuple[np.ndarray, np.ndarray,
+               progress: ProgressFn | None = None, stage: str = "mesh_cleanup") -> tuple[np.ndarray, np.ndarray,
                                                                                         CleanupStats]:
     """The whole clean-up; `progress(stage, done, total, message)` is called between steps."""
     options = options or CleanupOptions()

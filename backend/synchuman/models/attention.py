@@ -52,10 +52,3 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float
                     qh[b:b + 1, :, s:s + rows], kh[b:b + 1], vh[b:b + 1], scale=scale)
     return out.transpose(1, 2)
 
-
-def attention_bhld(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float | None = None,
-                   max_score_bytes: int | None = DEFAULT_MAX_SCORE_BYTES) -> torch.Tensor:
-    """Same as `attention` for (B, H, L, D) tensors (the diffusers layout); returns (B, H, Lq, Dv)."""
-    out = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=scale,
-                    max_score_bytes=max_score_bytes)
-    return out.transpose(1, 2)

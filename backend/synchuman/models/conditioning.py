@@ -21,24 +21,30 @@ import torch
 from ..errors import SyncHumanError
 from .loading import WEIGHTS_HINT, build_on_meta, config_error, load_safetensors_into, read_json, read_safetensors
 
-PROMPT_EMBEDS_FILE = Path("prompt_embeds") / "fixed_prompt_embeds_7view.safetensors"
 PROMPT_VIEW_NAMES = ("front", "front_right", "right", "back", "left", "front_left", "face")
 PROMPT_ROWS = (0, 2, 3, 4, 6)  # front, right, back, left, face
 
 
 # ----------------------------------------------------------------------------- CLIP
 
-def load_clip_image_encoder(folder, device="cpu", dtype: torch.dtype = torch.float32):
+def build_clip_image_encoder(folder):
+    """transformers' `CLIPVisionModelWithProjection` from `folder`/config.json, on the meta device."""
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    folder = Path(folder)
-    raw = read_json(folder / "config.json")
+    path = Path(folder) / "config.json"
     try:
-        cfg = CLIPVisionConfig.from_dict(raw)
+        cfg = CLIPVisionConfig.from_dict(read_json(path))
+    except SyncHumanError:
+        raise
     except Exception as exc:
-        raise config_error(folder / "config.json", "", f"not a CLIP vision config: {exc}") from None
+        raise config_error(path, "", f"not a CLIP vision config: {exc}") from None
     cfg._attn_implementation = "sdpa"
-    model = build_on_meta(lambda: CLIPVisionModelWithProjection(cfg))
+    return build_on_meta(lambda: CLIPVisionModelWithProjection(cfg))
+
+
+def load_clip_image_encoder(folder, device="cpu", dtype: torch.dtype = torch.float32):
+    folder = Path(folder)
+    model = build_clip_image_encoder(folder)
 
     def fill(m, dev):  # the non-persistent position ids
         emb = m.vision_model.embeddings
@@ -98,17 +104,23 @@ def _legacy_vae_keys(name: str) -> str:
     return name
 
 
-def load_vae(folder, device="cpu", dtype: torch.dtype = torch.float32):
+def build_vae(folder):
+    """diffusers' `AutoencoderKL` from `folder`/config.json, on the meta device."""
     from diffusers import AutoencoderKL
 
+    path = Path(folder) / "config.json"
+    raw = read_json(path)
+    try:
+        return build_on_meta(lambda: AutoencoderKL.from_config(raw))
+    except Exception as exc:
+        raise config_error(path, "", f"not an AutoencoderKL config: {exc}") from None
+
+
+def load_vae(folder, device="cpu", dtype: torch.dtype = torch.float32):
     from .loading import safetensors_shapes
 
     folder = Path(folder)
-    raw = read_json(folder / "config.json")
-    try:
-        model = build_on_meta(lambda: AutoencoderKL.from_config(raw))
-    except Exception as exc:
-        raise config_error(folder / "config.json", "", f"not an AutoencoderKL config: {exc}") from None
+    model = build_vae(folder)
     path = folder / "diffusion_pytorch_model.safetensors"
     file_keys = set(safetensors_shapes(path))
     legacy = any(".query." in k or ".proj_attn." in k for k in file_keys)
@@ -179,16 +191,17 @@ def convert_prompt_embeds(normal_pt, clr_pt, out_path) -> Path:
     with torch.load(weights_only=True) and write them to `out_path` as safetensors."""
     from safetensors.torch import save_file
 
+    redownload = "Delete it and run `synchuman weights download` again."
     tensors = {}
     for key, src in (("normal", normal_pt), ("clr", clr_pt)):
         try:
             t = torch.load(str(src), map_location="cpu", weights_only=True)
-        except Exception as exc:  # not a plain tensor pickle (weights_only refuses arbitrary objects)
-            raise SyncHumanError("weights.mismatch", f"Cannot read {src}: {exc}", WEIGHTS_HINT,
-                                 {"file": str(src)}) from None
-        if not isinstance(t, torch.Tensor) or t.ndim != 3 or t.shape[0] != len(PROMPT_VIEW_NAMES):
-            raise SyncHumanError("weights.mismatch", f"{src}: expected one (7, 77, C) tensor",
-                                 WEIGHTS_HINT, {"file": str(src)})
+        except Exception as exc:  # noqa: BLE001 - weights_only refuses anything but tensors and containers
+            raise SyncHumanError("weights.corrupt", f"{src} is not a plain tensor file ({type(exc).__name__}).",
+                                 redownload, {"file": str(src)}) from None
+        if not isinstance(t, torch.Tensor) or t.ndim != 3 or t.shape[0] != len(PROMPT_VIEW_NAMES) or t.shape[1] != 77:
+            raise SyncHumanError("weights.corrupt", f"{src} does not hold a (7, 77, C) tensor.", redownload,
+                                 {"file": str(src)})
         tensors[key] = t.contiguous()
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .loading import build_on_meta, config_error, load_safetensors_into, read_json
+from .loading import config_error, require
 from .mv_unet import MultiviewUNet, MultiviewUNetConfig
 from .ss_flow import SparseStructureFlow, SSFlowConfig
 from .sync_blocks import SyncBlockMV, SyncBlockSS
@@ -60,12 +60,6 @@ FLOW_KEYS = {
 }
 
 
-class ConfigError(ValueError):
-    def __init__(self, key: str, message: str):
-        super().__init__(message)
-        self.key = key
-
-
 @dataclass
 class JointModelConfig:
     unet: MultiviewUNetConfig = field(default_factory=MultiviewUNetConfig)
@@ -74,7 +68,8 @@ class JointModelConfig:
     sync_groups: int = 32  # GroupNorm groups inside the sync blocks (a literal in the reference)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "JointModelConfig":
+    def from_args(cls, d: dict, path: Path) -> "JointModelConfig":
+        """From the released config.json as it is (diffusers layout: the arguments at the top level)."""
         unet_fields = {f.name for f in fields(MultiviewUNetConfig)} - {"extra"}
         unet_kw, flow_kw = {}, {}
         n_sync = 2
@@ -83,9 +78,8 @@ class JointModelConfig:
                 continue
             if key in UNSUPPORTED_UNLESS:
                 ok = UNSUPPORTED_UNLESS[key]
-                if ok is not None and value not in ok:
-                    raise ConfigError(key, f"config key {key!r} = {value!r} is not supported "
-                                           f"(supported: {sorted(map(str, ok))})")
+                require(ok is None or value in ok, path, key,
+                        f"config key {key!r} = {value!r} is not supported (supported: {sorted(map(str, ok or ()))})")
                 if key == "class_embed_type":
                     unet_kw[key] = value
                 elif key == "pe_mode":
@@ -100,16 +94,16 @@ class JointModelConfig:
             elif key == "num_dual_CrossAttblocks":
                 n_sync = int(value)
             else:
-                raise ConfigError(key, f"unknown config key {key!r}")
+                require(False, path, key, f"unknown config key {key!r}")
         for key, allowed in (("down_block_types", {"CrossAttnDownBlockMV2D", "DownBlock2D"}),
                              ("up_block_types", {"CrossAttnUpBlockMV2D", "UpBlock2D"})):
             bad = [b for b in unet_kw.get(key, ()) if b not in allowed]
-            if bad:
-                raise ConfigError(key, f"config key {key!r}: block type {bad[0]!r} is not supported")
-        cfg = cls(unet=MultiviewUNetConfig(**unet_kw), flow=SSFlowConfig(**flow_kw), num_dual_CrossAttblocks=n_sync)
-        if n_sync != 2:
-            raise ConfigError("num_dual_CrossAttblocks", "exactly 2 SS and 2 MV sync blocks are supported")
-        return cfg
+            require(not bad, path, key, f"config key {key!r}: block type {bad[:1]} is not supported")
+        require(n_sync == 2, path, "num_dual_CrossAttblocks", "exactly 2 SS and 2 MV sync blocks are supported")
+        try:
+            return cls(unet=MultiviewUNetConfig(**unet_kw), flow=SSFlowConfig(**flow_kw), num_dual_CrossAttblocks=n_sync)
+        except TypeError as exc:
+            raise config_error(path, "", str(exc)) from None
 
 
 class JointModel(nn.Module):
@@ -198,20 +192,3 @@ class JointModel(nn.Module):
         v2d = unet.head(x).to(sample.dtype)
         return v2d, v3d
 
-
-WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
-
-
-def load_joint_model(folder, device="cpu", dtype: torch.dtype = torch.float32) -> JointModel:
-    """Build from `folder`/config.json (the released config as is) and strictly load the weights."""
-    folder = Path(folder)
-    cfg_path = folder / "config.json"
-    try:
-        cfg = JointModelConfig.from_dict(read_json(cfg_path))
-    except ConfigError as exc:
-        raise config_error(cfg_path, exc.key, str(exc)) from None
-    except TypeError as exc:
-        raise config_error(cfg_path, "", str(exc)) from None
-    model = build_on_meta(lambda: JointModel(cfg))
-    return load_safetensors_into(model, folder / WEIGHTS_FILE, to_file_key=JointModel.checkpoint_key,
-                                 device=device, dtype=dtype)

@@ -8,6 +8,7 @@ dtype one tensor at a time (so a 3.4 GB checkpoint never needs two copies in mem
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Callable
@@ -33,6 +34,24 @@ def read_json(path: Path) -> dict:
 
 def config_error(path: Path, key: str, message: str) -> SyncHumanError:
     return SyncHumanError("weights.mismatch", f"{path}: {message}", WEIGHTS_HINT, {"file": str(path), "key": key})
+
+
+def dataclass_from_args(cls, args: dict, path: Path, *, tuples: tuple[str, ...] = ()):
+    """`cls(**args)` for a config dataclass; an unknown key is a `weights.mismatch` naming the key
+    and the file. JSON lists of the fields named in `tuples` become tuples."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    if not isinstance(args, dict):
+        raise config_error(path, "args", "the model arguments are not a JSON object")
+    for key in args:
+        if key not in known:
+            raise config_error(path, key, f"unknown config key {key!r}")
+    return cls(**{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in args.items()})
+
+
+def require(ok: bool, path: Path, key: str, message: str) -> None:
+    """A config check: `weights.mismatch` naming `key` and the file unless `ok`."""
+    if not ok:
+        raise config_error(path, key, message)
 
 
 @contextlib.contextmanager

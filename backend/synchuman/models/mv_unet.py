@@ -298,7 +298,8 @@ class UNetMidBlockMV2DCrossAttn(nn.Module):
 # ----------------------------------------------------------------------------- the UNet
 
 class MultiviewUNet(nn.Module):
-    """Multiview UNet; `forward` runs it alone, the joint model calls its stages one by one."""
+    """Multiview UNet's parts. It has no `forward`: the joint model (`models.joint`) calls its stages
+    one by one, interleaved with the 3D branch (the method never runs the UNet alone)."""
 
     def __init__(self, cfg: MultiviewUNetConfig):
         super().__init__()
@@ -375,19 +376,3 @@ class MultiviewUNet(nn.Module):
 
     def head(self, x):
         return self.conv_out(self.conv_act(self.conv_norm_out(x)))
-
-    def forward(self, sample, timestep, encoder_hidden_states, class_labels=None):
-        """The UNet alone (no 3D branch): used for tests and for any non-joint use."""
-        x = 2 * sample - 1.0 if self.config.center_input_sample else sample
-        emb = self.embed(timestep, class_labels, x.shape[0], x.dtype, x.device)
-        x = self.conv_in(x)
-        skips = (x,)
-        for i in range(len(self.down_blocks)):
-            x, s = self.run_down(i, x, emb, encoder_hidden_states)
-            skips += s
-        x = self.mid_block(x, emb, encoder_hidden_states)
-        for i, blk in enumerate(self.up_blocks):
-            n = len(blk.resnets)
-            x = self.run_up(i, x, skips[-n:], emb, encoder_hidden_states)
-            skips = skips[:-n]
-        return self.head(x)

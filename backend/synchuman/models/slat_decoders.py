@@ -20,15 +20,16 @@ Call order matches the reference: ``decoder(slat, mv_color, mv_normal)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import SyncHumanError
 from ..geometry.flexicubes import FlexiCubesMesh, extract_mesh
 from .gaussian import GaussianConfig, Gaussians, gaussians_from_features, offset_perturbation
+from .loading import dataclass_from_args, require
 from .sparse import (SparseConv3d, SparseGroupNorm32, SparseLinear, SparseSelfAttention, SparseSiLU, SparseTensor,
                      sparse_layer_norm, subdivide)
 from .trellis_layers import AbsolutePositionEmbedder, FeedForwardNet, LayerNorm32
@@ -60,20 +61,14 @@ class SLatDecoderConfig:
     representation_config: dict = field(default_factory=dict)
 
     @classmethod
-    def from_args(cls, args: dict, source: str = "config.json") -> "SLatDecoderConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(args) - known)
-        if unknown:
-            raise SyncHumanError("weights.config", f"{source}: unknown decoder arguments {unknown}",
-                                 "The weights do not look like SyncHuman's released SecondStage decoders.")
-        cfg = cls(**args)
-        if cfg.mv_condition_mode != "4_view" or cfg.use_faceinfo:
-            raise SyncHumanError("weights.config", f"{source}: mv_condition_mode={cfg.mv_condition_mode!r}, "
-                                 f"use_faceinfo={cfg.use_faceinfo} are not supported (released: '4_view', false)",
-                                 "Use the released SyncHuman SecondStage decoders.")
-        if cfg.attn_mode not in ("swin", "full") or cfg.pe_mode != "ape":
-            raise SyncHumanError("weights.config", f"{source}: attn_mode={cfg.attn_mode!r} pe_mode={cfg.pe_mode!r} "
-                                 "are not supported (released: 'swin', 'ape')", "Use the released decoders.")
+    def from_args(cls, args: dict, path: Path) -> "SLatDecoderConfig":
+        cfg = dataclass_from_args(cls, args, path)
+        require(cfg.mv_condition_mode == "4_view", path, "mv_condition_mode",
+                f"mv_condition_mode={cfg.mv_condition_mode!r} is not supported (released: '4_view')")
+        require(not cfg.use_faceinfo, path, "use_faceinfo", "use_faceinfo is not supported (released: false)")
+        require(cfg.attn_mode in ("swin", "full"), path, "attn_mode",
+                f"attn_mode={cfg.attn_mode!r} is not supported (released: 'swin')")
+        require(cfg.pe_mode == "ape", path, "pe_mode", f"pe_mode={cfg.pe_mode!r} is not supported (released: 'ape')")
         return cfg
 
     @property

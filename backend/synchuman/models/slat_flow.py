@@ -19,13 +19,14 @@ that sample's token sequence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import SyncHumanError
+from .loading import dataclass_from_args, require
 from .sparse import SparseConv3d, SparseLinear, SparseTensor, downsample, upsample
 from .trellis_layers import AbsolutePositionEmbedder, LayerNorm32, ModulatedTransformerCrossBlock, TimestepEmbedder
 
@@ -55,21 +56,13 @@ class SLatFlowConfig:
     qk_rms_norm_cross: bool = False
 
     @classmethod
-    def from_args(cls, args: dict, source: str = "config.json") -> "SLatFlowConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(args) - known)
-        if unknown:
-            raise SyncHumanError("weights.config", f"{source}: unknown SLat flow arguments {unknown}",
-                                 "The weights do not look like SyncHuman's released SecondStage slat_flow.")
-        cfg = cls(**args)
-        if cfg.pe_mode != "ape" or cfg.share_mod or not cfg.io_block_channels:
-            raise SyncHumanError("weights.config", f"{source}: pe_mode={cfg.pe_mode!r}, share_mod={cfg.share_mod}, "
-                                 f"io_block_channels={cfg.io_block_channels} are not supported",
-                                 "Use the released SecondStage slat_flow (ape, no shared modulation, io blocks).")
-        if 2 ** len(cfg.io_block_channels) != cfg.patch_size:
-            raise SyncHumanError("weights.config", f"{source}: patch_size {cfg.patch_size} needs "
-                                 f"log2(patch_size) io stages, got {len(cfg.io_block_channels)}",
-                                 "Use the released SecondStage slat_flow.")
+    def from_args(cls, args: dict, path: Path) -> "SLatFlowConfig":
+        cfg = dataclass_from_args(cls, args, path)
+        require(cfg.pe_mode == "ape", path, "pe_mode", f"pe_mode={cfg.pe_mode!r} is not supported (released: 'ape')")
+        require(not cfg.share_mod, path, "share_mod", "share_mod is not supported (released: false)")
+        require(bool(cfg.io_block_channels), path, "io_block_channels", "io_block_channels must not be empty")
+        require(2 ** len(cfg.io_block_channels) == cfg.patch_size, path, "patch_size",
+                f"patch_size {cfg.patch_size} needs log2(patch_size) io stages, got {len(cfg.io_block_channels)}")
         return cfg
 
     @property

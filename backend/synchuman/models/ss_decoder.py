@@ -4,7 +4,7 @@ logits (B, 1, 64^3).
 input_layer (conv 3^3) -> middle ResBlocks -> [ResBlocks, conv upsample (conv to 8*C', 3D pixel
 shuffle x2)] per level -> channel LayerNorm -> SiLU -> conv 3^3. ResBlock: norm -> SiLU -> conv ->
 norm -> SiLU -> conv, + skip. Norms compute in float32 (channel LayerNorm by default, "group" =
-GroupNorm(32)). Folder layout: config.json {"name", "args"} + model.safetensors.
+GroupNorm(32)). Folder layout: config.json {"name", "args"} + model.safetensors (`models.registry`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .loading import build_on_meta, config_error, load_safetensors_into, read_json
+from .loading import dataclass_from_args, require
 
 
 @dataclass
@@ -27,7 +27,13 @@ class SSDecoderConfig:
     channels: tuple = (512, 128, 32)
     num_res_blocks_middle: int = 2
     norm_type: str = "layer"
-    use_fp16: bool = True
+    use_fp16: bool = True  # informational: the loader's dtype decides (`is_half_precision_key`)
+
+    @classmethod
+    def from_args(cls, args: dict, path: Path) -> "SSDecoderConfig":
+        cfg = dataclass_from_args(cls, args, path, tuples=("channels",))
+        require(cfg.norm_type in ("layer", "group"), path, "norm_type", f"norm_type {cfg.norm_type!r} is not supported")
+        return cfg
 
 
 class ChannelLayerNorm32(nn.LayerNorm):
@@ -112,29 +118,6 @@ class SparseStructureDecoder(nn.Module):
             h = blk(h)
         h = self.out_layer(h.to(self.out_layer[2].weight.dtype))
         return h.to(x.dtype)
-
-
-def load_ss_decoder(folder, device="cpu", dtype: torch.dtype = torch.float32) -> SparseStructureDecoder:
-    """Build from `folder`/config.json ({"name": "SparseStructureDecoder", "args": {...}}) and strictly
-    load `folder`/model.safetensors. With a half `dtype` the torso runs in it; the input and output
-    layers stay float32 (as the reference's use_fp16)."""
-    folder = Path(folder)
-    cfg_path = folder / "config.json"
-    raw = read_json(cfg_path)
-    if raw.get("name", "SparseStructureDecoder") != "SparseStructureDecoder":
-        raise config_error(cfg_path, "name", f"expected name 'SparseStructureDecoder', got {raw.get('name')!r}")
-    args = dict(raw.get("args", {}))
-    known = set(SSDecoderConfig.__dataclass_fields__)
-    for k in args:
-        if k not in known:
-            raise config_error(cfg_path, k, f"unknown config key {k!r}")
-    if "channels" in args:
-        args["channels"] = tuple(args["channels"])
-    cfg = SSDecoderConfig(**args)
-    model = build_on_meta(lambda: SparseStructureDecoder(cfg))
-    half = dtype in (torch.float16, torch.bfloat16)
-    keep = (lambda k: not is_half_precision_key(k)) if half else None
-    return load_safetensors_into(model, folder / "model.safetensors", device=device, dtype=dtype, keep_fp32=keep)
 
 
 def is_half_precision_key(key: str) -> bool:

@@ -23,10 +23,11 @@ import copy
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from ..common import reporter
 from ..errors import SyncHumanError
 from ..export.glb import write_glb, zup_to_yup
 from ..geometry.cleanup import CleanupOptions, clean_mesh
@@ -55,15 +56,6 @@ class PostprocessOptions:
     normal_map_distance: float = 0.01     # how far (unit cube) from the decimated surface to look for the dense one
 
 
-def _reporter(progress, cancel) -> Callable[[str, float, float, str], None]:
-    def report(stage: str, done: float, total: float, message: str = "") -> None:
-        if cancel is not None:
-            cancel.raise_if_set()
-        if progress is not None:
-            progress(stage, done, total, message)
-    return report
-
-
 def place_in_metres(vertices_zup: np.ndarray, height_m: float) -> np.ndarray:
     """Scales to `height_m` tall, feet on z = 0, centred in x and y (still z-up)."""
     lo, hi = vertices_zup.min(0), vertices_zup.max(0)
@@ -90,7 +82,7 @@ def process(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals
             options: PostprocessOptions | None = None, progress=None, cancel=None) -> PostprocessResult:
     """Clean-up, UV atlas and bake (everything but writing the file)."""
     options = options or PostprocessOptions()
-    report = _reporter(progress, cancel)
+    report = reporter(progress, cancel)
     timings: dict[str, float] = {}
 
     if len(faces) == 0:
@@ -163,7 +155,7 @@ def to_glb(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals:
     options.cleanup.max_faces = max_faces
     options.uv.resolution = texture_size
     options.bake.texture_size = texture_size
-    report = _reporter(progress, cancel)
+    report = reporter(progress, cancel)
     result = process(vertices, faces, colors, normals, face_color, face_normal, gaussians, options=options,
                      progress=progress, cancel=cancel)
     start = time.perf_counter()

@@ -1,6 +1,6 @@
 """Stage 1 of SyncHuman: photo -> 5 normal maps + 5 colour images (768^2) and a 64^3 occupancy grid.
 
-    pipe = Stage1Pipeline.from_pretrained(weights / "ckpts/OneStage", dinov2_path=..., device="cuda")
+    pipe = Stage1Pipeline.from_pretrained(weights / "ckpts/OneStage", dinov2_path=..., memory=MemoryPolicy.choose("cuda"))
     result = pipe(photo_rgba, seed=43, progress=progress, cancel=cancel)
     result.save(job_folder)        # color_i.png, normal_i.png, concat.png, input.png, latent.npz, voxel.ply
 
@@ -14,27 +14,27 @@ Steps (architecture brief §1.2-1.4, §3.1):
 4. VAE decode (one image at a time, or tiled), SS decoder -> logits > 0 -> coords [0, x, y, z];
    colour view 0 is replaced by the input and the face normal is pasted into normal view 0.
 
-Memory options: fp16/bf16 on CUDA (fp32 on CPU, bf16 on request where the CPU has it), sequential CPU
-offload of the components (each one is on the GPU only while it runs), VAE decoding one image at a time
-or tiled.
+Memory and precision follow a `pipelines.memory.MemoryPolicy`: fp16/bf16 on CUDA (fp32 on the CPU, bf16
+on request where the CPU has it), sequential CPU offload of the components (each one is on the GPU only
+while it runs), VAE decoding one image at a time or tiled.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..common import ProgressFn, StepCallback, reporter, step_callback
 from ..errors import SyncHumanError
 from ..models.loading import WEIGHTS_HINT, read_json
 from ..preprocess import Stage1Inputs, dinov2_input, preprocess_stage1
-from .samplers import flow_time_grid
+from .memory import MemoryPolicy
+from .samplers import FlowEulerCfgSampler
 
 COMPONENTS = {  # pipeline_config.json metadata name -> class the release names
     "feature_extractor": "CLIPImageProcessor",
@@ -47,9 +47,6 @@ COMPONENTS = {  # pipeline_config.json metadata name -> class the release names
 REQUIRED = ("feature_extractor", "image_encoder", "SyncHuman_2D3DCrossSpaceDiffusion", "vae",
             "sparse_structure_decoder")
 
-ProgressFn = Callable[[str, float, float, str], None]
-
-
 @dataclass
 class Stage1Conditions:
     """Model inputs that stay fixed over the loop (already in the CFG layout when guided)."""
@@ -60,6 +57,7 @@ class Stage1Conditions:
     trellis_cond: torch.Tensor           # (G, L, C)
     guided: bool
     clip_pixel_values: torch.Tensor | None = None
+    condition_tokens: torch.Tensor | None = None  # (1, L, C) DINOv2 tokens of the photo (stage 2's condition)
 
 
 @dataclass
@@ -71,10 +69,11 @@ class Stage1Result:
     latents_2d: torch.Tensor      # (10, 4, 96, 96) final latents [normal 0..4, colour 0..4]
     latent_3d: torch.Tensor       # (1, 8, 16, 16, 16)
     inputs: Stage1Inputs | None = None
+    condition_tokens: torch.Tensor | None = None  # (1, L, C) float32: the DINOv2 condition stage 2 reuses
     timings: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
-    def save(self, folder, raw_input: bytes | None = None) -> list[Path]:
+    def save(self, folder) -> list[Path]:
         """The reference's files: color_i.png, normal_i.png, concat.png, input.png, latent.npz, voxel.ply."""
         from PIL import Image
 
@@ -95,10 +94,7 @@ class Stage1Result:
         Image.fromarray(u8(concat)).save(p)
         written.append(p)
         p = folder / "input.png"
-        if raw_input is not None:
-            p.write_bytes(raw_input)
-            written.append(p)
-        elif self.inputs is not None:
+        if self.inputs is not None:
             Image.fromarray(self.inputs.rgba, "RGBA").save(p)
             written.append(p)
         p = folder / "latent.npz"
@@ -133,10 +129,6 @@ def write_voxel_ply(path, xyz: np.ndarray) -> Path:
     return path
 
 
-def default_dtype(device) -> torch.dtype:
-    return torch.float16 if torch.device(device).type == "cuda" else torch.float32
-
-
 def stage1_noise(seed: int, device="cpu", dtype: torch.dtype = torch.float32, num_views: int = 5,
                  latent_size: int = 96, resolution: int = 16, clip_dim: int = 1024):
     """Initial noise with explicit generators: the 3D latent is the first draw of a CPU generator
@@ -163,48 +155,51 @@ def cfg_layout(cond: torch.Tensor, uncond: torch.Tensor | None = None) -> torch.
     return torch.cat([un, n, uc, c])
 
 
+class JointCfgSampler(FlowEulerCfgSampler):
+    """Stage 1's sampler: the state is (2D latents, 3D latent) and one call of the joint model gives
+    both the conditional and the unconditional velocities (the CFG batch [n, n, c, c] / [x3, x3])."""
+
+    def cond_and_uncond(self, model, x, t: float, cond, neg_cond):
+        x2, x3 = x
+        n, c = x2.chunk(2)
+        v2, v3 = model((torch.cat([n, n, c, c]), torch.cat([x3, x3])), t, cond)
+        nu, nc, cu, cc = v2.chunk(4)
+        u3, c3 = v3.chunk(2)
+        return (torch.cat([nc, cc]), c3), (torch.cat([nu, cu]), u3)
+
+
+def joint_velocity(joint, cond: Stage1Conditions):
+    """The joint model as a sampler's ``model((x2, x3), t, cond) -> (v2, v3)`` with the fixed
+    conditions moved to its device and dtype once; its time input is 1000 t."""
+    p = next(joint.parameters())
+    device, dtype = p.device, p.dtype
+    img_lat, ehs, labels, tcond = (a.to(device, dtype) for a in (cond.image_latents, cond.encoder_hidden_states,
+                                                                  cond.class_labels, cond.trellis_cond))
+
+    def model(x, t: float, _cond=None):
+        x2, x3 = x
+        return joint(torch.cat([x2, img_lat], dim=1), float(t * 1000), ehs, labels, x3,
+                     torch.tensor([1000 * t], dtype=dtype, device=device), tcond)
+    return model
+
+
 @torch.no_grad()
 def sample_stage1(model, cond: Stage1Conditions, noise2d: torch.Tensor, noise3d: torch.Tensor, *,
                   steps: int = 50, guidance_scale: float = 3.0, rescale_t: float = 3.0,
-                  on_step: Callable[[int, int], None] | None = None, cancel=None, record: bool = False):
-    """The reference's joint Euler loop. Returns (latents_2d, latent_3d, trajectory_3d).
+                  callback: StepCallback | None = None, record: bool = False):
+    """The reference's joint Euler loop (`JointCfgSampler`). Returns (latents_2d, latent_3d,
+    trajectory_3d: the 3D latent before the first and after every step when `record`).
 
     noise2d (2V, 4, h, w) rows [normal, colour]; noise3d (1, 8, R, R, R). With guidance the model
-    sees [n, n, c, c] (+ image latents on channels 4-7) and [x3, x3]; v = v_u + s (v_c - v_u)."""
-    t_seq = flow_time_grid(steps, rescale_t)
-    dtype = next(model.parameters()).dtype
-    device = next(model.parameters()).device
-    x2 = noise2d.to(device, dtype)
-    x3 = noise3d.to(device, dtype)
-    img_lat = cond.image_latents.to(device, dtype)
-    ehs = cond.encoder_hidden_states.to(device, dtype)
-    labels = cond.class_labels.to(device, dtype)
-    tcond = cond.trellis_cond.to(device, dtype)
-    trajectory = [x3.clone()] if record else []
-    for i in range(steps):
-        if cancel is not None:
-            cancel.raise_if_set()
-        t, t_prev = t_seq[i], t_seq[i + 1]
-        if cond.guided:
-            n, c = x2.chunk(2)
-            inp2 = torch.cat([n, n, c, c])
-            inp3 = torch.cat([x3, x3])
-        else:
-            inp2, inp3 = x2, x3
-        sample = torch.cat([inp2, img_lat], dim=1)
-        v2, v3 = model(sample, float(t * 1000), ehs, labels, inp3,
-                       torch.tensor([1000 * t], dtype=dtype, device=device), tcond)
-        if cond.guided:
-            nu, nc, cu, cc = v2.chunk(4)
-            v2 = torch.cat([nu, cu]) + guidance_scale * (torch.cat([nc, cc]) - torch.cat([nu, cu]))
-            u3, c3 = v3.chunk(2)
-            v3 = u3 + guidance_scale * (c3 - u3)
-        x2 = x2 - (t - t_prev) * v2
-        x3 = x3 - (t - t_prev) * v3
-        if record:
-            trajectory.append(x3.clone())
-        if on_step is not None:
-            on_step(i + 1, steps)
+    sees [n, n, c, c] (+ image latents on channels 4-7) and [x3, x3]; v = v_u + w (v_c - v_u) with
+    w = guidance_scale (TRELLIS' cfg_strength w - 1)."""
+    p = next(model.parameters())
+    x = (noise2d.to(p.device, p.dtype), noise3d.to(p.device, p.dtype))
+    sampler = JointCfgSampler(guidance_scale - 1.0 if cond.guided else 0.0)
+    res = sampler.sample(joint_velocity(model, cond), x, cond, steps=steps, rescale_t=rescale_t, callback=callback,
+                         record=record)
+    x2, x3 = res.samples
+    trajectory = [x[1]] + [state[1] for state in res.trajectory] if record else []
     return x2, x3, trajectory
 
 
@@ -234,46 +229,28 @@ class Stage1Pipeline:
     """The loaded stage-1 components and the method's steps."""
 
     def __init__(self, joint, vae, image_encoder, feature_extractor, ss_decoder, prompt_embeds: torch.Tensor,
-                 dinov2=None, *, device="cpu", dtype: torch.dtype | None = None, offload: bool = False,
-                 num_views: int = 5):
+                 dinov2=None, *, memory: MemoryPolicy | None = None, num_views: int = 5):
         self.joint, self.vae, self.image_encoder = joint, vae, image_encoder
         self.feature_extractor, self.ss_decoder, self.dinov2 = feature_extractor, ss_decoder, dinov2
         self.prompt_embeds = prompt_embeds
-        self.device = torch.device(device)
-        self.dtype = dtype or default_dtype(self.device)
-        self.offload = offload
+        self.memory = memory or MemoryPolicy()
+        self.device, self.dtype = self.memory.device, self.memory.dtype
         self.num_views = num_views
-        if not offload:
-            for m in self._modules():
-                m.to(self.device)
-
-    def _modules(self):
-        return [m for m in (self.joint, self.vae, self.image_encoder, self.ss_decoder, self.dinov2) if m is not None]
-
-    @contextlib.contextmanager
-    def _on_device(self, module):
-        """Sequential offload: a component sits on the GPU only while it runs."""
-        if self.offload and module is not None:
-            module.to(self.device)
-        try:
-            yield module
-        finally:
-            if self.offload and module is not None:
-                module.to("cpu")
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
+        for m in (joint, vae, image_encoder, ss_decoder, dinov2):
+            if m is not None:
+                m.to(self.memory.load_device)
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_pretrained(cls, onestage_dir, *, dinov2_path=None, prompt_embeds_path=None, device="cpu",
-                        dtype: torch.dtype | None = None, offload: bool = False) -> "Stage1Pipeline":
+    def from_pretrained(cls, onestage_dir, *, dinov2_path=None, dinov2=None, prompt_embeds_path=None,
+                        memory: MemoryPolicy | None = None) -> "Stage1Pipeline":
         """Load `ckpts/OneStage` (pipeline_config.json + component folders, released configs as they
-        are). The text encoder is never loaded. DINOv2 is optional here (then `dinov2_x_prenorm` must be
-        given when running); prompt embeddings default to <weights>/prompt_embeds/... next to ckpts/."""
-        from ..models.conditioning import (PROMPT_EMBEDS_FILE, load_clip_image_encoder, load_clip_processor,
-                                           load_prompt_embeds, load_vae)
-        from ..models.joint import load_joint_model
-        from ..models.ss_decoder import load_ss_decoder
+        are) where `memory` says. The text encoder is never loaded. DINOv2 (a loaded `dinov2`, else
+        `dinov2_path`) is optional here (then `dinov2_x_prenorm` must be given when running); prompt
+        embeddings default to <weights>/prompt_embeds/... next to ckpts/."""
+        from ..models.conditioning import load_clip_image_encoder, load_clip_processor, load_prompt_embeds, load_vae
+        from ..models.registry import load_model
+        from ..weights import PROMPT_EMBEDS_FILE
 
         root = Path(onestage_dir)
         cfg_path = root / "pipeline_config.json"
@@ -296,23 +273,21 @@ class Stage1Pipeline:
                 raise SyncHumanError("weights.missing", f"{cfg_path}: component {name!r} missing", WEIGHTS_HINT,
                                      {"file": str(cfg_path), "key": name})
         sub = lambda name: root / meta[name].get("subdir", name)  # noqa: E731
-        device = torch.device(device)
-        dtype = dtype or default_dtype(device)
-        load_dev = "cpu" if offload else device
-        joint = load_joint_model(sub("SyncHuman_2D3DCrossSpaceDiffusion"), load_dev, dtype)
+        memory = memory or MemoryPolicy()
+        load_dev, dtype = memory.load_device, memory.dtype
+        joint = load_model(sub("SyncHuman_2D3DCrossSpaceDiffusion"), load_dev, dtype, "SyncHuman_2D3DCrossSpaceDiffusion")
         vae = load_vae(sub("vae"), load_dev, dtype)
         enc = load_clip_image_encoder(sub("image_encoder"), load_dev, dtype)
         proc = load_clip_processor(sub("feature_extractor"))
-        ssd = load_ss_decoder(sub("sparse_structure_decoder"), load_dev, dtype)
-        dino = None
-        if dinov2_path is not None:
+        ssd = load_model(sub("sparse_structure_decoder"), load_dev, dtype, "SparseStructureDecoder")
+        dino = dinov2
+        if dino is None and dinov2_path is not None:
             from ..models.dinov2 import load_dinov2
 
             dino = load_dinov2(dinov2_path, device=load_dev, dtype=dtype)
         pe_path = Path(prompt_embeds_path) if prompt_embeds_path else root.parent.parent / PROMPT_EMBEDS_FILE
         prompts = load_prompt_embeds(pe_path)
-        return cls(joint, vae, enc, proc, ssd, prompts, dino, device=device, dtype=dtype, offload=offload,
-                   num_views=int(cfg.get("num_views", 5)))
+        return cls(joint, vae, enc, proc, ssd, prompts, dino, memory=memory, num_views=int(cfg.get("num_views", 5)))
 
     @classmethod
     def from_weights_dir(cls, weights_dir, **kw) -> "Stage1Pipeline":
@@ -341,9 +316,9 @@ class Stage1Pipeline:
         u8 = to_uint8_images(imgs)
         # only 2 distinct images (body, face): encode those, then replicate
         uniq_idx = [0, V - 1]
-        with self._on_device(self.image_encoder):
+        with self.memory.on_device(self.image_encoder):
             pv, labels_u = clip_class_labels(self.image_encoder, self.feature_extractor, [u8[i] for i in uniq_idx])
-        with self._on_device(self.vae):
+        with self.memory.on_device(self.vae):
             lat_u = vae_encode(self.vae, torch.stack([torch.from_numpy(u8[i]).permute(2, 0, 1).float() / 255
                                                      for i in uniq_idx]))
         rep = torch.tensor([0] * (V - 1) + [1])
@@ -353,47 +328,49 @@ class Stage1Pipeline:
         if dinov2_x_prenorm is None:
             if self.dinov2 is None:
                 raise SyncHumanError("weights.missing", "DINOv2 is not loaded", WEIGHTS_HINT)
-            with self._on_device(self.dinov2):
+            with self.memory.on_device(self.dinov2):
                 p = next(self.dinov2.parameters())
                 dinov2_x_prenorm = self.dinov2(dinov2_input(inputs.trellis_rgb).to(p.device, p.dtype))
         cond3 = condition_tokens(dinov2_x_prenorm.float())
         if guided:
             return Stage1Conditions(torch.cat([prompts[:V], prompts[:V], prompts[V:], prompts[V:]]),
                                     cfg_layout(labels), cfg_layout(latents),
-                                    torch.cat([torch.zeros_like(cond3), cond3]), True, pixel_values)
-        return Stage1Conditions(prompts, labels, latents, cond3, False, pixel_values)
+                                    torch.cat([torch.zeros_like(cond3), cond3]), True, pixel_values, cond3)
+        return Stage1Conditions(prompts, labels, latents, cond3, False, pixel_values, cond3)
 
     @torch.no_grad()
-    def decode(self, latents_2d: torch.Tensor, latent_3d: torch.Tensor, *, vae_tiled: bool = False):
+    def occupancy_logits(self, latent_3d: torch.Tensor) -> torch.Tensor:
+        """SS decoder: (1, 8, R, R, R) latent -> (1, 1, 4R, 4R, 4R) float32 logits (its input is float32)."""
+        with self.memory.on_device(self.ss_decoder):
+            p = next(self.ss_decoder.parameters())
+            return self.ss_decoder(latent_3d.to(p.device, torch.float32)).float()
+
+    @torch.no_grad()
+    def decode(self, latents_2d: torch.Tensor, latent_3d: torch.Tensor, *, vae_tiled: bool | None = None):
         from ..models.conditioning import vae_decode
 
-        with self._on_device(self.vae):
-            images = vae_decode(self.vae, latents_2d, batch=1, tiled=vae_tiled)
-        with self._on_device(self.ss_decoder):
-            p = next(self.ss_decoder.parameters())
-            logits = self.ss_decoder(latent_3d.to(p.device, torch.float32)).float()
-        return images, logits
+        tiled = self.memory.vae_tiled if vae_tiled is None else vae_tiled
+        with self.memory.on_device(self.vae):
+            images = vae_decode(self.vae, latents_2d, batch=1, tiled=tiled)
+        return images, self.occupancy_logits(latent_3d)
 
     def __call__(self, image, *, seed: int = 43, steps: int = 50, guidance_scale: float = 3.0,
                  rescale_t: float = 3.0, noise2d: torch.Tensor | None = None, noise3d: torch.Tensor | None = None,
-                 progress: ProgressFn | None = None, cancel=None, vae_tiled: bool = False,
+                 progress: ProgressFn | None = None, cancel=None, vae_tiled: bool | None = None,
                  foreground=None, dinov2_x_prenorm: torch.Tensor | None = None,
                  prompt_embeds: torch.Tensor | None = None, decode: bool = True) -> Stage1Result:
+        """The stage for one photo. `progress(stage, done, total, message)` after every step; a set
+        `cancel` token stops it (`Cancelled`) at the next report."""
         timings = {}
-        tick = progress or (lambda *a: None)
-
-        def check():
-            if cancel is not None:
-                cancel.raise_if_set()
+        report = reporter(progress, cancel)
 
         t0 = time.perf_counter()
-        tick("stage1", 0, steps, "preprocessing")
+        report("stage1", 0, steps, "preprocessing")
         inputs = image if isinstance(image, Stage1Inputs) else preprocess_stage1(image, foreground)
-        check()
+        report("stage1", 0, steps, "encoding the conditions")
         cond = self.encode_conditions(inputs, guided=guidance_scale != 1.0, prompt_embeds=prompt_embeds,
                                       dinov2_x_prenorm=dinov2_x_prenorm)
         timings["conditions_s"] = time.perf_counter() - t0
-        check()
         if noise2d is None or noise3d is None:
             n2, n3 = stage1_noise(seed, self.device, self.dtype, self.num_views,
                                   self.joint.config.unet.sample_size, self.joint.config.flow.resolution,
@@ -401,27 +378,23 @@ class Stage1Pipeline:
             noise2d = n2 if noise2d is None else noise2d
             noise3d = n3 if noise3d is None else noise3d
         t1 = time.perf_counter()
-        with self._on_device(self.joint):
+        with self.memory.on_device(self.joint):
             x2, x3, _ = sample_stage1(self.joint, cond, noise2d, noise3d, steps=steps, guidance_scale=guidance_scale,
-                                      rescale_t=rescale_t, cancel=cancel,
-                                      on_step=lambda d, n: tick("stage1", d, n, f"sampling step {d}/{n}"))
+                                      rescale_t=rescale_t, callback=step_callback(report, "stage1", "sampling step"))
         timings["sampling_s"] = time.perf_counter() - t1
         timings["per_step_s"] = timings["sampling_s"] / max(steps, 1)
-        check()
         t2 = time.perf_counter()
-        tick("stage1_decode", 0, 1, "decoding the views and the voxels")
+        report("stage1_decode", 0, 1, "decoding the views and the voxels")
         if decode:
             images, logits = self.decode(x2, x3, vae_tiled=vae_tiled)
             normals, colors = finish_views(images, inputs.mv_image, self.num_views)
         else:
-            with self._on_device(self.ss_decoder):
-                p = next(self.ss_decoder.parameters())
-                logits = self.ss_decoder(x3.to(p.device, torch.float32)).float()
-            normals, colors = [], []
+            logits, normals, colors = self.occupancy_logits(x3), [], []
         occ, coords = occupancy_coords(logits)
         timings["decode_s"] = time.perf_counter() - t2
         return Stage1Result(normals=normals, colors=colors, coords=coords, occupancy=occ,
-                            latents_2d=x2.float().cpu(), latent_3d=x3.float().cpu(), inputs=inputs, timings=timings,
+                            latents_2d=x2.float().cpu(), latent_3d=x3.float().cpu(), inputs=inputs,
+                            condition_tokens=cond.condition_tokens.float().cpu(), timings=timings,
                             meta={"seed": seed, "steps": steps, "guidance_scale": guidance_scale,
                                   "rescale_t": rescale_t, "device": str(self.device), "dtype": str(self.dtype),
                                   "alpha_source": inputs.alpha_source})

@@ -30,63 +30,25 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from ..common import IMAGENET_MEAN, IMAGENET_STD, ProgressFn, StepCallback, reporter, step_callback
 from ..errors import SyncHumanError
 from ..models.gaussian import Gaussians
-from ..models.loading import config_error, load_safetensors_into, read_json
-from ..models.slat_decoders import SLatDecoderConfig, SLatGaussianDecoder, SLatMeshDecoder
-from ..models.slat_flow import SLatFlowConfig, SLatFlowModel
+from ..models.loading import config_error, read_json
+from ..models.registry import load_model
+from ..models.slat_decoders import SLatGaussianDecoder, SLatMeshDecoder
+from ..models.slat_flow import SLatFlowModel
 from ..models.sparse import SparseTensor
-from .samplers import flow_euler_guidance_interval
+from .memory import MemoryPolicy
+from .samplers import FlowEulerGuidanceIntervalSampler
 
 log = logging.getLogger("synchuman.stage2")
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 MV_LAYERS = (4, 11, 17, 23)
 MV_SIZE = 896
-
-MODEL_REGISTRY = {
-    "SLatFlowModel": (SLatFlowConfig, SLatFlowModel),
-    "SLatGaussianDecoder": (SLatDecoderConfig, SLatGaussianDecoder),
-    "SLatMeshDecoder": (SLatDecoderConfig, SLatMeshDecoder),
-}
-
-# ----------------------------------------------------------------------------- loading
-def read_model_config(folder: Path) -> tuple[str, object]:
-    """(class name, config dataclass) from ``folder/config.json`` = {"name", "args"}."""
-    path = Path(folder) / "config.json"
-    data = read_json(path)
-    if not isinstance(data, dict) or "name" not in data or "args" not in data:
-        raise config_error(path, "name", "not a {'name', 'args'} model config")
-    name = data["name"]
-    if name not in MODEL_REGISTRY:
-        raise config_error(path, "name", f"unknown model class {name!r}; expected one of {sorted(MODEL_REGISTRY)}")
-    return name, MODEL_REGISTRY[name][0].from_args(data["args"], source=str(path))
-
-
-def build_model(name: str, config, device: str | torch.device = "meta") -> torch.nn.Module:
-    """The network with uninitialised weights (on the meta device by default: no memory)."""
-    with torch.device(device):
-        return MODEL_REGISTRY[name][1](config)
-
-
-def load_model(folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-               expected_name: str | None = None) -> torch.nn.Module:
-    """Builds the network named by ``folder/config.json`` on the meta device and loads
-    ``folder/model.safetensors`` strictly (every key and shape; errors name the key and the file),
-    cast to `dtype` on `device` (`models.loading`)."""
-    folder = Path(folder)
-    name, config = read_model_config(folder)
-    if expected_name and name != expected_name:
-        raise config_error(folder / "config.json", "name", f"describes {name}, expected {expected_name}")
-    model = build_model(name, config, "meta")
-    return load_safetensors_into(model, folder / "model.safetensors", device=device, dtype=dtype)
-
 
 # ----------------------------------------------------------------------------- DINOv2 glue
 def dinov2_condition(x_prenorm: torch.Tensor) -> torch.Tensor:
@@ -145,15 +107,12 @@ class Stage2Result:
         return self.mesh_vertices.shape[0] > 0 and self.mesh_faces.shape[0] > 0
 
 
-ProgressFn = Callable[[str, float, float, str], None]
-
-
 class Stage2Pipeline:
     """Loaded stage-2 networks plus the sampler settings of ``pipeline.json``."""
 
     def __init__(self, flow: SLatFlowModel, decoder_gs: SLatGaussianDecoder | None,
                  decoder_mesh: SLatMeshDecoder | None, sampler_params: dict, normalization: dict,
-                 sigma_min: float = 1e-5, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+                 sigma_min: float = 1e-5, memory: MemoryPolicy | None = None):
         self.flow = flow
         self.decoder_gs = decoder_gs
         self.decoder_mesh = decoder_mesh
@@ -162,12 +121,14 @@ class Stage2Pipeline:
         self.sigma_min = float(sigma_min)
         self.mean = torch.tensor(normalization["mean"], dtype=torch.float32)
         self.std = torch.tensor(normalization["std"], dtype=torch.float32)
-        self.device = torch.device(device)
-        self.dtype = dtype
+        # The stage-2 networks stay on the device (they are small next to stage 1's); only the shared
+        # DINOv2 follows the policy's offload (`multiview_features`).
+        self.memory = memory or MemoryPolicy()
+        self.device, self.dtype = self.memory.device, self.memory.dtype
 
     @classmethod
-    def from_pretrained(cls, second_stage_dir: str | Path, device: str | torch.device = "cpu",
-                        dtype: torch.dtype = torch.float32, decoders: bool = True) -> "Stage2Pipeline":
+    def from_pretrained(cls, second_stage_dir: str | Path, memory: MemoryPolicy | None = None,
+                        decoders: bool = True) -> "Stage2Pipeline":
         """Loads ``pipeline.json`` and ``ckpts/{slat_flow,decoder_GS,decoder_Mesh}`` (strict)."""
         root = Path(second_stage_dir)
         path = root / "pipeline.json"
@@ -186,6 +147,8 @@ class Stage2Pipeline:
                 raise config_error(path, f"models.{key}", f"models.{key} is missing")
         if len(norm.get("mean", [])) != 8 or len(norm.get("std", [])) != 8:
             raise config_error(path, "slat_normalization", "needs 8 means and 8 stds")
+        memory = memory or MemoryPolicy()
+        device, dtype = memory.device, memory.dtype
         flow = load_model(root / models["slat_flow_model"], device, dtype, "SLatFlowModel")
         gs = mesh = None
         if decoders:
@@ -194,7 +157,7 @@ class Stage2Pipeline:
         params = dict(sampler.get("params", {}))
         if "cfg_interval" in params:
             params["cfg_interval"] = tuple(params["cfg_interval"])
-        return cls(flow, gs, mesh, params, norm, sampler.get("args", {}).get("sigma_min", 1e-5), device, dtype)
+        return cls(flow, gs, mesh, params, norm, sampler.get("args", {}).get("sigma_min", 1e-5), memory)
 
     # -- 1. structured latent
     def initial_noise(self, num_voxels: int, generator: torch.Generator | None = None,
@@ -211,8 +174,8 @@ class Stage2Pipeline:
     @torch.no_grad()
     def sample_slat(self, coords: torch.Tensor, cond: torch.Tensor, neg_cond: torch.Tensor | None = None, *,
                     noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                    seed: int | None = None, on_step: Callable[[int, int], None] | None = None, cancel=None,
-                    record: bool = False, **sampler_overrides):
+                    seed: int | None = None, callback: StepCallback | None = None, record: bool = False,
+                    **sampler_overrides):
         """Returns (denormalised SLat SparseTensor, FlowSample). `noise` (N, 8) overrides the generator."""
         coords = _as_coords(coords).to(self.device)
         if noise is None:
@@ -226,14 +189,14 @@ class Stage2Pipeline:
         neg_cond = torch.zeros_like(cond) if neg_cond is None else neg_cond.to(self.device, self.dtype)
         x = SparseTensor(noise.to(self.device, self.dtype), coords)
 
-        def model(xt, t, c):
-            return self.flow(xt, t.to(self.device), c)
+        def model(xt, t: float, c):  # the flow's time input is 1000 t
+            return self.flow(xt, torch.tensor([1000.0 * t], dtype=torch.float32, device=self.device), c)
 
         params = {**self.sampler_params, **sampler_overrides}
-        res = flow_euler_guidance_interval(
-            model, x, cond, neg_cond, steps=int(params["steps"]), cfg_strength=float(params["cfg_strength"]),
-            cfg_interval=tuple(params["cfg_interval"]), rescale_t=float(params["rescale_t"]),
-            sigma_min=self.sigma_min, on_step=on_step, cancel=cancel, record=record)
+        sampler = FlowEulerGuidanceIntervalSampler(float(params["cfg_strength"]), tuple(params["cfg_interval"]),
+                                                   self.sigma_min)
+        res = sampler.sample(model, x, cond, neg_cond, steps=int(params["steps"]), rescale_t=float(params["rescale_t"]),
+                             callback=callback, record=record)
         feats = res.samples.feats.float() * self.std.to(res.samples.device) + self.mean.to(res.samples.device)
         return res.samples.replace(feats), res
 
@@ -248,7 +211,8 @@ class Stage2Pipeline:
                 views = views.unsqueeze(0)
             if views.shape[1] != 4 or views.shape[2] != 3:
                 raise ValueError(f"expected 4 RGB views (4, 3, H, W), got {tuple(views.shape)}")
-            out.append(multiview_features(dinov2, views.to(self.device)).to(self.dtype))
+            with self.memory.on_device(dinov2):
+                out.append(multiview_features(dinov2, views.to(self.device)).to(self.dtype))
         return out[0], out[1]
 
     # -- 3. decoders
@@ -257,7 +221,7 @@ class Stage2Pipeline:
         """(list of Gaussians, list of FlexiCubesMesh), one per batch item."""
         if self.decoder_gs is None or self.decoder_mesh is None:
             raise RuntimeError("this Stage2Pipeline was loaded without decoders")
-        hook = (lambda i, n: cancel.raise_if_set()) if cancel is not None else None
+        hook = (lambda i, n: cancel.raise_if_set()) if cancel is not None else None  # between decoder blocks
         slat = slat.to(self.device, self.dtype)
         gs_raw = self.decoder_gs.forward_features(slat, mv_color, mv_normal, block_hook=hook)
         gaussians = self.decoder_gs.to_gaussians(gs_raw)
@@ -288,26 +252,18 @@ class Stage2Pipeline:
         in [0, 1] (views 0 front, 1 right, 2 back, 3 left as stage 1 stores them); cond (1, 1374, C)
         DINOv2 condition tokens (`dinov2_condition`); `dinov2` the ViT-L/14-reg model, unless
         precomputed `mv_color` / `mv_normal` feature maps are given. `progress(stage, done, total,
-        message)` is called after every sampler step and sub-step; `cancel.raise_if_set()` before
-        every step and between decoder blocks.
+        message)` is called after every sampler step and sub-step; a set `cancel` token stops the
+        stage at the next of these reports and between decoder blocks.
         """
         timings = {}
         n_steps = int(steps or self.sampler_params["steps"])
         total = n_steps + 3
-        done = [0]
-
-        def tick(msg):
-            done[0] += 1
-            if progress is not None:
-                progress(progress_stage, done[0], total, msg)
-            if cancel is not None:
-                cancel.raise_if_set()
-
-        if progress is not None:
-            progress(progress_stage, 0, total, "sampling the structured latent")
+        report = reporter(progress, cancel)
+        report(progress_stage, 0, total, "sampling the structured latent")
         t0 = time.perf_counter()
         slat, _ = self.sample_slat(coords, cond, noise=noise, generator=generator, seed=seed, steps=n_steps,
-                                   on_step=lambda i, n: tick(f"structured latent step {i}/{n}"), cancel=cancel)
+                                   callback=step_callback(report, progress_stage, "structured latent step",
+                                                          total=total))
         timings["slat_sampling"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -316,12 +272,12 @@ class Stage2Pipeline:
                 raise ValueError("pass the DINOv2 model or precomputed mv_color / mv_normal features")
             mv_color, mv_normal = self.multiview_features(dinov2, color_views, normal_views)
         timings["multiview_features"] = time.perf_counter() - t0
-        tick("multiview features")
+        report(progress_stage, n_steps + 1, total, "multiview features")
 
         t0 = time.perf_counter()
         gaussians, meshes = self.decode(slat, mv_color, mv_normal, cancel=cancel)
         timings["decoders_and_flexicubes"] = time.perf_counter() - t0
-        tick("decoded Gaussians and mesh")
+        report(progress_stage, n_steps + 2, total, "decoded Gaussians and mesh")
 
         mesh = meshes[0]
         g = gaussians[0]
@@ -337,7 +293,7 @@ class Stage2Pipeline:
             timings=timings, seed=seed)
         if not result.mesh_ok:
             log.warning("stage 2 produced an empty mesh (%d voxels)", slat.coords.shape[0])
-        tick("stage 2 done")
+        report(progress_stage, total, total, "stage 2 done")
         return result
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 
+from ...common import ProgressFn
 from ...foreground import PersonCut, cut_person
 from . import mesh as M
 from . import silhouette as S
@@ -21,7 +21,6 @@ from . import texture as T
 from .head import Head, find_head
 from .raster import rasterize, shade_textured
 
-ProgressFn = Callable[..., None]
 
 FRONT_VIEW_MAX_SIDE = 1024
 ROUGHNESS = 0.8

@@ -103,19 +103,3 @@ def shade_textured(tri: np.ndarray, bary: np.ndarray, faces: np.ndarray, uv: np.
     cols = remap_points(texture[..., :3].astype(np.float32), t[:, 0] * tw - 0.5, (1.0 - t[:, 1]) * th - 0.5)
     out[hit] = np.clip(cols + 0.5, 0, 255).astype(np.uint8)
     return out
-
-
-def shade_normals(tri: np.ndarray, bary: np.ndarray, faces: np.ndarray, normals: np.ndarray,
-                  light=(-0.4, 0.5, 0.75), albedo=(200, 200, 200), background=(255, 255, 255)) -> np.ndarray:
-    """Grey clay shading from vertex normals (for looking at the geometry)."""
-    H, W = tri.shape
-    out = np.empty((H, W, 3), np.uint8)
-    out[:] = np.asarray(background, np.uint8)
-    hit = tri >= 0
-    n = (normals[faces[tri[hit]]] * bary[hit][..., None]).sum(1)
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
-    L = np.asarray(light, float)
-    L /= np.linalg.norm(L)
-    s = 0.25 + 0.75 * np.clip(n @ L, 0, 1)
-    out[hit] = np.clip(np.asarray(albedo)[None, :] * s[:, None], 0, 255).astype(np.uint8)
-    return out

@@ -7,11 +7,9 @@
     stage2      structured-latent sampling (25 steps), multiview DINOv2 features, Gaussian + mesh decoders
     mesh_cleanup, uv_atlas, texture_bake, export    the post-processing chain (`pipelines.postprocess`)
 
-Models stay loaded between jobs (the service keeps the engine); `release()` frees them. Memory modes:
-``full`` keeps every component resident; ``balanced`` frees the stage-1 components before stage 2 (and
-reloads them for the next job); ``low`` additionally keeps components on the CPU and moves each to the GPU
-only while it runs. On the CPU every mode runs in fp32, or in bf16 on request where the CPU has native
-bf16. docs/synchuman-engine.md lists the expected peak memory of each mode.
+Models stay loaded between jobs (the service keeps the engine); `release()` frees them. Where they live
+and in which precision is the pipelines' `MemoryPolicy` (`pipelines.memory`), chosen from the settings'
+device, precision and memory mode. docs/synchuman-engine.md lists the expected peak memory of each mode.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from types import SimpleNamespace
 from ...errors import SyncHumanError
 from ...foreground import cut_person, write_pose_views
 from ...jobs import Stage
-from ...weights import BACKGROUND_FILE, DINOV2_CANDIDATES, require_weights, weights_status
+from ...weights import BACKGROUND_FILE, require_weights, weights_status
 from ..base import Engine, EngineResult, ReconstructSettings
 
 log = logging.getLogger("synchuman.engine")
@@ -46,33 +44,19 @@ def _stages() -> tuple[Stage, ...]:
             *(Stage(s.name, s.label, s.weight * 3.0) for s in POSTPROCESS_STAGES))
 
 
-def resolve_device(settings: ReconstructSettings):
+def memory_policy(settings: ReconstructSettings):
+    """The pipelines' `MemoryPolicy` for the settings' device ("auto": CUDA when torch sees it),
+    precision and memory mode."""
     import torch
+
+    from ...pipelines.memory import MemoryPolicy
 
     if settings.device == "cuda" and not torch.cuda.is_available():
         raise SyncHumanError("device.unavailable", "CUDA was asked for but torch sees no CUDA device.",
                              "Install the CUDA build of torch (see README) or use --device cpu / auto.")
-    device = torch.device("cuda" if settings.device == "auto" and torch.cuda.is_available() else
-                          settings.device if settings.device != "auto" else "cpu")
-    precision = settings.precision
-    if device.type == "cpu":
-        # bf16 on request where the CPU has native bf16 arithmetic (AVX512-BF16 / AMX): half the
-        # memory and ~2x the matmul speed; fp16 has no fast CPU path.
-        if precision == "bf16" and cpu_supports_bf16():
-            return device, torch.bfloat16
-        if precision in ("fp16", "bf16"):
-            log.warning("precision %s is not used on this CPU; running in fp32", precision)
-        dtype = torch.float32
-    else:
-        dtype = {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16,
-                 "fp32": torch.float32}[precision]
-    return device, dtype
-
-
-def cpu_supports_bf16() -> bool:
-    import torch
-
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    device = "cuda" if settings.device == "auto" and torch.cuda.is_available() else \
+        settings.device if settings.device != "auto" else "cpu"
+    return MemoryPolicy.choose(device, settings.precision, settings.memory_mode)
 
 
 def cpu_estimate_s(stage1_steps: int, stage2_steps: int) -> float:
@@ -110,17 +94,13 @@ class SyncHumanEngine(Engine):
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _load_stage1(self, root, device, dtype, low: bool):
-        from ...models.dinov2 import load_dinov2
+    def _load_stage1(self, root, memory):
+        """Stage 1 with DINOv2, which stays loaded for stage 2 (it computes the multiview features)."""
         from ...pipelines.stage1 import Stage1Pipeline
 
-        if self.dinov2 is None:
-            dino_path = next(root / c for c in DINOV2_CANDIDATES if (root / c).is_file())
-            self.dinov2 = load_dinov2(dino_path, device="cpu" if low else device, dtype=dtype)
         if self.stage1 is None:
-            self.stage1 = Stage1Pipeline.from_pretrained(root / "ckpts" / "OneStage", device=device, dtype=dtype,
-                                                         offload=low)
-            self.stage1.dinov2 = self.dinov2
+            self.stage1 = Stage1Pipeline.from_weights_dir(root, dinov2=self.dinov2, memory=memory)
+            self.dinov2 = self.stage1.dinov2
 
     def _foreground_for(self, photo, root, progress):
         """The alpha source for a photo without alpha: the background-removal model when the weights
@@ -140,11 +120,11 @@ class SyncHumanEngine(Engine):
                 return None
         return self.background_remover
 
-    def _load_stage2(self, root, device, dtype):
+    def _load_stage2(self, root, memory):
         from ...pipelines.stage2 import Stage2Pipeline
 
         if self.stage2 is None:
-            self.stage2 = Stage2Pipeline.from_pretrained(root / "ckpts" / "SecondStage", device=device, dtype=dtype)
+            self.stage2 = Stage2Pipeline.from_pretrained(root / "ckpts" / "SecondStage", memory)
 
     # -- the job --------------------------------------------------------------------------------
     def reconstruct(self, photo, settings, job, progress, cancel):
@@ -152,9 +132,8 @@ class SyncHumanEngine(Engine):
         import torch
 
         root = require_weights(settings.weights_dir)
-        device, dtype = resolve_device(settings)
-        mode = settings.memory_mode
-        low = mode == "low" and device.type == "cuda"
+        memory = memory_policy(settings)
+        device, dtype, mode = memory.device, memory.dtype, settings.memory_mode
         steps1 = settings.stage1_steps or STAGE1_STEPS
         steps2 = settings.stage2_steps or STAGE2_STEPS
         key = (str(root), str(device), str(dtype), mode)
@@ -172,7 +151,7 @@ class SyncHumanEngine(Engine):
 
         started = time.perf_counter()
         progress("load", 1, 3, "loading DINOv2 and the stage-1 models")
-        self._load_stage1(root, device, dtype, low)
+        self._load_stage1(root, memory)
         timings["load_stage1"] = round(time.perf_counter() - started, 3)
         progress("load", 3, 3, "stage-1 models ready")
         person = cut_person(photo, settings.person_box, alpha_model=self._foreground_for(photo, root, progress),
@@ -184,31 +163,25 @@ class SyncHumanEngine(Engine):
 
         with torch.inference_mode():
             result1 = self.stage1(photo.rgba, seed=settings.seed, steps=steps1, progress=progress, cancel=cancel,
-                                  vae_tiled=low, foreground=None if photo.has_alpha else person_alpha)
+                                  foreground=None if photo.has_alpha else person_alpha)
             result1.save(job.file("views"))
             pose_views = write_pose_views(job.file("views"), photo.rgba[..., :3], person.alpha, person.pose)
             progress("stage1_decode", 1, 1, f"{len(result1.coords)} occupied voxels; views saved")
             if len(result1.coords) == 0:
                 raise SyncHumanError("synchuman.empty_structure", "Stage 1 found no occupied voxel.",
                                      "Try another seed, or a photo where the whole person is visible.")
-            cond = self._condition_tokens(result1, device)
-
-            if mode != "full":  # balanced and low: the stage-1 models leave before stage 2 comes in
+            if not memory.keep_stage1_resident:  # the stage-1 networks leave before stage 2 comes in
                 self.stage1 = None
                 gc.collect()
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
             started = time.perf_counter()
             progress("stage2", 0, steps2 + 3, "loading the stage-2 models")
-            self._load_stage2(root, device, dtype)
+            self._load_stage2(root, memory)
             timings["load_stage2"] = round(time.perf_counter() - started, 3)
-            self.dinov2.to(device)
-            try:
-                result2 = self.stage2.run_from_stage1(result1, cond, self.dinov2, seed=settings.seed, steps=steps2,
-                                                      progress=progress, progress_stage="stage2", cancel=cancel)
-            finally:
-                if low:
-                    self.dinov2.to("cpu")
+            result2 = self.stage2.run_from_stage1(result1, result1.condition_tokens, self.dinov2, seed=settings.seed,
+                                                  steps=steps2, progress=progress, progress_stage="stage2",
+                                                  cancel=cancel)
         if not result2.mesh_ok:
             raise SyncHumanError("synchuman.empty_mesh", "Stage 2 decoded no surface.",
                                  "Try another seed; if it persists, report it with job.log.")
@@ -234,13 +207,3 @@ class SyncHumanEngine(Engine):
             "postprocess": {k: v for k, v in stats.items() if k != "glb"},
             "load_timings_s": timings,
         })
-
-    # -- helpers --------------------------------------------------------------------------------
-    def _condition_tokens(self, result1, device):
-        """DINOv2 tokens of the photo's 518² crop (the crop and model of stage 1's 3D branch)."""
-        from ...models.dinov2 import condition_tokens
-        from ...preprocess import dinov2_input
-
-        self.dinov2.to(device)
-        p = next(self.dinov2.parameters())
-        return condition_tokens(self.dinov2(dinov2_input(result1.inputs.trellis_rgb).to(p.device, p.dtype)).float())
