@@ -63,7 +63,7 @@ class Service:
             line = encode(event)
         except Exception:  # noqa: BLE001 - never expected (encode escapes what it cannot write): log, go on
             log.exception("cannot encode a %s event", event.get("type"))
-            line = encode(error_event("internal.unencodable", f"A {event.get('type')} event could not be encoded.",
+            line = encode(error_event("internal.error", f"A {event.get('type')} event could not be encoded.",
                                       "This is a bug; the backend log holds the details.", job=event.get("job")))
         with self._out_lock:
             try:
