@@ -4,8 +4,6 @@ and it sweeps only partial folders whose owner is dead. Real `synchuman batch` s
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from batch_photos import make_folder
-from synchuman.jobs import PARTIAL_MARK, JobFolder
+from partials import dead_pid, partial_of
+from synchuman.jobs import PARTIAL_MARK
 
 ARGS = ["--json", "--texture-size", "256", "--max-faces", "8000"]
 
@@ -93,15 +92,8 @@ def test_a_batch_sweeps_only_partial_folders_of_dead_processes(example_photo, tm
     out = tmp_path / "out"
     out.mkdir()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    finished = subprocess.Popen([sys.executable, "-c", "pass"])
-    finished.wait()
     try:
-        own = JobFolder(out, "x").path.name
-        live = out / own.replace(f"{PARTIAL_MARK}{os.getpid()}@", f"{PARTIAL_MARK}{sleeper.pid}@")
-        dead = out / own.replace(f"{PARTIAL_MARK}{os.getpid()}@", f"{PARTIAL_MARK}{finished.pid}@")
-        for folder in (live, dead):
-            folder.mkdir()
-            (folder / "job.log").write_text("a job in progress")
+        live, dead = partial_of(sleeper.pid, out, "x"), partial_of(dead_pid(), out, "x")
         run_to_end(photos, out)
         assert live.is_dir() and (live / "job.log").is_file()  # a live service's job keeps its folder
         assert not dead.exists()

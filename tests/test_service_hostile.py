@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from partials import dead_pid, partial_of
 from service_driver import ServiceProcess
-from synchuman.jobs import PARTIAL_MARK, JobFolder
+from synchuman.jobs import PARTIAL_MARK
 
 
 @pytest.fixture
@@ -113,27 +114,10 @@ def test_a_dangling_symlink_at_the_folder_name_is_stepped_over(service, example_
     assert (out / example_photo.stem).is_symlink() and not (tmp_path / "gone").exists()
 
 
-def dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-def partial_of(pid: int, out: Path, name: str) -> Path:
-    """A partial folder named as a job of process `pid` would name it."""
-    own = JobFolder(out, name).path.name
-    folder = out / own.replace(f"{PARTIAL_MARK}{os.getpid()}@", f"{PARTIAL_MARK}{pid}@")
-    folder.mkdir(parents=True)
-    (folder / "job.log").write_text("half written")
-    return folder
-
-
 def test_sigterm_cancels_the_job_and_the_next_service_sweeps_only_dead_partials(example_photo, tmp_path):
     out = tmp_path / "out"
     svc = ServiceProcess()
-    svc.send({"type": "reconstruct", "job": "j", "photo": str(example_photo), "output_dir": str(out),
-              "settings": {"texture_size": 2048}})
-    svc.wait_for(lambda e: e["type"] == "progress" and e["stage"] != "input", timeout=120)
+    svc.start_busy_job(example_photo, out)
     svc.proc.send_signal(signal.SIGTERM)
     err, _ = svc.wait_for(_ends("j"), timeout=60)
     assert err["code"] == "job.cancelled" and "terminated" in err["message"]

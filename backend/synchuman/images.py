@@ -29,6 +29,12 @@ MAX_PIXELS = 80_000_000         # refuse anything larger before decoding (decomp
 MAX_SIDE = 2048
 MIN_SIDE = 64                   # smaller photos carry too little to reconstruct
 MAX_FILE_BYTES = 200_000_000    # larger files are refused before reading (no photo needs more)
+# Pixels decoded at full size (all but JPEG, which decodes reduced) may take this much memory: 64 MP of
+# RGB or RGBA (Pillow keeps 4 bytes a pixel), 80 MP of gray or palette. With the ~280 MB the engines'
+# imports take, a job's peak stays under 600 MB.
+MAX_DECODED_BYTES = 256_000_000
+# Modes whose values cannot be averaged, and what they are reduced as.
+_AVERAGEABLE = {"P": "RGB", "PA": "RGBA", "1": "L", "I;16": "I", "I;16L": "I", "I;16B": "I", "I;16N": "I"}
 
 
 @dataclass
@@ -87,28 +93,41 @@ def alpha_is_meaningful(alpha: np.ndarray) -> bool:
     return transparent >= 0.005 * n and opaque >= 0.005 * n
 
 
-def _decode_reduced(img: Image.Image, max_side: int) -> Image.Image:
+def _decode_reduced(img: Image.Image, max_side: int, label: str) -> Image.Image:
     """Decodes the pixels, at a reduced size when the photo is far above `max_side`, so a big photo
-    never costs its full size in memory more than once: JPEG decodes at 1/2, 1/4 or 1/8 scale (draft
-    mode), other formats are box-reduced by a whole factor right after decoding, before any copy."""
+    costs its full size in memory once at most: JPEG decodes at 1/2, 1/4 or 1/8 scale (draft mode);
+    other formats are reduced by a whole factor right after decoding, converted strip by strip when
+    their mode cannot be averaged (palette, 1-bit, 16-bit). Refuses what would take too much memory
+    to decode even once."""
     w, h = img.size
     if img.format in ("JPEG", "MPO") and max(w, h) > max_side:
         s = max_side / max(w, h)
         img.draft(img.mode, (math.ceil(w * s), math.ceil(h * s)))  # stays at least max_side on the long side
+    per_pixel = 2 if img.mode.startswith("I;16") else 1 if img.mode in ("1", "L", "P") else 4  # Pillow's storage
+    decoded = img.size[0] * img.size[1] * per_pixel
+    if decoded > MAX_DECODED_BYTES:
+        raise SyncHumanError("input.too_large",
+                             f"{label} is {w}x{h} {img.mode} pixels: decoding it would take {decoded / 1e6:.0f} MB.",
+                             f"Resize the photo below {MAX_DECODED_BYTES // 4_000_000} megapixels, or save it "
+                             "as JPEG.", {"width": w, "height": h})
     img.load()
     factor = max(img.size) // max_side
     if factor < 2:
         return img
-    if img.mode in ("P", "PA", "1"):  # indices and bits cannot be averaged
-        has_alpha = img.mode == "PA" or "transparency" in img.info
-        img = img.convert("RGBA" if has_alpha else "L" if img.mode == "1" else "RGB")
-    try:
-        # The core reduce, as Image.reduce does for other modes: for RGBA and LA, Image.reduce first
-        # makes a premultiplied full-size copy, which doubled the peak; unpremultiplied averaging only
-        # tints the one-pixel rim of a cut-out with its transparent pixels' colour.
+    # The core reduce, as Image.reduce does for most modes; for RGBA and LA, Image.reduce would first
+    # make a premultiplied full-size copy. Unpremultiplied averaging only tints the one-pixel rim of
+    # a cut-out with the colour of its transparent pixels.
+    target = _AVERAGEABLE.get(img.mode, img.mode)
+    if img.mode == "P" and "transparency" in img.info:
+        target = "RGBA"
+    if target == img.mode:
         return img._new(img.im.reduce((factor, factor), (0, 0, *img.size)))
-    except ValueError:  # a mode the core reduce does not handle: resized later
-        return img
+    out = Image.new(target, (math.ceil(img.size[0] / factor), math.ceil(img.size[1] / factor)))
+    rows = factor * max(1, 512 // factor)  # a strip of whole reduction blocks
+    for y in range(0, img.size[1], rows):
+        strip = img.crop((0, y, img.size[0], min(img.size[1], y + rows))).convert(target)
+        out.paste(strip._new(strip.im.reduce((factor, factor), (0, 0, *strip.size))), (0, y // factor))
+    return out
 
 
 def _too_small(label: str, w: int, h: int, scaled: tuple[int, int] | None = None) -> SyncHumanError:
@@ -140,7 +159,7 @@ def decode_photo(data: bytes, path: Path | None = None, max_side: int = MAX_SIDE
                     raise SyncHumanError("input.unsupported_format", f"{label} is a {fmt} image.",
                                          "Use PNG, JPEG, WebP, TIFF or BMP.", {"format": fmt})
                 original_size = img.size
-                img = _decode_reduced(img, max_side)
+                img = _decode_reduced(img, max_side, label)
                 stored_size = img.size
                 img = ImageOps.exif_transpose(img)
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
