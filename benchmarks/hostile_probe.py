@@ -67,20 +67,24 @@ def kill(work: Path) -> None:
     photos = make_folder(EXAMPLE, work, good=2, broken=0)
     points = kill_points(photos, work)
     print(f"\n## Batch killed at every boundary ({len(points)} boundaries, 2 photos)\n")
-    print("| kill at | rerun: done | rerun: skipped | folders | duplicates | orphans | partial left | consistent |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| kill at | killed | rerun: done | rerun: skipped | folders | duplicates | orphans | partial left | "
+          "consistent |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n, (name, nth) in enumerate(points):
         out = work / f"out{n}"
         seen: list[str] = []
+        stages: set[tuple[str, str]] = set()
 
         def stop(event, name=name, nth=nth) -> bool:
+            if event["type"] == "progress":  # only the first event of each stage of each photo
+                if (event["photo"], event["stage"]) in stages:
+                    return False
+                stages.add((event["photo"], event["stage"]))
             key = event.get("event") if event["type"] == "batch" else f"progress:{event.get('stage')}"
-            if event["type"] == "progress" and key in seen:
-                return False
             seen.append(key)
             return seen.count(name) == nth
 
-        kill_at(photos, out, stop)
+        killed = kill_at(photos, out, stop)
         events = run_to_end(photos, out)
         folders = [p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
         duplicates = sum(1 for f in folders if f.rsplit("-", 1)[-1].isdigit())
@@ -93,7 +97,7 @@ def kill(work: Path) -> None:
             ok = "yes"
         except AssertionError:
             ok = "NO"
-        print(f"| {name} #{nth} | {events[-1]['done']} | {events[-1]['skipped']} | {len(folders)} | {duplicates} | "
+        print(f"| {name} #{nth} | {'yes' if killed else 'NO'} | {events[-1]['done']} | {events[-1]['skipped']} | {len(folders)} | {duplicates} | "
               f"{orphans} | {partial} | {ok} |", flush=True)
 
 

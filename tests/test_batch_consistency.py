@@ -29,14 +29,14 @@ def run_to_end(photos: Path, out: Path) -> list[dict]:
     return [e for e in events if e["type"] == "batch"]
 
 
-def kill_at(photos: Path, out: Path, stop) -> None:
-    """Runs a batch and SIGKILLs it when `stop(event)` first holds."""
+def kill_at(photos: Path, out: Path, stop) -> bool:
+    """Runs a batch and SIGKILLs it when `stop(event)` first holds; returns whether it was killed."""
     proc = start_batch(photos, out)
     for line in proc.stdout:
         if stop(json.loads(line)):
             proc.kill()
             break
-    proc.wait(60)
+    return proc.wait(60) == -9
 
 
 def assert_consistent(photos: Path, out: Path) -> None:
@@ -67,8 +67,7 @@ def test_a_batch_killed_at_each_boundary_resumes_without_duplicates_or_losses(ex
             seen.append(name)
             return seen.count(kind) == nth
 
-        kill_at(photos, out, stop)
-        assert seen.count(kind) == nth, (kind, seen)
+        assert kill_at(photos, out, stop), (kind, seen)
         run_to_end(photos, out)
         assert_consistent(photos, out)
 
