@@ -97,8 +97,9 @@ def kill(work: Path) -> None:
             ok = "yes"
         except AssertionError:
             ok = "NO"
-        print(f"| {name} #{nth} | {'yes' if killed else 'NO'} | {events[-1]['done']} | {events[-1]['skipped']} | {len(folders)} | {duplicates} | "
-              f"{orphans} | {partial} | {ok} |", flush=True)
+        cells = [f"{name} #{nth}", "yes" if killed else "NO", events[-1]["done"], events[-1]["skipped"],
+                 len(folders), duplicates, orphans, partial, ok]
+        print("| " + " | ".join(map(str, cells)) + " |", flush=True)
 
 
 def big_inputs(work: Path) -> dict[str, Path]:

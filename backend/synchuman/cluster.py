@@ -154,8 +154,8 @@ def run_batch_on_ray(inputs: list[str | Path], output_dir: str | Path, settings:
                     worker[0].cancel.remote()
             if cancel_sent_at and time.monotonic() - cancel_sent_at > CANCEL_GRACE_S:
                 for ref, (photo, worker) in list(running.items()):
-                    ray.kill(worker[0])
-                    killed_pids.append(worker[2])  # did not stop in time: the process goes, its partial folder is removed below
+                    ray.kill(worker[0])  # did not stop in time: the process goes, its partial folder is
+                    killed_pids.append(worker[2])  # removed below
                     batch_log.item(photo).status = "cancelled"
                     running.pop(ref)
                 break
