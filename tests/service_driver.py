@@ -44,6 +44,13 @@ class ServiceProcess:
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
 
+    def start_busy_job(self, photo, out, job: str = "j") -> None:
+        """Starts a job slow enough to interrupt and waits until it is past reading the photo."""
+        self.send({"type": "reconstruct", "job": job, "photo": str(photo), "output_dir": str(out),
+                   "settings": {"texture_size": 2048}})
+        self.wait_for(lambda e: e["type"] == "progress" and e.get("job") == job and e["stage"] != "input",
+                      timeout=120)
+
     def wait_for(self, predicate: Callable[[dict], bool], timeout: float = 60.0) -> tuple[dict, list[dict]]:
         """Returns the first event matching `predicate` and every event seen before it."""
         seen: list[dict] = []

@@ -83,3 +83,15 @@ def test_bad_arguments_are_usage_errors(tmp_path):
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
     proc = synchuman("reconstruct", "x.png", "-o", str(tmp_path), "--height-m", "40")
     assert proc.returncode == 1 and "settings.invalid" in proc.stderr
+
+
+def test_usage_errors_under_json_are_one_json_error_line(tmp_path):
+    proc = synchuman("reconstruct", "photo.png", "-o", str(tmp_path), "--json", "--texture-size", "big")
+    assert proc.returncode == 2
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1, proc.stdout
+    err = json.loads(lines[0])
+    assert err["type"] == "error" and err["code"] == "cli.usage" and "--texture-size" in err["message"]
+    assert "synchuman reconstruct" in err["hint"]
+    plain = synchuman("reconstruct", "photo.png", "--texture-size", "big")  # without --json: argparse's usual
+    assert plain.returncode == 2 and plain.stdout == "" and "error:" in plain.stderr and "usage:" in plain.stderr

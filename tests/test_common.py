@@ -13,18 +13,17 @@ NAMES = ["photo", "My Photo (1)", "../../etc/passwd", "a/b\\c:d", "фото-1", 
 
 
 def test_extension_accepts_the_same_photo_suffixes():
-    from synchuman_blender import batch, operators
+    from synchuman_blender import protocol
 
-    assert tuple(batch.PHOTO_EXTENSIONS) == PHOTO_SUFFIXES
-    assert tuple(operators.PHOTO_EXTENSIONS) == PHOTO_SUFFIXES
+    assert tuple(protocol.PHOTO_SUFFIXES) == PHOTO_SUFFIXES
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_extension_safe_name_agrees(name):
     """Up to 80 characters (the backend also truncates longer folder names to 80)."""
-    from synchuman_blender.operators import _safe
+    from synchuman_blender.protocol import safe_name as extension_safe_name
 
-    assert _safe(name) == safe_name(name)
+    assert extension_safe_name(name) == safe_name(name)
 
 
 @pytest.mark.parametrize("name", NAMES)

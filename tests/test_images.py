@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -135,3 +137,71 @@ def test_load_photo_records_path_and_hash(tmp_path):
 
     assert photo.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert photo.name == "anna" and photo.path == path.resolve()
+
+
+def test_a_file_over_the_size_cap_is_refused_before_reading(tmp_path):
+    from synchuman.images import MAX_FILE_BYTES
+
+    padded = tmp_path / "padded.png"
+    padded.write_bytes(encode(Image.new("RGB", (100, 100)), "PNG"))
+    with open(padded, "r+b") as f:
+        f.truncate(MAX_FILE_BYTES + 1)  # a PNG with trailing zeros (sparse: no disk used)
+    with pytest.raises(SyncHumanError) as err:
+        load_photo(padded)
+    assert err.value.code == "input.too_large" and err.value.hint
+
+
+def test_a_path_too_long_for_the_file_system_is_a_coded_error(tmp_path):
+    with pytest.raises(SyncHumanError) as err:
+        load_photo(tmp_path / ("x" * 300 + ".png"))
+    assert err.value.code == "input.bad_path"
+
+
+def test_a_panorama_too_thin_once_downscaled_is_too_small():
+    with pytest.raises(SyncHumanError) as err:
+        decode_photo(encode(Image.new("RGB", (MAX_SIDE * 2, 100)), "PNG"))  # 100 px high, 50 after the fit
+    assert err.value.code == "input.too_small" and "thin" in err.value.hint
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_big_photos_decode_at_reduced_size_with_the_same_framing(fmt):
+    rgba = figure_rgba(120, 180)
+    big = Image.fromarray(rgba[..., :3]).resize((120 * 50, 180 * 50), Image.NEAREST)  # 6000 x 9000
+    photo = decode_photo(encode(big, fmt, **({"quality": 80} if fmt == "JPEG" else {"compress_level": 1})))
+    assert photo.size == (round(MAX_SIDE * 2 / 3), MAX_SIDE) and photo.original_size == (6000, 9000)
+    assert any("downscaled from 6000x9000" in w for w in photo.warnings)
+    assert (photo.rgba[:150, :150, 0] > 200).all()  # the red marker is still at the top-left
+    h, w = photo.rgba.shape[:2]
+    assert abs(int(photo.rgba[h // 2, w // 2, 2]) - 200) < 12  # the figure's colour in the middle
+
+
+def test_a_big_rotated_jpeg_is_reduced_and_upright():
+    rgb = Image.fromarray(figure_rgba(180, 120)[..., :3]).resize((180 * 50, 120 * 50), Image.NEAREST)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side: rotate 90 degrees clockwise to display
+    photo = decode_photo(encode(rgb, "JPEG", exif=exif.tobytes()))
+    assert photo.size == (round(MAX_SIDE * 2 / 3), MAX_SIDE) and "EXIF orientation applied" in photo.warnings
+
+
+def test_pixels_that_would_take_too_much_memory_are_refused_before_decoding():
+    from synchuman.images import MAX_DECODED_BYTES
+
+    side = int((MAX_DECODED_BYTES / 4) ** 0.5) + 1  # RGBA just above the limit; as gray it is fine
+    with pytest.raises(SyncHumanError) as err:
+        decode_photo(encode(Image.new("RGBA", (side, side)), "PNG", compress_level=1))
+    assert err.value.code == "input.too_large" and "JPEG" in err.value.hint
+    assert decode_photo(encode(Image.new("L", (side, side), 90), "PNG", compress_level=1)).size == (MAX_SIDE,) * 2
+
+
+def test_peak_memory_of_decoding_a_64_megapixel_photo_stays_low(tmp_path):
+    """A bound, not a measurement (benchmarks/hostile_probe.py measures): before the reduced decode,
+    this file cost about 870 MB to decode."""
+    path = tmp_path / "huge.png"
+    Image.new("RGBA", (7990, 7990), (40, 120, 200, 255)).save(path, compress_level=1)
+    # VmHWM: the peak of this process alone (ru_maxrss would carry over the forking parent's)
+    code = ("import re, sys; from synchuman.images import load_photo; p = load_photo(sys.argv[1]); "
+            "print(p.size, re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    size, peak_kb = proc.stdout.rsplit(" ", 1)
+    assert size == f"({MAX_SIDE}, {MAX_SIDE})" and int(peak_kb) < 400_000, proc.stdout

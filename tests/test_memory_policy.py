@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from synchuman.pipelines.memory import MemoryPolicy
+from synchuman.pipelines.memory import MemoryPolicy, cpu_supports_bf16
 
 
 @pytest.mark.parametrize("precision", ["auto", "fp32", "fp16", "bf16"])
 @pytest.mark.parametrize("mode", ["full", "balanced", "low"])
-def test_the_cpu_runs_fp32_and_never_offloads(precision, mode):
+def test_the_cpu_runs_fp32_or_native_bf16_and_never_offloads(precision, mode):
     p = MemoryPolicy.choose("cpu", precision, mode)
-    assert p.dtype == torch.float32 and not p.offload and not p.vae_tiled
+    bf16 = precision == "bf16" and cpu_supports_bf16()   # bf16 only on request, and only where it is fast
+    assert p.dtype == (torch.bfloat16 if bf16 else torch.float32) and not p.offload and not p.vae_tiled
     assert p.load_device == torch.device("cpu")
     assert p.keep_stage1_resident == (mode == "full")
 

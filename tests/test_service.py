@@ -124,9 +124,7 @@ def test_cancel_running_and_queued_jobs(service, example_photo, tmp_path):
 def test_stdin_closed_mid_job_exits_cleanly(example_photo, tmp_path):
     out = tmp_path / "out"
     svc = ServiceProcess()
-    svc.send({"type": "reconstruct", "job": "j", "photo": str(example_photo), "output_dir": str(out),
-              "settings": {"texture_size": 2048}})
-    svc.wait_for(lambda e: e["type"] == "progress" and e["stage"] != "input", timeout=120)
+    svc.start_busy_job(example_photo, out)
     started = time.monotonic()
     assert svc.close(timeout=60) == 0
     assert time.monotonic() - started < 30

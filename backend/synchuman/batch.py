@@ -3,7 +3,10 @@
 The in-process runner here and the Ray runner (`cluster.py`) share the same items, log and
 result layout, so a batch can be resumed by either. An item is "done" when the log says so and
 its job folder still holds a `job.json` for the same input (same file hash); rerunning a batch
-skips those. One bad photo never stops a batch; it is recorded with its error code.
+skips those. Each attempt's job id is written to the log before the job runs, so an attempt whose
+folder was committed just before the batch was killed is recognised on resume (its `job.json`
+holds that id and the input's hash) instead of being run again. One bad photo never stops a
+batch; it is recorded with its error code.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,13 +25,13 @@ from typing import Any, Callable
 from .common import PHOTO_SUFFIXES
 from .engines import ReconstructSettings
 from .errors import Cancelled, SyncHumanError, internal_error
-from .jobs import PARTIAL_MARK, CancelToken, write_json
+from .jobs import CancelToken, output_folder, sweep_dead_partials, write_json
 
 log = logging.getLogger("synchuman.batch")
 
 LOG_NAME = "batch.json"
-# Errors that a retry cannot fix (the input or the settings are wrong).
-DETERMINISTIC_PREFIXES = ("input.", "settings.", "engine.unavailable", "weights.")
+# Errors that a retry cannot fix (the input, the settings or the output folder is wrong, or the disk full).
+DETERMINISTIC_PREFIXES = ("input.", "settings.", "engine.unavailable", "weights.", "output.")
 
 
 def collect_photos(inputs: list[str | Path]) -> list[Path]:
@@ -70,10 +74,15 @@ class BatchItem:
     glb: str | None = None
     seconds: float | None = None
     attempts: int = 0
+    job_id: str | None = None        # the current attempt's id, logged before it runs (see module doc)
     worker: str | None = None
     error: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier failed attempts
     warnings: list[str] = field(default_factory=list)            # what a successful job warned about
+
+    def begin_attempt(self, worker: str) -> None:
+        self.status, self.attempts, self.worker = "running", self.attempts + 1, worker
+        self.job_id = f"{Path(self.photo).name}#{uuid.uuid4().hex[:8]}"
 
     def record_result(self, result: dict[str, Any]) -> None:
         """A finished job: where it is and what it warned about."""
@@ -102,6 +111,29 @@ class BatchLog:
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("ignoring unreadable %s: %s", self.path, exc)
 
+    def adopt_committed(self) -> int:
+        """Items the log calls running whose job folder was committed before the batch was killed
+        become done; returns how many."""
+        running = {i.job_id: i for i in self.items.values() if i.status == "running" and i.job_id}
+        adopted = 0
+        if not running or not self.output_dir.is_dir():
+            return 0
+        for folder in self.output_dir.iterdir():
+            if folder.name.startswith(".") or not (folder / "job.json").is_file():
+                continue
+            try:
+                meta = json.loads((folder / "job.json").read_text())
+                item = running.get(meta.get("job_id"))
+                if item is None or meta["input"]["sha256"] != item.sha256:
+                    continue
+                item.record_result({"job_dir": str(folder), "glb": str(folder / meta["outputs"]["glb"]),
+                                    "metadata": meta})
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("cannot read %s: %s", folder / "job.json", exc)
+                continue
+            adopted += 1
+        return adopted
+
     def is_done(self, photo: Path, sha256: str | None) -> bool:
         item = self.items.get(str(photo))
         return bool(item and item.status == "done" and item.sha256 == sha256 and item.job_dir
@@ -125,19 +157,6 @@ class BatchLog:
 
 def is_deterministic(error: dict[str, Any]) -> bool:
     return str(error.get("code", "")).startswith(DETERMINISTIC_PREFIXES)
-
-
-def remove_partial_folders(output_dir: Path) -> int:
-    """Removes job folders left half-written by killed workers (they never look complete)."""
-    import shutil
-
-    removed = 0
-    if output_dir.is_dir():
-        for p in output_dir.iterdir():
-            if p.is_dir() and p.name.startswith(".") and PARTIAL_MARK in p.name:
-                shutil.rmtree(p, ignore_errors=True)
-                removed += 1
-    return removed
 
 
 class BatchProgress:
@@ -164,7 +183,7 @@ class BatchProgress:
 def open_batch(inputs: list[str | Path], output_dir: str | Path, settings: ReconstructSettings,
                emit: Callable[[dict], None], runner: str) -> tuple[BatchLog, BatchProgress, list[Path]]:
     """Starts (or resumes) a batch: the log, the progress, and the photos still to do."""
-    output_dir = Path(output_dir).expanduser().resolve()
+    output_dir = output_folder(output_dir)
     photos = collect_photos(inputs)
     if not photos:
         raise SyncHumanError("input.not_found", "No photos found in the given paths.",
@@ -172,7 +191,8 @@ def open_batch(inputs: list[str | Path], output_dir: str | Path, settings: Recon
     settings.validate()
     batch_log = BatchLog(output_dir, settings, runner)
     progress = BatchProgress(len(photos), emit)
-    remove_partial_folders(output_dir)
+    sweep_dead_partials(output_dir)  # only those of dead processes: a live service may share the folder
+    batch_log.adopt_committed()
     progress.event("start", runner=runner)
     todo = []
     for photo in photos:
@@ -212,9 +232,8 @@ def run_batch(inputs: list[str | Path], output_dir: str | Path, settings: Recons
         if cancel.is_set():
             break
         item = batch_log.item(photo)
-        item.worker = "local"
         while not cancel.is_set():
-            item.status, item.attempts = "running", item.attempts + 1
+            item.begin_attempt("local")
             progress.running[str(photo)] = "local"
             batch_log.save()
             progress.event("item_started", photo=str(photo), attempt=item.attempts)
@@ -225,7 +244,7 @@ def run_batch(inputs: list[str | Path], output_dir: str | Path, settings: Recons
 
             try:
                 result = run_reconstruction(photo, batch_log.output_dir, settings, job_event, cancel, engines,
-                                            job_id=photo.name)
+                                            job_id=item.job_id)
                 item.record_result(result)
                 error = None
             except Cancelled as exc:

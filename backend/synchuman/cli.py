@@ -14,7 +14,7 @@ from . import __version__
 from .engines.base import DEVICE_CHOICES, ENGINE_CHOICES, MEMORY_MODES, PRECISION_CHOICES, ReconstructSettings
 from .errors import Cancelled, SyncHumanError, internal_error
 from .jobs import CancelToken
-from .protocol import claim_stdout
+from .protocol import claim_stdout, encode
 
 EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
 
@@ -108,14 +108,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         def emit(event: dict) -> None:
             event = {**event, "job": job_id}
             if args.json:
-                print(json.dumps(event), file=out, flush=True)
+                _print_event(event, out)
             else:
                 bar(event)
 
         try:
             result = run_reconstruction(photo, args.output, settings, emit, cancel, engines, job_id)
             if args.json:
-                print(json.dumps({"type": "result", **result}), file=out, flush=True)
+                _print_event({"type": "result", **result}, out)
             else:
                 bar.done()
                 print(f"{photo}: {result['glb']}")
@@ -138,9 +138,15 @@ def _report(exc: SyncHumanError, as_json: bool, job: str | None = None, out=None
         event = {"type": "error", **exc.to_dict()}
         if job:
             event["job"] = job
-        print(json.dumps(event), file=out or sys.stdout, flush=True)
+        _print_event(event, out or sys.stdout)
     else:
         print(f"error: {exc}", file=sys.stderr)
+
+
+def _print_event(event: dict, out) -> None:
+    """One JSON event line, strict and always encodable (as on the service's stdout)."""
+    out.write(encode(event))
+    out.flush()
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -152,7 +158,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     def emit(event: dict) -> None:
         if args.json:
-            print(json.dumps(event), file=out, flush=True)
+            _print_event(event, out)
         elif event.get("type") == "batch":
             print(_batch_line(event), file=sys.stderr, flush=True)
 
@@ -302,8 +308,21 @@ def cmd_body_model(args: argparse.Namespace) -> int:
     return 0
 
 
+class UsageError(Exception):
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(message)
+        self.parser = parser
+
+
+class Parser(argparse.ArgumentParser):
+    """Raises usage errors instead of exiting, so `main` can report them as JSON under --json."""
+
+    def error(self, message: str):
+        raise UsageError(self, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synchuman", description="Photo to clothed, textured 3D human.")
+    parser = Parser(prog="synchuman", description="Photo to clothed, textured 3D human.")
     parser.add_argument("--version", action="version", version=f"synchuman {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -352,8 +371,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        if "--json" in argv:
+            _report(SyncHumanError("cli.usage", str(exc), f"Usage: {exc.parser.format_usage().strip()[7:]}"), True)
+        else:
+            exc.parser.print_usage(sys.stderr)
+            print(f"{exc.parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.command != "serve":  # the service sets up its own logging
         handler = logging.StreamHandler(sys.stderr)
         handler.setLevel(logging.INFO if args.verbose else logging.WARNING)

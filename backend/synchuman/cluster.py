@@ -19,10 +19,10 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
-from .batch import close_batch, is_deterministic, open_batch, remove_partial_folders
+from .batch import close_batch, is_deterministic, open_batch
 from .engines import ReconstructSettings, choose_engine
 from .errors import SyncHumanError
-from .jobs import CancelToken
+from .jobs import CancelToken, process_is_dead, sweep_dead_partials
 
 log = logging.getLogger("synchuman.cluster")
 
@@ -44,7 +44,7 @@ class ReconstructionWorker:
         return {"pid": os.getpid(), "host": socket.gethostname()}
 
     def reconstruct(self, photo: str, photo_bytes: bytes | None, output_dir: str,
-                    settings: dict[str, Any]) -> dict[str, Any]:
+                    settings: dict[str, Any], job_id: str | None = None) -> dict[str, Any]:
         from .errors import Cancelled, internal_error
         from .runner import run_reconstruction
 
@@ -57,7 +57,8 @@ class ReconstructionWorker:
                     path = Path(tmp) / Path(photo).name
                     path.write_bytes(photo_bytes)
                 result = run_reconstruction(path, output_dir, ReconstructSettings.from_dict(settings),
-                                            lambda event: None, self.token, self.engines, Path(photo).name)
+                                            lambda event: None, self.token, self.engines,
+                                            job_id or Path(photo).name)
             return {"ok": True, "result": {"job_dir": result["job_dir"], "glb": result["glb"],
                                            "metadata": {"warnings": result["metadata"].get("warnings", [])}},
                     "seconds": time.monotonic() - started}
@@ -129,15 +130,16 @@ def run_batch_on_ray(inputs: list[str | Path], output_dir: str | Path, settings:
     idle = [new_worker() for _ in range(n_workers)] if pending else []
     running: dict[Any, tuple[Path, tuple]] = {}   # object ref -> (photo, worker)
     cancel_sent_at: float | None = None
+    killed_pids: list[int] = []
 
     def start(photo: Path, worker: tuple) -> None:
         item = batch_log.item(photo)
-        item.status, item.attempts, item.worker = "running", item.attempts + 1, worker[1]
+        item.begin_attempt(worker[1])
+        batch_log.save()  # the attempt's job id is logged before the job can commit
         data = photo.read_bytes() if photo.is_file() and photo.stat().st_size < SHIP_BYTES_BELOW else None
-        ref = worker[0].reconstruct.remote(str(photo), data, str(output_dir), job_settings)
+        ref = worker[0].reconstruct.remote(str(photo), data, str(output_dir), job_settings, item.job_id)
         running[ref] = (photo, worker)
         progress.running[str(photo)] = worker[1]
-        batch_log.save()
         progress.event("item_started", photo=str(photo), worker=worker[1], worker_pid=worker[2],
                        attempt=item.attempts)
 
@@ -152,7 +154,8 @@ def run_batch_on_ray(inputs: list[str | Path], output_dir: str | Path, settings:
                     worker[0].cancel.remote()
             if cancel_sent_at and time.monotonic() - cancel_sent_at > CANCEL_GRACE_S:
                 for ref, (photo, worker) in list(running.items()):
-                    ray.kill(worker[0])  # did not stop in time: the process goes, its partial folder is removed below
+                    ray.kill(worker[0])  # did not stop in time: the process goes, its partial folder is
+                    killed_pids.append(worker[2])  # removed below
                     batch_log.item(photo).status = "cancelled"
                     running.pop(ref)
                 break
@@ -196,7 +199,10 @@ def run_batch_on_ray(inputs: list[str | Path], output_dir: str | Path, settings:
     finally:
         for worker in idle:
             ray.kill(worker[0])
-        remove_partial_folders(output_dir)
+        deadline = time.monotonic() + 5.0  # a killed worker's folder is swept once the process is gone
+        while any(not process_is_dead(pid) for pid in killed_pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        sweep_dead_partials(output_dir)
         if address is None:
             ray.shutdown()
     return close_batch(batch_log, progress, cancel.is_set())

@@ -27,6 +27,19 @@ class Cancelled(SyncHumanError):
         super().__init__("job.cancelled", message, "Nothing was written; start the job again when ready.")
 
 
+def disk_full_error(exc: BaseException) -> SyncHumanError | None:
+    """`output.disk_full` when `exc`, or an exception it was raised from, is a full disk or quota."""
+    import errno
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return SyncHumanError("output.disk_full", f"The disk is full: {exc}",
+                                  "Free disk space in the output folder (or choose another folder) and run again.")
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 def internal_error(exc: BaseException) -> SyncHumanError:
     """Wraps an unexpected exception so it still reaches the user with a code and a hint."""
     import traceback

@@ -2,14 +2,18 @@
 
 A job writes only into its own folder, created under a temporary name inside the
 output folder and renamed when complete, so a failed or cancelled job never leaves
-a folder that looks finished.
+a folder that looks finished. The temporary name carries the owner's pid and host, so
+a sweep removes only the partial folders of processes that are provably dead.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -18,11 +22,13 @@ from pathlib import Path
 from typing import Callable
 
 from .common import safe_name
-from .errors import Cancelled, SyncHumanError
+from .errors import Cancelled, SyncHumanError, disk_full_error
 
 log = logging.getLogger("synchuman")
 
 PARTIAL_MARK = ".partial-"
+# ".NAME.partial-PID@HOST-XXXXXXXX"; older partial folders without an owner are never swept.
+_OWNED_PARTIAL = re.compile(re.escape(PARTIAL_MARK) + r"(\d+)@(.+)-[0-9a-f]{8}$")
 
 
 class CancelToken:
@@ -126,9 +132,10 @@ class JobFolder:
     """A job's own folder: written as `.NAME.partial-XXXX`, renamed to NAME (or NAME-2, ...) on commit."""
 
     def __init__(self, output_dir: Path | str, name: str):
-        self.output_dir = Path(output_dir).expanduser().resolve()
+        self.output_dir = output_folder(output_dir)
         self.name = safe_name(name)
-        self.path = self.output_dir / f".{self.name}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}"
+        owner = f"{os.getpid()}@{_host()}"
+        self.path = self.output_dir / f".{self.name}{PARTIAL_MARK}{owner}-{uuid.uuid4().hex[:8]}"
         self.final_path: Path | None = None
 
     def create(self) -> Path:
@@ -136,6 +143,9 @@ class JobFolder:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             self.path.mkdir()
         except OSError as exc:
+            full = disk_full_error(exc)
+            if full:
+                raise full from exc
             raise SyncHumanError("output.unwritable", f"Cannot create a job folder in {self.output_dir}: {exc}",
                                  "Choose an output folder you can write to, with free disk space.") from exc
         return self.path
@@ -154,7 +164,7 @@ class JobFolder:
             try:
                 self.path.rename(candidate)  # atomic on one filesystem; fails if candidate exists and is non-empty
             except OSError:
-                if candidate.exists():
+                if os.path.lexists(candidate):  # taken, also by a file or a (dangling) symlink
                     continue
                 raise
             self.final_path = candidate
@@ -164,6 +174,49 @@ class JobFolder:
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def output_folder(output_dir: Path | str) -> Path:
+    """The absolute output folder, or a coded error for a path the system cannot use."""
+    try:
+        return Path(output_dir).expanduser().resolve()
+    except (ValueError, OSError, RuntimeError) as exc:  # a NUL byte, a symlink loop, a name too long
+        raise SyncHumanError("output.bad_path", f"The output folder {output_dir!r} is not a usable path: {exc}",
+                             "Choose an existing folder with an ordinary name.") from exc
+
+
+def _host() -> str:
+    return re.sub(r"[^\w.-]+", "_", socket.gethostname())[:40] or "host"
+
+
+def process_is_dead(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by someone else
+        return False
+    try:  # a killed process its parent has not reaped yet is dead too
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] == "Z"
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def sweep_dead_partials(output_dir: Path | str) -> int:
+    """Removes the partial folders in `output_dir` whose owner process, on this host, is gone; keeps
+    those of live processes (another service or batch may be writing them) and any it cannot attribute."""
+    folder = Path(output_dir).expanduser()
+    if not folder.is_dir():
+        return 0
+    host, removed = _host(), 0
+    for p in folder.iterdir():
+        owner = _OWNED_PARTIAL.search(p.name) if p.name.startswith(".") else None
+        if owner and owner.group(2) == host and not p.is_symlink() and p.is_dir() \
+                and process_is_dead(int(owner.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def write_json(path: Path, data: dict) -> None:

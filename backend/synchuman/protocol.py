@@ -8,6 +8,7 @@ in the `hello` exchange, because they are installed separately.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from typing import IO, Any
@@ -24,6 +25,9 @@ REQUEST_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "shutdown": (set(), set()),
 }
 
+# A request id is echoed in answers: scalars only, so echoing cannot fail or nest without end.
+ID_TYPES = (str, int, float, bool, type(None))
+
 EVENT_TYPES = ("hello", "info", "accepted", "progress", "result", "error", "released")
 
 
@@ -36,24 +40,57 @@ class ProtocolError(ValueError):
         self.request_id = request_id
 
 
+def _finite(value: Any) -> Any:
+    """The value with NaN and infinities replaced by null, which strict JSON readers accept."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def encode(message: dict[str, Any]) -> str:
-    """One line of JSON (no embedded newlines), terminated by \\n."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
+    """One line of strict JSON (no embedded newlines, no NaN), terminated by \\n, that is always valid
+    UTF-8: a string holding a lone surrogate (a Latin-1 file name decoded on Linux) is written as an
+    escape instead of failing the whole event."""
+    try:
+        line = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+    except ValueError:  # a NaN or an infinity somewhere in the event
+        line = json.dumps(_finite(message), separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(_finite(message), separators=(",", ":"), ensure_ascii=True, default=str)
+    return line + "\n"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ProtocolError("protocol.bad_json", f"{name} is not valid JSON; send numbers as finite values")
 
 
 def decode_request(line: str) -> dict[str, Any]:
     """Parses and validates one request line; raises ProtocolError with a stable code."""
     try:
-        msg = json.loads(line)
+        msg = json.loads(line, parse_constant=_refuse_constant)
+    except ProtocolError:
+        raise
     except json.JSONDecodeError as exc:
         raise ProtocolError("protocol.bad_json", f"Not a JSON line: {exc.msg} at column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise ProtocolError("protocol.bad_json", "The JSON is nested too deeply") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ProtocolError("protocol.bad_json", f"Not a usable JSON line: {exc}") from exc
     if not isinstance(msg, dict):
         raise ProtocolError("protocol.bad_request", "A request must be a JSON object")
     request_id = msg.get("id")
+    if not isinstance(request_id, ID_TYPES):
+        raise ProtocolError("protocol.bad_request", "id must be a string, a number or null")
     kind = msg.get("type")
-    if kind not in REQUEST_FIELDS:
+    if not isinstance(kind, str) or kind not in REQUEST_FIELDS:
         raise ProtocolError("protocol.unknown_type",
-                            f"Unknown request type {kind!r}; known: {', '.join(REQUEST_FIELDS)}", request_id)
+                            f"Unknown request type {repr(kind)[:80]}; known: {', '.join(REQUEST_FIELDS)}", request_id)
     required, optional = REQUEST_FIELDS[kind]
     missing = sorted(required - set(msg))
     if missing:
@@ -62,6 +99,10 @@ def decode_request(line: str) -> dict[str, Any]:
     if extra:
         raise ProtocolError("protocol.bad_request", f"{kind} request has unknown field(s) {', '.join(extra)}",
                             request_id)
+    if kind == "hello" and "protocol" in msg and (type(msg["protocol"]) is not int):
+        raise ProtocolError("protocol.bad_request",
+                            f"protocol must be an integer (this backend speaks {PROTOCOL_VERSION}), "
+                            f"not {msg['protocol']!r}", request_id)
     if kind == "hello" and "protocol" in msg and msg["protocol"] != PROTOCOL_VERSION:
         raise ProtocolError("protocol.version_mismatch",
                             f"Client speaks protocol {msg['protocol']}, this backend speaks {PROTOCOL_VERSION}",

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from . import __version__
 from .engines import Engine, ReconstructSettings, choose_engine, engine_class
-from .errors import SyncHumanError
+from .errors import SyncHumanError, disk_full_error
 from .images import load_photo
 from .jobs import CancelToken, JobFolder, JobLog, ProgressReporter, Stage, write_json
 
@@ -106,8 +106,11 @@ def run_reconstruction(photo_path: str | Path, output_dir: str | Path, settings:
             }
             write_json(job.file("job.json"), metadata)
         final = job.commit()
-    except BaseException:
+    except BaseException as exc:
         job.discard()
+        full = disk_full_error(exc)
+        if full:  # whatever wrote the file (an exporter, a logger), the user can fix this one
+            raise full from exc
         raise
     log.info("job %s done in %.2f s: %s", job_id, time.monotonic() - started, final)
     return {
