@@ -115,3 +115,18 @@ def test_a_full_disk_is_a_coded_error_that_is_not_retried(example_photo, tmp_pat
     assert proc.returncode == 1 and len(failed) == 1, proc.stderr[-2000:]
     assert failed[0]["error"]["code"] == "output.disk_full" and failed[0]["error"]["hint"]
     assert not any(e.get("event") == "item_retry" for e in events)
+
+
+def test_a_disk_too_full_for_batch_json_is_a_coded_error(example_photo, tmp_path):
+    photos = make_folder(example_photo, tmp_path, good=1, broken=0)
+    out = tmp_path / "full-disk"
+    out.mkdir()
+    # a 16 kB file system filled up before the batch starts: its very first write (batch.json) fails
+    script = (f"mount -t tmpfs -o size=16k tmpfs {out} && (dd if=/dev/zero of={out}/filler bs=1k count=64 "
+              f"2>/dev/null; true) && exec {sys.executable} -m synchuman batch {photos} -o {out} --json "
+              + " ".join(ARGS))
+    proc = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=300)
+    errors = [e for e in map(json.loads, proc.stdout.splitlines()) if e["type"] == "error"]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert errors[0]["code"] == "output.disk_full" and "Free disk space" in errors[0]["hint"]

@@ -14,7 +14,7 @@ from . import __version__
 from .engines.base import DEVICE_CHOICES, ENGINE_CHOICES, MEMORY_MODES, PRECISION_CHOICES, ReconstructSettings
 from .errors import Cancelled, SyncHumanError, internal_error
 from .jobs import CancelToken
-from .protocol import claim_stdout, encode
+from .protocol import claim_stdout, encode, protocol_stdout
 
 EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
 
@@ -138,7 +138,7 @@ def _report(exc: SyncHumanError, as_json: bool, job: str | None = None, out=None
         event = {"type": "error", **exc.to_dict()}
         if job:
             event["job"] = job
-        _print_event(event, out or sys.stdout)
+        _print_event(event, out or protocol_stdout())   # a job's JSON error goes where its events went
     else:
         print(f"error: {exc}", file=sys.stderr)
 

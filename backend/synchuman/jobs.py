@@ -220,10 +220,18 @@ def sweep_dead_partials(output_dir: Path | str) -> int:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Writes JSON through a temporary file so a reader never sees half a file."""
+    """Writes JSON through a temporary file so a reader never sees half a file; a full disk is
+    `output.disk_full` and leaves the previous file as it was."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=str))
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        full = disk_full_error(exc)
+        if full:
+            raise full from exc
+        raise
 
 
 class _WarningCollector(logging.Handler):

@@ -129,11 +129,22 @@ def error_event(code: str, message: str, hint: str = "", details: dict | None = 
     return event
 
 
+_claimed_stdout: IO[str] | None = None
+
+
 def claim_stdout() -> IO[str]:
     """Keeps the real stdout for protocol lines and points file descriptor 1 at stderr, so stray
-    prints of libraries (including C code and child processes) cannot corrupt the stream."""
-    sys.stdout.flush()
-    stream = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    sys.stdout = sys.stderr
-    return stream
+    prints of libraries (including C code and child processes) cannot corrupt the stream. Claiming
+    twice returns the same stream."""
+    global _claimed_stdout
+    if _claimed_stdout is None:
+        sys.stdout.flush()
+        _claimed_stdout = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+        sys.stdout = sys.stderr
+    return _claimed_stdout
+
+
+def protocol_stdout() -> IO[str]:
+    """Where protocol lines go: the stdout kept by `claim_stdout`, else the current stdout."""
+    return _claimed_stdout or sys.stdout
