@@ -14,6 +14,8 @@ import uuid
 import bpy
 import numpy as np
 
+from .protocol import safe_name
+
 CATS_FILE = "blender_assets.cats.txt"
 PREVIEW_SIZE = 256
 _CATS_HEADER = (
@@ -184,8 +186,7 @@ def write_library_blend(obj, library_dir: str, name: str = "", catalog_path: str
     for image in _images_used_by(obj):
         if image.packed_file is None and image.has_data:
             image.pack()  # the library file must not depend on where the job folder is
-    safe = re.sub(r"[^\w.-]+", "_", name or obj.name).strip("._") or "human"
-    path = os.path.join(library_dir, f"{safe}.blend")
+    path = os.path.join(library_dir, f"{safe_name(name or obj.name, fallback='human')}.blend")
     try:
         bpy.data.libraries.write(path, {obj}, path_remap='RELATIVE_ALL', fake_user=True, compress=True)
     finally:

@@ -40,9 +40,9 @@ PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 _UNSAFE = re.compile(r"[^\w.-]+")  # \w keeps letters of any script
 
 
-def safe_name(stem: str) -> str:
+def safe_name(stem: str, fallback: str = "photo") -> str:
     """A file or folder name made from a photo's name that cannot leave its folder (the backend's rule)."""
-    return (_UNSAFE.sub("_", stem).strip("._") or "photo")[:80]
+    return (_UNSAFE.sub("_", stem).strip("._") or fallback)[:80]
 
 
 def parse_person_box(text: str) -> list[int]:

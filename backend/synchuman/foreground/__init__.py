@@ -37,7 +37,8 @@ from .pose import PersonPose, write_pose_views
 __all__ = ["PersonCut", "cut_person", "extract_foreground", "clean_alpha", "foreground_mask", "HINT",
            "PersonPose", "write_pose_views", "detector_status"]
 
-ProgressFn = Callable[[float, float, str], None]
+# progress within the foreground stage: (done, total, message); the engines map it onto their stage
+TickFn = Callable[[float, float, str], None]
 BOX_MARGIN = 0.1        # a person box given by the user is searched with this margin around it
 MATTE_MIN_HEIGHT = 300  # people at least this tall (pixels) get the edge matte
 
@@ -62,12 +63,12 @@ def detector_status() -> dict:
             "reason": None if detector is not None else BlazePose.unavailable_reason}
 
 
-def extract_foreground(photo, progress: ProgressFn | None = None) -> np.ndarray:
+def extract_foreground(photo, progress: TickFn | None = None) -> np.ndarray:
     """The person's alpha alone (uint8, the photo's size)."""
     return cut_person(photo, progress=progress).alpha
 
 
-def cut_person(photo, person_box=None, progress: ProgressFn | None = None, alpha_model=None) -> PersonCut:
+def cut_person(photo, person_box=None, progress: TickFn | None = None, alpha_model=None) -> PersonCut:
     """The foreground + pose step (see the module docstring). `alpha_model(rgb) -> uint8 alpha` is an
     engine's own background-removal model (cleaning its own output), used for photos without alpha
     instead of steps 3-4."""
