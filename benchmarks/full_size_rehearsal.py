@@ -119,14 +119,13 @@ def trace_shapes(weights: Path, dtype_name: str = "bf16") -> list[tuple]:
 
     from synchuman.models.conditioning import load_clip_image_encoder, load_vae
     from synchuman.models.dinov2 import DinoV2, DinoV2Config
-    from synchuman.models.joint import load_joint_model
     from synchuman.models.loading import build_on_meta
-    from synchuman.models.ss_decoder import load_ss_decoder
+    from synchuman.models.registry import build_model, read_model_config
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype_name]
     one = weights / "ckpts" / "OneStage"
     meta = lambda *shape: torch.empty(*shape, device="meta", dtype=dtype)  # noqa: E731
-    joint = load_joint_model(one / "SyncHuman_2D3DCrossSpaceDiffusion", "meta").to(dtype)
+    joint = build_model(*read_model_config(one / "SyncHuman_2D3DCrossSpaceDiffusion")).to(dtype)
     vae = load_vae(one / "vae", "meta").to(dtype)
     dino = build_on_meta(lambda: DinoV2(DinoV2Config())).to(dtype)
     cases = [  # (network, model, call) at the CFG batch and the sizes the engine uses
@@ -137,7 +136,7 @@ def trace_shapes(weights: Path, dtype_name: str = "bf16") -> list[tuple]:
         ("VAE encode, 2 images at 768²", vae, lambda m: m.encode(meta(2, 3, 768, 768))),
         ("CLIP image encoder, 2 images at 224²", load_clip_image_encoder(one / "image_encoder", "meta").to(dtype),
          lambda m: m(meta(2, 3, 224, 224))),
-        ("SS decoder, 16³ -> 64³", load_ss_decoder(one / "sparse_structure_decoder", "meta").to(dtype),
+        ("SS decoder, 16³ -> 64³", build_model(*read_model_config(one / "sparse_structure_decoder")).to(dtype),
          lambda m: m(meta(1, 8, 16, 16, 16))),
         ("DINOv2, one 518² image", dino, lambda m: m(meta(1, 3, 518, 518))),
         ("DINOv2, one 896² view (4 layers)", dino, lambda m: m.get_intermediate_layers(meta(1, 3, 896, 896),

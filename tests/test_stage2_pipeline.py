@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from golden_support import golden_roots, load_case
 from synchuman.errors import Cancelled, SyncHumanError
 from synchuman.jobs import CancelToken
+from synchuman.pipelines.memory import MemoryPolicy
 from synchuman.pipelines.stage2 import Stage2Pipeline
 
 
@@ -110,7 +111,7 @@ def test_bf16_on_the_cpu_runs_to_finite_gaussians_and_a_mesh(inputs):
     """The CPU bf16 path (`--precision bf16` where the CPU has bf16; issue 18's full-size run): the
     flow, both decoders and FlexiCubes run in bf16 and hand back fp32 results close to fp32's."""
     root = golden_roots()[0] / "tiny" / "ckpts" / "SecondStage"
-    half = Stage2Pipeline.from_pretrained(root, dtype=torch.bfloat16)
+    half = Stage2Pipeline.from_pretrained(root, MemoryPolicy(dtype=torch.bfloat16))
     assert next(half.flow.parameters()).dtype == torch.bfloat16
     args = (inputs["coords"], inputs["color"], inputs["normal"], inputs["cond"], TinyDinov2())
     res = half.run(*args, seed=7, steps=2)
