@@ -106,3 +106,30 @@ def test_fit_of_a_half_body_ignores_the_invisible_legs(body_model, fitter):
     errors = _joint_errors(body_model, fit, truth)
     upper = [b for b in FREE_BONES if not b.startswith(("lowerleg", "foot"))]
     assert max(errors[b] for b in upper) < 0.04, {b: round(errors[b] * 100, 1) for b in upper}
+
+
+def test_posed_body_places_the_model_and_round_trips_through_the_job_folder(body_model, tmp_path):
+    from synchuman.body.posed import PosedBody
+
+    pose = _pose(body_model, lowerarm01_L=(-1.0, 0, 0))
+    phen = np.array([0.2, 0.5, 0.5, 0.5, 0.5, 0.5])
+    out = body_model(torch.as_tensor(phen, dtype=torch.float32)[None], pose[None])
+    t = np.eye(4)
+    t[:3, :3] = 2.0 * np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # z up -> y up, doubled
+    t[:3, 3] = [0.1, 0.2, 0.3]
+    body = PosedBody.from_model(body_model, phen, pose.numpy(), t, source="test", facts={"warnings": ["w"]})
+    expected = 2.0 * out.joints[0].double().numpy() @ np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]]).T + [0.1, 0.2, 0.3]
+    assert np.abs(body.joints - expected).max() < 1e-5
+    assert body.scale == pytest.approx(2.0)
+    # Bone orientations stay rotations after the similarity.
+    assert np.abs(np.linalg.det(body.bone_rotations) - 1).max() < 1e-4
+    body.mesh_to_body = np.arange(10)
+    js, npz = body.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["body.json", "body.npz"]
+    again = PosedBody.load(tmp_path)
+    assert np.abs(again.vertices - body.vertices).max() < 1e-5
+    assert again.bone_labels == body_model.bone_labels and again.facts == {"warnings": ["w"]}
+    assert again.mesh_to_body.tolist() == list(range(10))
+    js.write_text(js.read_text().replace("synchuman.body/1", "other"))
+    with pytest.raises(ValueError, match="not a synchuman.body/1"):
+        PosedBody.load(tmp_path)

@@ -4,6 +4,7 @@
     model.py      BodyModel: phenotype + per-bone rotations -> vertices, joints, skinning transforms
     landmarks.py  MediaPipe BlazePose's 33 landmarks on the body (keypoints, bone heads, vertices)
     fit.py        BodyFitter: shape + pose + orthographic camera from landmarks, 3D and silhouette
+    posed.py      PosedBody: a fitted body in a result's output frame; views/body.json + body.npz
     synthetic.py  ground-truth observations of a known body (tests, benchmarks)
 """
 
