@@ -28,6 +28,15 @@ def face_parts_from_vertices(faces: np.ndarray, vertex_parts: np.ndarray) -> np.
     return np.where(p[:, 1] == p[:, 2], p[:, 1], p[:, 0])
 
 
+def vertex_parts_from_faces(faces: np.ndarray, face_parts: np.ndarray, num_vertices: int) -> np.ndarray:
+    """One part per vertex from per-face parts (a vertex on a border between parts takes one of them),
+    e.g. the body model's `face_parts` -> per body vertex."""
+    out = np.zeros(num_vertices, np.int64)
+    for k in range(3):
+        out[np.asarray(faces)[:, k]] = face_parts
+    return out
+
+
 def _part_image(tri: np.ndarray, face_parts: np.ndarray) -> np.ndarray:
     out = np.full(tri.shape, -1, np.int64)
     hit = tri >= 0
@@ -49,15 +58,18 @@ def head_from_parts(head: Head, part_front: np.ndarray, head_ids: list[int], sha
 def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, face_parts: np.ndarray,
               part_names: list[str], tick=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """The back image (box size, like `front`), one solid colour per part (P, 3) uint8, and notes."""
-    part_front = _part_image(vis.front_tri, face_parts)
     part_back = _part_image(vis.back_tri, face_parts)
+    h, w = part_back.shape
+    mask_w = cv2.resize(sil.mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    # the photo's pixels the mesh leaves uncovered (hair, clothes beyond a body) belong to the nearest part
+    part_front = _part_image(vis.front_tri, face_parts)
+    if (part_front >= 0).any():
+        part_front = np.where(mask_w, _nearest(part_front[..., None], part_front >= 0)[..., 0], part_front)
     head_ids = [i for i, n in enumerate(part_names) if n in HEAD_PARTS]
     head = head_from_parts(head, part_front, head_ids, sil.mask.shape)
     base, notes = back_fill(front, sil, head, tick=tick)
     notes["back"] = "part by part (body part labels)"
-    h, w = part_front.shape
     base_w = cv2.resize(base, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-    mask_w = cv2.resize(sil.mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
     back_w = base_w.copy()
     cells = np.tile(base_w[mask_w].mean(0) if mask_w.any() else base_w.reshape(-1, 3).mean(0), (len(part_names), 1))
     for p in np.unique(np.concatenate([part_back[part_back >= 0], part_front[part_front >= 0]])):
@@ -69,7 +81,7 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
             continue
         cells[p] = np.median(base_w[source], axis=0)
         if here.any():
-            back_w[here] = _nearest_colour(base_w, source)[here]
+            back_w[here] = _nearest(base_w, source)[here]
     if head_ids and "hair_rgb" in notes:
         cells[head_ids] = notes["hair_rgb"]
     # soften the borders between parts (inside the figure only)
@@ -85,8 +97,8 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
     return back, np.clip(cells + 0.5, 0, 255).astype(np.uint8), notes
 
 
-def _nearest_colour(img: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """Every pixel takes the colour of the nearest pixel of `source`."""
+def _nearest(img: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Every pixel takes the value (h, w, c) of the nearest pixel of `source`."""
     _, labels = cv2.distanceTransformWithLabels((~source).astype(np.uint8), cv2.DIST_L2, 3,
                                                 labelType=cv2.DIST_LABEL_PIXEL)
     ys, xs = np.nonzero(source)
