@@ -156,3 +156,15 @@ def test_bad_part_labels_are_refused(scene):
     with pytest.raises(ValueError, match="part names"):
         texture_mesh(scene["photo"], scene["mask"], scene["verts_px"], scene["faces"], scene["seg"], ["body"],
                      None, 256)
+
+
+def test_a_mesh_beyond_the_photo_is_textured(scene):
+    """A half-body photo with the legs completed by the body prior: the mesh leaves the photo."""
+    half = SIZE // 2
+    photo, mask = scene["photo"][:half], scene["mask"][:half]
+    tm = texture_mesh(photo, mask, scene["verts_px"], scene["faces"], scene["seg"], list(SEGMENTS), None, 256)
+    assert np.array_equal(tm.vertex_index[tm.faces], scene["faces"])
+    assert tm.uv.min() >= 0.0 and tm.uv.max() <= 1.0
+    # the legs below the photo are not black (the padding outside the photo is never used as colour)
+    legs = np.isin(scene["seg"][scene["faces"]], [SEGMENTS.index("shin.L"), SEGMENTS.index("shin.R")]).all(1)
+    assert (_face_colours(tm, np.nonzero(legs)[0]).sum(1) > 60).mean() > 0.95
