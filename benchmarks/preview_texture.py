@@ -201,9 +201,10 @@ def main() -> None:
         if not rows:
             continue
         col = lambda k: np.array([x[k] for x in rows])  # noqa: E731
+        hair = col("skin_on_hair")[np.isfinite(col("skin_on_hair"))]
+        skin = f"median {100 * np.median(hair):.0f} % (max {100 * hair.max():.0f} %)" if len(hair) else "–"
         print(f"\n{mesh}: {len(rows)} cases; front PSNR median {np.median(col('psnr')):.1f} dB (min "
-              f"{col('psnr').min():.1f}); back error median {np.median(col('back_err')):.1f}; skin on the hair's "
-              f"back median {100 * np.nanmedian(col('skin_on_hair')):.0f} % (max {100 * np.nanmax(col('skin_on_hair')):.0f} %); "
+              f"{col('psnr').min():.1f}); back error median {np.median(col('back_err')):.1f}; skin on hair {skin}; "
               f"texture time median {np.median(col('s')):.2f} s (max {col('s').max():.2f})")
 
 

@@ -82,17 +82,21 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
     alpha = _alpha(mask)
     if not (alpha >= 128).any():
         raise ValueError("texture_mesh: the mask is empty")
-    # the box: the mask's, grown to hold the whole mesh (a dressed mesh may leave the mask a little)
+    # the box: the mask's, grown to hold the mesh (a dressed mesh may leave the mask a little) as far
+    # as the photo goes; a part beyond the photo (legs completed below a half-body photo) takes the
+    # colours at the box's edge, where nothing of the photo is left to show
+    H, W = alpha.shape
     ys, xs = np.nonzero(alpha >= 128)
-    over = max(0.0, xs.min() - verts_px[:, 0].min(), verts_px[:, 0].max() - xs.max(),
-               ys.min() - verts_px[:, 1].min(), verts_px[:, 1].max() - ys.max())
+    lo = np.maximum(verts_px[:, :2].min(0), 0.0)
+    hi = np.minimum(verts_px[:, :2].max(0), [W - 1.0, H - 1.0])
+    over = max(0.0, xs.min() - lo[0], hi[0] - xs.max(), ys.min() - lo[1], hi[1] - ys.max())
     sil = S.analyse(alpha, pad=8 + int(np.ceil(over)))
     rgb_box = photo_box(rgb, sil.box)
     head_box = head.cropped(sil.box) if head is not None else find_head(rgb_box, sil.mask)
     tick(0, 5, "front from the photo")
     front = clean_front(rgb_box, sil)
     tick(1, 5, "visibility")
-    vis = visible_faces(verts_px, faces, sil.box, sil.height_px)
+    vis = visible_faces(verts_px, faces, sil.box, sil.height_px, behind=vertex_parts is not None)
     tick(2, 5, "back fill")
     fill_tick = lambda d, t: tick(2, 5, f"back fill {d}/{t}")  # noqa: E731
     if vertex_parts is None:
@@ -118,7 +122,8 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
     unique, inverse = np.unique(corner.ravel(), return_inverse=True)
     vertex_index, key = np.divmod(unique, CELL + n_cells)
     uv = np.empty((len(unique), 2))
-    u, v = verts_px[vertex_index, 0], verts_px[vertex_index, 1]
+    u = np.clip(verts_px[vertex_index, 0], sil.box[0], sil.box[2] - 1)
+    v = np.clip(verts_px[vertex_index, 1], sil.box[1], sil.box[3] - 1)
     for k, back_chart in ((FRONT, False), (BACK, True)):
         sel = key == k
         uv[sel] = atlas.uv(u[sel], v[sel], back=back_chart)

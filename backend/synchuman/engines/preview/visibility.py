@@ -27,7 +27,7 @@ class Visibility:
     back: np.ndarray         # (F,) bool: faces away and not hidden from behind
     facing: np.ndarray       # (F,) bool: faces the camera
     front_tri: np.ndarray    # (h, w) int32 nearest face from the front, -1 where empty (working scale)
-    back_tri: np.ndarray     # (h, w) the same from behind, in the same (unmirrored) image frame
+    back_tri: np.ndarray     # (h, w) the same from behind, in the same (unmirrored) image frame (if tested)
     scale: float             # working pixels per photo pixel
     box: tuple[int, int, int, int]
 
@@ -53,14 +53,17 @@ def _depth_map(tri: np.ndarray, bary: np.ndarray, faces: np.ndarray, depth: np.n
 def _passes(depth_map: np.ndarray, x: np.ndarray, y: np.ndarray, depth: np.ndarray, tolerance: float) -> np.ndarray:
     h, w = depth_map.shape
     farthest = cv2.erode(depth_map, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=_FAR)
-    j = np.clip(np.round(x).astype(np.int64), 0, w - 1)
-    i = np.clip(np.round(y).astype(np.int64), 0, h - 1)
-    return depth >= farthest[i, j] - tolerance
+    j, i = np.round(x).astype(np.int64), np.round(y).astype(np.int64)
+    inside = (j >= 0) & (j < w) & (i >= 0) & (i < h)
+    ok = np.ones(len(depth), bool)   # beyond the box (and the photo) nothing is known to hide a vertex
+    ok[inside] = depth[inside] >= farthest[i[inside], j[inside]] - tolerance
+    return ok
 
 
 def visible_faces(verts_px: np.ndarray, faces: np.ndarray, box: tuple[int, int, int, int], height_px: float,
-                  work_height: int = 512, tick=None) -> Visibility:
-    """Front and back visibility of every face; the mesh's `verts_px` (V, 3) lie inside `box`."""
+                  work_height: int = 512, behind: bool = True, tick=None) -> Visibility:
+    """Front and back visibility of every face; the mesh's `verts_px` (V, 3) lie inside `box`. Without
+    `behind`, only the front is tested (`back` then marks every face that faces away)."""
     u0, v0, u1, v1 = box
     s = min(1.0, work_height / max(v1 - v0, 1))
     w, h = max(2, int(np.ceil((u1 - u0) * s))), max(2, int(np.ceil((v1 - v0) * s)))
@@ -75,15 +78,14 @@ def visible_faces(verts_px: np.ndarray, faces: np.ndarray, box: tuple[int, int, 
     tri_f, bary_f = rasterize(xy, z, faces, h, w, cull_back=True)
     if tick:
         tick(1, 2)
-    # from behind: mirror left-right (which also restores the winding of faces that face away)
-    mirrored = np.column_stack([w - 1 - x, y])
-    tri_b, bary_b = rasterize(mirrored, -z, faces, h, w, cull_back=True)
-    tri_b, bary_b = tri_b[:, ::-1], bary_b[:, ::-1]
+    ok_f = _passes(_depth_map(tri_f, bary_f, faces, z), x, y, z, tolerance)
+    vis.front, vis.back, vis.facing, vis.front_tri = facing & ok_f[faces].all(1), ~facing, facing, tri_f
+    if behind:   # mirror left-right (which also restores the winding of faces that face away)
+        tri_b, bary_b = rasterize(np.column_stack([w - 1 - x, y]), -z, faces, h, w, cull_back=True)
+        tri_b, bary_b = tri_b[:, ::-1], bary_b[:, ::-1]
+        ok_b = _passes(_depth_map(tri_b, bary_b, faces, -z), x, y, -z, tolerance)
+        vis.back = ~facing & ok_b[faces].all(1)
+        vis.back_tri = np.ascontiguousarray(tri_b)
     if tick:
         tick(2, 2)
-    ok_f = _passes(_depth_map(tri_f, bary_f, faces, z), x, y, z, tolerance)
-    ok_b = _passes(_depth_map(tri_b, bary_b, faces, -z), x, y, -z, tolerance)
-    vis.front = facing & ok_f[faces].all(1)
-    vis.back = ~facing & ok_b[faces].all(1)
-    vis.facing, vis.front_tri, vis.back_tri = facing, tri_f, np.ascontiguousarray(tri_b)
     return vis
