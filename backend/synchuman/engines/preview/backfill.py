@@ -32,17 +32,22 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 def clean_front(rgb_box: np.ndarray, sil: Silhouette) -> np.ndarray:
     """The photo inside the silhouette; outside and on partly transparent (background-tinted) edge
     pixels, the colour of the nearest opaque pixel, so the texture never shows the background."""
-    solid = (sil.alpha >= 250).astype(np.uint8)
+    solid = sil.alpha >= 250
     if not solid.any():
-        solid = sil.mask.astype(np.uint8)
-    _, labels = cv2.distanceTransformWithLabels(1 - solid, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(solid)
-    # labels number the zero pixels of the input (our solid pixels) in row-major order, from 1
-    lut = np.zeros((len(ys) + 1, 3), np.uint8)
-    lut[1:] = rgb_box[ys, xs]
-    out = lut[labels]
-    out[solid > 0] = rgb_box[solid > 0]
-    return out
+        solid = sil.mask
+    return nearest_fill(rgb_box, solid)
+
+
+def nearest_fill(values: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Every pixel takes the value (h, w, c) of the nearest pixel of `source` (bool (h, w)); those of
+    `source` keep their own."""
+    _, labels = cv2.distanceTransformWithLabels((~source).astype(np.uint8), cv2.DIST_L2, 3,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    # labels number the zero pixels of the input (the source pixels) in row-major order, from 1
+    ys, xs = np.nonzero(source)
+    lut = np.zeros((len(ys) + 1,) + values.shape[2:], values.dtype)
+    lut[1:] = values[ys, xs]
+    return lut[labels]
 
 
 def back_fill(front: np.ndarray, sil: Silhouette, head: Head | None = None, work_height: int = 256,
@@ -185,14 +190,7 @@ def _extend(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Colours outside `mask` from the nearest pixel inside."""
     if not mask.any() or mask.all():
         return rgb
-    inside = mask.astype(np.uint8)
-    _, labels = cv2.distanceTransformWithLabels(1 - inside, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(inside)
-    lut = np.zeros((len(ys) + 1, 3), np.uint8)
-    lut[1:] = rgb[ys, xs]
-    out = lut[labels]
-    out[mask] = rgb[mask]
-    return out
+    return nearest_fill(rgb, mask)
 
 
 def side_blend(front: np.ndarray, back: np.ndarray, sil: Silhouette, radius: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .backfill import back_fill, side_blend
+from .backfill import back_fill, nearest_fill, side_blend
 from .head import Head
 from .silhouette import Silhouette, local_thickness
 from .visibility import Visibility
@@ -64,7 +64,7 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
     # the photo's pixels the mesh leaves uncovered (hair, clothes beyond a body) belong to the nearest part
     part_front = _part_image(vis.front_tri, face_parts)
     if (part_front >= 0).any():
-        part_front = np.where(mask_w, _nearest(part_front[..., None], part_front >= 0)[..., 0], part_front)
+        part_front = np.where(mask_w, nearest_fill(part_front[..., None], part_front >= 0)[..., 0], part_front)
     head_ids = [i for i, n in enumerate(part_names) if n in HEAD_PARTS]
     head = head_from_parts(head, part_front, head_ids, sil.mask.shape)
     base, notes = back_fill(front, sil, head, tick=tick)
@@ -81,7 +81,7 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
             continue
         cells[p] = np.median(base_w[source], axis=0)
         if here.any():
-            back_w[here] = _nearest(base_w, source)[here]
+            back_w[here] = nearest_fill(base_w, source)[here]
     if head_ids and "hair_rgb" in notes:
         cells[head_ids] = notes["hair_rgb"]
     # soften the borders between parts (inside the figure only)
@@ -95,13 +95,3 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
     back = side_blend(front, back, sil, local_thickness(sil))
     notes["parts_seen_in_photo"] = sorted(part_names[p] for p in np.unique(part_front[part_front >= 0]))
     return back, np.clip(cells + 0.5, 0, 255).astype(np.uint8), notes
-
-
-def _nearest(img: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """Every pixel takes the value (h, w, c) of the nearest pixel of `source`."""
-    _, labels = cv2.distanceTransformWithLabels((~source).astype(np.uint8), cv2.DIST_L2, 3,
-                                                labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(source)
-    lut = np.zeros((len(ys) + 1, img.shape[2]), img.dtype)
-    lut[1:] = img[ys, xs]
-    return lut[labels]
