@@ -133,7 +133,27 @@ def check_result(result: dict, photo: sp.SyntheticPhoto, height_m: float = 1.75,
     assert measured["iou"] >= min_iou, measured["iou"]
     assert measured["psnr"] >= min_psnr, measured["psnr"]
     assert meta["preview"]["mesh"]["watertight"] and meta["preview"]["mesh"]["winding_consistent"]
+    check_side_and_back(result, cover)
     return measured
+
+
+def check_side_and_back(result: dict, front_cover: np.ndarray) -> None:
+    """views/side.png and views/back.png: written into the job's views/ folder, listed in the result,
+    the person seen from the side (narrower than from the front) and from behind (as wide)."""
+    views = result["views"]
+    assert {"front", "side", "back", "pose"} <= set(views)
+    covers = {}
+    for name in ("side", "back"):
+        path = Path(views[name])
+        assert path.parent == Path(result["job_dir"]) / "views" and path.name == f"{name}.png"
+        img = np.asarray(Image.open(path).convert("RGB")).astype(int)
+        covers[name] = np.abs(img - 235).sum(-1) > 0
+    width = lambda c: np.count_nonzero(c.any(axis=0))  # noqa: E731
+    height = lambda c: np.count_nonzero(c.any(axis=1))  # noqa: E731
+    for name, c in covers.items():   # the same scale as the front view when both fit in 1024 px
+        assert height(c) == pytest.approx(height(front_cover), rel=0.05), name
+    assert width(covers["back"]) == pytest.approx(width(front_cover), rel=0.05)
+    assert width(covers["side"]) < 0.8 * width(covers["back"])
 
 
 def test_cutout_standing(tmp_path):

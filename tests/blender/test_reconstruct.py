@@ -64,6 +64,11 @@ def test_reconstruct_blocking_imports_the_human(settings, ext, photo):
     assert bpy.ops.synchuman.show_views() == {'FINISHED'}
     front = next(i for i in bpy.data.images if i.filepath.endswith("front.png"))
     assert front.size[0] > 64 and front.size[1] > 64
+    # the preview engine also renders the person from the side and from behind
+    assert bpy.ops.synchuman.show_views(view='ALL') == {'FINISHED'}
+    loaded = {os.path.basename(i.filepath): i for i in bpy.data.images if i.filepath}
+    assert {"front.png", "pose.png", "side.png", "back.png"} <= set(loaded)
+    assert loaded["back.png"].size[1] > 64 and loaded["side.png"].size[0] < loaded["back.png"].size[0]
     glb = obj["synchuman_glb"]
     obj["synchuman_glb"] = os.path.join(os.path.dirname(glb), "moved", "human.glb")  # job folder gone
     assert not bpy.ops.synchuman.show_views.poll()

@@ -1,7 +1,8 @@
 """The `preview` engine: a classical reconstruction on the CPU, no model weights, in about a second.
 
     foreground + pose (foreground/) -> silhouette fields (silhouette.py) -> inflated closed mesh (mesh.py)
-    -> texture: photo on the front, plausible back (texture.py, head.py) -> GLB + front view (raster.py)
+    -> texture: photo on the front, plausible back (texture.py and its modules, head.py)
+    -> GLB + front, side and back views (views.py, raster.py)
 
 It is not the neural SyncHuman method: the body is the photo's silhouette inflated with rounded
 cross-sections, so its depth is a plausible guess and the back is a colour fill. See
@@ -17,6 +18,7 @@ from ...foreground import write_pose_views
 from ...jobs import Stage
 from ..base import Engine, EngineResult, ReconstructSettings
 from .build import PreviewBuild, build_preview
+from .views import VIEWS
 
 log = logging.getLogger("synchuman.preview")
 
@@ -31,7 +33,7 @@ class PreviewEngine(Engine):
         Stage("geometry", "Inflating the body", 0.3),
         Stage("texture", "Texturing front and back", 0.2),
         Stage("export", "Writing GLB", 0.25),
-        Stage("render", "Rendering the front view", 0.15),
+        Stage("render", "Rendering the front, side and back views", 0.15),
     )
 
     @classmethod
@@ -44,12 +46,13 @@ class PreviewEngine(Engine):
         progress("export", 0, 1, "writing human.glb")
         glb = built.write_glb(job.file("human.glb"))
         progress("export", 1, 1, f"{len(built.faces)} faces")
-        progress("render", 0, 1, "front view")
-        front = job.file("views/front.png")
-        built.write_front_view(front, progress=lambda d, t: progress("render", d, t + 1, "rasterising"))
-        views = {"front": front, **write_pose_views(job.file("views"), photo.rgba[..., :3], built.person.alpha,
-                                                     built.person.pose)}
-        progress("render", 1, 1, "front view written")
+        views = {}
+        for i, view in enumerate(VIEWS):   # front, side, back
+            progress("render", i, len(VIEWS), f"{view} view")
+            views[view] = built.write_view(job.file(f"views/{view}.png"), view,
+                                           progress=lambda d, t, i=i: progress("render", i, len(VIEWS), "rasterising"))
+        views.update(write_pose_views(job.file("views"), photo.rgba[..., :3], built.person.alpha, built.person.pose))
+        progress("render", len(VIEWS), len(VIEWS), "views written")
         meta = built.metadata()
         meta["person"] = built.person.facts()
         meta["preview"]["engine_seconds"] = round(time.monotonic() - started, 3)

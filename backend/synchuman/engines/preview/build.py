@@ -17,12 +17,12 @@ from ...common import ProgressFn
 from ...foreground import PersonCut, cut_person
 from . import mesh as M
 from . import silhouette as S
-from . import texture as T
 from .head import Head, find_head
-from .raster import rasterize, shade_textured
+from .texture import photo_box, texture_mesh
+from .views import render_view, write_png
 
 
-FRONT_VIEW_MAX_SIDE = 1024
+VIEW_MAX_SIDE = 1024
 ROUGHNESS = 0.8
 HEAD_DEPTH_BOOST = 0.4   # inflation makes a round blob ~0.75x as deep as wide; a head is deeper than wide
 
@@ -54,27 +54,19 @@ class PreviewBuild:
         m, uc, vb = self.to_photo
         return np.column_stack([vertices[:, 0] / m + uc, vb - vertices[:, 1] / m, vertices[:, 2] / m])
 
-    def render_front(self, max_side: int = FRONT_VIEW_MAX_SIDE, background=(235, 235, 235), progress=None
-                     ) -> tuple[np.ndarray, np.ndarray]:
-        """An orthographic front view framed like the photo (downscaled to `max_side`): rgb, coverage."""
-        W, H = self.photo_size
-        r = min(1.0, max_side / max(W, H))
-        w, h = max(1, round(W * r)), max(1, round(H * r))
-        p = self.photo_coords(self.vertices)
-        screen = np.column_stack([(p[:, 0] + 0.5) * (w / W) - 0.5, (p[:, 1] + 0.5) * (h / H) - 0.5])
-        tri, bary = rasterize(screen, p[:, 2], self.faces, h, w, tick=progress)
-        rgb = shade_textured(tri, bary, self.faces, self.uv, self.texture, background)
-        return rgb, tri >= 0
+    def render_view(self, view: str = "front", max_side: int = VIEW_MAX_SIDE, background=(235, 235, 235),
+                    progress=None) -> tuple[np.ndarray, np.ndarray]:
+        """An orthographic view (views.VIEWS): rgb, coverage. The front one is framed like the photo
+        (downscaled to `max_side`), the side and back ones on the mesh."""
+        return render_view(self.photo_coords(self.vertices), self.faces, self.uv, self.texture, view,
+                           photo_size=self.photo_size, max_side=max_side, background=background, tick=progress)
 
-    def write_front_view(self, path: Path, progress=None) -> Path:
-        from PIL import Image
-
-        rgb, cover = self.render_front(progress=progress)
-        self.notes["front_silhouette_iou"] = round(silhouette_iou(cover, self.mask), 5)
-        tmp = Path(path).with_name(Path(path).name + ".tmp.png")
-        Image.fromarray(rgb).save(tmp, compress_level=1)
-        tmp.replace(path)
-        return Path(path)
+    def write_view(self, path: Path, view: str = "front", progress=None) -> Path:
+        """Render a view into a PNG; the front one also records its silhouette IoU in the notes."""
+        rgb, cover = self.render_view(view, progress=progress)
+        if view == "front":
+            self.notes["front_silhouette_iou"] = round(silhouette_iou(cover, self.mask), 5)
+        return write_png(path, rgb)
 
     def metadata(self) -> dict:
         return {"preview": {**self.notes, "mesh": mesh_report(self.closed_vertices, self.closed_faces),
@@ -132,7 +124,7 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
     progress("silhouette", 2, 4, "inflation field")
     inflation = S.inflation_field(sil)
     progress("silhouette", 3, 4, "finding the head")
-    rgb_box = _box_rgb(rgba[..., :3], sil.box)
+    rgb_box = photo_box(rgba[..., :3], sil.box)
     head = find_head(rgb_box, sil.mask)
     head_weight = _head_weight(head, sil)
     progress("silhouette", 4, 4, f"fields ready (head: {head.method})")
@@ -163,7 +155,7 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
         xyz, faces, border = front_sheet(cell)
     xyz[~border, 2] = np.maximum(xyz[~border, 2], 1e-3)
     progress("geometry", 3, 5, "closing")
-    closed_px, closed_faces, side = M.close_sheets(xyz, faces, border)
+    closed_px, closed_faces, _side = M.close_sheets(xyz, faces, border)
     # photo pixels -> GLB frame
     v_top, v_bot = closed_px[:, 1].min(), closed_px[:, 1].max()
     u_mid = 0.5 * (closed_px[:, 0].min() + closed_px[:, 0].max())
@@ -171,37 +163,16 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
     closed = np.column_stack([(closed_px[:, 0] - u_mid) * m, (v_bot - closed_px[:, 1]) * m, closed_px[:, 2] * m])
     normals_closed = M.vertex_normals(closed, closed_faces)
     progress("geometry", 4, 5, "normals")
-    n_front = len(xyz)
-    inner_front = np.nonzero(~border)[0]
-    border_idx = np.nonzero(border)[0]
-    n_back_inner = len(inner_front)
     progress("geometry", 5, 5, f"{len(closed_faces)} faces, {len(closed)} vertices")
 
-    # 4. texture
-    progress("texture", 0, 5, "front from the photo")
-    atlas = T.layout((u0, v0, u1, v1), int(settings.texture_size))
-    front = T.clean_front(rgb_box, sil)
-    progress("texture", 1, 5, "back fill")
-    back, back_notes = T.back_fill(front, sil, head, tick=lambda d, t: progress("texture", 1, 5, f"back fill {d}/{t}"))
-    notes.update(back_notes)
-    back = T.side_blend(front, back, sil, radius)
-    progress("texture", 3, 5, "baking")
-    texture = T.bake(atlas, front, back)
-    progress("texture", 4, 5, "UVs")
-    # GLB vertices: front sheet (front UVs), back interior, then the border again with back UVs
-    xy_all = closed_px[:, :2]
-    border_copy = n_front + n_back_inner + np.arange(len(border_idx))
-    verts = np.concatenate([closed, closed[border_idx]])
-    normals = np.concatenate([normals_closed, normals_closed[border_idx]])
-    uv = np.concatenate([atlas.uv(xy_all[:n_front, 0], xy_all[:n_front, 1], back=False),
-                         atlas.uv(xy_all[n_front:, 0], xy_all[n_front:, 1], back=True),
-                         atlas.uv(xy_all[border_idx, 0], xy_all[border_idx, 1], back=True)])
-    remap = np.arange(len(closed))
-    remap[border_idx] = border_copy
-    glb_faces = closed_faces.copy()
-    back_faces = side < 0
-    glb_faces[back_faces] = remap[closed_faces[back_faces]]
-    progress("texture", 5, 5, f"{atlas.size}px texture")
+    # 4. texture (the one texturing path: the inflated mesh has no body parts, so its back is the
+    # colour-cluster fill)
+    textured = texture_mesh(rgba[..., :3], alpha, closed_px, closed_faces, None, None, head.placed(sil.box, (H, W)),
+                            int(settings.texture_size), tick=lambda d, t, msg="": progress("texture", d, t, msg))
+    notes.update(textured.notes)
+    verts = closed[textured.vertex_index]
+    normals = normals_closed[textured.vertex_index]
+    uv, glb_faces, texture = textured.uv, textured.faces, textured.texture
 
     notes.update({"grid_cell_px": round(cell, 3), "photo_px_per_m": round(1.0 / m, 4),
                   # photo pixel (u, v) of a GLB point (x, y): u = u_of_x0 + x * px_per_m, v = v_of_y0 - y * px_per_m
@@ -227,12 +198,3 @@ def _head_weight(head: Head, sil: S.Silhouette) -> np.ndarray:
     rows = np.arange(h, dtype=np.float32)[:, None]
     ramp = max(2.0, 0.015 * sil.height_px)
     return weight * np.clip((head.bottom - rows) / ramp, 0.0, 1.0)
-
-
-def _box_rgb(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The photo inside `box`, zero-padded where the box leaves the photo."""
-    u0, v0, u1, v1 = box
-    H, W = rgb.shape[:2]
-    src = rgb[max(v0, 0):min(v1, H), max(u0, 0):min(u1, W)]
-    return cv2.copyMakeBorder(np.ascontiguousarray(src), max(0, -v0), max(0, v1 - H), max(0, -u0), max(0, u1 - W),
-                              cv2.BORDER_CONSTANT, value=0)

@@ -40,6 +40,28 @@ class Head:
                                                max(1, int(self.face[2] * sx)), max(1, int(self.face[3] * sy)))
         return Head(mask, face, int(self.top * sy), int(self.bottom * sy))
 
+    def cropped(self, box: tuple[int, int, int, int]) -> "Head":
+        """This head (found in a whole photo) in the frame of the photo's box (u0, v0, u1, v1)."""
+        u0, v0, u1, v1 = box
+        H, W = self.mask.shape
+        src = self.mask[max(v0, 0):min(v1, H), max(u0, 0):min(u1, W)].astype(np.uint8)
+        mask = cv2.copyMakeBorder(src, max(0, -v0), max(0, v1 - H), max(0, -u0), max(0, u1 - W),
+                                  cv2.BORDER_CONSTANT, value=0) > 0
+        face = None if self.face is None else (self.face[0] - u0, self.face[1] - v0, self.face[2], self.face[3])
+        return Head(mask, face, self.top - v0, self.bottom - v0)
+
+    def placed(self, box: tuple[int, int, int, int], shape: tuple[int, int]) -> "Head":
+        """This head (found in the frame of a photo's box) in the whole photo of `shape` (H, W)."""
+        u0, v0 = box[0], box[1]
+        mask = np.zeros(shape, bool)
+        h, w = self.mask.shape
+        ys, xs = max(0, -v0), max(0, -u0)
+        ye, xe = min(h, shape[0] - v0), min(w, shape[1] - u0)
+        if ye > ys and xe > xs:
+            mask[ys + v0:ye + v0, xs + u0:xe + u0] = self.mask[ys:ye, xs:xe]
+        face = None if self.face is None else (self.face[0] + u0, self.face[1] + v0, self.face[2], self.face[3])
+        return Head(mask, face, self.top + v0, self.bottom + v0)
+
     @property
     def method(self) -> str:
         return "face detector" if self.face is not None else "silhouette" if self.mask.any() else "none"

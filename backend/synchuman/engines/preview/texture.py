@@ -1,282 +1,139 @@
-"""The texture: the photo on the front, a plausible fill on the back, blended at the sides.
+"""Texturing a closed mesh from the photo: the front is the photo, the back and the hidden surfaces a
+plausible fill, blended where they meet. One entry point for every preview geometry:
 
-Atlas: two charts, each an image of the person's box in the photo. The front chart is the photo
-itself (at the highest scale the texture size allows); the back chart is the same box seen from
-behind (left and right stay where they are, so a point of the back sits behind the same photo
-pixel). A mesh vertex at photo pixel (u, v) gets its UV from the chart of its side; the rim of the
-silhouette is where the two charts meet.
+    texture_mesh(rgb, mask, verts_px, faces, vertex_parts, part_names, head, size) -> TexturedMesh
 
-Back fill (the photo never shows the back, so nothing of its detail is copied):
-1. The person's colours are clustered (k-means in Lab) and each pixel takes the most common cluster
-   of a neighbourhood about 7 % of the figure's height wide: small details (a face's eyes and mouth,
-   a print on a shirt, buttons) disappear, large garment regions keep their colour.
-2. The back of the head gets the hair colour: the dominant colour above and beside the face (Haar
-   face detector), or of the top of the head when no face is found.
-3. Broad shading of the front (a heavy blur of its lightness) is kept at reduced strength, so the
-   back is not flat.
-Sides: near the silhouette the back blends into the colours of the front's edge, so front and back
-meet without a visible seam.
+1. Visibility (visibility.py): the mesh is rasterised from the front and from behind; faces that the
+   photo sees (facing it, not hidden behind another part) take the photo, faces a camera behind the
+   person would see take the back chart, the rest (e.g. a torso's front behind a crossed arm) a
+   solid colour cell of their body part.
+2. Atlas (atlas.py): the front chart is the photo's person box at the highest scale the texture
+   size allows (the photo's own resolution for a standing person in a 1024 photo at 1024); the back
+   chart is the same box seen from behind; the cells sit in the space left over.
+3. Back colours: with body part labels, part by part (partfill.py); without them (the inflated
+   silhouette), the colour-cluster fill of the whole figure (backfill.py). Both paint the back of
+   the head with the hair colour, keep none of the front's detail, and blend into the front's edge
+   colours towards the silhouette so no seam shows there.
+4. UVs: a vertex used by faces on different charts is stored once per chart (`vertex_index`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from . import silhouette as S
+from .atlas import layout, bake
+from .backfill import back_fill, clean_front, side_blend
 from .head import Head, find_head
-from .silhouette import Silhouette
+from .partfill import face_parts_from_vertices, part_fill
+from .visibility import visible_faces
+
+FRONT, BACK, CELL = 0, 1, 2   # face charts; a CELL face's key is CELL + its part
 
 
 @dataclass
-class Chart:
-    ox: int
-    oy: int
-    width: int        # texels
-    height: int
-
-    def scale(self, box_w: int, box_h: int) -> tuple[float, float]:
-        return self.width / box_w, self.height / box_h
-
-
-@dataclass
-class Atlas:
-    size: int
-    box: tuple[int, int, int, int]     # (u0, v0, u1, v1) photo box covered by both charts
-    front: Chart
-    back: Chart
-
-    @property
-    def box_size(self) -> tuple[int, int]:
-        return self.box[2] - self.box[0], self.box[3] - self.box[1]
-
-    def uv(self, u: np.ndarray, v: np.ndarray, back: bool) -> np.ndarray:
-        """UVs (v up, row 0 of the texture is V = 1) of photo points on the front or back chart."""
-        chart = self.back if back else self.front
-        bw, bh = self.box_size
-        sx, sy = chart.scale(bw, bh)
-        tx = chart.ox + (np.asarray(u) - self.box[0] + 0.5) * sx
-        ty = chart.oy + (np.asarray(v) - self.box[1] + 0.5) * sy
-        return np.stack([tx / self.size, 1.0 - ty / self.size], axis=-1)
+class TexturedMesh:
+    vertex_index: np.ndarray   # (V2,) index into the input vertices (seam vertices repeated, one per chart)
+    faces: np.ndarray          # (F, 3) into the V2 vertices, same order as the input faces
+    uv: np.ndarray             # (V2, 2) in [0, 1], v up (row 0 of the texture is v = 1)
+    texture: np.ndarray        # (size, size, 3) uint8
+    face_chart: np.ndarray     # (F,) FRONT, BACK or CELL
+    notes: dict = field(default_factory=dict)
 
 
-def layout(box: tuple[int, int, int, int], size: int) -> Atlas:
-    """Front and back charts side by side (tall figures) or stacked (wide ones); the back gets the
-    same scale as the front when that costs the front little, else half of it."""
-    bw, bh = box[2] - box[0], box[3] - box[1]
-    gap = 4 if size >= 512 else 2
-    best = None
-    for stacked in (False, True):
-        for ratio in (1.0, 0.5):
-            if stacked:
-                s = min((size - 2 * gap) / bw, (size - 3 * gap) / (bh * (1 + ratio)))
-            else:
-                s = min((size - 3 * gap) / (bw * (1 + ratio)), (size - 2 * gap) / bh)
-            score = s * (1.0 if ratio == 1.0 else 0.97)
-            if best is None or score > best[0]:
-                best = (score, s, ratio, stacked)
-    _, s, ratio, stacked = best
-    fw, fh = max(2, int(bw * s)), max(2, int(bh * s))
-    bkw, bkh = max(2, int(bw * s * ratio)), max(2, int(bh * s * ratio))
-    front = Chart(gap, gap, fw, fh)
-    back = Chart(gap, 2 * gap + fh, bkw, bkh) if stacked else Chart(2 * gap + fw, gap, bkw, bkh)
-    return Atlas(size, box, front, back)
+def photo_box(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The photo inside `box` (u0, v0, u1, v1), zero-padded where the box leaves the photo."""
+    u0, v0, u1, v1 = box
+    H, W = rgb.shape[:2]
+    src = rgb[max(v0, 0):min(v1, H), max(u0, 0):min(u1, W)]
+    return cv2.copyMakeBorder(np.ascontiguousarray(src), max(0, -v0), max(0, v1 - H), max(0, -u0), max(0, u1 - W),
+                              cv2.BORDER_CONSTANT, value=0)
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
+def _alpha(mask: np.ndarray) -> np.ndarray:
+    m = np.asarray(mask)
+    if m.dtype == bool:
+        return m.astype(np.uint8) * 255
+    if m.dtype == np.uint8:
+        return m
+    return np.clip(m.astype(np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def clean_front(rgb_box: np.ndarray, sil: Silhouette) -> np.ndarray:
-    """The photo inside the silhouette; outside and on partly transparent (background-tinted) edge
-    pixels, the colour of the nearest opaque pixel, so the texture never shows the background."""
-    solid = (sil.alpha >= 250).astype(np.uint8)
-    if not solid.any():
-        solid = sil.mask.astype(np.uint8)
-    _, labels = cv2.distanceTransformWithLabels(1 - solid, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(solid)
-    # labels number the zero pixels of the input (our solid pixels) in row-major order, from 1
-    lut = np.zeros((len(ys) + 1, 3), np.uint8)
-    lut[1:] = rgb_box[ys, xs]
-    out = lut[labels]
-    out[solid > 0] = rgb_box[solid > 0]
-    return out
+def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces: np.ndarray,
+                 vertex_parts: np.ndarray | None, part_names: list[str] | None, head: Head | None, size: int,
+                 tick=None) -> TexturedMesh:
+    """Texture a closed mesh in photo coordinates.
 
-
-def back_fill(front: np.ndarray, sil: Silhouette, head: Head | None = None, work_height: int = 256,
-              clusters: int = 8, tick=None) -> tuple[np.ndarray, dict]:
-    """Back colours for the whole box (same size as `front`), and notes for job.json. `head` is in the
-    box's frame (found if not given)."""
+    rgb (H, W, 3) uint8 photo; mask (H, W) the person (bool, or alpha as uint8 0..255 / float 0..1);
+    verts_px (V, 3) u right, v down, z towards the camera, in photo pixels; faces (F, 3)
+    counter-clockwise seen from outside; vertex_parts (V,) indices into part_names, or None for a mesh
+    without body parts (colour-cluster back fill); head: the head in the photo's frame
+    (`find_head(rgb, mask)`), or None to find it here; size: the texture's side in texels.
+    tick(done, total, message) reports progress.
+    """
+    started = time.perf_counter()
     tick = tick or (lambda *a: None)
-    h, w = sil.mask.shape
-    s = min(1.0, work_height / max(sil.height_px, 1.0))
-    sh, sw = max(8, round(h * s)), max(8, round(w * s))
-    small = cv2.resize(front, (sw, sh), interpolation=cv2.INTER_AREA)
-    m = cv2.resize(sil.mask.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
-    lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-    pts = lab[m]
-    notes: dict = {}
-    if len(pts) < clusters * 4:
-        return front.copy(), {"back": "too small to fill; copied the front's colours"}
-    rng = np.random.default_rng(0)
-    sample = pts[rng.choice(len(pts), min(len(pts), 12000), replace=False)]
-    cv2.setRNGSeed(7)
-    k = min(clusters, len(sample))
-    _, _, centres = cv2.kmeans(sample.astype(np.float32), k, None,
-                               (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 15, 0.5), 2,
-                               cv2.KMEANS_PP_CENTERS)
-    d = ((lab[..., None, :] - centres[None, None]) ** 2).sum(-1)
-    label = np.argmin(d, axis=-1)
-    tick(1, 4)
-    # majority vote in a window ~7 % of the figure's height (inside the silhouette only)
-    win = max(3, int(0.07 * sil.height_px * s) | 1)
-    # colours covering little of the figure (eyes, a print, buttons) do not vote
-    share = np.bincount(label[m], minlength=k) / max(int(m.sum()), 1)
-    voters = [i for i in range(k) if share[i] >= 0.025] or list(range(k))
-    votes = np.full((k,) + label.shape, -1.0, np.float32)
-    for i in voters:
-        votes[i] = cv2.boxFilter(((label == i) & m).astype(np.float32), -1, (win, win))
-    mode = np.argmax(votes, axis=0)
-    mode = _absorb_islands(mode, m, max_area=0.03 * m.sum())
-    back_lab = _local_label_colour(lab, label, mode, m, k, win, centres)
-    # broad shading of the front, at half strength
-    sig = max(1.0, 0.04 * sil.height_px * s)
-    mf = m.astype(np.float32)
-    den = cv2.GaussianBlur(mf, (0, 0), sig) + 1e-4
-    l_front = cv2.GaussianBlur(lab[..., 0] * mf, (0, 0), sig) / den
-    l_back = cv2.GaussianBlur(back_lab[..., 0] * mf, (0, 0), sig) / den
-    back_lab[..., 0] = np.clip(back_lab[..., 0] + 0.5 * (l_front - l_back), 0, 100)
-    tick(2, 4)
-    # the back of the head: hair colour
-    head = (head if head is not None else find_head(front, sil.mask)).resized((sh, sw))
-    notes["head"] = head.method
-    if head.mask.any():
-        hair = _hair_colour(lab, label, centres, head, m)
-        if hair is not None:
-            hm = head.mask.astype(np.float32)
-            # fade out over the lowest fifth of the head (the nape)
-            rows = np.arange(sh, dtype=np.float32)[:, None]
-            span = max(1.0, head.bottom - head.top)
-            fade = 1.0 - _smoothstep((rows - (head.bottom - 0.2 * span)) / (0.2 * span))
-            hm = cv2.GaussianBlur(hm * fade, (0, 0), max(0.7, 0.01 * sil.height_px * s))
-            hair_lab = np.broadcast_to(hair, back_lab.shape)
-            back_lab = back_lab * (1 - hm[..., None]) + hair_lab * hm[..., None]
-            notes["hair_rgb"] = [int(c) for c in _lab_to_rgb(hair)]
-    tick(3, 4)
-    # soften region borders (inside the silhouette), then extend outwards for texture filtering
-    soft = max(0.7, 0.008 * sil.height_px * s)
-    num = cv2.GaussianBlur(back_lab * mf[..., None], (0, 0), soft)
-    den = cv2.GaussianBlur(mf, (0, 0), soft)[..., None]
-    back_lab = np.where(den > 1e-3, num / np.maximum(den, 1e-3), back_lab)
-    rgb = cv2.cvtColor(back_lab.astype(np.float32), cv2.COLOR_Lab2RGB)
-    rgb = np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
-    rgb = _extend(rgb, m)
-    out = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
-    tick(4, 4)
-    return out, notes
-
-
-def _absorb_islands(mode: np.ndarray, m: np.ndarray, max_area: float) -> np.ndarray:
-    """Regions of one colour that are small and enclosed inside the figure (a print, a logo, a
-    pocket) take the colour that surrounds them; regions touching the outline (hands, shoes) stay."""
-    inner = cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    out = mode.copy()
-    ring_kernel = np.ones((3, 3), np.uint8)
-    for value in np.unique(mode[m]):
-        n, comp, stats, _ = cv2.connectedComponentsWithStats(((mode == value) & m).astype(np.uint8), connectivity=8)
-        for c in range(1, n):
-            if stats[c, cv2.CC_STAT_AREA] > max_area:
-                continue
-            region = comp == c
-            if (region & ~inner).any():
-                continue
-            ring = cv2.dilate(region.astype(np.uint8), ring_kernel).astype(bool) & ~region & m
-            if ring.any():
-                out[region] = np.bincount(mode[ring]).argmax()
-    return out
-
-
-def _local_label_colour(lab, label, mode, m, k, win, centres) -> np.ndarray:
-    """For each pixel, the average colour of the nearby pixels (window `win`) of its chosen cluster:
-    a white shoe stays white even when k-means put it in one cluster with a pale print."""
-    out = centres[mode].astype(np.float32)
-    for i in np.unique(mode[m]):
-        ind = ((label == i) & m).astype(np.float32)
-        cnt = cv2.boxFilter(ind, -1, (win, win), normalize=False)
-        sums = cv2.boxFilter(lab * ind[..., None], -1, (win, win), normalize=False)
-        big = 3 * win + 1   # a wider look where the small window has none of this cluster
-        cnt2 = cv2.boxFilter(ind, -1, (big, big), normalize=False)
-        sums2 = cv2.boxFilter(lab * ind[..., None], -1, (big, big), normalize=False)
-        sel = mode == i
-        local = np.where((cnt >= 1)[..., None], sums / np.maximum(cnt, 1)[..., None],
-                         np.where((cnt2 >= 1)[..., None], sums2 / np.maximum(cnt2, 1)[..., None], centres[i]))
-        out[sel] = local[sel]
-    return out
-
-
-def _hair_colour(lab, label, centres, head, m) -> np.ndarray | None:
-    """Dominant cluster above and beside the face (or in the top third of the head)."""
-    hm = head.mask
-    if head.face is not None:
-        fx, fy, fw, fh = head.face
-        sel = hm.copy()
-        face_core = np.zeros_like(hm)
-        face_core[int(fy + 0.15 * fh):, int(fx + 0.1 * fw):int(fx + 0.9 * fw)] = True
-        sel &= ~face_core
+    verts_px = np.asarray(verts_px, np.float64)
+    faces = np.asarray(faces, np.int64)
+    alpha = _alpha(mask)
+    if not (alpha >= 128).any():
+        raise ValueError("texture_mesh: the mask is empty")
+    # the box: the mask's, grown to hold the mesh (a dressed mesh may leave the mask a little) as far
+    # as the photo goes; a part beyond the photo (legs completed below a half-body photo) takes the
+    # colours at the box's edge, where nothing of the photo is left to show
+    H, W = alpha.shape
+    ys, xs = np.nonzero(alpha >= 128)
+    lo = np.maximum(verts_px[:, :2].min(0), 0.0)
+    hi = np.minimum(verts_px[:, :2].max(0), [W - 1.0, H - 1.0])
+    over = max(0.0, xs.min() - lo[0], hi[0] - xs.max(), ys.min() - lo[1], hi[1] - ys.max())
+    sil = S.analyse(alpha, pad=8 + int(np.ceil(over)))
+    rgb_box = photo_box(rgb, sil.box)
+    head_box = head.cropped(sil.box) if head is not None else find_head(rgb_box, sil.mask)
+    tick(0, 5, "front from the photo")
+    front = clean_front(rgb_box, sil)
+    tick(1, 5, "visibility")
+    vis = visible_faces(verts_px, faces, sil.box, sil.height_px, behind=vertex_parts is not None)
+    tick(2, 5, "back fill")
+    fill_tick = lambda d, t: tick(2, 5, f"back fill {d}/{t}")  # noqa: E731
+    if vertex_parts is None:
+        back, notes = back_fill(front, sil, head_box, tick=fill_tick)
+        back = side_blend(front, back, sil, S.local_thickness(sil))
+        chart = np.where(vis.front, FRONT, BACK)
+        cell_colours, n_cells = None, 0
     else:
-        rows = np.nonzero(hm.any(axis=1))[0]
-        cut = rows[0] + max(1, int(0.3 * (rows[-1] - rows[0] + 1)))
-        sel = hm.copy()
-        sel[cut:] = False
-    if sel.sum() < 4:
-        return None
-    counts = np.bincount(label[sel], minlength=len(centres))
-    return centres[int(np.argmax(counts))].astype(np.float32)
-
-
-def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    px = cv2.cvtColor(np.asarray(lab, np.float32).reshape(1, 1, 3), cv2.COLOR_Lab2RGB)
-    return np.clip(px.reshape(3) * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
-def _extend(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Colours outside `mask` from the nearest pixel inside."""
-    if not mask.any() or mask.all():
-        return rgb
-    inside = mask.astype(np.uint8)
-    _, labels = cv2.distanceTransformWithLabels(1 - inside, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(inside)
-    lut = np.zeros((len(ys) + 1, 3), np.uint8)
-    lut[1:] = rgb[ys, xs]
-    out = lut[labels]
-    out[mask] = rgb[mask]
-    return out
-
-
-def side_blend(front: np.ndarray, back: np.ndarray, sil: Silhouette, radius: np.ndarray) -> np.ndarray:
-    """The back chart's colours approach the front's edge colours towards the silhouette, over about a
-    quarter of the local radius: front and back agree where they meet."""
-    width = np.clip(0.25 * radius, 1.5, max(1.5, 0.02 * sil.height_px))
-    t = _smoothstep(np.maximum(sil.phi, 0) / width)[..., None]
-    return (front.astype(np.float32) * (1 - t) + back.astype(np.float32) * t).astype(np.uint8)
-
-
-def bake(atlas: Atlas, front: np.ndarray, back: np.ndarray) -> np.ndarray:
-    """The texture image: charts resampled from box-sized front/back images, each with a border of
-    repeated edge texels (so filtering near a chart's edge never picks up other colours); the unused
-    rest is the average colour."""
-    T = atlas.size
-    tex = np.empty((T, T, 3), np.uint8)
-    tex[:] = np.round(front.reshape(-1, 3).mean(0)).astype(np.uint8)
-    for chart, img in ((atlas.front, front), (atlas.back, back)):
-        shrink = chart.width < img.shape[1]
-        res = cv2.resize(img, (chart.width, chart.height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        pad = 2
-        y0, x0 = chart.oy - pad, chart.ox - pad
-        padded = cv2.copyMakeBorder(res, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        ys, xs = max(0, y0), max(0, x0)
-        ye, xe = min(T, y0 + padded.shape[0]), min(T, x0 + padded.shape[1])
-        tex[ys:ye, xs:xe] = padded[ys - y0:ye - y0, xs - x0:xe - x0]
-    return tex
+        names = list(part_names or [])
+        face_parts = face_parts_from_vertices(faces, vertex_parts)
+        if len(names) <= int(face_parts.max()):
+            raise ValueError(f"texture_mesh: vertex_parts index {int(face_parts.max())} but only {len(names)} part names")
+        back, cell_colours, notes = part_fill(front, sil, head_box, vis, face_parts, names, tick=fill_tick)
+        chart = np.where(vis.front, FRONT, np.where(vis.back, BACK, CELL + face_parts))
+        n_cells = len(names)
+    tick(3, 5, "baking")
+    atlas = layout(sil.box, int(size), cells=n_cells)
+    texture = bake(atlas, front, back, cell_colours)
+    tick(4, 5, "UVs")
+    # one output vertex per (input vertex, chart key)
+    keys = np.repeat(chart[:, None], 3, 1)
+    corner = faces * (CELL + n_cells) + keys
+    unique, inverse = np.unique(corner.ravel(), return_inverse=True)
+    vertex_index, key = np.divmod(unique, CELL + n_cells)
+    uv = np.empty((len(unique), 2))
+    u = np.clip(verts_px[vertex_index, 0], sil.box[0], sil.box[2] - 1)
+    v = np.clip(verts_px[vertex_index, 1], sil.box[1], sil.box[3] - 1)
+    for k, back_chart in ((FRONT, False), (BACK, True)):
+        sel = key == k
+        uv[sel] = atlas.uv(u[sel], v[sel], back=back_chart)
+    cell = key >= CELL
+    if cell.any():
+        uv[cell] = atlas.cell_uv(key[cell] - CELL)
+    counts = np.bincount(np.minimum(chart, CELL), minlength=3)
+    notes.update({"texture_charts": {"front_faces": int(counts[FRONT]), "back_faces": int(counts[BACK]),
+                                     "hidden_faces": int(counts[CELL])},
+                  "texture_seconds": round(time.perf_counter() - started, 3)})
+    tick(5, 5, f"{atlas.size}px texture")
+    return TexturedMesh(vertex_index=vertex_index, faces=inverse.reshape(-1, 3), uv=np.clip(uv, 0.0, 1.0),
+                        texture=texture, face_chart=np.minimum(chart, CELL), notes=notes)

@@ -1,0 +1,97 @@
+"""The back and the hidden surfaces of a mesh with body part labels, filled part by part.
+
+The colour source is the detail-free front of `backfill.back_fill` (clustered garment colours, broad
+shading, the hair colour painted over the head). Each pixel of the view from behind shows one body
+part; it takes that part's colour where the photo shows the same part nearest to it: the back of a
+shirt sleeve continues the sleeve, a bare forearm stays skin, the torso's back continues the shirt
+even where an arm crosses in front of it in the photo, and the head's back takes the hair colour
+(the head region is the head part's, so the face is never copied to the back). Surfaces seen from
+neither side take their part's typical colour (a solid cell of the atlas).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .backfill import back_fill, nearest_fill, side_blend
+from .head import Head
+from .silhouette import Silhouette, local_thickness
+from .visibility import Visibility
+
+HEAD_PARTS = ("head",)   # body part names whose back is hair (anny's part label for the skull and face)
+
+
+def face_parts_from_vertices(faces: np.ndarray, vertex_parts: np.ndarray) -> np.ndarray:
+    """One part per face: the part of at least two of its corners, else its first corner's."""
+    p = np.asarray(vertex_parts)[faces]
+    return np.where(p[:, 1] == p[:, 2], p[:, 1], p[:, 0])
+
+
+def vertex_parts_from_faces(faces: np.ndarray, face_parts: np.ndarray, num_vertices: int) -> np.ndarray:
+    """One part per vertex from per-face parts (a vertex on a border between parts takes one of them),
+    e.g. the body model's `face_parts` -> per body vertex."""
+    out = np.zeros(num_vertices, np.int64)
+    for k in range(3):
+        out[np.asarray(faces)[:, k]] = face_parts
+    return out
+
+
+def _part_image(tri: np.ndarray, face_parts: np.ndarray) -> np.ndarray:
+    out = np.full(tri.shape, -1, np.int64)
+    hit = tri >= 0
+    out[hit] = face_parts[tri[hit]]
+    return out
+
+
+def head_from_parts(head: Head, part_front: np.ndarray, head_ids: list[int], shape: tuple[int, int]) -> Head:
+    """The head region of the photo box (`shape`) from the head part as the photo shows it (keeping
+    the face detector's face box)."""
+    region = np.isin(part_front, head_ids).astype(np.uint8)
+    if not region.any():
+        return head
+    mask = cv2.resize(region, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    rows = np.nonzero(mask.any(axis=1))[0]
+    return Head(mask, head.face, int(rows[0]), int(rows[-1]))
+
+
+def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, face_parts: np.ndarray,
+              part_names: list[str], tick=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The back image (box size, like `front`), one solid colour per part (P, 3) uint8, and notes."""
+    part_back = _part_image(vis.back_tri, face_parts)
+    h, w = part_back.shape
+    mask_w = cv2.resize(sil.mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    # the photo's pixels the mesh leaves uncovered (hair, clothes beyond a body) belong to the nearest part
+    part_front = _part_image(vis.front_tri, face_parts)
+    if (part_front >= 0).any():
+        part_front = np.where(mask_w, nearest_fill(part_front[..., None], part_front >= 0)[..., 0], part_front)
+    head_ids = [i for i, n in enumerate(part_names) if n in HEAD_PARTS]
+    head = head_from_parts(head, part_front, head_ids, sil.mask.shape)
+    base, notes = back_fill(front, sil, head, tick=tick)
+    notes["back"] = "part by part (body part labels)"
+    base_w = cv2.resize(base, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+    back_w = base_w.copy()
+    cells = np.tile(base_w[mask_w].mean(0) if mask_w.any() else base_w.reshape(-1, 3).mean(0), (len(part_names), 1))
+    for p in np.unique(np.concatenate([part_back[part_back >= 0], part_front[part_front >= 0]])):
+        source = (part_front == p) & mask_w
+        here = part_back == p
+        if source.sum() < 4:
+            if here.any():
+                cells[p] = np.median(base_w[here], axis=0)
+            continue
+        cells[p] = np.median(base_w[source], axis=0)
+        if here.any():
+            back_w[here] = nearest_fill(base_w, source)[here]
+    if head_ids and "hair_rgb" in notes:
+        cells[head_ids] = notes["hair_rgb"]
+    # soften the borders between parts (inside the figure only)
+    covered = ((part_back >= 0) | mask_w).astype(np.float32)
+    soft = max(0.7, 0.006 * h)
+    num = cv2.GaussianBlur(back_w * covered[..., None], (0, 0), soft)
+    den = cv2.GaussianBlur(covered, (0, 0), soft)[..., None]
+    back_w = np.where(den > 1e-3, num / np.maximum(den, 1e-3), back_w)
+    back = cv2.resize(np.clip(back_w + 0.5, 0, 255).astype(np.uint8), (front.shape[1], front.shape[0]),
+                      interpolation=cv2.INTER_LINEAR)
+    back = side_blend(front, back, sil, local_thickness(sil))
+    notes["parts_seen_in_photo"] = sorted(part_names[p] for p in np.unique(part_front[part_front >= 0]))
+    return back, np.clip(cells + 0.5, 0, 255).astype(np.uint8), notes
