@@ -190,10 +190,11 @@ def run_engine(weights: Path, out: Path, args) -> dict:
 
 
 def print_table(stats: dict) -> None:
-    print("| stage | wall s | peak RSS GiB | largest module output | made by |")
-    print("|---|---|---|---|---|")
+    print("| stage | wall s | CPU s | peak RSS GiB | largest module output | made by |")
+    print("|---|---|---|---|---|---|")
     for row in stats["stages"]:
-        print(f"| {row['stage']} | {row['wall_s']:.1f} | {row['peak_rss_gib']:.2f} | "
+        cpu = f"{row['cpu_s']:.0f}" if "cpu_s" in row else "-"  # runs before the probe counted CPU time
+        print(f"| {row['stage']} | {row['wall_s']:.1f} | {cpu} | {row['peak_rss_gib']:.2f} | "
               f"{row['largest_output']} | {row['largest_by']} |")
     print()
     print("| network | largest module output | module | stage |")

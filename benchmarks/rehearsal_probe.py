@@ -22,6 +22,7 @@ import resource
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import torch
@@ -36,8 +37,9 @@ class Probe:
         self.stage = "start"
         self.rows: dict[str, dict] = {}
         self.per_network: dict[str, dict] = {}
-        self.names: dict[int, str] = {}
-        self.roots: set[int] = set()
+        # id -> (weak reference, path): a freed module's id can be reused by a later one, so a name
+        # counts only while its module is alive.
+        self.names: dict[int, tuple] = {}
         self.counts: dict = {}
         self.lock = threading.Lock()
         self._enter("start")
@@ -47,9 +49,12 @@ class Probe:
         now = time.perf_counter()
         if self.stage in self.rows:
             self.rows[self.stage]["end"] = now
+        cpu = time.process_time()
+        if self.stage in self.rows:
+            self.rows[self.stage]["cpu_end"] = cpu
         self.stage = stage
-        self.rows.setdefault(stage, {"stage": stage, "start": now, "end": now, "rss": 0, "out_bytes": 0,
-                                     "out": "", "by": ""})
+        self.rows.setdefault(stage, {"stage": stage, "start": now, "end": now, "cpu_start": cpu, "cpu_end": cpu,
+                                     "rss": 0, "out_bytes": 0, "out": "", "by": ""})
 
     def _sample(self) -> None:
         for tick in itertools.count():
@@ -77,17 +82,21 @@ class Probe:
             if obj is not None:
                 roots.update({f"{owner}.{k}": v for k, v in vars(obj).items() if isinstance(v, torch.nn.Module)})
         for root, module in roots.items():
-            if module is None or id(module) in self.roots:
+            if module is None or self._name(module) is not None:
                 continue
-            self.roots.add(id(module))
             for path, sub in module.named_modules():
-                self.names.setdefault(id(sub), f"{root}.{path}" if path else root)
+                if self._name(sub) is None:
+                    self.names[id(sub)] = (weakref.ref(sub), f"{root}.{path}" if path else root)
+
+    def _name(self, module) -> str | None:
+        ref, name = self.names.get(id(module), (None, None))
+        return name if ref is not None and ref() is module else None
 
     def on_output(self, module, output) -> None:
         size, shape, dtype = _largest(output)
         if not size:
             return
-        name = self.names.get(id(module), type(module).__name__)
+        name = self._name(module) or type(module).__name__
         desc = f"{tuple(shape)} {str(dtype).replace('torch.', '')} = {size / GIB:.2f} GiB"
         with self.lock:
             row = self.rows[self.stage]
@@ -102,18 +111,20 @@ class Probe:
         with self.lock:
             if final:
                 self._enter("end")
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.process_time()
             stages = [{"stage": r["stage"], "wall_s": (r["end"] if r["stage"] != self.stage else now) - r["start"],
+                       # CPU seconds of the whole process (all threads): the figure a busy machine does not distort
+                       "cpu_s": (r["cpu_end"] if r["stage"] != self.stage else cpu) - r["cpu_start"],
                        "peak_rss_gib": r["rss"] / GIB, "largest_output": r["out"] or "-",
                        "largest_by": r["by"] or "-"} for r in self.rows.values() if r["stage"] != "end"]
         STATS.parent.mkdir(parents=True, exist_ok=True)
         job = next(STATS.parent.glob("*/job.json"), None)
         if job is not None:
             meta = json.loads(job.read_text())
-            self.counts["job"] = {k: meta.get(k) for k in ("engine", "metadata", "timings_s", "status", "error")}
-            post = (meta.get("metadata") or {}).get("postprocess") or {}
-            if "faces" in post or "faces_out" in post:
-                self.counts["glb_faces"] = post.get("faces_out", post.get("faces"))
+            self.counts["job"] = {k: meta.get(k) for k in ("engine", "timings_s", "stage1", "stage2", "warnings")}
+            post = meta.get("postprocess") or {}
+            if "faces_out" in post:
+                self.counts["glb_faces"] = post["faces_out"]
         STATS.write_text(json.dumps({
             "stages": stages, "per_network": self.per_network, **self.counts,
             "process_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2, 2),
