@@ -34,6 +34,11 @@ _MEMORY_ITEMS = [
     ("balanced", "Balanced", "Load models per stage"),
     ("low", "Low", "Offload aggressively for small GPUs"),
 ]
+_FLAVOUR_ITEMS = [
+    ("auto", "Auto", "The CUDA build of torch when an NVIDIA driver is found, else the CPU build"),
+    ("cpu", "CPU", "torch's CPU build (smaller; no GPU)"),
+    ("cuda", "CUDA", "torch's CUDA build, for an NVIDIA GPU"),
+]
 assert tuple(i[0] for i in _DEVICE_ITEMS) == DEVICE_CHOICES
 assert tuple(i[0] for i in _PRECISION_ITEMS) == PRECISION_CHOICES
 assert tuple(i[0] for i in _MEMORY_ITEMS) == MEMORY_MODES
@@ -59,6 +64,19 @@ class PreferenceProperties:
         description="Python interpreter of the environment where the SyncHuman backend is installed. "
                     "Empty: $SYNCHUMAN_BACKEND_PYTHON, else the project's .venv when found",
         subtype='FILE_PATH',
+    )
+    backend_flavour: EnumProperty(name="Torch Build", items=_FLAVOUR_ITEMS, default="auto",
+                                  description="Which torch build Install Backend installs")
+    base_python: StringProperty(
+        name="Base Python",
+        description="The Python 3.11 Install Backend makes the environment from (empty: Blender's own, "
+                    "else one found on the system)",
+        subtype='FILE_PATH',
+    )
+    wheels_dir: StringProperty(
+        name="Wheels Folder",
+        description="A folder of downloaded wheels Install Backend may use (offline installs; empty: none)",
+        subtype='DIR_PATH',
     )
     weights_dir: StringProperty(
         name="Weights Folder",

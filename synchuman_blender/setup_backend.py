@@ -164,7 +164,9 @@ def classify_pip_failure(log_tail: str, spec: str) -> tuple[str, str]:
     if "proxy" in text or "connection" in text or "timed out" in text or "name resolution" in text:
         return "setup.network", ("pip could not reach the package index. Behind a proxy set HTTPS_PROXY before "
                                  "starting Blender, or install offline with --find-links (docs/blender.md).")
-    if "no matching distribution" in text or "could not find a version" in text:
+    # With a constraint on the same package, pip reports a missing package as a conflict with itself.
+    missing_as_conflict = "resolutionimpossible" in text and " depends on " not in text
+    if "no matching distribution" in text or "could not find a version" in text or missing_as_conflict:
         return "setup.not_in_index", (f"The package index has no {spec}. Check the index or proxy settings, "
                                       "or install offline from a wheel folder with --find-links.")
     return "setup.pip_failed", "Read the log for pip's message; Repair retries from the start."
@@ -241,7 +243,8 @@ class Installer:
         constraints = self.target / "constraints.txt"
         constraints.write_text("".join(spec + "\n" for specs, _ in requirements for spec in specs), encoding="utf-8")
         for specs, no_deps in requirements:
-            self.step(f"pip:{specs[0]}", f"Installing {specs[0].split(';')[0].strip()}")
+            shown = specs[0].split(";")[0].strip()
+            self.step(f"pip:{shown}", f"Installing {shown}")
             self._pip(specs, ["-c", str(constraints)] + (["--no-deps"] if no_deps else []))
         self.step("backend", f"Installing the backend ({wheels[-1].name})")
         self._pip([str(wheels[-1])], ["--no-deps"])
