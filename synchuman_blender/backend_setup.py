@@ -174,21 +174,12 @@ class SYNCHUMAN_OT_backend_remove(bpy.types.Operator):
         return {'FINISHED'}
 
 
-class SYNCHUMAN_OT_backend_setup_cancel(bpy.types.Operator):
+class SYNCHUMAN_OT_backend_setup_cancel(pump.CancelTaskOperator, bpy.types.Operator):
     bl_idname = "synchuman.backend_setup_cancel"
     bl_label = "Cancel Install"
     bl_description = "Stop the install; its unfinished environment is deleted"
-
-    @classmethod
-    def poll(cls, context):
-        if not TASKS.cancellable():
-            cls.poll_message_set("No install is running")
-            return False
-        return True
-
-    def execute(self, context):
-        TASKS.cancel()
-        return {'FINISHED'}
+    slot = TASKS
+    nothing_running = "No install is running"
 
 
 classes = (SYNCHUMAN_PG_backend_setup, SYNCHUMAN_OT_backend_install, SYNCHUMAN_OT_backend_remove,

@@ -125,4 +125,22 @@ class TaskSlot:
         unwatch(self.name)
 
 
-__all__ = ["watch", "unwatch", "watching", "tick", "stop", "TaskSlot"]
+class CancelTaskOperator:
+    """poll and execute of a Cancel button for the TaskSlot `slot` (mixed into a bpy Operator)."""
+
+    slot: TaskSlot
+    nothing_running = "Nothing is running"
+
+    @classmethod
+    def poll(cls, context):
+        if not cls.slot.cancellable():
+            cls.poll_message_set(cls.nothing_running)
+            return False
+        return True
+
+    def execute(self, context):
+        self.slot.cancel()
+        return {'FINISHED'}
+
+
+__all__ = ["watch", "unwatch", "watching", "tick", "stop", "TaskSlot", "CancelTaskOperator"]

@@ -153,21 +153,12 @@ class SYNCHUMAN_OT_weights_download(bpy.types.Operator):
         return {'FINISHED'}
 
 
-class SYNCHUMAN_OT_weights_cancel(bpy.types.Operator):
+class SYNCHUMAN_OT_weights_cancel(pump.CancelTaskOperator, bpy.types.Operator):
     bl_idname = "synchuman.weights_cancel"
     bl_label = "Cancel Download"
     bl_description = "Stop the download; it resumes where it stopped next time"
-
-    @classmethod
-    def poll(cls, context):
-        if not TASKS.cancellable():
-            cls.poll_message_set("No download is running")
-            return False
-        return True
-
-    def execute(self, context):
-        TASKS.cancel()
-        return {'FINISHED'}
+    slot = TASKS
+    nothing_running = "No download is running"
 
 
 classes = (SYNCHUMAN_PG_weights, SYNCHUMAN_OT_weights_verify, SYNCHUMAN_OT_weights_download,
