@@ -18,7 +18,7 @@ from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
 from . import pump, setup_backend, weights
 from .jobs import SESSION
-from .preferences import get_prefs, user_dir
+from .preferences import BACKEND_SETUP_DIR, get_prefs, user_dir
 
 PUMP_NAME = "backend_setup"
 STEP_INTERVAL_S = 0.2
@@ -27,7 +27,7 @@ CANCEL_GRACE_S = 60.0   # the set-up deletes its unfinished environment before i
 
 def setup_dir() -> str:
     """Where the environment lives: the extension's user folder (kept across extension updates)."""
-    return user_dir("backend")
+    return user_dir(BACKEND_SETUP_DIR)
 
 
 def installed() -> dict | None:

@@ -13,10 +13,12 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 
 from .client import BackendConfig, check_interpreter, default_backend_python
 from .protocol import DEVICE_CHOICES, MEMORY_MODES, PRECISION_CHOICES
+from .setup_backend import read_marker
 
 # In a submodule __package__ is the extension's module name (bl_ext.<repo>.<id> when installed).
 ADDON_ID = __package__
 BACKEND_PYTHON_ENV = "SYNCHUMAN_BACKEND_PYTHON"
+BACKEND_SETUP_DIR = "backend"   # Install Backend's folder in the extension's user folder
 
 _DEVICE_ITEMS = [
     ("auto", "Auto", "CUDA when the backend finds a GPU, else CPU"),
@@ -127,6 +129,9 @@ def resolve_backend_python(prefs) -> tuple[str, str]:
     from_env = os.environ.get(BACKEND_PYTHON_ENV, "")
     if from_env:
         return from_env, BACKEND_PYTHON_ENV
+    installed = read_marker(user_dir(BACKEND_SETUP_DIR))   # Install Backend's, or one put there from a terminal
+    if installed:
+        return installed["python"], "installed backend"
     found = default_backend_python(os.path.dirname(os.path.realpath(__file__)))  # a symlinked checkout too
     return (found, "project .venv") if found else ("", "none")
 

@@ -250,6 +250,8 @@ class Installer:
         self._pip([str(wheels[-1])], ["--no-deps"])
         self.step("verify", "Checking that the backend answers")
         info = self._verify()
+        for signum in (signal.SIGTERM, signal.SIGINT):   # past this point a cancel would undo a finished install
+            signal.signal(signum, signal.SIG_IGN)
         return self._commit(info)
 
     def _pip(self, specs: list[str], extra: list[str]) -> None:
