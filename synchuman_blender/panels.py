@@ -8,7 +8,7 @@ import time
 
 import bpy
 
-from . import weights
+from . import backend_setup, weights
 from .importer import PROP_PREFIX
 from .jobs import SESSION
 from .operators import (SYNCHUMAN_OT_cancel, SYNCHUMAN_OT_copy_diagnostics, SYNCHUMAN_OT_dismiss,
@@ -241,11 +241,51 @@ def draw_weights(layout, context) -> None:
         box.label(text="Downloading needs Allow Online Access (Preferences › System)", icon='INFO')
 
 
+def draw_backend_setup(layout, context, prefs) -> None:
+    """The Install Backend box: install / progress with Cancel / the error and its fix / Repair and Remove."""
+    state = context.window_manager.synchuman_backend_setup
+    box = layout.box()
+    box.label(text="Bundled Backend", icon='PACKAGE')
+    marker = backend_setup.installed()
+    if state.busy:
+        done = max(0, state.step_index - 1) / state.step_count if state.step_count else 0.0
+        box.progress(factor=done, text=f"[{state.step_index}/{state.step_count}] {state.step_label}")
+        box.label(text=f"Elapsed {format_elapsed(time.monotonic() - state.started)}", icon='TIME')
+        box.operator(backend_setup.SYNCHUMAN_OT_backend_setup_cancel.bl_idname, icon='CANCEL')
+        return
+    if state.error_code:
+        wrapped(box, f"{state.error_code} at step {state.error_step or '?'}: {state.error_message}", context,
+                icon='ERROR')
+        wrapped(box, f"Fix: {state.error_hint}", context, icon='BLANK1')
+        box.label(text=f"Log: {state.log_path}", icon='BLANK1')   # whole, so it can be copied
+    if marker:
+        wrapped(box, state.summary or f"Installed: synchuman {marker.get('backend_version', '?')}, torch "
+                f"{marker.get('torch', '?')} ({str(marker.get('flavour', '')).upper()})", context, icon='CHECKMARK')
+    box.prop(prefs, "backend_flavour")
+    if weights.online_access_allowed():
+        row = box.row()
+        install = backend_setup.SYNCHUMAN_OT_backend_install.bl_idname
+        row.operator(install, text="Repair" if marker else "Install Backend", icon='FILE_REFRESH' if marker else 'IMPORT')
+        if marker:
+            row.operator(backend_setup.SYNCHUMAN_OT_backend_remove.bl_idname, text="Remove", icon='TRASH')
+    else:
+        wrapped(box, "Installing needs Allow Online Access (Preferences › System). Offline: run "
+                "python -m synchuman_blender.setup_backend --target FOLDER --find-links WHEELS "
+                "and set Backend Python below (docs/blender.md).", context, icon='INFO')
+        if marker:
+            box.operator(backend_setup.SYNCHUMAN_OT_backend_remove.bl_idname, text="Remove", icon='TRASH')
+    box.prop(prefs, "base_python")
+    box.prop(prefs, "wheels_dir")
+    if marker:
+        draw_weights(box, context)   # the next step of the path: install, weights, reconstruct
+
+
 class SYNCHUMAN_AP_preferences(PreferenceProperties, bpy.types.AddonPreferences):
     bl_idname = ADDON_ID
 
     def draw(self, context):
         layout = self.layout
+        draw_backend_setup(layout, context, self)
         draw_backend_status(layout.box(), context)
         col = layout.column()
         col.use_property_split = True
@@ -256,7 +296,8 @@ class SYNCHUMAN_AP_preferences(PreferenceProperties, bpy.types.AddonPreferences)
             col.label(text=f"Using {path} ({source})" if path else "No interpreter found: set one",
                       icon='INFO' if path else 'ERROR')
         col.prop(self, "weights_dir")
-        draw_weights(col, context)
+        if backend_setup.installed() is None:   # else it is drawn in the Bundled Backend box
+            draw_weights(col, context)
         for name in ("device", "precision", "memory_mode", "start_on_demand", "output_dir", "cancel_grace_s"):
             col.prop(self, name)
 

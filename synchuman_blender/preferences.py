@@ -13,10 +13,12 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 
 from .client import BackendConfig, check_interpreter, default_backend_python
 from .protocol import DEVICE_CHOICES, MEMORY_MODES, PRECISION_CHOICES
+from .setup_backend import read_marker
 
 # In a submodule __package__ is the extension's module name (bl_ext.<repo>.<id> when installed).
 ADDON_ID = __package__
 BACKEND_PYTHON_ENV = "SYNCHUMAN_BACKEND_PYTHON"
+BACKEND_SETUP_DIR = "backend"   # Install Backend's folder in the extension's user folder
 
 _DEVICE_ITEMS = [
     ("auto", "Auto", "CUDA when the backend finds a GPU, else CPU"),
@@ -33,6 +35,11 @@ _MEMORY_ITEMS = [
     ("full", "Full", "Keep every model loaded: fastest, most memory"),
     ("balanced", "Balanced", "Load models per stage"),
     ("low", "Low", "Offload aggressively for small GPUs"),
+]
+_FLAVOUR_ITEMS = [
+    ("auto", "Auto", "The CUDA build of torch when an NVIDIA driver is found, else the CPU build"),
+    ("cpu", "CPU", "torch's CPU build (smaller; no GPU)"),
+    ("cuda", "CUDA", "torch's CUDA build, for an NVIDIA GPU"),
 ]
 assert tuple(i[0] for i in _DEVICE_ITEMS) == DEVICE_CHOICES
 assert tuple(i[0] for i in _PRECISION_ITEMS) == PRECISION_CHOICES
@@ -59,6 +66,19 @@ class PreferenceProperties:
         description="Python interpreter of the environment where the SyncHuman backend is installed. "
                     "Empty: $SYNCHUMAN_BACKEND_PYTHON, else the project's .venv when found",
         subtype='FILE_PATH',
+    )
+    backend_flavour: EnumProperty(name="Torch Build", items=_FLAVOUR_ITEMS, default="auto",
+                                  description="Which torch build Install Backend installs")
+    base_python: StringProperty(
+        name="Base Python",
+        description="The Python 3.11 Install Backend makes the environment from (empty: Blender's own, "
+                    "else one found on the system)",
+        subtype='FILE_PATH',
+    )
+    wheels_dir: StringProperty(
+        name="Wheels Folder",
+        description="A folder of downloaded wheels Install Backend may use (offline installs; empty: none)",
+        subtype='DIR_PATH',
     )
     weights_dir: StringProperty(
         name="Weights Folder",
@@ -109,6 +129,9 @@ def resolve_backend_python(prefs) -> tuple[str, str]:
     from_env = os.environ.get(BACKEND_PYTHON_ENV, "")
     if from_env:
         return from_env, BACKEND_PYTHON_ENV
+    installed = read_marker(user_dir(BACKEND_SETUP_DIR))   # Install Backend's, or one put there from a terminal
+    if installed:
+        return installed["python"], "installed backend"
     found = default_backend_python(os.path.dirname(os.path.realpath(__file__)))  # a symlinked checkout too
     return (found, "project .venv") if found else ("", "none")
 

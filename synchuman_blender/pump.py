@@ -9,10 +9,13 @@ in background runs (`bpy.app.background`): there each runner blocks on its own w
 
 from __future__ import annotations
 
+import queue
 import traceback
 from typing import Callable
 
 import bpy
+
+from .runner import CommandTask
 
 FIRST_INTERVAL_S = 0.1
 
@@ -61,4 +64,83 @@ def stop() -> None:
         pass  # Blender is already tearing down
 
 
-__all__ = ["watch", "unwatch", "watching", "tick", "stop"]
+class TaskSlot:
+    """At most one CommandTask of a kind (a weights download, a backend install), like a Future
+    with cancel: `apply(event)` gets each of its messages on the main thread, the closing
+    `task.finished` included; `on_bad_event(event, exc)` one that `apply` could not take.
+    `blocking()` says whether to wait for the task right away (timers never fire headless)."""
+
+    def __init__(self, name: str, apply: Callable[[dict], None], on_bad_event: Callable[[dict, Exception], None],
+                 blocking: Callable[[], bool], interval_s: float = 0.2, grace_s: float = 5.0):
+        self.name, self.apply, self.on_bad_event, self.blocking = name, apply, on_bad_event, blocking
+        self.interval_s, self.grace_s = interval_s, grace_s
+        self.task: CommandTask | None = None
+
+    def start(self, argv: list[str], task_name: str) -> None:
+        self.task = CommandTask(argv, name=task_name)
+        if self.blocking():
+            self._finish_blocking()
+        else:
+            watch(self.name, self.step)
+
+    def step(self) -> float | None:
+        """Applies what the task said; None (stop stepping) once it has finished."""
+        task = self.task
+        if task is None:
+            return None
+        while True:
+            try:
+                event = task.events.get_nowait()
+            except queue.Empty:
+                return self.interval_s
+            try:
+                self.apply(event)
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:  # never stall on a bad message
+                self.on_bad_event(event, exc)
+            if event.get("type") == "task.finished":
+                self.task = None
+                return None
+
+    def _finish_blocking(self) -> None:
+        if self.task is not None:
+            self.task.wait()
+        while self.step() is not None:
+            pass
+
+    def cancel(self) -> None:
+        """Ends the running task; its end is applied like any other (headless: right here)."""
+        if self.task is not None:
+            self.task.cancel(self.grace_s)
+            if self.blocking():
+                self._finish_blocking()
+
+    def cancellable(self) -> bool:
+        return self.task is not None and not self.task.cancelled
+
+    def stop(self) -> None:
+        """Unregistering: end the task without touching the state (it is being removed)."""
+        if self.task is not None:
+            self.task.cancel(self.grace_s)
+            self.task = None
+        unwatch(self.name)
+
+
+class CancelTaskOperator:
+    """poll and execute of a Cancel button for the TaskSlot `slot` (mixed into a bpy Operator)."""
+
+    slot: TaskSlot
+    nothing_running = "Nothing is running"
+
+    @classmethod
+    def poll(cls, context):
+        if not cls.slot.cancellable():
+            cls.poll_message_set(cls.nothing_running)
+            return False
+        return True
+
+    def execute(self, context):
+        self.slot.cancel()
+        return {'FINISHED'}
+
+
+__all__ = ["watch", "unwatch", "watching", "tick", "stop", "TaskSlot", "CancelTaskOperator"]

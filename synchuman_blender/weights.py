@@ -8,14 +8,11 @@ internet, so it is offered only when Blender's "Allow Online Access" is on.
 
 from __future__ import annotations
 
-import queue
-
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
 from . import pump
 from .preferences import backend_config, backend_problem
-from .runner import CommandTask
 
 PUMP_NAME = "weights"
 STEP_INTERVAL_S = 0.2
@@ -34,9 +31,6 @@ def weights_command(python: str, action: str, weights_dir: str) -> list[str]:
     if weights_dir:
         cmd += ["--dir" if action == "download" else "--weights", weights_dir]
     return cmd
-
-
-_TASK: CommandTask | None = None
 
 
 def blocking() -> bool:
@@ -95,69 +89,31 @@ def _apply(state, event: dict) -> None:
             state.error_hint = "Check that the Backend Python has the backend installed (`python -m synchuman info`)."
 
 
-def _step() -> float | None:
-    """Applies what the task said; None (stop stepping) once it has finished."""
-    global _TASK
-    task = _TASK
-    if task is None:
-        return None
+def _bad_event(event: dict, exc: Exception) -> None:
     state = _state()
-    while True:
-        try:
-            event = task.events.get_nowait()
-        except queue.Empty:
-            return STEP_INTERVAL_S
-        try:
-            _apply(state, event)
-        except (TypeError, ValueError, AttributeError) as exc:  # a malformed message must not stall the box
-            state.error_code, state.error_message = "weights.bad_output", f"{exc}: {str(event)[:200]}"
-            state.error_hint = "The backend and the extension may not match: install matching versions."
-        if event.get("type") == "task.finished":
-            _TASK = None
-            return None
+    state.error_code, state.error_message = "weights.bad_output", f"{exc}: {str(event)[:200]}"
+    state.error_hint = "The backend and the extension may not match: install matching versions."
+
+
+TASKS = pump.TaskSlot(PUMP_NAME, lambda event: _apply(_state(), event), _bad_event, lambda: blocking(),
+                      STEP_INTERVAL_S, CANCEL_GRACE_S)
 
 
 def start(action: str, context) -> None:
-    global _TASK
     config = backend_config(context)
     state = context.window_manager.synchuman_weights
     state.busy, state.file, state.fraction, state.checked = action, "", 0.0, False
     state.error_code = state.error_message = state.error_hint = ""
-    _TASK = CommandTask(weights_command(config.python, action, config.weights_dir), name=f"synchuman-weights-{action}")
-    if blocking():
-        _finish_blocking()
-    else:
-        pump.watch(PUMP_NAME, _step)
-
-
-def _finish_blocking() -> None:
-    task = _TASK
-    if task is not None:
-        task.wait()
-    while _step() is not None:
-        pass
-
-
-def cancel() -> None:
-    """Ends the running task; its end is applied like any other (headless: right here)."""
-    if _TASK is not None:
-        _TASK.cancel(CANCEL_GRACE_S)
-        if blocking():
-            _finish_blocking()
+    TASKS.start(weights_command(config.python, action, config.weights_dir), f"synchuman-weights-{action}")
 
 
 def stop() -> None:
-    """Unregistering: end the task without touching the state (it is being removed)."""
-    global _TASK
-    if _TASK is not None:
-        _TASK.cancel(CANCEL_GRACE_S)
-        _TASK = None
-    pump.unwatch(PUMP_NAME)
+    TASKS.stop()
 
 
 def _can_start(operator_class, context) -> bool:
     """A weights task needs a configured backend and no other task running; says why not."""
-    problem = backend_problem(context) or ("Busy" if _TASK is not None else None)
+    problem = backend_problem(context) or ("Busy" if TASKS.task is not None else None)
     if problem:
         operator_class.poll_message_set(problem)
     return problem is None
@@ -197,21 +153,12 @@ class SYNCHUMAN_OT_weights_download(bpy.types.Operator):
         return {'FINISHED'}
 
 
-class SYNCHUMAN_OT_weights_cancel(bpy.types.Operator):
+class SYNCHUMAN_OT_weights_cancel(pump.CancelTaskOperator, bpy.types.Operator):
     bl_idname = "synchuman.weights_cancel"
     bl_label = "Cancel Download"
     bl_description = "Stop the download; it resumes where it stopped next time"
-
-    @classmethod
-    def poll(cls, context):
-        if _TASK is None or _TASK.cancelled:
-            cls.poll_message_set("No download is running")
-            return False
-        return True
-
-    def execute(self, context):
-        cancel()
-        return {'FINISHED'}
+    slot = TASKS
+    nothing_running = "No download is running"
 
 
 classes = (SYNCHUMAN_PG_weights, SYNCHUMAN_OT_weights_verify, SYNCHUMAN_OT_weights_download,

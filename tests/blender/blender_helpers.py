@@ -9,6 +9,30 @@ import bpy
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "synchuman_blender"
+INSTALLED = f"bl_ext.user_default.{PACKAGE}"   # the module name of the extension installed from its zip
+
+
+def load_build_script():
+    """build.py as a module, its environment set-up replaced by this interpreter: set-up would
+    pip-install into the shared .venv, and this process already has what packaging needs."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("_synchuman_build_for_test", ROOT / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    build.setup = lambda with_tests=False: Path(sys.executable)
+    return build
+
+
+def build_zip() -> Path:
+    """Runs build.py's package command (which validates the zip with Blender's own tool)."""
+    assert load_build_script().cmd_package() == 0
+    manifest_version = next(line.split('"')[1] for line in (ROOT / "blender_manifest.toml").read_text().splitlines()
+                            if line.startswith("version"))
+    zip_path = ROOT / "dist" / f"{PACKAGE}-{manifest_version}.zip"
+    assert zip_path.is_file()
+    return zip_path
 
 
 def pump_until(session, predicate, timeout: float = 120.0, interval: float = 0.02):

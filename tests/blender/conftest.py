@@ -30,7 +30,7 @@ except ImportError as exc:  # in CI a missing bpy is a broken set-up, not a reas
     pytest.skip(f"bpy does not import ({exc}); the Blender suite needs it", allow_module_level=True)
 import addon_utils  # noqa: E402  (only importable once bpy is)
 
-from blender_helpers import PACKAGE, ROOT  # noqa: E402  (this folder is on sys.path)
+from blender_helpers import INSTALLED, PACKAGE, ROOT, build_zip  # noqa: E402  (this folder is on sys.path)
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -98,3 +98,29 @@ def settings(ext):
     scene_settings.texture_size = FAST_SETTINGS["texture_size"]
     scene_settings.max_faces = FAST_SETTINGS["max_faces"]
     return scene_settings
+
+
+@pytest.fixture(scope="session")
+def extension_zip() -> Path:
+    """The extension zip as users get it, built once per session by build.py's package step."""
+    return build_zip()
+
+
+@pytest.fixture
+def installed(extension_zip):
+    """The zip installed with `extensions.package_install_files` into the temporary
+    BLENDER_USER_RESOURCES and enabled (bl_ext.user_default.synchuman_blender); yields its module
+    and uninstalls it afterwards."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert PACKAGE not in bpy.context.preferences.addons   # the checkout's copy is not enabled
+    result = bpy.ops.extensions.package_install_files(filepath=str(extension_zip), repo="user_default",
+                                                      enable_on_install=True)
+    try:
+        assert result == {'FINISHED'}
+        assert INSTALLED in bpy.context.preferences.addons
+        yield sys.modules[INSTALLED]
+    finally:
+        addon_utils.disable(INSTALLED, default_set=True)
+        repos = [r.module for r in bpy.context.preferences.extensions.repos]
+        bpy.ops.extensions.package_uninstall(repo_index=repos.index("user_default"), pkg_id=PACKAGE)
+        assert INSTALLED not in bpy.context.preferences.addons

@@ -4,52 +4,14 @@ BLENDER_USER_RESOURCES, and its operators run from bl_ext.user_default.synchuman
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import addon_utils
 import bpy
 import pytest
 
-from blender_helpers import PACKAGE, ROOT, make_person_glb
-
-INSTALLED = f"bl_ext.user_default.{PACKAGE}"
-
-
-def build_zip() -> Path:
-    """Runs build.py's package command with this interpreter's bpy wheel. Its environment
-    set-up is skipped: it would pip-install into the shared .venv, and this process already
-    has what packaging needs (Blender's extension tool)."""
-    spec = importlib.util.spec_from_file_location("_synchuman_build_for_test", ROOT / "build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    build.setup = lambda with_tests=False: Path(sys.executable)
-    assert build.cmd_package() == 0
-    manifest_version = next(line.split('"')[1] for line in (ROOT / "blender_manifest.toml").read_text().splitlines()
-                            if line.startswith("version"))
-    zip_path = ROOT / "dist" / f"{PACKAGE}-{manifest_version}.zip"
-    assert zip_path.is_file()
-    return zip_path
-
-
-@pytest.fixture
-def installed(backend):
-    zip_path = build_zip()
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    assert PACKAGE not in bpy.context.preferences.addons   # the checkout's copy is not enabled
-    result = bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default",
-                                                      enable_on_install=True)
-    try:
-        assert result == {'FINISHED'}
-        assert INSTALLED in bpy.context.preferences.addons
-        yield sys.modules[INSTALLED]
-    finally:
-        addon_utils.disable(INSTALLED, default_set=True)
-        repos = [r.module for r in bpy.context.preferences.extensions.repos]
-        bpy.ops.extensions.package_uninstall(repo_index=repos.index("user_default"), pkg_id=PACKAGE)
-        assert INSTALLED not in bpy.context.preferences.addons
+from blender_helpers import INSTALLED, make_person_glb
 
 
 def test_built_zip_installs_and_runs(installed, backend, tmp_path, monkeypatch):

@@ -57,7 +57,7 @@ def test_download_cancel_ends_a_download_that_blocks(ext, empty_weights, monkeyp
                    stall=("ckpts/OneStage/big.bin",), stall_after=first) as (url, _hits):
         monkeypatch.setenv("HF_ENDPOINT", url)
         assert bpy.ops.synchuman.weights_download() == {'FINISHED'}
-        task = ext.weights._TASK
+        task = ext.weights.TASKS.task
         assert state.busy == "download"
         pump_steps(ext, lambda: state.fraction > 0, timeout=60)
         assert state.file == "ckpts/OneStage/big.bin" and state.fraction == pytest.approx(1 / 3)
