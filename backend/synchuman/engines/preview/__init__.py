@@ -1,11 +1,15 @@
-"""The `preview` engine: a classical reconstruction on the CPU, no model weights, in about a second.
+"""The `preview` engine: a classical reconstruction on the CPU, no model weights, in a few seconds.
 
-    foreground + pose (foreground/) -> silhouette fields (silhouette.py) -> inflated closed mesh (mesh.py)
-    -> texture: photo on the front, plausible back (texture.py, head.py) -> GLB + front view (raster.py)
+    foreground + pose (foreground/) -> silhouette fields (silhouette.py) -> the body model fitted to
+    the landmarks and mask (body_fit.py) -> the body dressed by the mask: one closed surface
+    (dress.py) -> texture: photo on the front, plausible back (charts.py, texture.py, head.py)
+    -> GLB + front view (raster.py) + the fitted body (views/body.json, body.npz)
 
-It is not the neural SyncHuman method: the body is the photo's silhouette inflated with rounded
-cross-sections, so its depth is a plausible guess and the back is a colour fill. See
-docs/preview-engine.md. It never imports torch.
+When no body can be fitted (no pose found, too little of the torso seen, a fit that does not match
+the photo) the silhouette is inflated instead (mesh.py), with a warning; `meta["preview"]["method"]`
+says which ran. It is not the neural SyncHuman method: the depth comes from a body-model prior and
+the back is a colour fill. See docs/preview-engine.md. The body fit uses torch on the CPU, imported
+only when the first job fits a body (the service answers before that).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ class PreviewEngine(Engine):
     stages = (
         Stage("foreground", "Finding the person and their pose", 0.25),
         Stage("silhouette", "Silhouette fields", 0.1),
-        Stage("geometry", "Inflating the body", 0.3),
+        Stage("body", "Fitting the body model", 0.3),
+        Stage("geometry", "Dressing the body", 0.25),
         Stage("texture", "Texturing front and back", 0.2),
         Stage("export", "Writing GLB", 0.25),
         Stage("render", "Rendering the front view", 0.15),
@@ -49,6 +54,8 @@ class PreviewEngine(Engine):
         built.write_front_view(front, progress=lambda d, t: progress("render", d, t + 1, "rasterising"))
         views = {"front": front, **write_pose_views(job.file("views"), photo.rgba[..., :3], built.person.alpha,
                                                      built.person.pose)}
+        if built.body is not None:   # the fitted body for the rig step: views/body.json + body.npz
+            built.body.save(front.parent)
         progress("render", 1, 1, "front view written")
         meta = built.metadata()
         meta["person"] = built.person.facts()
