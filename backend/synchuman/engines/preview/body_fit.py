@@ -20,9 +20,8 @@ from ...foreground.pose import LANDMARK
 log = logging.getLogger("synchuman.preview")
 
 SEEN = 0.5  # a landmark at least this visible counts as seen
-LOW = 0.3  # below this, a landmark does not steer the fit at all
+HIDDEN = 0.3  # the least weight of a landmark inside the photo
 TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
-LEGS = ("left_knee", "right_knee", "left_ankle", "right_ankle")
 MAX_LANDMARK_ERROR = 0.06  # of the person's height: beyond it the fit does not match the photo
 MIN_MASK_COVER = 0.45  # the body's projection must explain at least this much of the mask
 MIN_BODY_INSIDE = 0.7  # ... and lie mostly inside it
@@ -73,8 +72,8 @@ class PhotoBody:
 
 
 def _observation(pose, mask: np.ndarray):
-    """The pose step's landmarks as a fit observation, with unreliable landmarks silenced: barely
-    visible ones and those outside the photo (the detector guesses them)."""
+    """The pose step's landmarks as a fit observation: those outside the photo are silenced (the
+    detector guesses them), hidden ones inside it keep a little weight."""
     from ...body.fit import PoseObservation
 
     obs = PoseObservation.from_person_pose(pose, mask)
@@ -82,7 +81,9 @@ def _observation(pose, mask: np.ndarray):
     uv = obs.landmarks_px
     vis = np.clip(obs.visibility.astype(np.float64), 0.0, 1.0)
     outside = (uv[:, 0] < 0) | (uv[:, 0] > w) | (uv[:, 1] < 0) | (uv[:, 1] > h)
-    vis = np.where(outside | (vis < LOW), 0.0, vis)
+    # inside the photo, a hidden landmark (a kneeling person's ankles behind the thighs) still
+    # steers a little: its depth guess is often right
+    vis = np.where(outside, 0.0, np.maximum(vis, HIDDEN))
     obs.visibility = vis
     world = obs.world_landmarks
     if world is not None and not np.all(np.isfinite(world)):
@@ -108,8 +109,8 @@ def fit_body(pose, mask: np.ndarray) -> tuple[PhotoBody | None, str]:
         return None, "no body pose was detected"
     vis = pose.image[:, 2]
     seen = lambda names: sum(vis[LANDMARK[n]] >= SEEN for n in names)  # noqa: E731
-    if seen(TORSO[:2]) < 2 or seen(TORSO) < 3:
-        return None, "too little of the torso is visible to fit a body"
+    if seen(TORSO[:2]) < 2:
+        return None, "the shoulders are not both visible: too little of the torso to fit a body"
     fitter = shared_fitter()
     if fitter is None:
         return None, f"the body model is not available ({unavailable_reason()})"
@@ -159,9 +160,6 @@ def fit_body(pose, mask: np.ndarray) -> tuple[PhotoBody | None, str]:
     if cover < MIN_MASK_COVER or inside < MIN_BODY_INSIDE:
         return None, (f"the fitted body does not match the person's outline (explains {100 * cover:.0f}% of it, "
                       f"{100 * inside:.0f}% inside it)")
-    if seen(LEGS) < 4:
-        body.warnings.append("Only part of the body is visible: the result covers what the photo shows "
-                             "(the body model's guess for the rest is not used).")
     return body, ""
 
 

@@ -158,8 +158,11 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
         progress("body", 1, 1, "body fitted" if body is not None else why)
 
     # 3. geometry in photo pixels
+    dressed = _dressed_geometry(body, sil, radius, mask, settings, progress) if body is not None else None
+    if body is not None and dressed is None:
+        body, why = None, f"{settings.max_faces} faces are too few for the dressed body"
     if body is not None:
-        closed_px, closed_faces, geo = _dressed_geometry(body, sil, radius, settings, progress)
+        closed_px, closed_faces, geo = dressed
         notes.update(method="body", method_text="the fitted body model, dressed by the photo's silhouette "
                      "(classical: not the neural SyncHuman method)", body_fit=body.facts, **geo)
         for w in body.warnings:
@@ -167,7 +170,7 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
             notes["warnings"].append(w)
     else:
         if method == "auto":
-            w = f"No body could be fitted ({why}): the preview is the person's silhouette inflated instead."
+            w = f"No dressed body ({why}): the preview is the person's silhouette inflated instead."
             log.warning(w)
             notes["warnings"].append(w)
         closed_px, closed_faces, geo = _inflated_geometry(sil, radius, head, settings, progress)
@@ -219,19 +222,28 @@ def _volume(vertices: np.ndarray, faces: np.ndarray) -> float:
     return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
 
-def _dressed_geometry(body, sil: S.Silhouette, radius, settings, progress) -> tuple[np.ndarray, np.ndarray, dict]:
-    """The fitted body dressed by the mask (dress.py): closed mesh in photo pixels."""
+def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, settings, progress):
+    """The fitted body dressed by the mask (dress.py): closed mesh in photo pixels, faces, facts; None
+    when the face budget is too small to keep it closed."""
     progress("geometry", 0, 5, "dressing the body")
     inflated = _inflation_depth(sil, radius, None)
     cell = D.grid_cell(sil.height_px, settings.max_faces)
-    for _ in range(4):
-        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated)
+    H, W = mask.shape
+    cut = mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
+    px = body.vertices_px
+    beyond = (px[:, 0] < -0.5) | (px[:, 1] < -0.5) | (px[:, 0] > W - 0.5) | (px[:, 1] > H - 0.5)
+    complete = (W, H) if cut and beyond.mean() > 0.02 else None
+    if complete is not None:
+        body.warnings.append("The person is cut by the photo's frame: the parts outside it are completed from "
+                             "the fitted body model (a guess, without clothes).")
+    for _ in range(2):
+        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, complete)
         progress("geometry", 2, 5, "surface")
         px, faces = D.surface(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:
-            break
-        cell *= 1.1 * float(np.sqrt(len(faces) / settings.max_faces))   # reduction failed: a coarser grid
-    return px, faces, {"geometry": "body + garment volume, marching cubes", **facts}
+            return px, faces, {"geometry": "body + garment volume, marching cubes", **facts}
+        cell *= 1.3   # the reduction could not keep it closed: a coarser grid, once
+    return None   # a budget this small loses the thin parts: the caller inflates instead
 
 
 def _inflated_geometry(sil: S.Silhouette, radius, head: Head, settings, progress) -> tuple[np.ndarray, np.ndarray, dict]:

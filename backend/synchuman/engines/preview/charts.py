@@ -25,7 +25,10 @@ def chart_texture(closed_px: np.ndarray, closed: np.ndarray, faces: np.ndarray, 
     keys, inverse = np.unique(faces * 2 + facing_back[:, None], return_inverse=True)
     vid, on_back = keys // 2, keys % 2 == 1
     uv = np.empty((len(keys), 2))
+    # parts outside the person's box (completed beyond the photo's frame) take its edge colours
+    u = np.clip(closed_px[vid, 0], sil.box[0], sil.box[2] - 1)
+    v = np.clip(closed_px[vid, 1], sil.box[1], sil.box[3] - 1)
     for side in (False, True):
         sel = on_back == side
-        uv[sel] = atlas.uv(closed_px[vid[sel], 0], closed_px[vid[sel], 1], back=side)
+        uv[sel] = atlas.uv(u[sel], v[sel], back=side)
     return closed[vid], inverse.reshape(-1, 3), uv, texture, vid

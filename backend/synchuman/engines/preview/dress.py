@@ -23,15 +23,16 @@ import numpy as np
 from .silhouette import Silhouette
 
 ROWS = 220  # grid cells over the person's height (before the face budget's say)
+MIN_ROWS = 140  # however small the budget (the reduction takes it the rest of the way): thin arms stay
 BLUR_CELLS = 1.0
 SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
 MIN_PIECE = 0.002  # pieces with fewer faces than this share of the whole are specks
 
 
 def grid_cell(height_px: float, max_faces: int) -> float:
-    """Cell size (pixels): ~ROWS cells over the height, coarser when the face budget is small
-    (marching cubes gives roughly 2.6 faces per surface cell)."""
-    rows = min(ROWS, max(40.0, np.sqrt(max_faces / 1.2)))
+    """Cell size (pixels): ~ROWS cells over the height, down to MIN_ROWS when the face budget is
+    small (marching cubes gives roughly 2.6 faces per surface cell)."""
+    rows = min(ROWS, max(MIN_ROWS, np.sqrt(max_faces / 1.2)))
     return float(max(1.0, height_px / rows))
 
 
@@ -94,11 +95,18 @@ def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48))
     return out
 
 
-def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated=None):
+def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated=None,
+              complete_in: tuple[int, int] | None = None):
     """The dressed volume on the grid: (volume (ny, nx, nz) in 0..1, origin (u, v, z) of node 0, facts).
     `inflated(u, v)`: the silhouette inflation's half-depth (pixels) at photo points, a garment's
-    least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide)."""
+    least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide).
+    `complete_in` (W, H): the photo's size when the person is cut by its frame; outside the photo
+    the body itself is kept (the legs of a half-body photo, completed from the body model)."""
     u0, v0, u1, v1 = sil.box
+    if complete_in is not None:
+        lo, hi = np.floor(body_px[:, :2].min(0)) - 2 * cell, np.ceil(body_px[:, :2].max(0)) + 2 * cell
+        u0, v0 = int(min(u0, lo[0])), int(min(v0, lo[1]))
+        u1, v1 = int(max(u1, hi[0])), int(max(v1, hi[1]))
     nx = int(np.ceil((u1 - 1 - u0) / cell)) + 1
     ny = int(np.ceil((v1 - 1 - v0) / cell)) + 1
     zlo, zhi = float(body_px[:, 2].min()), float(body_px[:, 2].max())
@@ -148,19 +156,26 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     # inside the body's projection the garment fades within a few cells of its outline (a limb in
     # front of the body keeps its own shape), unless the mask is much wider than the body there (a
     # skirt or a coat covers the legs: the garment is the surface)
-    weight = np.clip(1.0 - inner / 3.0, 0.0, 1.0)
+    weight = np.clip(1.0 - inner / 6.0, 0.0, 1.0)
     window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
     wider = cv2.dilate(np.maximum(phi, 0.0).astype(np.float32) / cell, window) / np.maximum(cv2.dilate(inner, window), 1.0)
     weight = np.maximum(weight, np.clip((wider - 1.4) / 0.6, 0.0, 1.0))
-    t = np.where(phi > 0, np.maximum(half * weight, np.where(weight > 0, cell, 0.0)), 0.0)
+    # blurred over a few cells, so garment and body meet without grooves
+    t = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
+    t = np.where(phi > 0, np.maximum(t, np.where(weight > 0, cell, 0.0)), 0.0)
     lo_g, hi_g = centre - t, centre + t
     garment = np.clip((np.minimum(zk[None, None] + cell / 2, hi_g[..., None])
                        - np.maximum(zk[None, None] - cell / 2, lo_g[..., None])) / cell, 0.0, 1.0)
     union = np.maximum(body, garment.astype(np.float32))
-    union = _blur3(union, BLUR_CELLS)
+    # the blur rounds the cells' steps off but never removes what was there (thin arms stay)
+    union = np.maximum(_blur3(union, BLUR_CELLS), union)
     carve = np.clip(0.5 + phi / cell, 0.0, 1.0).astype(np.float32)
+    if complete_in is not None:
+        U, V = np.meshgrid(uu, vv)
+        beyond = (U < -0.5) | (V < -0.5) | (U > complete_in[0] - 0.5) | (V > complete_in[1] - 0.5)
+        carve[beyond] = 1.0
     vol = np.minimum(union, carve[..., None])
-    facts = {"grid_cell_px": round(cell, 3), "grid": [int(nx), int(ny), int(nz)],
+    facts = {"grid_cell_px": round(cell, 3), "grid": [int(nx), int(ny), int(nz)], "completed": complete_in is not None,
              "garment_columns": round(float(((t > 0) & ~has).sum() / max(int((phi > 0).sum()), 1)), 4)}
     return vol, (float(u0), float(v0), z0), facts
 
