@@ -142,3 +142,23 @@ def test_inflation_can_be_forced_and_then_needs_no_torch(tmp_path, example_photo
     assert out.returncode == 0, out.stderr
     # the service answers before torch is loaded; the inflation itself never loads it
     assert out.stdout.strip().splitlines()[-2:] == ["False", "inflation False"]
+
+
+def test_dressed_mesh_vertices_carry_body_parts(tmp_path):
+    """PreviewBuild hands the texture and rig steps the fitted body and a body part per closed vertex."""
+    from synchuman.engines import ReconstructSettings
+    from synchuman.engines.preview import build_preview
+    from synchuman.images import load_photo
+
+    case = _case("standing_studio", 512)
+    path = tmp_path / "standing.png"
+    Image.fromarray(case["photo"]).save(path)
+    built = build_preview(load_photo(path), ReconstructSettings(engine="preview"), lambda *a: None)
+    assert built.notes["method"] == "body" and built.body is not None
+    assert built.vertex_parts.shape == (len(built.closed_vertices),)
+    names = np.array(built.part_names)[built.vertex_parts]
+    y = built.closed_vertices[:, 1]
+    top, bottom = y > 0.93 * y.max(), y < 0.03 * y.max()
+    assert (names[top] == "head").mean() > 0.9
+    assert np.isin(names[bottom], ["foot.L", "foot.R"]).mean() > 0.8
+    assert set(names[(y > 0.4 * y.max()) & (y < 0.6 * y.max())]) <= {"body", "hand.L", "hand.R"}

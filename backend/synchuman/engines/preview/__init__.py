@@ -5,8 +5,9 @@
     (dress.py) -> texture: photo on the front, plausible back (charts.py, texture.py, head.py)
     -> GLB + front view (raster.py) + the fitted body (views/body.json, body.npz)
 
-When no body can be fitted (no pose found, too little of the torso seen, a fit that does not match
-the photo) the silhouette is inflated instead (mesh.py), with a warning; `meta["preview"]["method"]`
+When no body can be fitted (no pose found, the shoulders not both seen, a fit that does not match
+the photo, a face budget too small for it) the silhouette is inflated instead (mesh.py), with a
+warning; `meta["preview"]["method"]`
 says which ran. It is not the neural SyncHuman method: the depth comes from a body-model prior and
 the back is a colour fill. See docs/preview-engine.md. The body fit uses torch on the CPU, imported
 only when the first job fits a body (the service answers before that).

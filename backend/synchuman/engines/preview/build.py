@@ -18,9 +18,6 @@ import numpy as np
 
 from ...common import ProgressFn
 from ...foreground import PersonCut, cut_person
-
-if TYPE_CHECKING:
-    from ...body.posed import PosedBody
 from . import dress as D
 from . import mesh as M
 from . import silhouette as S
@@ -29,6 +26,9 @@ from .body_fit import fit_body
 from .charts import chart_texture
 from .head import Head, find_head
 from .raster import rasterize, shade_textured
+
+if TYPE_CHECKING:
+    from ...body.posed import PosedBody
 
 log = logging.getLogger("synchuman.preview")
 
@@ -110,8 +110,7 @@ def mesh_report(vertices: np.ndarray, faces: np.ndarray) -> dict:
     """Closedness and orientation from edge counts (cheap; no trimesh needed)."""
     directed_unique = M.directed_edges_unique(faces)
     counts = M.edge_use_counts(faces)
-    a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
-    volume = float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
+    volume = _volume(vertices, faces)
     lo, hi = vertices.min(0), vertices.max(0)
     return {"vertices": int(len(vertices)), "faces": int(len(faces)),
             "watertight": bool((counts == 2).all()), "winding_consistent": bool(directed_unique),
