@@ -232,7 +232,8 @@ def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, setting
     px = body.vertices_px
     beyond = (px[:, 0] < -0.5) | (px[:, 1] < -0.5) | (px[:, 0] > W - 0.5) | (px[:, 1] > H - 0.5)
     complete = (W, H) if cut and beyond.mean() > 0.02 else None
-    if complete is not None:
+    if complete is not None:   # the grid spans the whole body: keep its cell count
+        cell = D.grid_cell(max(sil.height_px, float(np.ptp(px[:, 1]))), settings.max_faces)
         body.warnings.append("The person is cut by the photo's frame: the parts outside it are completed from "
                              "the fitted body model (a guess, without clothes).")
     for _ in range(2):

@@ -127,6 +127,7 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     below = np.cumsum(full[..., ::-1], axis=-1)[..., ::-1][..., 1:]  # crossings above node k count whole
     part = np.bincount(col * nz + k, weights=s * (t - k), minlength=ny * nx * nz).reshape(ny, nx, nz)
     body = np.clip(below + part, 0.0, 1.0).astype(np.float32)
+    del full, below, part
     # per column: the body's front and back, its centre and half-thickness
     front = np.full(ny * nx, -np.inf)
     back = np.full(ny * nx, np.inf)
@@ -164,9 +165,11 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     t = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
     t = np.where(phi > 0, np.maximum(t, np.where(weight > 0, cell, 0.0)), 0.0)
     lo_g, hi_g = centre - t, centre + t
-    garment = np.clip((np.minimum(zk[None, None] + cell / 2, hi_g[..., None])
-                       - np.maximum(zk[None, None] - cell / 2, lo_g[..., None])) / cell, 0.0, 1.0)
-    union = np.maximum(body, garment.astype(np.float32))
+    lo_g, hi_g = lo_g.astype(np.float32), hi_g.astype(np.float32)
+    garment = np.minimum(zk[None, None] + cell / 2, hi_g[..., None])
+    garment -= np.maximum(zk[None, None] - cell / 2, lo_g[..., None])
+    union = np.maximum(body, np.clip(garment / cell, 0.0, 1.0, out=garment))
+    del body, garment
     # the blur rounds the cells' steps off but never removes what was there (thin arms stay)
     union = np.maximum(_blur3(union, BLUR_CELLS), union)
     carve = np.clip(0.5 + phi / cell, 0.0, 1.0).astype(np.float32)
