@@ -276,21 +276,6 @@ def test_person_cut_by_the_frame(tmp_path):
     assert meta["front_silhouette_iou"] >= 0.97
 
 
-def test_the_engine_never_imports_torch(tmp_path, example_photo):
-    import subprocess
-
-    code = ("import sys\n"
-            "from synchuman.runner import EngineCache, run_reconstruction\n"
-            "from synchuman.engines import ReconstructSettings\n"
-            "from synchuman.jobs import CancelToken\n"
-            f"run_reconstruction({str(example_photo)!r}, {str(tmp_path)!r}, ReconstructSettings(engine='preview'),"
-            " lambda e: None, CancelToken(), EngineCache())\n"
-            "print('torch' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "False"
-
-
 def test_smallest_face_budget(tmp_path):
     photo = sp.render_photo(sp.make_person("arms_out", seed=19), 600, 500, background="plain")
     result = reconstruct(save(tmp_path, "p.png", photo.rgba), tmp_path / "out", max_faces=1000)

@@ -1,12 +1,17 @@
-"""The `preview` engine: a classical reconstruction on the CPU, no model weights, in about a second.
+"""The `preview` engine: a classical reconstruction on the CPU, no model weights, in a few seconds.
 
-    foreground + pose (foreground/) -> silhouette fields (silhouette.py) -> inflated closed mesh (mesh.py)
-    -> texture: photo on the front, plausible back (texture.py and its modules, head.py)
-    -> GLB + front, side and back views (views.py, raster.py)
+    foreground + pose (foreground/) -> silhouette fields (silhouette.py) -> the body model fitted to
+    the landmarks and mask (body_fit.py) -> the body dressed by the mask: one closed surface
+    (dress.py) -> texture: photo on the front, the back part by part (texture.py and its modules,
+    head.py) -> GLB + front, side and back views (views.py, raster.py) + the fitted body
+    (views/body.json, body.npz)
 
-It is not the neural SyncHuman method: the body is the photo's silhouette inflated with rounded
-cross-sections, so its depth is a plausible guess and the back is a colour fill. See
-docs/preview-engine.md. It never imports torch.
+When no body can be fitted (no pose found, the shoulders not both seen, a fit that does not match
+the photo, a face budget too small for it) the silhouette is inflated instead (mesh.py), with a
+warning; `meta["preview"]["method"]`
+says which ran. It is not the neural SyncHuman method: the depth comes from a body-model prior and
+the back is a colour fill. See docs/preview-engine.md. The body fit uses torch on the CPU, imported
+only when the first job fits a body (the service answers before that).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ class PreviewEngine(Engine):
     stages = (
         Stage("foreground", "Finding the person and their pose", 0.25),
         Stage("silhouette", "Silhouette fields", 0.1),
-        Stage("geometry", "Inflating the body", 0.3),
+        Stage("body", "Fitting the body model", 0.3),
+        Stage("geometry", "Dressing the body", 0.25),
         Stage("texture", "Texturing front and back", 0.2),
         Stage("export", "Writing GLB", 0.25),
         Stage("render", "Rendering the front, side and back views", 0.15),
@@ -52,6 +58,8 @@ class PreviewEngine(Engine):
             views[view] = built.write_view(job.file(f"views/{view}.png"), view,
                                            progress=lambda d, t, i=i: progress("render", i, len(VIEWS), "rasterising"))
         views.update(write_pose_views(job.file("views"), photo.rgba[..., :3], built.person.alpha, built.person.pose))
+        if built.body is not None:   # the fitted body for the rig step: views/body.json + body.npz
+            built.body.save(job.file("views"))
         progress("render", len(VIEWS), len(VIEWS), "views written")
         meta = built.metadata()
         meta["person"] = built.person.facts()

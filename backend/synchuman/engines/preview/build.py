@@ -7,24 +7,35 @@ that the mesh is `height_m` tall.
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from ...common import ProgressFn
 from ...foreground import PersonCut, cut_person
+from . import dress as D
 from . import mesh as M
 from . import silhouette as S
+from .body_fit import fit_body
 from .head import Head, find_head
 from .texture import photo_box, texture_mesh
 from .views import render_view, write_png
+
+if TYPE_CHECKING:
+    from ...body.posed import PosedBody
+
+log = logging.getLogger("synchuman.preview")
 
 
 VIEW_MAX_SIDE = 1024
 ROUGHNESS = 0.8
 HEAD_DEPTH_BOOST = 0.4   # inflation makes a round blob ~0.75x as deep as wide; a head is deeper than wide
+METHOD_ENV = "SYNCHUMAN_PREVIEW_METHOD"   # "inflation" forces the fallback (benchmarks compare the two)
 
 
 @dataclass
@@ -41,6 +52,9 @@ class PreviewBuild:
     mask: np.ndarray              # (H, W) bool, the foreground used
     person: PersonCut             # the foreground + pose step's result
     notes: dict = field(default_factory=dict)
+    body: PosedBody | None = None         # the fitted body in the GLB frame (None: the inflation ran)
+    vertex_parts: np.ndarray | None = None   # (Vc,) per closed vertex: index into part_names
+    part_names: list[str] | None = None
 
     # -- outputs ---------------------------------------------------------------------------------
     def write_glb(self, path: Path) -> Path:
@@ -87,8 +101,7 @@ def mesh_report(vertices: np.ndarray, faces: np.ndarray) -> dict:
     """Closedness and orientation from edge counts (cheap; no trimesh needed)."""
     directed_unique = M.directed_edges_unique(faces)
     counts = M.edge_use_counts(faces)
-    a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
-    volume = float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
+    volume = _volume(vertices, faces)
     lo, hi = vertices.min(0), vertices.max(0)
     return {"vertices": int(len(vertices)), "faces": int(len(faces)),
             "watertight": bool((counts == 2).all()), "winding_consistent": bool(directed_unique),
@@ -101,12 +114,16 @@ def _grid_cell(area_px: int, max_faces: int) -> float:
     return float(max(1.0, np.sqrt(2.0 * area_px / (2.0 * per_sheet))))
 
 
-def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
+def build_preview(photo, settings, progress: ProgressFn, method: str | None = None) -> PreviewBuild:
     """Photo -> PreviewBuild. `progress(stage, done, total, message)` is called throughout (it also
-    raises when the job is cancelled)."""
+    raises when the job is cancelled). `method`: "auto" (the fitted, dressed body; the inflation when
+    no body can be fitted) or "inflation" (benchmarks compare the two); default from $SYNCHUMAN_PREVIEW_METHOD."""
+    method = method or os.environ.get(METHOD_ENV, "auto")
+    if method not in ("auto", "inflation"):
+        raise ValueError(f"unknown preview method {method!r}")
     rgba = photo.rgba
     H, W = rgba.shape[:2]
-    notes: dict = {"method": "classical: silhouette inflation (not the neural SyncHuman method)"}
+    notes: dict = {"warnings": []}
 
     # 1. foreground and pose
     progress("foreground", 0, 1, "using the alpha channel" if photo.has_alpha else "finding the person")
@@ -115,22 +132,112 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
     mask = alpha >= 128
     progress("foreground", 1, 1, f"{100 * mask.mean():.1f}% of the photo")
 
-    # 2. silhouette fields
-    progress("silhouette", 0, 4, "distance field")
+    # 2. silhouette fields and the body
+    progress("silhouette", 0, 3, "distance field")
     sil = S.analyse(alpha)
-    progress("silhouette", 1, 4, "local thickness")
+    progress("silhouette", 1, 3, "local thickness")
     radius = S.local_thickness(sil)
-    ratio = S.depth_ratio_field(sil, radius)
-    progress("silhouette", 2, 4, "inflation field")
-    inflation = S.inflation_field(sil)
-    progress("silhouette", 3, 4, "finding the head")
+    progress("silhouette", 2, 3, "finding the head")
     rgb_box = photo_box(rgba[..., :3], sil.box)
     head = find_head(rgb_box, sil.mask)
-    head_weight = _head_weight(head, sil)
-    progress("silhouette", 4, 4, f"fields ready (head: {head.method})")
+    progress("silhouette", 3, 3, f"fields ready (head: {head.method})")
+    body, why = None, "the inflation was asked for"
+    if method == "auto":
+        progress("body", 0, 1, "fitting the body model")
+        body, why = fit_body(person.pose, mask)
+        progress("body", 1, 1, "body fitted" if body is not None else why)
 
-    # 3. geometry
-    progress("geometry", 0, 5, "triangulating the silhouette")
+    # 3. geometry in photo pixels
+    dressed = _dressed_geometry(body, sil, radius, mask, settings, progress) if body is not None else None
+    if body is not None and dressed is None:
+        body, why = None, f"{settings.max_faces} faces are too few for the dressed body"
+    if body is not None:
+        closed_px, closed_faces, geo = dressed
+        notes.update(method="body", method_text="the fitted body model, dressed by the photo's silhouette "
+                     "(classical: not the neural SyncHuman method)", body_fit=body.facts, **geo)
+        for w in body.warnings:
+            log.warning(w)
+            notes["warnings"].append(w)
+    else:
+        if method == "auto":
+            w = f"No dressed body ({why}): the preview is the person's silhouette inflated instead."
+            log.warning(w)
+            notes["warnings"].append(w)
+        closed_px, closed_faces, geo = _inflated_geometry(sil, radius, head, settings, progress)
+        notes.update(method="inflation", method_text="classical: silhouette inflation (not the neural SyncHuman "
+                     "method)", **geo)
+    progress("geometry", 4, 5, "placing")
+    # photo pixels -> GLB frame (a mirror in v: flip the winding to keep the surface outward)
+    v_top, v_bot = closed_px[:, 1].min(), closed_px[:, 1].max()
+    u_mid = 0.5 * (closed_px[:, 0].min() + closed_px[:, 0].max())
+    z_mid = 0.5 * (closed_px[:, 2].min() + closed_px[:, 2].max())
+    m = float(settings.height_m) / max(v_bot - v_top, 1e-6)
+    closed = np.column_stack([(closed_px[:, 0] - u_mid) * m, (v_bot - closed_px[:, 1]) * m, (closed_px[:, 2] - z_mid) * m])
+    if _volume(closed, closed_faces) < 0:
+        closed_faces = closed_faces[:, [0, 2, 1]]
+    progress("geometry", 5, 5, f"{len(closed_faces)} faces, {len(closed)} vertices")
+
+    to_output = np.diag([m, -m, m, 1.0])
+    to_output[:3, 3] = [-m * u_mid, m * v_bot, -m * z_mid]
+    posed, vertex_parts, part_names = None, None, None
+    if body is not None:
+        posed, vertex_parts = _posed_body(body, to_output @ body.model_to_photo, closed)
+        part_names = body.part_names
+
+    # 4. texture: one path for both geometries (without body parts, the back is the colour-cluster fill)
+    textured = texture_mesh(rgba[..., :3], alpha, closed_px, closed_faces, vertex_parts, part_names,
+                            head.placed(sil.box, (H, W)), int(settings.texture_size),
+                            tick=lambda d, t, msg="": progress("texture", d, t, msg))
+    notes.update(textured.notes)
+    verts = closed[textured.vertex_index]
+    normals = M.vertex_normals(closed, closed_faces)[textured.vertex_index]
+    uv, glb_faces, texture = textured.uv, textured.faces, textured.texture
+
+    notes.update({"photo_px_per_m": round(1.0 / m, 4),
+                  # photo pixel (u, v) of a GLB point (x, y): u = u_of_x0 + x * px_per_m, v = v_of_y0 - y * px_per_m
+                  "photo_frame": {"px_per_m": 1.0 / m, "u_of_x0": float(u_mid), "v_of_y0": float(v_bot),
+                                  "z_of_z0": float(z_mid)},
+                  "height_px": round(float(v_bot - v_top), 2)})
+    return PreviewBuild(vertices=verts, faces=glb_faces, uv=uv, normals=normals, texture=texture,
+                        closed_vertices=closed, closed_faces=closed_faces, photo_size=(W, H),
+                        to_photo=(m, float(u_mid), float(v_bot)), mask=mask, person=person, notes=notes,
+                        body=posed, vertex_parts=vertex_parts, part_names=part_names)
+
+
+def _volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+    a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
+    return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
+
+
+def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, settings, progress):
+    """The fitted body dressed by the mask (dress.py): closed mesh in photo pixels, faces, facts; None
+    when the face budget is too small to keep it closed."""
+    progress("geometry", 0, 5, "dressing the body")
+    inflated = _inflation_depth(sil, radius, None)
+    cell = D.grid_cell(sil.height_px, settings.max_faces)
+    H, W = mask.shape
+    cut = mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
+    px = body.vertices_px
+    beyond = (px[:, 0] < -0.5) | (px[:, 1] < -0.5) | (px[:, 0] > W - 0.5) | (px[:, 1] > H - 0.5)
+    complete = (W, H) if cut and beyond.mean() > 0.02 else None
+    if complete is not None:   # the grid spans the whole body: keep its cell count
+        cell = D.grid_cell(max(sil.height_px, float(np.ptp(px[:, 1]))), settings.max_faces)
+        body.warnings.append("The person is cut by the photo's frame: the parts outside it are completed from "
+                             "the fitted body model (a guess, without clothes).")
+    for _ in range(2):
+        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, complete)
+        progress("geometry", 2, 5, "surface")
+        px, faces = D.surface(vol, origin, cell, settings.max_faces)
+        if len(faces) <= settings.max_faces:
+            return px, faces, {"geometry": "body + garment volume, marching cubes", **facts}
+        cell *= 1.3   # the reduction could not keep it closed: a coarser grid, once
+    return None   # a budget this small loses the thin parts: the caller inflates instead
+
+
+def _inflated_geometry(sil: S.Silhouette, radius, head: Head, settings, progress) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The silhouette inflated (silhouette.py, mesh.py): closed mesh in photo pixels."""
+    progress("geometry", 0, 5, "inflation field")
+    depth = _inflation_depth(sil, radius, head)
     cell = _grid_cell(sil.area_px, settings.max_faces)
     u0, v0, u1, v1 = sil.box
     target = max(500, settings.max_faces // 2)
@@ -140,9 +247,7 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
         rows = int(np.ceil((v1 - 1 - v0) / cell)) + 2
         sheet = M.triangulate_region(lambda u, v: sil.sample(sil.phi, u, v, outside=-1.0), u0, v0, cols, rows, cell)
         progress("geometry", 1, 5, f"{len(sheet.faces)} faces per side")
-        f_v = inflation.at(sheet.xy[:, 0], sheet.xy[:, 1], sheet.phi)
-        z = sil.sample(ratio, sheet.xy[:, 0], sheet.xy[:, 1], outside=1.0) * np.sqrt(2.0 * f_v)
-        z *= 1.0 + HEAD_DEPTH_BOOST * sil.sample(head_weight, sheet.xy[:, 0], sheet.xy[:, 1])
+        z = depth(sheet.xy[:, 0], sheet.xy[:, 1], sheet.phi)
         z = np.where(sheet.border, 0.0, np.maximum(z, 1e-3))
         progress("geometry", 2, 5, "reducing")
         return M.reduce_sheet(np.column_stack([sheet.xy, z]), sheet.faces, sheet.border, target)
@@ -155,33 +260,42 @@ def build_preview(photo, settings, progress: ProgressFn) -> PreviewBuild:
         xyz, faces, border = front_sheet(cell)
     xyz[~border, 2] = np.maximum(xyz[~border, 2], 1e-3)
     progress("geometry", 3, 5, "closing")
-    closed_px, closed_faces, _side = M.close_sheets(xyz, faces, border)
-    # photo pixels -> GLB frame
-    v_top, v_bot = closed_px[:, 1].min(), closed_px[:, 1].max()
-    u_mid = 0.5 * (closed_px[:, 0].min() + closed_px[:, 0].max())
-    m = float(settings.height_m) / max(v_bot - v_top, 1e-6)
-    closed = np.column_stack([(closed_px[:, 0] - u_mid) * m, (v_bot - closed_px[:, 1]) * m, closed_px[:, 2] * m])
-    normals_closed = M.vertex_normals(closed, closed_faces)
-    progress("geometry", 4, 5, "normals")
-    progress("geometry", 5, 5, f"{len(closed_faces)} faces, {len(closed)} vertices")
+    closed_px, closed_faces, _ = M.close_sheets(xyz, faces, border)
+    return closed_px, closed_faces, {"grid_cell_px": round(cell, 3),
+                                     "depth_profile": "Poisson inflation, round limbs, torso depth 0.62 of its width"}
 
-    # 4. texture (the one texturing path: the inflated mesh has no body parts, so its back is the
-    # colour-cluster fill)
-    textured = texture_mesh(rgba[..., :3], alpha, closed_px, closed_faces, None, None, head.placed(sil.box, (H, W)),
-                            int(settings.texture_size), tick=lambda d, t, msg="": progress("texture", d, t, msg))
-    notes.update(textured.notes)
-    verts = closed[textured.vertex_index]
-    normals = normals_closed[textured.vertex_index]
-    uv, glb_faces, texture = textured.uv, textured.faces, textured.texture
 
-    notes.update({"grid_cell_px": round(cell, 3), "photo_px_per_m": round(1.0 / m, 4),
-                  # photo pixel (u, v) of a GLB point (x, y): u = u_of_x0 + x * px_per_m, v = v_of_y0 - y * px_per_m
-                  "photo_frame": {"px_per_m": 1.0 / m, "u_of_x0": float(u_mid), "v_of_y0": float(v_bot)},
-                  "height_px": round(float(v_bot - v_top), 2), "depth_profile": "Poisson inflation, round limbs, "
-                  "torso depth 0.62 of its width"})
-    return PreviewBuild(vertices=verts, faces=glb_faces, uv=uv.astype(np.float64), normals=normals, texture=texture,
-                        closed_vertices=closed, closed_faces=closed_faces, photo_size=(W, H),
-                        to_photo=(m, float(u_mid), float(v_bot)), mask=mask, person=person, notes=notes)
+def _inflation_depth(sil: S.Silhouette, radius, head: Head | None):
+    """The inflation's half-depth (pixels) at photo points: `depth(u, v, phi=None)` (phi: the exact
+    signed distance there, when known). With `head`, the head is made deeper than a round blob."""
+    ratio = S.depth_ratio_field(sil, radius)
+    inflation = S.inflation_field(sil)
+    head_weight = _head_weight(head, sil) if head is not None else None
+
+    def depth(u, v, phi=None):
+        phi = sil.sample(sil.phi, u, v, outside=-1.0) if phi is None else phi
+        z = sil.sample(ratio, u, v, outside=1.0) * np.sqrt(2.0 * inflation.at(u, v, phi))
+        if head_weight is not None:
+            z = z * (1.0 + HEAD_DEPTH_BOOST * sil.sample(head_weight, u, v))
+        return z
+
+    return depth
+
+
+def _posed_body(body, model_to_output: np.ndarray, closed: np.ndarray):
+    """The fitted body in the output frame (with the mesh <-> body correspondence) and each closed
+    vertex's body part (that of its nearest body vertex)."""
+    from scipy.spatial import cKDTree
+
+    from ...body.posed import PosedBody
+    from .body_fit import shared_fitter
+
+    posed = PosedBody.from_model(shared_fitter().model, body.fit.phenotype, body.fit.rotations, model_to_output,
+                                 source="photo landmarks + mask (preview engine)",
+                                 facts={**body.facts, "warnings": body.warnings})
+    _, nearest = cKDTree(posed.vertices).query(closed)
+    posed.mesh_to_body = nearest.astype(np.int64)
+    return posed, body.vertex_parts[nearest]
 
 
 def _head_weight(head: Head, sil: S.Silhouette) -> np.ndarray:

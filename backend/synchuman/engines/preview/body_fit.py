@@ -1,0 +1,180 @@
+"""The preview engine's body: the body model fitted to the pose step's landmarks and mask, placed in
+the engine's photo frame (u right, v down, z towards the camera; pixels, pixel centres at integers).
+
+The model and its fitter are loaded once per process (`shared_fitter`, like `BlazePose.shared()`);
+torch is imported only here, when a job first fits a body. `fit_body` says why it gives up (no pose,
+too little of the torso seen, a fit that does not match the photo) so the engine can fall back to
+the silhouette inflation with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...foreground.pose import LANDMARK
+from .bodyparts import body_segments
+
+log = logging.getLogger("synchuman.preview")
+
+SEEN = 0.5  # a landmark at least this visible counts as seen
+HIDDEN = 0.3  # the least weight of a landmark inside the photo
+TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+MAX_LANDMARK_ERROR = 0.06  # of the person's height: beyond it the fit does not match the photo
+MIN_MASK_COVER = 0.45  # the body's projection must explain at least this much of the mask
+MIN_BODY_INSIDE = 0.7  # ... and lie mostly inside it
+UPPER_BODY = LANDMARK["left_hip"]  # landmarks before the hips: face, shoulders, arms, hands
+FACE = LANDMARK["left_shoulder"]  # landmarks before the shoulders: the face
+FACE_DEPTH = 0.5
+MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone leave the head above the mask
+
+_lock = threading.Lock()
+_shared: dict = {}
+
+
+def shared_fitter():
+    """The process's `BodyFitter` (None when the body data is missing: `unavailable_reason` says why)."""
+    with _lock:
+        if "fitter" not in _shared:
+            try:
+                import torch  # noqa: F401  (imported here: the engine starts without it)
+
+                from ...body import load_body_model
+                from ...body.fit import BodyFitter, FitSettings
+
+                _shared["fitter"] = BodyFitter(load_body_model(), FitSettings(iterations=60, silhouette_points=600, weight_mask=MASK_WEIGHT))
+                _shared["reason"] = None
+            except Exception as exc:  # missing or damaged body data, or no torch: the inflation runs instead
+                log.warning("body model unavailable: %s", exc)
+                _shared["fitter"] = None
+                _shared["reason"] = f"{type(exc).__name__}: {exc}"
+        return _shared["fitter"]
+
+
+def unavailable_reason() -> str | None:
+    return _shared.get("reason")
+
+
+@dataclass
+class PhotoBody:
+    """A fitted body in the photo frame, with what the output steps need from the model."""
+
+    fit: object  # body.fit.BodyFit
+    vertices_px: np.ndarray  # (V, 3) u, v, z towards the camera (pixels)
+    faces: np.ndarray  # (F, 3)
+    model_to_photo: np.ndarray  # (4, 4) model frame -> photo frame
+    vertex_parts: np.ndarray  # (V,) index into part_names
+    part_names: list[str]
+    warnings: list[str] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+
+
+def _observation(pose, mask: np.ndarray):
+    """The pose step's landmarks as a fit observation: those outside the photo are silenced (the
+    detector guesses them), hidden ones inside it keep a little weight."""
+    from ...body.fit import PoseObservation
+
+    obs = PoseObservation.from_person_pose(pose, mask)
+    h, w = mask.shape
+    uv = obs.landmarks_px
+    vis = np.clip(obs.visibility.astype(np.float64), 0.0, 1.0)
+    outside = (uv[:, 0] < 0) | (uv[:, 0] > w) | (uv[:, 1] < 0) | (uv[:, 1] > h)
+    # inside the photo, a hidden landmark (a kneeling person's ankles behind the thighs) still
+    # steers a little: its depth guess is often right
+    vis = np.where(outside, 0.0, np.maximum(vis, HIDDEN))
+    obs.visibility = vis
+    world = obs.world_landmarks
+    if world is not None and not np.all(np.isfinite(world)):
+        world = None
+    if world is not None:
+        # BlazePose's metric depth often leans the torso 20-30 degrees towards the camera while the legs
+        # stand straight: trust depth within the limbs (a raised knee, an arm pointing at the camera),
+        # and keep the shoulders over the hips in depth (people in photos hold their torso upright)
+        world = world.astype(np.float64).copy()
+        lean = 0.5 * (world[LANDMARK["left_shoulder"], 2] + world[LANDMARK["right_shoulder"], 2]) \
+            - 0.5 * (world[LANDMARK["left_hip"], 2] + world[LANDMARK["right_hip"], 2])
+        world[:UPPER_BODY, 2] -= lean
+        # ... and its face 20 cm in front of the shoulders is as exaggerated: halve the face's depth
+        # about the shoulders (a nose sits ~10 cm in front of them)
+        world[:FACE, 2] *= FACE_DEPTH
+    obs.world_landmarks = world
+    return obs
+
+
+def fit_body(pose, mask: np.ndarray) -> tuple[PhotoBody | None, str]:
+    """The body fitted to one person, or (None, why not)."""
+    if pose is None:
+        return None, "no body pose was detected"
+    vis = pose.image[:, 2]
+    seen = lambda names: sum(vis[LANDMARK[n]] >= SEEN for n in names)  # noqa: E731
+    if seen(TORSO[:2]) < 2:
+        return None, "the shoulders are not both visible: too little of the torso to fit a body"
+    fitter = shared_fitter()
+    if fitter is None:
+        return None, f"the body model is not available ({unavailable_reason()})"
+    import torch
+
+    from ...body.fit import FACING_CAMERA, camera_pose
+
+    obs = _observation(pose, mask)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the fit is many tiny operations: one thread costs 5x less CPU than two
+    try:
+        fit = fitter.fit(obs)
+    finally:
+        torch.set_num_threads(threads)
+    model = fitter.model
+    verts_cam, _, _ = camera_pose(model, fitter.landmarks, fit.phenotype, fit.rotations, fit.camera_rotation)
+    if not np.all(np.isfinite(verts_cam)):
+        return None, "the body fit did not converge"
+    # model -> camera (hip-centred) -> photo: u, v = scale * (x, y) + offset, z towards the camera
+    with torch.no_grad():
+        raw = model(torch.as_tensor(fit.phenotype, dtype=model.dtype)[None],
+                    torch.as_tensor(fit.rotations, dtype=model.dtype)[None]).vertices[0, 0].double().numpy()
+    to_camera = fit.camera_rotation @ FACING_CAMERA.double().numpy()
+    centre = raw @ to_camera.T - verts_cam[0]
+    linear = fit.scale * np.diag([1.0, 1.0, -1.0]) @ to_camera
+    model_to_photo = np.eye(4)
+    model_to_photo[:3, :3] = linear
+    # the fit puts pixel centres at .5, the engine's fields at integers
+    shift = np.array([fit.offset[0] - 0.5, fit.offset[1] - 0.5, 0.0])
+    model_to_photo[:3, 3] = fit.scale * np.diag([1.0, 1.0, -1.0]) @ -centre + shift
+    px = fit.scale * verts_cam * np.array([1.0, 1.0, -1.0]) + shift
+
+    faces = model.faces.numpy()
+    # body segments (head, torso, each limb segment...): finer than the model's own part labels
+    parts, names = body_segments(model.skin_weights.numpy(), model.bone_labels, faces, model.face_parts.numpy(),
+                                 model.part_labels)
+    body = PhotoBody(fit=fit, vertices_px=px, faces=faces, model_to_photo=model_to_photo, vertex_parts=parts,
+                     part_names=list(names))
+    # does the body explain the photo?
+    height = float(np.ptp(px[:, 1]))
+    rel_error = fit.landmark_error_px / max(height, 1.0)
+    cover, inside = _agreement(px[:, :2], faces, mask)
+    body.facts = {"landmark_error_px": round(float(fit.landmark_error_px), 2), "fit_seconds": round(fit.seconds, 3),
+                  "mask_explained": round(cover, 4), "body_inside_mask": round(inside, 4),
+                  "phenotype": {k: round(v, 4) for k, v in fit.phenotype_dict().items()}}
+    if rel_error > MAX_LANDMARK_ERROR:
+        return None, f"the body fit misses the landmarks by {100 * rel_error:.0f}% of the height"
+    if cover < MIN_MASK_COVER or inside < MIN_BODY_INSIDE:
+        return None, (f"the fitted body does not match the person's outline (explains {100 * cover:.0f}% of it, "
+                      f"{100 * inside:.0f}% inside it)")
+    return body, ""
+
+
+def _agreement(px: np.ndarray, faces: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """(share of the mask covered by the body's projection, share of the body's projection in the
+    mask), at half resolution. px: photo pixels, centres at integers."""
+    import cv2
+
+    h, w = mask.shape
+    proj = np.zeros(((h + 1) // 2, (w + 1) // 2), np.uint8)
+    tris = np.round((px[faces] * 0.5 - 0.25) * 4).astype(np.int32)  # 2 sub-pixel bits
+    for tri in tris:  # one by one: cv2.fillPoly of many overlapping triangles leaves gaps where they overlap
+        cv2.fillConvexPoly(proj, tri, 1, lineType=cv2.LINE_8, shift=2)
+    m = cv2.resize(mask.astype(np.uint8), (proj.shape[1], proj.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    proj = proj > 0
+    return float((proj & m).sum() / max(m.sum(), 1)), float((proj & m).sum() / max(proj.sum(), 1))

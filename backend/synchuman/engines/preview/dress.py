@@ -1,0 +1,253 @@
+"""The dressed body: one closed surface from the fitted body and the person's mask, in photo pixels
+(u right, v down, z towards the camera; pixel centres at integers).
+
+An occupancy volume on a grid of cubic cells over the person's box:
+1. body: the winding number of the body's surface along each grid column (every crossing counts,
+   +1 entering, -1 leaving), averaged over each cell along z, so the surface lands between cells to
+   sub-cell precision and a limb in front of the body keeps its gap;
+2. garment: where the mask reaches beyond the body (a skirt between the legs, a coat's flare, hair,
+   a hood), an interval per column about a depth centre continued from the nearby body (smooth
+   fill), as thick as the silhouette's inflation there (a round cross-section as wide as that part
+   of the silhouette, going to zero at its outline), and at least a cell thick so every masked
+   column holds something;
+3. the union, lightly blurred, carved by the mask's coverage (from its signed distance): nothing
+   projects outside the photo's silhouette and the outline sits on it to sub-pixel precision;
+then marching cubes, tiny pieces dropped, and a reduction to the face budget.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .silhouette import Silhouette
+
+ROWS = 220  # grid cells over the person's height (before the face budget's say)
+MIN_ROWS = 140  # however small the budget (the reduction takes it the rest of the way): thin arms stay
+BLUR_CELLS = 1.0
+SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
+MIN_PIECE = 0.002  # pieces with fewer faces than this share of the whole are specks
+
+
+def grid_cell(height_px: float, max_faces: int) -> float:
+    """Cell size (pixels): ~ROWS cells over the height, down to MIN_ROWS when the face budget is
+    small (marching cubes gives roughly 2.6 faces per surface cell)."""
+    rows = min(ROWS, max(MIN_ROWS, np.sqrt(max_faces / 1.2)))
+    return float(max(1.0, height_px / rows))
+
+
+def _crossings(xy: np.ndarray, z: np.ndarray, faces: np.ndarray, nx: int, ny: int):
+    """Every (grid node, triangle) hit: node row j, column i, depth, +1 / -1 by the triangle's facing.
+    xy in grid units (node (i, j) at (i, j))."""
+    a, b, c = xy[faces[:, 0]], xy[faces[:, 1]], xy[faces[:, 2]]
+    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    lo = np.ceil(np.minimum(np.minimum(a, b), c)).astype(np.int64)
+    hi = np.floor(np.maximum(np.maximum(a, b), c)).astype(np.int64)
+    lo = np.maximum(lo, 0)
+    hi = np.minimum(hi, [nx - 1, ny - 1])
+    size = hi - lo + 1
+    ok = (size > 0).all(1) & (np.abs(area) > 1e-12)
+    out_j, out_i, out_z, out_s = [], [], [], []
+    keys = size[:, 0] * 4096 + size[:, 1]
+    for key in np.unique(keys[ok]):
+        sel = np.nonzero(ok & (keys == key))[0]
+        w, h = int(key // 4096), int(key % 4096)
+        dx, dy = np.meshgrid(np.arange(w), np.arange(h))
+        px = lo[sel, 0][:, None] + dx.ravel()[None]
+        py = lo[sel, 1][:, None] + dy.ravel()[None]
+        ta, tb, tc, ar = a[sel], b[sel], c[sel], area[sel][:, None]
+
+        def edge(p, q):  # twice the signed area of (p, q, node), over the triangle's
+            return ((q[:, 0:1] - p[:, 0:1]) * (py - p[:, 1:2]) - (q[:, 1:2] - p[:, 1:2]) * (px - p[:, 0:1])) / ar
+
+        l0, l1, l2 = edge(tb, tc), edge(tc, ta), edge(ta, tb)
+        inside = (l0 >= 0) & (l1 >= 0) & (l2 > 0)
+        if not inside.any():
+            continue
+        depth = l0 * z[faces[sel, 0]][:, None] + l1 * z[faces[sel, 1]][:, None] + l2 * z[faces[sel, 2]][:, None]
+        rows = np.broadcast_to(np.sign(ar), inside.shape)
+        out_j.append(py[inside])
+        out_i.append(px[inside])
+        out_z.append(depth[inside])
+        out_s.append(rows[inside])
+    if not out_j:
+        e = np.zeros(0)
+        return e.astype(np.int64), e.astype(np.int64), e, e
+    return np.concatenate(out_j), np.concatenate(out_i), np.concatenate(out_z), np.concatenate(out_s)
+
+
+def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48)) -> np.ndarray:
+    """Values where `known`; elsewhere a normalised blur at the finest scale that reaches there."""
+    out = np.where(known, values, 0.0).astype(np.float32)
+    done = known.copy()
+    w = known.astype(np.float32)
+    v = np.where(known, values, 0.0).astype(np.float32)
+    for s in sigmas:
+        den = cv2.GaussianBlur(w, (0, 0), s)
+        num = cv2.GaussianBlur(v, (0, 0), s)
+        reach = (den > 0.02) & ~done
+        out[reach] = num[reach] / den[reach]
+        done |= reach
+        if done.all():
+            break
+    if not done.all() and known.any():
+        out[~done] = float(values[known].mean())
+    return out
+
+
+def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated=None,
+              complete_in: tuple[int, int] | None = None):
+    """The dressed volume on the grid: (volume (ny, nx, nz) in 0..1, origin (u, v, z) of node 0, facts).
+    `inflated(u, v)`: the silhouette inflation's half-depth (pixels) at photo points, a garment's
+    least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide).
+    `complete_in` (W, H): the photo's size when the person is cut by its frame; outside the photo
+    the body itself is kept (the legs of a half-body photo, completed from the body model)."""
+    u0, v0, u1, v1 = sil.box
+    if complete_in is not None:
+        lo, hi = np.floor(body_px[:, :2].min(0)) - 2 * cell, np.ceil(body_px[:, :2].max(0)) + 2 * cell
+        u0, v0 = int(min(u0, lo[0])), int(min(v0, lo[1]))
+        u1, v1 = int(max(u1, hi[0])), int(max(v1, hi[1]))
+    nx = int(np.ceil((u1 - 1 - u0) / cell)) + 1
+    ny = int(np.ceil((v1 - 1 - v0) / cell)) + 1
+    zlo, zhi = float(body_px[:, 2].min()), float(body_px[:, 2].max())
+    z0 = zlo - 3 * cell
+    nz = int(np.ceil((zhi - zlo) / cell)) + 7
+    xy = np.column_stack([(body_px[:, 0] - u0) / cell, (body_px[:, 1] - v0) / cell])
+    j, i, zc, s = _crossings(xy, body_px[:, 2], body_faces, nx, ny)
+    # outward normals: the triangles' 2D winding says "towards the camera" only together with the
+    # mesh's orientation in this frame (the photo frame is a mirror of the model's)
+    a, b, c = (body_px[body_faces[:, k]] for k in range(3))
+    if np.einsum("ij,ij->i", a, np.cross(b, c)).sum() < 0:
+        s = -s
+    col = j * nx + i
+    # winding along each column, averaged over each cell: sum_s clip(t - k, 0, 1), t in cells + 0.5
+    t = np.clip((zc - z0) / cell + 0.5, 0.0, nz - 1e-6)
+    k = np.floor(t).astype(np.int64)
+    full = np.bincount(col * (nz + 1) + k, weights=s, minlength=ny * nx * (nz + 1)).reshape(ny, nx, nz + 1)
+    below = np.cumsum(full[..., ::-1], axis=-1)[..., ::-1][..., 1:]  # crossings above node k count whole
+    part = np.bincount(col * nz + k, weights=s * (t - k), minlength=ny * nx * nz).reshape(ny, nx, nz)
+    body = np.clip(below + part, 0.0, 1.0).astype(np.float32)
+    del full, below, part
+    # per column: the body's front and back, its centre and half-thickness
+    front = np.full(ny * nx, -np.inf)
+    back = np.full(ny * nx, np.inf)
+    np.maximum.at(front, col, zc)
+    np.minimum.at(back, col, zc)
+    has = np.isfinite(front).reshape(ny, nx)
+    front = np.where(has, front.reshape(ny, nx), 0.0)
+    back = np.where(has, back.reshape(ny, nx), 0.0)
+    zk = z0 + cell * np.arange(nz, dtype=np.float32)
+    # a body mesh with holes cannot leak beyond its own extent along a column
+    body *= (zk[None, None] <= front[..., None] + cell) & (zk[None, None] >= back[..., None] - cell) & has[..., None]
+
+    # the garment: continued from the body's interior (away from its rounded outline)
+    inner = cv2.distanceTransform(has.astype(np.uint8), cv2.DIST_L2, 3)
+    known = inner >= 2.5
+    if known.sum() < 16:
+        known = has
+    centre = _fill(np.where(has, 0.5 * (front + back), 0.0), known)
+    half = _fill(np.where(has, 0.5 * (front - back), 0.0), known)
+    uu = u0 + cell * np.arange(nx, dtype=np.float32)
+    vv = v0 + cell * np.arange(ny, dtype=np.float32)
+    phi = sil.sample(sil.phi, *np.meshgrid(uu, vv), outside=-1.0)  # pixels, > 0 inside the mask
+    if inflated is not None:
+        half = inflated(*np.meshgrid(uu, vv))
+    else:  # the nearby body's thickness, rounded off towards the outline
+        half = half * np.sqrt(1.0 - (1.0 - np.clip(phi / np.maximum(half, cell), 0.0, 1.0)) ** 2)
+    # inside the body's projection the garment fades within a few cells of its outline (a limb in
+    # front of the body keeps its own shape), unless the mask is much wider than the body there (a
+    # skirt or a coat covers the legs: the garment is the surface)
+    weight = np.clip(1.0 - inner / 6.0, 0.0, 1.0)
+    window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+    wider = cv2.dilate(np.maximum(phi, 0.0).astype(np.float32) / cell, window) / np.maximum(cv2.dilate(inner, window), 1.0)
+    weight = np.maximum(weight, np.clip((wider - 1.4) / 0.6, 0.0, 1.0))
+    # blurred over a few cells, so garment and body meet without grooves
+    t = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
+    t = np.where(phi > 0, np.maximum(t, np.where(weight > 0, cell, 0.0)), 0.0)
+    lo_g, hi_g = centre - t, centre + t
+    lo_g, hi_g = lo_g.astype(np.float32), hi_g.astype(np.float32)
+    garment = np.minimum(zk[None, None] + cell / 2, hi_g[..., None])
+    garment -= np.maximum(zk[None, None] - cell / 2, lo_g[..., None])
+    union = np.maximum(body, np.clip(garment / cell, 0.0, 1.0, out=garment))
+    del body, garment
+    # the blur rounds the cells' steps off but never removes what was there (thin arms stay)
+    union = np.maximum(_blur3(union, BLUR_CELLS), union)
+    carve = np.clip(0.5 + phi / cell, 0.0, 1.0).astype(np.float32)
+    if complete_in is not None:
+        U, V = np.meshgrid(uu, vv)
+        beyond = (U < -0.5) | (V < -0.5) | (U > complete_in[0] - 0.5) | (V > complete_in[1] - 0.5)
+        carve[beyond] = 1.0
+    vol = np.minimum(union, carve[..., None])
+    facts = {"grid_cell_px": round(cell, 3), "grid": [int(nx), int(ny), int(nz)], "completed": complete_in is not None,
+             "garment_columns": round(float(((t > 0) & ~has).sum() / max(int((phi > 0).sum()), 1)), 4)}
+    return vol, (float(u0), float(v0), z0), facts
+
+
+def _blur3(vol: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(vol, sigma, mode="constant", truncate=2.5)
+
+
+def surface(vol: np.ndarray, origin, cell: float, max_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """Marching cubes of the volume (closed: padded with empty cells), specks dropped, reduced to
+    `max_faces`. Vertices in photo pixels."""
+    from skimage.measure import marching_cubes
+
+    padded = np.pad(vol, 1)
+    verts, faces, _, _ = marching_cubes(padded, 0.5, allow_degenerate=False)
+    faces = faces.astype(np.int64)
+    faces = _drop_specks(faces, len(verts))
+    verts = _taubin(verts, faces, SMOOTHING)
+    if len(faces) > max_faces:
+        verts, faces = _reduce(verts, faces, max_faces)
+    used, inv = np.unique(faces, return_inverse=True)
+    verts, faces = verts[used], inv.reshape(-1, 3)
+    u0, v0, z0 = origin
+    px = np.column_stack([u0 + cell * (verts[:, 1] - 1), v0 + cell * (verts[:, 0] - 1), z0 + cell * (verts[:, 2] - 1)])
+    return px, faces
+
+
+def _taubin(verts: np.ndarray, faces: np.ndarray, steps: int, lam: float = 0.5, mu: float = -0.53) -> np.ndarray:
+    """Taubin smoothing (a shrinking and an inflating Laplacian step in turn)."""
+    from scipy.sparse import coo_matrix, diags
+
+    n = len(verts)
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    adj = coo_matrix((np.ones(2 * len(e)), (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(n, n)).tocsr()
+    adj.data[:] = 1.0
+    mean = diags(1.0 / np.maximum(np.asarray(adj.sum(1)).ravel(), 1.0)) @ adj
+    v = verts.astype(np.float64)
+    for _ in range(steps):
+        v = v + lam * (mean @ v - v)
+        v = v + mu * (mean @ v - v)
+    return v
+
+
+def _drop_specks(faces: np.ndarray, n: int) -> np.ndarray:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
+    graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    face_label = label[faces[:, 0]]
+    counts = np.bincount(face_label)
+    keep = counts[face_label] >= max(24, MIN_PIECE * len(faces))
+    return faces[keep]
+
+
+def _reduce(verts: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quadric decimation; kept only if the result is still closed (else the input)."""
+    import fast_simplification
+
+    from .mesh import edge_use_counts
+
+    pts, tri = fast_simplification.simplify(verts.astype(np.float64), faces.astype(np.int32),
+                                            target_count=int(target), agg=7.0)
+    tri = np.asarray(tri, np.int64)
+    ok = (tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 2] != tri[:, 0])
+    tri = tri[ok]
+    if len(tri) and (edge_use_counts(tri) == 2).all():
+        return np.asarray(pts, np.float64), tri
+    return verts, faces

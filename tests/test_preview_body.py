@@ -1,0 +1,166 @@
+"""The preview engine's body method on real runs (`run_reconstruction`, as the CLI and the service run
+it): a clothed synthetic person gets the fitted body dressed by the photo, with the fitted body saved
+in the job folder; something that is not a person falls back to the inflation with a warning; a
+half-body photo gives a clean result of what is visible."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import clothed_people as cp  # noqa: E402
+from test_preview_engine import load_glb, reconstruct  # noqa: E402
+
+from synchuman.body.data import body_data_path  # noqa: E402
+from synchuman.body.posed import PosedBody  # noqa: E402
+from synchuman.foreground.pose import LANDMARK  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not body_data_path().is_file(),
+                                reason="the body data is built by `python build.py setup`")
+
+
+def _case(name: str, size: int = 640) -> dict:
+    spec = next(c for c in cp.CASES if c[0] == name)
+    return cp.render_case(spec, size, seed=cp.CASES.index(spec) + 1)
+
+
+def _closed(mesh):
+    import trimesh
+
+    closed = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    closed.merge_vertices(merge_tex=True, merge_norm=True)
+    return closed
+
+
+def _check_frame(mesh, height_m: float) -> None:
+    lo, hi = mesh.bounds
+    assert lo[1] == pytest.approx(0.0, abs=1e-6)
+    assert hi[1] - lo[1] == pytest.approx(height_m, rel=1e-4)
+    assert (lo[0] + hi[0]) / 2 == pytest.approx(0.0, abs=1e-6)
+    assert (lo[2] + hi[2]) / 2 == pytest.approx(0.0, abs=1e-6)
+
+
+def test_clothed_person_is_the_fitted_body_dressed(tmp_path):
+    case = _case("turned30_skirt_studio")
+    path = tmp_path / "skirt.png"
+    Image.fromarray(case["photo"]).save(path)
+    result = reconstruct(path, tmp_path / "out", height_m=1.7)
+    meta = result["metadata"]
+    assert meta["preview"]["method"] == "body", meta["preview"].get("warnings")
+    mesh = load_glb(result["glb"])
+    closed = _closed(mesh)
+    assert closed.is_watertight and closed.is_winding_consistent and closed.volume > 0
+    _check_frame(mesh, 1.7)
+    assert meta["preview"]["front_silhouette_iou"] >= 0.95
+    # the body is a body in depth, not a cushion: deeper than 12 cm and shallower than 60 cm
+    depth = np.ptp(mesh.vertices[:, 2])
+    assert 0.12 < depth < 0.6
+
+    # the fitted body in the job folder, consistent with the GLB and the photo
+    views = Path(result["job_dir"]) / "views"
+    body = PosedBody.load(views)
+    facts = json.loads((views / "body.json").read_text())
+    assert facts["source"].startswith("photo landmarks") and len(body.joints) == len(body.bone_labels)
+    assert len(body.mesh_to_body) == len(closed.vertices)
+    assert body.mesh_to_body.max() < len(body.vertices)
+    # every GLB vertex lies near the body it was dressed from (garments stand off the skin, <= 15 cm)
+    gap = np.linalg.norm(closed.vertices - body.vertices[body.mesh_to_body], axis=1)
+    assert np.median(gap) < 0.03 and np.percentile(gap, 95) < 0.15
+    # the body's joints land on the photo's landmarks (photo frame from job.json)
+    frame = meta["preview"]["photo_frame"]
+    pose = json.loads((views / "pose.json").read_text())
+    px = lambda p: np.array([frame["u_of_x0"] + p[0] * frame["px_per_m"],  # noqa: E731
+                             frame["v_of_y0"] - p[1] * frame["px_per_m"]]) + 0.5  # pose.json: centres at .5
+    height_px = 1.7 * frame["px_per_m"]
+    for bone, mark in (("lowerarm01.L", "left_elbow"), ("lowerarm01.R", "right_elbow"),
+                       ("lowerleg01.L", "left_knee"), ("lowerleg01.R", "right_knee"),
+                       ("head", "nose")):
+        joint = px(body.joints[body.bone_labels.index(bone)])
+        landmark = np.array(pose["image"][LANDMARK[mark]][:2])
+        assert np.linalg.norm(joint - landmark) < 0.05 * height_px, (bone, joint, landmark)
+
+
+def test_something_that_is_not_a_person_falls_back_to_the_inflation(tmp_path):
+    # a cut-out of a rounded blob: the pose detector finds no body in it
+    h, w = 600, 400
+    yy, xx = np.mgrid[:h, :w]
+    blob = (((xx - 200) / 150.0) ** 2 + ((yy - 300) / 260.0) ** 4) < 1.0
+    rgba = np.zeros((h, w, 4), np.uint8)
+    rgba[..., :3] = (np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1) * 0.5 + 60).astype(np.uint8)
+    rgba[..., 3] = blob * 255
+    path = tmp_path / "blob.png"
+    Image.fromarray(rgba).save(path)
+    result = reconstruct(path, tmp_path / "out")
+    meta = result["metadata"]
+    assert meta["preview"]["method"] == "inflation"
+    assert any("silhouette inflated instead" in w for w in meta["preview"]["warnings"])
+    assert any("silhouette inflated instead" in w for w in meta["warnings"])
+    assert not (Path(result["job_dir"]) / "views" / "body.json").exists()
+    closed = _closed(load_glb(result["glb"]))
+    assert closed.is_watertight and closed.volume > 0
+
+
+def test_half_body_photo_gives_a_clean_result(tmp_path):
+    case = _case("half_body_hood_chelsea", 512)
+    path = tmp_path / "half.png"
+    Image.fromarray(case["photo"]).save(path)
+    result = reconstruct(path, tmp_path / "out", height_m=1.0)
+    meta = result["metadata"]["preview"]
+    mesh = load_glb(result["glb"])
+    closed = _closed(mesh)
+    assert closed.is_watertight and closed.is_winding_consistent and closed.volume > 0
+    _check_frame(mesh, 1.0)
+    assert meta["front_silhouette_iou"] >= 0.95
+    if meta["method"] == "body":   # the legs are out of the frame: completed from the body, and said so
+        assert any("completed from the fitted body model" in w for w in meta["warnings"])
+        assert meta["completed"] is True
+    else:
+        assert any("silhouette inflated instead" in w for w in meta["warnings"])
+
+
+def test_inflation_can_be_forced_and_then_needs_no_torch(tmp_path, example_photo):
+    import os
+    import subprocess
+
+    code = ("import sys\n"
+            "from synchuman.runner import EngineCache, run_reconstruction\n"
+            "from synchuman.engines import ReconstructSettings\n"
+            "from synchuman.jobs import CancelToken\n"
+            "print('torch' in sys.modules)\n"
+            f"r = run_reconstruction({str(example_photo)!r}, {str(tmp_path)!r}, ReconstructSettings(engine='preview'),"
+            " lambda e: None, CancelToken(), EngineCache())\n"
+            "print(r['metadata']['preview']['method'], 'torch' in sys.modules)\n")
+    env = {**os.environ, "SYNCHUMAN_PREVIEW_METHOD": "inflation"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    # the service answers before torch is loaded; the inflation itself never loads it
+    assert out.stdout.strip().splitlines()[-2:] == ["False", "inflation False"]
+
+
+def test_dressed_mesh_vertices_carry_body_parts(tmp_path):
+    """PreviewBuild hands the texture and rig steps the fitted body and a body part per closed vertex."""
+    from synchuman.engines import ReconstructSettings
+    from synchuman.engines.preview import build_preview
+    from synchuman.images import load_photo
+
+    case = _case("standing_studio", 512)
+    path = tmp_path / "standing.png"
+    Image.fromarray(case["photo"]).save(path)
+    built = build_preview(load_photo(path), ReconstructSettings(engine="preview"), lambda *a: None)
+    assert built.notes["method"] == "body" and built.body is not None
+    assert built.vertex_parts.shape == (len(built.closed_vertices),)
+    names = np.array(built.part_names)[built.vertex_parts]
+    y = built.closed_vertices[:, 1]
+    top, bottom = y > 0.93 * y.max(), y < 0.03 * y.max()
+    assert (names[top] == "head").mean() > 0.9
+    assert np.isin(names[bottom], ["foot.L", "foot.R"]).mean() > 0.8
+    # mid-height: the hips and torso, the thighs' tops, arms hanging beside them; never head or feet
+    mid = set(names[(y > 0.4 * y.max()) & (y < 0.6 * y.max())])
+    assert {"hips"} <= mid <= {"hips", "torso", "thigh.L", "thigh.R", "hand.L", "hand.R", "forearm.L", "forearm.R"}
