@@ -1,11 +1,13 @@
 """Fit the body model to a finished result mesh, for an engine that has no fitted body of its own.
 
-The photo's landmarks (and person mask) give the body's shape, pose and turn (`body.fit.BodyFitter`,
-the same fit the dressed preview uses). The result mesh then places it: the body is turned into
-the output frame the way the camera sees it, scaled and moved onto the mesh (first by their
-heights and centres, then by a few rounds of trimmed nearest-point alignment: the body lies
-inside the clothes, so the closest pairs, where clothes are tight, decide).
-Without landmarks the body's reference pose is placed the same way, with a warning.
+The photo's landmarks (and person mask) give the body's shape, pose, turn and its place in the photo
+(`body.fit.BodyFitter`, the same fit the dressed preview uses). The result mesh's front view is the
+photo (orthographic, y up): `photo_to_output` (metres per pixel, u at x = 0, v at y = 0) says how,
+exactly for the preview engine, else from the person mask's box against the mesh's (feet at 0,
+centred on x). That places the body in x and y; its depth is found on the mesh by trimmed
+nearest-point alignment (the body lies inside the clothes, so the closest pairs, where clothes are
+tight, decide). Without landmarks the body's reference pose is placed on the mesh by its height,
+centre and the same alignment (scale too), with a warning.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from ..body.fit import FACING_CAMERA, BodyFitter, FitSettings, PoseObservation
+from ..body.fit import FACING_CAMERA, BodyFitter, FitSettings, PoseObservation, camera_pose
 from ..body.model import BodyModel
 from ..body.posed import CAMERA_TO_Y_UP, PosedBody
 
@@ -28,6 +30,27 @@ def _similarity(model_to_output_rot: np.ndarray, scale: float, shift: np.ndarray
     t[:3, :3] = scale * model_to_output_rot
     t[:3, 3] = shift
     return t
+
+
+def photo_frame_from_mask(mask: np.ndarray, mesh_vertices: np.ndarray) -> tuple[float, float, float]:
+    """(metres per pixel, u at x = 0, v at y = 0) from the person mask's box and the mesh's."""
+    ys, xs = np.nonzero(np.asarray(mask) >= 0.5)
+    height = mesh_vertices[:, 1].max() - mesh_vertices[:, 1].min()
+    metres_per_px = float(height / max(ys.max() + 1 - ys.min(), 1))
+    return metres_per_px, float((xs.min() + xs.max() + 1) / 2), float(ys.max() + 1)
+
+
+def depth_on_mesh(points: np.ndarray, mesh_vertices: np.ndarray) -> float:
+    """The z shift that sets the body's points inside the mesh (trimmed nearest-point alignment)."""
+    tree = cKDTree(mesh_vertices)
+    rng = np.random.default_rng(0)
+    sample = points[rng.choice(len(points), min(ALIGN_SAMPLES, len(points)), replace=False)]
+    shift = float(np.median(mesh_vertices[:, 2]) - np.median(sample[:, 2]))
+    for _ in range(ALIGN_ROUNDS):
+        dist, idx = tree.query(sample + [0.0, 0.0, shift], workers=-1)
+        keep = dist <= np.quantile(dist, ALIGN_KEEP)
+        shift += float(np.mean(mesh_vertices[idx[keep], 2] - sample[keep, 2] - shift))
+    return shift
 
 
 def align_to_mesh(body_points: np.ndarray, mesh_vertices: np.ndarray) -> tuple[float, np.ndarray, float]:
@@ -55,30 +78,71 @@ def align_to_mesh(body_points: np.ndarray, mesh_vertices: np.ndarray) -> tuple[f
 
 
 def fit_body_to_mesh(model: BodyModel, vertices: np.ndarray, pose=None, mask: np.ndarray | None = None,
+                     photo_to_output: tuple[float, float, float] | None = None,
                      fit_settings: FitSettings | None = None) -> tuple[PosedBody, list[str]]:
     """A `PosedBody` on the mesh (output frame), from the photo's `PersonPose` (or None) and mask."""
     warnings: list[str] = []
     vertices = np.asarray(vertices, dtype=np.float64)
-    if pose is not None:
-        fit = BodyFitter(model, fit_settings or FitSettings(iterations=40)).fit(
-            PoseObservation.from_person_pose(pose, mask))
-        phenotype, rotations, camera = fit.phenotype, fit.rotations, fit.camera_rotation
-        facts = {"landmark_error_px": round(fit.landmark_error_px, 2), "fit_seconds": round(fit.seconds, 3)}
-        source = "photo landmarks + result mesh"
-    else:
-        phenotype = np.full(6, 0.5)
-        rotations = np.zeros((model.num_bones, 3))
-        camera = np.eye(3)
-        facts = {}
-        source = "reference pose + result mesh"
-        warnings.append("rig: no body landmarks for this photo; the skeleton is the body model's standing "
-                        "pose placed on the mesh, so arms and legs may not match it")
-    turn = CAMERA_TO_Y_UP @ np.asarray(camera, dtype=np.float64) @ FACING_CAMERA.double().numpy()
+    if pose is not None and (photo_to_output is not None or mask is not None):
+        fitter = BodyFitter(model, fit_settings or FitSettings(iterations=40))
+        fit = fitter.fit(PoseObservation.from_person_pose(pose, mask))
+        m, u0, v0 = photo_to_output or photo_frame_from_mask(mask, vertices)
+        # Camera frame (hip-centred metres) -> pixels (fit.scale, fit.offset) -> output metres.
+        turn = CAMERA_TO_Y_UP @ fit.camera_rotation @ FACING_CAMERA.double().numpy()
+        scale = m * fit.scale
+        hip_centred, _, _ = camera_pose(model, fitter.landmarks, fit.phenotype, fit.rotations, fit.camera_rotation)
+        with torch.no_grad():
+            out = model(torch.as_tensor(fit.phenotype, dtype=model.dtype)[None],
+                        torch.as_tensor(fit.rotations, dtype=model.dtype)[None])
+        first = out.vertices[0, 0].double().numpy()
+        px = fit.scale * hip_centred[0, :2] + fit.offset
+        placed = np.array([(px[0] - u0) * m, (v0 - px[1]) * m, -scale * hip_centred[0, 2]])
+        shift = placed - scale * turn @ first
+        points = out.vertices[0].double().numpy() @ (scale * turn).T + shift
+        shift[2] += depth_on_mesh(points, vertices)
+        facts = {"landmark_error_px": round(fit.landmark_error_px, 2), "fit_seconds": round(fit.seconds, 3),
+                 "metres_per_px": round(m, 6)}
+        body = PosedBody.from_model(model, fit.phenotype, fit.rotations, _similarity(turn, scale, shift),
+                                    "photo landmarks + result mesh", facts)
+        return body, warnings
+    warnings.append("rig: no body landmarks for this photo; the skeleton is the body model's standing "
+                    "pose placed on the mesh, so arms and legs may not match it")
+    phenotype, rotations = np.full(6, 0.5), np.zeros((model.num_bones, 3))
+    turn = CAMERA_TO_Y_UP @ FACING_CAMERA.double().numpy()
     with torch.no_grad():
-        out = model(torch.as_tensor(phenotype, dtype=model.dtype)[None],
-                    torch.as_tensor(rotations, dtype=model.dtype)[None])
-    points = out.vertices[0].double().numpy() @ turn.T
-    scale, shift, gap = align_to_mesh(points, vertices)
-    facts.update({"align_scale": round(scale, 4), "align_median_gap_m": round(gap, 4)})
-    body = PosedBody.from_model(model, phenotype, rotations, _similarity(turn, scale, shift), source, facts)
+        out = model(torch.as_tensor(phenotype, dtype=model.dtype)[None])
+    scale, shift, gap = align_to_mesh(out.vertices[0].double().numpy() @ turn.T, vertices)
+    facts = {"align_scale": round(scale, 4), "align_median_gap_m": round(gap, 4)}
+    body = PosedBody.from_model(model, phenotype, rotations, _similarity(turn, scale, shift),
+                                "reference pose + result mesh", facts)
     return body, warnings
+
+
+def refine_depth(body: PosedBody, mesh_vertices: np.ndarray, bone_map: np.ndarray, weights: np.ndarray,
+                 parents: list[int], neighbours: int = 24) -> PosedBody:
+    """The fitted body moved in depth, part by part, into the middle of the mesh: a photo fixes where a
+    part is across the picture, not how near it is. Each skeleton bone's body vertices (dominant
+    weight) shift along z by the median gap to the middle of the mesh's depth at their (x, y) (the
+    nearest mesh vertices across the picture: front and back surface); small parts take their parent's
+    shift. Vertices move by their weights' blend of those shifts, joints by their bone's."""
+    tree = cKDTree(mesh_vertices[:, :2])
+    _, idx = tree.query(body.vertices[:, :2], k=neighbours, workers=-1)
+    depth = mesh_vertices[idx, 2]
+    middle = (depth.min(1) + depth.max(1)) / 2
+    dominant = weights.argmax(1)
+    shifts = np.zeros(weights.shape[1])
+    for k in range(weights.shape[1]):  # parents come first
+        ids = np.flatnonzero(dominant == k)
+        if len(ids) >= 20:
+            shifts[k] = float(np.median(middle[ids] - body.vertices[ids, 2]))
+        elif parents[k] >= 0:
+            shifts[k] = shifts[parents[k]]
+    vertices = body.vertices.copy()
+    vertices[:, 2] += weights @ shifts
+    joints = body.joints.copy()
+    joints[:, 2] += shifts[bone_map]
+    facts = {**body.facts, "depth_refine_m": round(float(np.abs(shifts).max()), 4)}
+    return PosedBody(phenotype=body.phenotype, rotations=body.rotations, model_to_output=body.model_to_output,
+                     vertices=vertices, faces=body.faces, joints=joints, bone_rotations=body.bone_rotations,
+                     bone_labels=body.bone_labels, bone_parents=body.bone_parents, source=body.source + ", depth refined",
+                     mesh_to_body=body.mesh_to_body, facts=facts)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common import REST_POSE_CHOICES as REST_POSES
 from .skeleton import Skeleton
-
-REST_POSES = ("photo", "a-pose", "t-pose")
 TOUCH_M = 0.06  # a hand this close to the hip or thigh bones is merged with them in the mesh
 _ARM_CHAIN = ("upper_arm", "forearm", "hand")
 _LEG_CHAIN = ("thigh", "shin")
@@ -67,16 +66,19 @@ def bone_transforms(skeleton: Skeleton, targets: dict[int, np.ndarray]) -> np.nd
 
 
 def apply_pose(skeleton: Skeleton, vertices: np.ndarray, joints: np.ndarray, weights: np.ndarray,
-               moves: np.ndarray) -> tuple[Skeleton, np.ndarray]:
-    """The skeleton and the mesh (LBS with (V, 4) joints/weights) moved by `moves`."""
+               moves: np.ndarray, normals: np.ndarray | None = None):
+    """The skeleton, the mesh (LBS with (V, 4) joints/weights) and its normals moved by `moves`."""
     blend = np.einsum("vi,vixy->vxy", weights, moves[joints.astype(np.int64)])
     moved = np.einsum("vxy,vy->vx", blend[:, :3, :3], vertices) + blend[:, :3, 3]
+    if normals is not None:
+        normals = np.einsum("vxy,vy->vx", blend[:, :3, :3], normals)
+        normals = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     rot, shift = moves[:, :3, :3], moves[:, :3, 3]
     new = Skeleton(names=list(skeleton.names), parents=list(skeleton.parents),
                    heads=np.einsum("kxy,ky->kx", rot, skeleton.heads) + shift,
                    tails=np.einsum("kxy,ky->kx", rot, skeleton.tails) + shift,
                    axes=rot @ skeleton.axes)
-    return new, moved
+    return new, moved, normals
 
 
 def pose_artefacts(skeleton: Skeleton) -> list[str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NAME_SETS = ("native", "mixamo", "rigify")
+from ..common import RIG_NAME_CHOICES as NAME_SETS
 
 
 def _side(rows):
@@ -105,6 +105,12 @@ class Skeleton:
         m[:, :3, 3] = self.heads
         return m
 
+    @staticmethod
+    def parents_of(names) -> list[int]:
+        """Parent indices of bones named in BONES, in `names` order."""
+        parent = {row[0]: row[2] for row in BONES}
+        return [list(names).index(parent[n]) if parent[n] else -1 for n in names]
+
     def sides(self) -> np.ndarray:
         return np.array([side_of(n) for n in self.names])
 
@@ -147,7 +153,7 @@ def build_skeleton(joints: np.ndarray, bone_rotations: np.ndarray, body_labels: 
     its vertices (V, 3) and collapsed skin weights (V, K) (end bones reach as far as their vertices)."""
     index = {label: j for j, label in enumerate(body_labels)}
     names = list(BONE_NAMES)
-    parents = [names.index(row[2]) if row[2] else -1 for row in BONES]
+    parents = Skeleton.parents_of(names)
     heads = np.array([np.mean([joints[index[h]] for h in row[1]], axis=0) for row in BONES])
     frames = np.array([bone_rotations[index[row[1][0]]] for row in BONES])
     tails = np.zeros_like(heads)

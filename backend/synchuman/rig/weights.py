@@ -1,7 +1,8 @@
 """Skin weights on a result mesh, carried over from the fitted body's.
 
 1. Transfer: each mesh vertex takes the weights of its nearest body vertex (`mesh_to_body` when the
-   dressing step already knows it), and its distance to the body says how sure that is.
+   dressing step already knows it), and its distance to the body says how sure that is. Depth
+   counts half in "nearest": a body fitted to a photo is placed best across the picture.
 2. Smooth/inpaint over the mesh (its vertices welded by position, so UV seams do not cut it): a
    vertex on or near the body keeps its own weights; one far from it (a skirt, a coat, hair) is
    pulled toward its neighbours' average, so a skirt between the legs blends hip and both thighs
@@ -9,7 +10,8 @@
    body is given to the head.
 3. Sides: a vertex whose body point lies left of the body's middle (in the body's own rest frame,
    so crossed arms still count as left) loses its weight on right-side bones over a short ramp,
-   and the other way round.
+   and the other way round. A vertex far from the body (a skirt, a coat, hair) takes its side from
+   where it is: left or right of the pelvis' middle plane.
 4. Keep the 4 largest influences per vertex, normalised.
 """
 
@@ -28,9 +30,11 @@ INFLUENCES = 4
 class WeightSettings:
     near_m: float = 0.015  # a vertex this close to the body is sure of its body point
     far_m: float = 0.06  # beyond this it is decided by its neighbours alone
-    iterations: int = 40  # smoothing sweeps (each reaches one ring further)
+    reach_m: float = 0.12  # how far over the surface the inpainting reaches (sweeps = reach / edge length)
+    blend_m: float = 0.08  # joints blend over about this much surface (diffusion: sweeps = (blend / edge)^2)
     side_ramp_m: float = 0.04  # cross-side weight fades to zero this far from the middle
     hair_gap_m: float = 0.02  # a vertex above the shoulders this far off the body is hair or a hood
+    depth_weight: float = 0.5  # depth counts this much in "nearest": a body fitted to a photo is surest in x, y
 
 
 def weld_adjacency(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, sparse.csr_matrix]:
@@ -60,17 +64,20 @@ def limit_influences(weights: np.ndarray, count: int = INFLUENCES) -> tuple[np.n
 
 def transfer_weights(vertices: np.ndarray, faces: np.ndarray, body_vertices: np.ndarray,
                      body_weights: np.ndarray, body_lateral: np.ndarray, bone_sides: np.ndarray,
-                     head_bone: int, head_region: np.ndarray, shoulder_height: float, mesh_to_body: np.ndarray | None = None,
+                     head_bone: int, head_region: np.ndarray, shoulder_height: float,
+                     middle: tuple[np.ndarray, np.ndarray], mesh_to_body: np.ndarray | None = None,
                      settings: WeightSettings | None = None) -> tuple[np.ndarray, dict]:
     """Dense (V, K) weights for the mesh, rows summing to 1, and facts for job.json.
 
     body_weights (Vb, K) on the skeleton; body_lateral (Vb,) the body vertex's signed distance from
     the body's middle in its rest frame (+ left); bone_sides (K,) +1 left, -1 right, 0 centre;
-    head_region (K,) bool: the bones whose off-body neighbourhood above the shoulders is hair."""
+    head_region (K,) bool: the bones whose off-body neighbourhood above the shoulders is hair;
+    middle: (a point, the unit normal toward the left) of the pelvis' middle plane."""
     s = settings or WeightSettings()
     vertices = np.asarray(vertices, dtype=np.float64)
-    tree = cKDTree(body_vertices)
-    dist, nearest = tree.query(vertices, workers=-1)
+    squash = np.array([1.0, 1.0, s.depth_weight])
+    tree = cKDTree(body_vertices * squash)
+    dist, nearest = tree.query(vertices * squash, workers=-1)
     if mesh_to_body is not None and len(mesh_to_body) == len(vertices):
         nearest = np.asarray(mesh_to_body, dtype=np.int64)
         dist = np.linalg.norm(vertices - body_vertices[nearest], axis=1)
@@ -93,12 +100,17 @@ def transfer_weights(vertices: np.ndarray, faces: np.ndarray, body_vertices: np.
     trust[hair] = np.maximum(trust[hair], 0.5)
     w = source.copy()
     keep = trust[:, None] * source
-    for _ in range(s.iterations):
+    f = weld[np.asarray(faces)]
+    edge = float(np.median(np.linalg.norm(w_pos[f[:, 0]] - w_pos[f[:, 1]], axis=1)))
+    sweeps = int(np.clip(round(s.reach_m / max(edge, 1e-4)), 4, 80))
+    for _ in range(sweeps):
         w = keep + (1.0 - trust)[:, None] * (adj @ w)
-    # Light smoothing everywhere: no hard steps where the nearest body vertex changes part.
-    for _ in range(3):
+    # Smoothing everywhere: no hard steps where the nearest body vertex changes part, and joints that
+    # blend over a few centimetres whatever the mesh's resolution (a bent elbow does not collapse).
+    for _ in range(int(np.clip(round((s.blend_m / max(edge, 1e-4)) ** 2), 3, 100))):
         w = 0.5 * w + 0.5 * (adj @ w)
-    lateral = body_lateral[w_near]
+    plane = (w_pos - middle[0]) @ middle[1]
+    lateral = trust * body_lateral[w_near] + (1.0 - trust) * plane
     fade = np.clip(1.0 - np.abs(lateral) / s.side_ramp_m, 0.0, 1.0).astype(np.float32)
     cross = (np.sign(lateral)[:, None] * bone_sides[None, :]) < 0
     w = np.where(cross, w * fade[:, None], w)

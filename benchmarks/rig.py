@@ -1,0 +1,101 @@
+"""The rig step's time and weight checks: the synchuman engine's path (the body fitted to a finished mesh
+from the photo's landmarks) on clothed synthetic people, as if their dressed mesh had been generated.
+
+Each case renders a photo (benchmarks/clothed_people.py), runs the real foreground + pose step on it,
+takes the person's true dressed mesh (~60k faces) in the GLB frame, and rigs it (`synchuman.rig`).
+Prints a table: faces, fit / weights / total seconds, the median mesh-to-body gap, the largest weight
+of a left-side vertex on right-side bones, and the worst weight sum.
+
+    python benchmarks/rig.py                                   # the table (docs/benchmarks.md)
+    python benchmarks/rig.py --case turned30_skirt_studio --glb /tmp/skirt.glb [--rest-pose t-pose]
+        (one case, its rigged GLB written: what tests/blender/test_rig.py checks in Blender)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import clothed_people as cp  # noqa: E402
+
+CASES = ("standing_studio", "turned30_skirt_studio", "walking_coat_street", "crossed_arms_hair_rocket",
+         "arms_out_brick")
+STEP = 0.0102  # the dressed mesh's grid: ~60k faces
+
+
+def rig_case(name: str, size: int = 768, names: str = "native", rest_pose: str = "photo", seed: int = 7):
+    """(case, rig result, faces, uv-less mesh) for one case of clothed_people.CASES."""
+    from synchuman.foreground import cut_person
+    from synchuman.images import load_photo
+    from synchuman.rig import rig_result
+
+    spec = next(c for c in cp.CASES if c[0] == name)
+    case = cp.render_case(spec, size=size, step=STEP, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        from PIL import Image
+
+        path = Path(tmp) / "photo.png"
+        Image.fromarray(case["photo"]).save(path)
+        person = cut_person(load_photo(path))
+    truth = case["truth"]
+    vertices, faces = truth["vertices"].astype(np.float64), truth["faces"].astype(np.int64)
+    started = time.perf_counter()
+    rig = rig_result(vertices, faces, pose=person.pose, mask=person.alpha, names=names, rest_pose=rest_pose)
+    rig.facts["wall_s"] = round(time.perf_counter() - started, 3)
+    return case, rig, vertices, faces
+
+
+def left_on_right(rig, vertices: np.ndarray, margin: float = 0.05) -> float:
+    """The largest total weight a clearly left-side vertex (x > margin in the photo pose, person facing
+    +z: the left is +x) puts on right-side bones."""
+    sides = rig.skeleton.sides()
+    right = sides[rig.joints.astype(np.int64)] < 0
+    on_right = (rig.weights * right).sum(1)
+    left = vertices[:, 0] > margin
+    return float(on_right[left].max()) if left.any() else 0.0
+
+
+def write_case_glb(rig, faces: np.ndarray, path: Path) -> Path:
+    from synchuman.export.glb import write_glb
+
+    uv = np.zeros((len(rig.vertices), 2))
+    texture = np.full((8, 8, 3), 180, np.uint8)
+    return write_glb(path, rig.vertices, faces, uv, texture, skin=rig.skin())
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--case", action="append", help="a clothed_people case (repeatable; default: a set of 5)")
+    p.add_argument("--glb", help="write the (single) case's rigged GLB here")
+    p.add_argument("--names", default="native")
+    p.add_argument("--rest-pose", default="photo")
+    p.add_argument("--size", type=int, default=768)
+    args = p.parse_args(argv)
+    cases = args.case or list(CASES)
+    if args.glb:
+        _, rig, vertices, faces = rig_case(cases[0], args.size, args.names, args.rest_pose)
+        write_case_glb(rig, faces, Path(args.glb))
+        print(f"{args.glb}: {len(faces)} faces, {rig.skeleton.count} bones, {rig.facts['wall_s']} s")
+        for note in rig.warnings:
+            print(f"warning: {note}")
+        return
+    print("| case | faces | fit s | weights s | rig total s | median gap to body | left on right (max) | weight sum |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in cases:
+        _, rig, vertices, faces = rig_case(name, args.size)
+        t = rig.facts["timings_s"]
+        sums = rig.weights.sum(1)
+        print(f"| {name} | {len(faces)} | {t.get('fit', 0):.2f} | {t['weights']:.2f} | {rig.facts['wall_s']:.2f} | "
+              f"{rig.facts['median_body_distance_m'] * 100:.1f} cm | {left_on_right(rig, vertices):.4f} | "
+              f"{np.abs(sums - 1).max():.1e} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
