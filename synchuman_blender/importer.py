@@ -11,9 +11,7 @@ Blender's glTF importer turns into z-up facing -Y. Here the result is
 * given a Principled BSDF with its base-colour texture packed and metallic 0,
 * tagged with provenance custom properties;
 * when the GLB carries a skin (the backend's rig): an Armature object named "<name>_rig" in the
-  same collection, the mesh parented to it and bound by an Armature modifier, bones imported with
-  the glTF importer's "Blender" heuristic (each bone along its node's +Y, so the file's heads and
-  rolls arrive unchanged) and given their lengths from the file's `bone_length` extras.
+  same collection, the mesh parented to it and bound by an Armature modifier (armature.py).
 
 Callers wrap `import_human` in an operator with UNDO, so the whole import is one undo step.
 """
@@ -30,6 +28,7 @@ import numpy as np
 from mathutils import Matrix, Vector
 
 from . import assets
+from .armature import finish_armature
 
 SHARP_ANGLE = math.radians(60.0)
 PROP_PREFIX = "synchuman_"
@@ -109,8 +108,7 @@ def import_human(context, glb_path: str, *, height_m: float | None = 1.75, locat
         _write_provenance(main, collection, glb_path, metadata, height_m, photo_label)
         armature = armatures[0] if armatures else None
         if armature is not None:
-            armature.name = armature.data.name = f"{name}_rig"
-            _set_bone_lengths(context, armature, scale)
+            finish_armature(context, armature, f"{name}_rig", scale)
             armature[PROP_PREFIX + "job_id"] = main[PROP_PREFIX + "job_id"]
         _select_only(context, meshes + armatures, main)
     except BaseException:
@@ -226,28 +224,6 @@ def _place_and_scale(meshes: list, height_bu: float | None, location: Vector, ar
         if obj.parent is None:  # a bound mesh moves with its armature
             obj.location = location
     return scale
-
-
-def _set_bone_lengths(context, armature, scale: float) -> None:
-    """The glTF importer guesses end-bone lengths; the file's `bone_length` extras (file units,
-    times the import's `scale`) say them."""
-    bones = armature.data.bones
-    lengths = {b.name: float(b["bone_length"]) for b in bones if "bone_length" in b}
-    if not lengths:
-        return
-    previous = context.view_layer.objects.active
-    context.view_layer.objects.active = armature
-    try:
-        bpy.ops.object.mode_set(mode='EDIT')
-        for bone in armature.data.edit_bones:
-            if bone.name in lengths:
-                bone.length = max(lengths[bone.name] * scale, 1e-4)
-                bone.pop("bone_length", None)
-    finally:
-        bpy.ops.object.mode_set(mode='OBJECT')
-        context.view_layer.objects.active = previous
-    for pose_bone in armature.pose.bones:
-        pose_bone.pop("bone_length", None)
 
 
 def _weld(obj) -> None:

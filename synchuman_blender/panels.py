@@ -178,6 +178,27 @@ class SYNCHUMAN_PT_main(bpy.types.Panel):
             row.operator_menu_enum(SYNCHUMAN_OT_show_views.bl_idname, "view", text="", icon='DOWNARROW_HLT')
 
 
+class SYNCHUMAN_PT_rig(bpy.types.Panel):
+    bl_label = "Rig"
+    bl_idname = "SYNCHUMAN_PT_rig"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "SyncHuman"
+    bl_parent_id = "SYNCHUMAN_PT_main"
+
+    def draw_header(self, context):
+        self.layout.prop(context.scene.synchuman, "rig", text="")
+
+    def draw(self, context):
+        settings = context.scene.synchuman
+        col = self.layout.column()
+        col.use_property_split = True
+        col.use_property_decorate = False
+        col.active = settings.rig
+        col.prop(settings, "rest_pose")
+        col.prop(settings, "rig_names")
+
+
 class SYNCHUMAN_PT_asset(bpy.types.Panel):
     bl_label = "Asset"
     bl_idname = "SYNCHUMAN_PT_asset"
@@ -262,4 +283,4 @@ class SYNCHUMAN_AP_preferences(PreferenceProperties, bpy.types.AddonPreferences)
 
 
 preference_classes = (SYNCHUMAN_AP_preferences,)
-classes = (SYNCHUMAN_PT_main, SYNCHUMAN_PT_asset, SYNCHUMAN_PT_backend)
+classes = (SYNCHUMAN_PT_main, SYNCHUMAN_PT_rig, SYNCHUMAN_PT_asset, SYNCHUMAN_PT_backend)

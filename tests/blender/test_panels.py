@@ -164,6 +164,20 @@ def test_backend_status_and_preferences(ext, state):
     assert {"synchuman.start_backend", "synchuman.release_backend", "synchuman.copy_diagnostics"} <= ops
 
 
+def test_rig_subpanel_and_request(ext, tmp_path):
+    seen = draw(ext.panels.SYNCHUMAN_PT_rig)
+    assert {"rig", "rest_pose", "rig_names"} <= {i[1] for i in seen if i[0] == "prop"}
+    settings = bpy.context.scene.synchuman
+    photo = tmp_path / "p.png"
+    photo.write_bytes(b"x")
+    settings.photo_path = str(photo)
+    sent = ext.request.build_request(bpy.context).settings
+    assert (sent["rig"], sent["rig_names"], sent["rest_pose"]) == (True, "native", "photo")
+    settings.rig, settings.rig_names, settings.rest_pose = False, "mixamo", "t-pose"
+    sent = ext.request.build_request(bpy.context).settings
+    assert (sent["rig"], sent["rig_names"], sent["rest_pose"]) == (False, "mixamo", "t-pose")
+
+
 def test_asset_subpanel(ext):
     seen = draw(ext.panels.SYNCHUMAN_PT_asset)
     assert {"asset_catalog", "asset_tags", "library_dir", "mark_asset"} <= {i[1] for i in seen if i[0] == "prop"}

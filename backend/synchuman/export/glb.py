@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -25,9 +24,9 @@ ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
 LINEAR, LINEAR_MIPMAP_LINEAR, REPEAT = 9729, 9987, 10497
 
 
-@dataclass
-class Skin:
-    """Bones in the glTF frame and the mesh's influences."""
+class Skin(NamedTuple):
+    """Bones in the glTF frame and the mesh's influences (a NamedTuple: this module also runs
+    loaded from its file alone, where a dataclass cannot resolve its annotations)."""
 
     names: list[str]
     parents: list[int]  # -1 for the root; parents before children
