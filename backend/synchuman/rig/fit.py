@@ -35,9 +35,9 @@ def _similarity(model_to_output_rot: np.ndarray, scale: float, shift: np.ndarray
 def photo_frame_from_mask(mask: np.ndarray, mesh_vertices: np.ndarray) -> tuple[float, float, float]:
     """(metres per pixel, u at x = 0, v at y = 0) from the person mask's box and the mesh's."""
     ys, xs = np.nonzero(np.asarray(mask) >= 0.5)
-    height = mesh_vertices[:, 1].max() - mesh_vertices[:, 1].min()
-    metres_per_px = float(height / max(ys.max() + 1 - ys.min(), 1))
-    return metres_per_px, float((xs.min() + xs.max() + 1) / 2), float(ys.max() + 1)
+    lo, hi = mesh_vertices.min(0), mesh_vertices.max(0)
+    m = float((hi[1] - lo[1]) / max(ys.max() + 1 - ys.min(), 1))
+    return m, float((xs.min() + xs.max() + 1) / 2 - (lo[0] + hi[0]) / 2 / m), float(ys.max() + 1 + lo[1] / m)
 
 
 def depth_on_mesh(points: np.ndarray, mesh_vertices: np.ndarray) -> float:
@@ -119,26 +119,35 @@ def fit_body_to_mesh(model: BodyModel, vertices: np.ndarray, pose=None, mask: np
 
 
 def refine_depth(body: PosedBody, mesh_vertices: np.ndarray, bone_map: np.ndarray, weights: np.ndarray,
-                 parents: list[int], neighbours: int = 24) -> PosedBody:
-    """The fitted body moved in depth, part by part, into the middle of the mesh: a photo fixes where a
-    part is across the picture, not how near it is. Each skeleton bone's body vertices (dominant
-    weight) shift along z by the median gap to the middle of the mesh's depth at their (x, y) (the
-    nearest mesh vertices across the picture: front and back surface); small parts take their parent's
-    shift. Vertices move by their weights' blend of those shifts, joints by their bone's."""
+                 parents: list[int], neighbours: int = 32, rounds: int = 3) -> PosedBody:
+    """The fitted body moved in depth, part by part, into the mesh: a photo fixes where a part is across
+    the picture, not how near it is. At each body vertex's (x, y), the mesh surfaces just in front of
+    and just behind it (among its nearest mesh vertices across the picture) bound the part it is in;
+    each skeleton bone's body vertices (dominant weight) move by the median step to the middle of
+    theirs (a vertex outside the mesh: to just inside the surface it faces), small parts take their
+    parent's step. Vertices move by their weights' blend of the steps, joints by their bone's."""
     tree = cKDTree(mesh_vertices[:, :2])
     _, idx = tree.query(body.vertices[:, :2], k=neighbours, workers=-1)
     depth = mesh_vertices[idx, 2]
-    middle = (depth.min(1) + depth.max(1)) / 2
     dominant = weights.argmax(1)
+    groups = [np.flatnonzero(dominant == k) for k in range(weights.shape[1])]
     shifts = np.zeros(weights.shape[1])
-    for k in range(weights.shape[1]):  # parents come first
-        ids = np.flatnonzero(dominant == k)
-        if len(ids) >= 20:
-            shifts[k] = float(np.median(middle[ids] - body.vertices[ids, 2]))
-        elif parents[k] >= 0:
-            shifts[k] = shifts[parents[k]]
+    z = body.vertices[:, 2].copy()
+    for _ in range(rounds):
+        ahead = np.where(depth >= z[:, None], depth, np.inf).min(1)
+        behind = np.where(depth < z[:, None], depth, -np.inf).max(1)
+        target = np.where(np.isfinite(ahead) & np.isfinite(behind), (ahead + behind) / 2,
+                          np.where(np.isfinite(ahead), ahead + 0.02, behind - 0.02))
+        step = np.zeros_like(shifts)
+        for k, ids in enumerate(groups):  # parents come first
+            if len(ids) >= 20:
+                step[k] = float(np.median(target[ids] - z[ids]))
+            elif parents[k] >= 0:
+                step[k] = step[parents[k]]
+        shifts += step
+        z = body.vertices[:, 2] + weights @ shifts
     vertices = body.vertices.copy()
-    vertices[:, 2] += weights @ shifts
+    vertices[:, 2] = z
     joints = body.joints.copy()
     joints[:, 2] += shifts[bone_map]
     facts = {**body.facts, "depth_refine_m": round(float(np.abs(shifts).max()), 4)}
