@@ -43,9 +43,9 @@ def preview_glbs(backend, photo, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def synchuman_step_glb(backend, tmp_path_factory):
-    """The synchuman engine's rigging step on a skirted, long-haired synthetic person (Mixamo names)."""
-    path = tmp_path_factory.mktemp("rig-synchuman") / "skirt.glb"
-    _run([backend, str(ROOT / "benchmarks" / "rig.py"), "--case", "turned30_skirt_studio", "--size", "512",
+    """The synchuman engine's rigging step on a clothed synthetic person and its photo (Mixamo names)."""
+    path = tmp_path_factory.mktemp("rig-synchuman") / "person.glb"
+    _run([backend, str(ROOT / "benchmarks" / "rig.py"), "--case", "standing_studio", "--size", "512",
           "--names", "mixamo", "--glb", str(path)])
     return path
 

@@ -28,6 +28,7 @@ from .weights import INFLUENCES, WeightSettings, limit_influences, transfer_weig
 __all__ = ["BONE_NAMES", "NAME_SETS", "REST_POSES", "RigResult", "Skeleton", "rig_result", "save_fitted_body"]
 
 _HEAD_REGION = ("head", "neck", "upper_chest", "eye.L", "eye.R", "clavicle.L", "clavicle.R")
+_LEGS = ("thigh", "shin", "foot", "toe", "eye")
 
 
 @dataclass
@@ -97,11 +98,12 @@ def rig_result(vertices: np.ndarray, faces: np.ndarray, *, body=None, pose=None,
         rest = model.rest_shape(torch.as_tensor(body.phenotype, dtype=model.dtype)[None])[0][0].numpy()
     lateral = rest[:, 0] - float(np.median(rest[:, 0]))  # the model's +x is the person's left
     head_region = np.isin(np.array(skeleton.names), _HEAD_REGION)
+    arm_bones = (skeleton.sides() != 0) & ~np.array([n.split(".")[0] in _LEGS for n in skeleton.names])
     step = time.perf_counter()
     dense, facts = transfer_weights(vertices, faces, body.vertices, body_weights, lateral, skeleton.sides(),
                                     skeleton.index("head"), head_region,
                                     float(skeleton.heads[skeleton.index("neck")][1]), _middle_plane(skeleton),
-                                    mesh_to_body=body.mesh_to_body, settings=weight_settings)
+                                    arm_bones, mesh_to_body=body.mesh_to_body, settings=weight_settings)
     joints, weights = limit_influences(dense, INFLUENCES)
     timings["weights"] = round(time.perf_counter() - step, 3)
     warnings += pose_artefacts(skeleton)

@@ -8,10 +8,9 @@
    pulled toward its neighbours' average, so a skirt between the legs blends hip and both thighs
    instead of tearing where the nearest leg changes. Hair above the shoulders and away from the
    body is given to the head.
-3. Sides: a vertex whose body point lies left of the body's middle (in the body's own rest frame,
-   so crossed arms still count as left) loses its weight on right-side bones over a short ramp,
-   and the other way round. A vertex far from the body (a skirt, a coat, hair) takes its side from
-   where it is: left or right of the pelvis' middle plane.
+3. Sides: a vertex left of the pelvis' middle plane loses its weight on right-side bones over a
+   short ramp, and the other way round; on the arms (which can cross the body) the side is the body
+   point's, in the body's own rest frame, so crossed arms still count by their own side.
 4. Keep the 4 largest influences per vertex, normalised.
 """
 
@@ -31,7 +30,7 @@ class WeightSettings:
     near_m: float = 0.015  # a vertex this close to the body is sure of its body point
     far_m: float = 0.06  # beyond this it is decided by its neighbours alone
     reach_m: float = 0.12  # how far over the surface the inpainting reaches (sweeps = reach / edge length)
-    blend_m: float = 0.08  # joints blend over about this much surface (diffusion: sweeps = (blend / edge)^2)
+    blend_m: float = 0.12  # joints blend over about this much surface (diffusion: sweeps = (blend / edge)^2)
     side_ramp_m: float = 0.04  # cross-side weight fades to zero this far from the middle
     hair_gap_m: float = 0.02  # a vertex above the shoulders this far off the body is hair or a hood
     depth_weight: float = 0.5  # depth counts this much in "nearest": a body fitted to a photo is surest in x, y
@@ -65,14 +64,14 @@ def limit_influences(weights: np.ndarray, count: int = INFLUENCES) -> tuple[np.n
 def transfer_weights(vertices: np.ndarray, faces: np.ndarray, body_vertices: np.ndarray,
                      body_weights: np.ndarray, body_lateral: np.ndarray, bone_sides: np.ndarray,
                      head_bone: int, head_region: np.ndarray, shoulder_height: float,
-                     middle: tuple[np.ndarray, np.ndarray], mesh_to_body: np.ndarray | None = None,
+                     middle: tuple[np.ndarray, np.ndarray], arm_bones: np.ndarray, mesh_to_body: np.ndarray | None = None,
                      settings: WeightSettings | None = None) -> tuple[np.ndarray, dict]:
     """Dense (V, K) weights for the mesh, rows summing to 1, and facts for job.json.
 
     body_weights (Vb, K) on the skeleton; body_lateral (Vb,) the body vertex's signed distance from
     the body's middle in its rest frame (+ left); bone_sides (K,) +1 left, -1 right, 0 centre;
     head_region (K,) bool: the bones whose off-body neighbourhood above the shoulders is hair;
-    middle: (a point, the unit normal toward the left) of the pelvis' middle plane."""
+    middle: (a point, the unit normal toward the left) of the pelvis' middle plane; arm_bones (K,) bool."""
     s = settings or WeightSettings()
     vertices = np.asarray(vertices, dtype=np.float64)
     squash = np.array([1.0, 1.0, s.depth_weight])
@@ -107,10 +106,10 @@ def transfer_weights(vertices: np.ndarray, faces: np.ndarray, body_vertices: np.
         w = keep + (1.0 - trust)[:, None] * (adj @ w)
     # Smoothing everywhere: no hard steps where the nearest body vertex changes part, and joints that
     # blend over a few centimetres whatever the mesh's resolution (a bent elbow does not collapse).
-    for _ in range(int(np.clip(round((s.blend_m / max(edge, 1e-4)) ** 2), 3, 100))):
+    for _ in range(int(np.clip(round((s.blend_m / max(edge, 1e-4)) ** 2), 3, 150))):
         w = 0.5 * w + 0.5 * (adj @ w)
     plane = (w_pos - middle[0]) @ middle[1]
-    lateral = trust * body_lateral[w_near] + (1.0 - trust) * plane
+    lateral = np.where(arm_bones[source.argmax(1)], body_lateral[w_near], plane)
     fade = np.clip(1.0 - np.abs(lateral) / s.side_ramp_m, 0.0, 1.0).astype(np.float32)
     cross = (np.sign(lateral)[:, None] * bone_sides[None, :]) < 0
     w = np.where(cross, w * fade[:, None], w)
