@@ -4,11 +4,14 @@ from the photo's landmarks) on clothed synthetic people, as if their dressed mes
 Each case renders a photo (benchmarks/clothed_people.py), runs the real foreground + pose step on it,
 takes the person's true dressed mesh (~60k faces) in the GLB frame, and rigs it (`synchuman.rig`).
 Prints a table: faces, fit / weights / total seconds, the median mesh-to-body gap, the largest weight
-of a left-side vertex on right-side bones, and the worst weight sum.
+of a left-side vertex on right-side bones, and the worst weight sum. A second table times the preview
+engine's rig step on the example photo at the default face budget: fitting the body itself (today),
+and given a fitted body (what the dressed preview hands over: the same body, passed back in).
 
-    python benchmarks/rig.py                                   # the table (docs/benchmarks.md)
+    python benchmarks/rig.py                                   # the tables (docs/benchmarks.md)
+    python benchmarks/rig.py --preview-only                    # only the preview engine's rig step
     python benchmarks/rig.py --case turned30_skirt_studio --glb /tmp/skirt.glb [--rest-pose t-pose]
-        (one case, its rigged GLB written: what tests/blender/test_rig.py checks in Blender)
+        (one case, its rigged GLB written: what tests/blender/test_rigged_humans.py checks in Blender)
 """
 
 from __future__ import annotations
@@ -70,6 +73,24 @@ def write_case_glb(rig, faces: np.ndarray, path: Path) -> Path:
     return write_glb(path, rig.vertices, faces, uv, texture, skin=rig.skin())
 
 
+def preview_table(photo: Path) -> None:
+    from synchuman.engines.base import ReconstructSettings
+    from synchuman.engines.preview import build_preview
+    from synchuman.images import load_photo
+    from synchuman.rig import rig_result
+
+    built = build_preview(load_photo(photo), ReconstructSettings(), lambda *a: None)
+    print("| preview mesh | faces | rig step, body fitted here | rig step, body given |")
+    print("|---|---|---|---|")
+    started = time.perf_counter()
+    fitted = rig_result(built.vertices, built.faces, pose=built.person.pose, mask=built.person.alpha,
+                        photo_to_output=built.to_photo, normals=built.normals)
+    fit_s = time.perf_counter() - started
+    started = time.perf_counter()
+    rig_result(built.vertices, built.faces, body=fitted.fitted_body, normals=built.normals)
+    print(f"| {photo.name} | {len(built.faces)} | {fit_s:.2f} s | {time.perf_counter() - started:.2f} s |", flush=True)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--case", action="append", help="a clothed_people case (repeatable; default: a set of 5)")
@@ -77,7 +98,12 @@ def main(argv=None) -> None:
     p.add_argument("--names", default="native")
     p.add_argument("--rest-pose", default="photo")
     p.add_argument("--size", type=int, default=768)
+    p.add_argument("--preview-only", action="store_true")
     args = p.parse_args(argv)
+    if args.preview_only or not (args.case or args.glb):
+        preview_table(Path(__file__).resolve().parents[1] / "backend" / "synchuman" / "data" / "examples" / "person.png")
+        if args.preview_only:
+            return
     cases = args.case or list(CASES)
     if args.glb:
         _, rig, vertices, faces = rig_case(cases[0], args.size, args.names, args.rest_pose)

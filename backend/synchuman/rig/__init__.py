@@ -14,8 +14,8 @@ docs/rig.md describes the bones, the names and the checks.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from .weights import INFLUENCES, WeightSettings, limit_influences, transfer_weig
 __all__ = ["BONE_NAMES", "NAME_SETS", "REST_POSES", "RigResult", "Skeleton", "rig_result", "save_fitted_body"]
 
 _HEAD_REGION = ("head", "neck", "upper_chest", "eye.L", "eye.R", "clavicle.L", "clavicle.R")
-_LEGS = ("thigh", "shin", "foot", "toe", "eye")
+_SIDED_NOT_ARMS = ("thigh", "shin", "foot", "toe", "eye")  # sided bones that never cross the body's middle
 
 
 @dataclass
@@ -60,13 +60,16 @@ def _check(names: str, rest_pose: str) -> None:
 
 
 def rig_result(vertices: np.ndarray, faces: np.ndarray, *, body=None, pose=None, mask: np.ndarray | None = None,
-               photo_to_output: tuple[float, float, float] | None = None, names: str = "native", rest_pose: str = "photo", normals: np.ndarray | None = None, model=None,
+               photo_to_output: tuple[float, float, float] | None = None, names: str = "native",
+               rest_pose: str = "photo", normals: np.ndarray | None = None, model=None,
                weight_settings: WeightSettings | None = None) -> RigResult:
     """Skeleton + weights for a result mesh (output frame). `body`: the engine's `PosedBody`, or None
     to fit one here from `pose` (the photo's `PersonPose`, or None) and `mask` (the person mask);
     `photo_to_output` (metres per pixel, u at x = 0, v at y = 0) when the engine knows how its mesh's
     front view maps onto the photo (else it is read from the mask's box).
     `normals` (V, 3), when given, are re-posed with the mesh."""
+    import torch
+
     from ..body import load_body_model
 
     _check(names, rest_pose)
@@ -92,13 +95,11 @@ def rig_result(vertices: np.ndarray, faces: np.ndarray, *, body=None, pose=None,
 
         body = refine_depth(body, vertices, bone_map, body_weights, Skeleton.parents_of(BONE_NAMES))
     skeleton = build_skeleton(body.joints, body.bone_rotations, body.bone_labels, body.vertices, body_weights)
-    import torch
-
     with torch.no_grad():
         rest = model.rest_shape(torch.as_tensor(body.phenotype, dtype=model.dtype)[None])[0][0].numpy()
     lateral = rest[:, 0] - float(np.median(rest[:, 0]))  # the model's +x is the person's left
     head_region = np.isin(np.array(skeleton.names), _HEAD_REGION)
-    arm_bones = (skeleton.sides() != 0) & ~np.array([n.split(".")[0] in _LEGS for n in skeleton.names])
+    arm_bones = (skeleton.sides() != 0) & ~np.array([n.split(".")[0] in _SIDED_NOT_ARMS for n in skeleton.names])
     step = time.perf_counter()
     dense, facts = transfer_weights(vertices, faces, body.vertices, body_weights, lateral, skeleton.sides(),
                                     skeleton.index("head"), head_region,

@@ -64,8 +64,8 @@ def limit_influences(weights: np.ndarray, count: int = INFLUENCES) -> tuple[np.n
 def transfer_weights(vertices: np.ndarray, faces: np.ndarray, body_vertices: np.ndarray,
                      body_weights: np.ndarray, body_lateral: np.ndarray, bone_sides: np.ndarray,
                      head_bone: int, head_region: np.ndarray, shoulder_height: float,
-                     middle: tuple[np.ndarray, np.ndarray], arm_bones: np.ndarray, mesh_to_body: np.ndarray | None = None,
-                     settings: WeightSettings | None = None) -> tuple[np.ndarray, dict]:
+                     middle: tuple[np.ndarray, np.ndarray], arm_bones: np.ndarray,
+                     mesh_to_body: np.ndarray | None = None, settings: WeightSettings | None = None) -> tuple[np.ndarray, dict]:
     """Dense (V, K) weights for the mesh, rows summing to 1, and facts for job.json.
 
     body_weights (Vb, K) on the skeleton; body_lateral (Vb,) the body vertex's signed distance from
@@ -105,7 +105,7 @@ def transfer_weights(vertices: np.ndarray, faces: np.ndarray, body_vertices: np.
     for _ in range(sweeps):
         w = keep + (1.0 - trust)[:, None] * (adj @ w)
     # Smoothing everywhere: no hard steps where the nearest body vertex changes part, and joints that
-    # blend over a few centimetres whatever the mesh's resolution (a bent elbow does not collapse).
+    # blend over ~blend_m of surface whatever the mesh's resolution (a bent elbow folds less).
     for _ in range(int(np.clip(round((s.blend_m / max(edge, 1e-4)) ** 2), 3, 150))):
         w = 0.5 * w + 0.5 * (adj @ w)
     plane = (w_pos - middle[0]) @ middle[1]
