@@ -338,8 +338,12 @@ def backend_batch_command(python: str, photos: list[str], args: argparse.Namespa
         cmd += ["--workers", str(args.workers)]
     cmd += ["--gpus-per-worker", str(args.gpus_per_worker)]
     for key, value in settings.items():
+        option = f"--{key.replace('_', '-')}"
+        if isinstance(value, bool):  # a switch: --rig / --no-rig
+            cmd.append(option if value else f"--no-{option[2:]}")
+            continue
         text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        cmd += [f"--{key.replace('_', '-')}", text]
+        cmd += [option, text]
     if args.weights:
         cmd += ["--weights", args.weights]
     return cmd

@@ -66,7 +66,8 @@ class FakeLayout:
 
 
 class StandIn:
-    """`self` for a draw method: our layout, everything else from `target` (preferences)."""
+    """`self` for a draw method: our layout, everything else from `target` (preferences, or the panel
+    class's own attributes)."""
 
     def __init__(self, layout, target=None):
         self.layout = layout
@@ -78,7 +79,7 @@ class StandIn:
 
 def draw(panel_class, context=None, target=None):
     seen = []
-    panel = StandIn(FakeLayout(seen), target)
+    panel = StandIn(FakeLayout(seen), panel_class if target is None else target)
     panel_class.draw(panel, context or bpy.context)
     if hasattr(panel_class, "draw_header"):
         panel_class.draw_header(panel, context or bpy.context)

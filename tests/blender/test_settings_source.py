@@ -101,7 +101,10 @@ def test_the_batch_options_come_from_the_protocol(capsys):
         (protocol.DEFAULT_HEIGHT_M, protocol.DEFAULT_TEXTURE_SIZE, protocol.DEFAULT_MAX_FACES)
     assert defaults.person_box is None
     assert (defaults.rig, defaults.rig_names, defaults.rest_pose) == (True, "native", "photo")
-    assert batch.parse_args(["-i", "x", "-o", "y", "--no-rig"]).rig is False
+    no_rig = batch.parse_args(["-i", "x", "-o", "y", "--no-rig", "--ray"])
+    assert no_rig.rig is False
+    cmd = batch.backend_batch_command("py", ["a.png"], no_rig, {"rig": False, "rig_names": "mixamo"}, "jobs")
+    assert "--no-rig" in cmd and cmd[cmd.index("--rig-names") + 1] == "mixamo"  # switches stay switches
     assert batch.parse_args(["-i", "x", "-o", "y", "--person-box", "1,2,30,40"]).person_box == [1, 2, 30, 40]
     for bad in ("1,2,3", "1,2,0,40", "a,b,c,d"):
         with pytest.raises(SystemExit):

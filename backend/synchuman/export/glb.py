@@ -210,6 +210,20 @@ def write_glb(path: str | Path, vertices: np.ndarray, faces: np.ndarray, uv: np.
     return path
 
 
+def read_glb_accessor(path: str | Path, index: int) -> np.ndarray:
+    """One accessor's data as an array of (count, components) (for checks and tests)."""
+    data = Path(path).read_bytes()
+    doc = read_glb_json(path)
+    chunk_len = struct.unpack_from("<I", data, 12)[0]
+    blob = data[20 + chunk_len + 8:]
+    accessor = doc["accessors"][index]
+    view = doc["bufferViews"][accessor["bufferView"]]
+    dtype = {FLOAT: np.float32, UINT32: np.uint32, UINT16: np.uint16}[accessor["componentType"]]
+    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}[accessor["type"]]
+    start = view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
+    return np.frombuffer(blob, dtype, accessor["count"] * width, start).reshape(accessor["count"], width)
+
+
 def read_glb_json(path: str | Path) -> dict:
     """The JSON chunk of a GLB (for checks and tests)."""
     data = Path(path).read_bytes()
