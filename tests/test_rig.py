@@ -78,7 +78,7 @@ def test_weights_on_the_body_itself(rigged, model):
     np.put_along_axis(dense, rigged.joints.astype(int), w, 1)
     own = collapse_weights(model.skin_weights.numpy(), body_bone_map(model.bone_labels, model.bone_parents),
                            len(BONE_NAMES))
-    assert (dense.argmax(1) == own.argmax(1)).mean() > 0.9  # smoothing blends joints, keeps the parts
+    assert (dense.argmax(1) == own.argmax(1)).mean() > 0.85  # the ~12 cm joint blend keeps the parts
     sides = rigged.skeleton.sides()
     left = rigged.vertices[:, 0] > 0.05
     assert dense[left][:, sides < 0].sum(1).max() < 0.01
