@@ -83,7 +83,8 @@ def fit_body_to_mesh(model: BodyModel, vertices: np.ndarray, pose=None, mask: np
     """A `PosedBody` on the mesh (output frame), from the photo's `PersonPose` (or None) and mask."""
     warnings: list[str] = []
     vertices = np.asarray(vertices, dtype=np.float64)
-    if pose is not None and (photo_to_output is not None or mask is not None):
+    has_mask = mask is not None and bool(np.any(np.asarray(mask) >= 0.5))
+    if pose is not None and (photo_to_output is not None or has_mask):
         fitter = BodyFitter(model, fit_settings or FitSettings(iterations=40))
         fit = fitter.fit(PoseObservation.from_person_pose(pose, mask))
         m, u0, v0 = photo_to_output or photo_frame_from_mask(mask, vertices)
