@@ -256,14 +256,15 @@ def test_person_cut_by_the_frame(tmp_path):
     assert meta["front_silhouette_iou"] >= 0.97
 
 
-def test_the_engine_never_imports_torch(tmp_path, example_photo):
+def test_the_engine_without_the_rig_never_imports_torch(tmp_path, example_photo):
+    """Only the rig step (on by default) loads the body model, which needs torch."""
     import subprocess
 
     code = ("import sys\n"
             "from synchuman.runner import EngineCache, run_reconstruction\n"
             "from synchuman.engines import ReconstructSettings\n"
             "from synchuman.jobs import CancelToken\n"
-            f"run_reconstruction({str(example_photo)!r}, {str(tmp_path)!r}, ReconstructSettings(engine='preview'),"
+            f"run_reconstruction({str(example_photo)!r}, {str(tmp_path)!r}, ReconstructSettings(engine='preview', rig=False),"
             " lambda e: None, CancelToken(), EngineCache())\n"
             "print('torch' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
