@@ -95,30 +95,39 @@ def catalog_folder(library_dir: str = "") -> str:
     return ""
 
 
+def rig_of(obj):
+    """The armature a human mesh is bound to (its parent), or None."""
+    parent = getattr(obj, "parent", None)
+    return parent if parent is not None and parent.type == 'ARMATURE' else None
+
+
 def mark_as_asset(obj, *, catalog_path: str = "", tags=(), author: str = "", description: str = "",
                   library_dir: str = "", preview_from: str = "") -> str:
-    """Marks `obj` as an asset with metadata; returns its catalog UUID ("" when none).
+    """Marks `obj` as an asset with metadata, and its armature (a rigged human) with the same;
+    returns the catalog UUID ("" when none).
 
     The preview is rendered by Blender when a GPU context exists (the UI); in background runs,
     or when that is not possible, it is made from the image at `preview_from` (the photo)."""
-    obj.asset_mark()
-    data = obj.asset_data
-    for tag in tags:
-        tag = tag.strip()
-        if tag:
-            data.tags.new(tag, skip_if_exists=True)
-    if author:
-        data.author = author
-    if description:
-        data.description = description
     cat_uuid = ""
     catalog_path = normalise_catalog_path(catalog_path)
     if catalog_path:
         folder = catalog_folder(library_dir)
         cat_uuid = ensure_catalog(folder, catalog_path) if folder else str(uuid.uuid4())
-        data.catalog_id = cat_uuid  # Blender derives the simple name from the catalog file
-    if not _generate_preview(obj) and preview_from:
-        set_preview_from_image(obj, preview_from)
+    for target in filter(None, (obj, rig_of(obj))):
+        target.asset_mark()
+        data = target.asset_data
+        for tag in tags:
+            tag = tag.strip()
+            if tag:
+                data.tags.new(tag, skip_if_exists=True)
+        if author:
+            data.author = author
+        if description:
+            data.description = description
+        if cat_uuid:
+            data.catalog_id = cat_uuid  # Blender derives the simple name from the catalog file
+        if not _generate_preview(target) and preview_from:
+            set_preview_from_image(target, preview_from)
     return cat_uuid
 
 
@@ -173,25 +182,30 @@ def letterbox(rgba: np.ndarray, size: int) -> np.ndarray:
 
 def write_library_blend(obj, library_dir: str, name: str = "", catalog_path: str = "") -> str:
     """Writes `obj` (marked as an asset, with everything it uses) into its own .blend in the
-    library folder, and registers its catalog there. Returns the file path."""
+    library folder (with its armature, a marked asset too), and registers its catalog there.
+    Returns the file path."""
     library_dir = bpy.path.abspath(library_dir)
     os.makedirs(library_dir, exist_ok=True)
-    if obj.asset_data is None:
-        obj.asset_mark()
-    data = obj.asset_data
-    own_uuid = data.catalog_id
+    targets = [t for t in (obj, rig_of(obj)) if t is not None]
+    for target in targets:
+        if target.asset_data is None:
+            target.asset_mark()
+    own_uuid = obj.asset_data.catalog_id
     if catalog_path:
         # The library's catalog file decides the UUID; the file written must use it.
-        data.catalog_id = ensure_catalog(library_dir, catalog_path, preferred_uuid=str(own_uuid))
+        library_uuid = ensure_catalog(library_dir, catalog_path, preferred_uuid=str(own_uuid))
+        for target in targets:
+            target.asset_data.catalog_id = library_uuid
     for image in _images_used_by(obj):
         if image.packed_file is None and image.has_data:
             image.pack()  # the library file must not depend on where the job folder is
     path = os.path.join(library_dir, f"{safe_name(name or obj.name, fallback='human')}.blend")
     try:
-        bpy.data.libraries.write(path, {obj}, path_remap='RELATIVE_ALL', fake_user=True, compress=True)
+        bpy.data.libraries.write(path, set(targets), path_remap='RELATIVE_ALL', fake_user=True, compress=True)
     finally:
         if catalog_path:
-            data.catalog_id = own_uuid
+            for target in targets:
+                target.asset_data.catalog_id = own_uuid
     return path
 
 

@@ -2,7 +2,8 @@
 
     blender -b --factory-startup --python-exit-code 1 -P <extension>/batch.py -- \\
         --input PHOTO_OR_FOLDER [...] --output DIR [--library DIR] [--engine auto|preview|synchuman] \\
-        [--height-m 1.75] [--person-box X0,Y0,X1,Y1] [--render front|turntable|none] [--python BACKEND_PYTHON] \\
+        [--height-m 1.75] [--person-box X0,Y0,X1,Y1] [--no-rig] [--rig-names native|mixamo|rigify] \\
+        [--rest-pose photo|a-pose|t-pose] [--render front|turntable|none] [--python BACKEND_PYTHON] \\
         [--ray [ADDRESS] [--workers N] [--gpus-per-worker G]]
     python -m synchuman_blender.batch --input ... --output ...        (the bpy module)
 
@@ -30,8 +31,8 @@ from datetime import datetime, timezone
 
 if __package__:  # run as `blender -P batch.py` this file has no package: _run_as_script loads it with one
     from .protocol import (DEFAULT_HEIGHT_M, DEFAULT_MAX_FACES, DEFAULT_TEXTURE_SIZE, DEVICE_CHOICES,
-                           ENGINE_CHOICES, MEMORY_MODES, PHOTO_SUFFIXES, PRECISION_CHOICES, TEXTURE_SIZES,
-                           parse_person_box, safe_name)
+                           ENGINE_CHOICES, MEMORY_MODES, PHOTO_SUFFIXES, PRECISION_CHOICES, REST_POSE_CHOICES,
+                           RIG_NAME_CHOICES, TEXTURE_SIZES, parse_person_box, safe_name)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LOG_NAME = "batch.json"
@@ -61,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mode", choices=MEMORY_MODES, default="balanced")
     p.add_argument("--person-box", type=_person_box, metavar="X0,Y0,X1,Y1",
                    help="reconstruct the person overlapping this box of each photo (pixels), for photos of several")
+    p.add_argument("--rig", action=argparse.BooleanOptionalAction, default=True,
+                   help="give each human a skeleton and skin weights (default: on)")
+    p.add_argument("--rig-names", choices=RIG_NAME_CHOICES, default="native", help="bone names (docs/rig.md)")
+    p.add_argument("--rest-pose", choices=REST_POSE_CHOICES, default="photo", help="the rigged human's rest pose")
     p.add_argument("--render", choices=("front", "turntable", "none"), default="none",
                    help="render each result (Cycles on the CPU) and a contact sheet")
     p.add_argument("--resolution", type=int, default=512, help="render size in pixels (square)")
@@ -196,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = {} if args.no_skip else load_previous(log_path)
     settings = {"engine": args.engine, "seed": args.seed, "height_m": args.height_m,
                 "texture_size": args.texture_size, "max_faces": args.max_faces, "device": args.device,
-                "precision": args.precision, "memory_mode": args.memory_mode}
+                "precision": args.precision, "memory_mode": args.memory_mode, "rig": args.rig,
+                "rig_names": args.rig_names, "rest_pose": args.rest_pose}
     if args.person_box:
         settings["person_box"] = args.person_box
     key = settings_key(args, settings)
@@ -332,8 +338,12 @@ def backend_batch_command(python: str, photos: list[str], args: argparse.Namespa
         cmd += ["--workers", str(args.workers)]
     cmd += ["--gpus-per-worker", str(args.gpus_per_worker)]
     for key, value in settings.items():
+        option = f"--{key.replace('_', '-')}"
+        if isinstance(value, bool):  # a switch: --rig / --no-rig
+            cmd.append(option if value else f"--no-{option[2:]}")
+            continue
         text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        cmd += [f"--{key.replace('_', '-')}", text]
+        cmd += [option, text]
     if args.weights:
         cmd += ["--weights", args.weights]
     return cmd

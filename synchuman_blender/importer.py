@@ -9,7 +9,9 @@ Blender's glTF importer turns into z-up facing -Y. Here the result is
 * shaded smooth where the surface is smooth (the file's normals when they are sane; else
   welded, smooth, with edges sharper than SHARP_ANGLE kept sharp),
 * given a Principled BSDF with its base-colour texture packed and metallic 0,
-* tagged with provenance custom properties.
+* tagged with provenance custom properties;
+* when the GLB carries a skin (the backend's rig): an Armature object named "<name>_rig" in the
+  same collection, the mesh parented to it and bound by an Armature modifier (armature.py).
 
 Callers wrap `import_human` in an operator with UNDO, so the whole import is one undo step.
 """
@@ -26,6 +28,7 @@ import numpy as np
 from mathutils import Matrix, Vector
 
 from . import assets
+from .armature import finish_armature
 
 SHARP_ANGLE = math.radians(60.0)
 PROP_PREFIX = "synchuman_"
@@ -41,6 +44,7 @@ class ImportedHuman:
     object: bpy.types.Object                   # the main mesh (most faces)
     objects: list = field(default_factory=list)
     seconds: float = 0.0
+    armature: bpy.types.Object | None = None   # the rig, when the GLB has one
 
 
 def read_job_metadata(glb_path: str) -> dict:
@@ -89,12 +93,12 @@ def import_human(context, glb_path: str, *, height_m: float | None = 1.75, locat
     try:
         _run_gltf_importer(context, glb_path, collection)
         created = [o for o in bpy.data.objects if o not in before]
-        meshes = _keep_meshes_only(created, collection)
+        meshes, armatures = _keep_meshes_only(created, collection)
         if not meshes:
             raise ImportFailed(f"{os.path.basename(glb_path)} holds no mesh")
-        _bake_transforms(meshes)
+        _bake_transforms(meshes + armatures)
         scale_to_bu = 1.0 / _unit_scale(scene)
-        _place_and_scale(meshes, None if height_m is None else height_m * scale_to_bu, location)
+        scale = _place_and_scale(meshes, None if height_m is None else height_m * scale_to_bu, location, armatures)
         for obj in meshes:
             _smooth_shading(obj)
         main = max(meshes, key=lambda o: len(o.data.polygons))
@@ -102,12 +106,16 @@ def import_human(context, glb_path: str, *, height_m: float | None = 1.75, locat
         main.data.name = name
         _fix_materials(meshes, name)
         _write_provenance(main, collection, glb_path, metadata, height_m, photo_label)
-        _select_only(context, meshes, main)
+        armature = armatures[0] if armatures else None
+        if armature is not None:
+            finish_armature(context, armature, f"{name}_rig", scale)
+            armature[PROP_PREFIX + "job_id"] = main[PROP_PREFIX + "job_id"]
+        _select_only(context, meshes + armatures, main)
     except BaseException:
         _remove_collection_and_contents(collection, before)
         raise
     return ImportedHuman(collection=collection, object=main, objects=meshes,
-                         seconds=time.perf_counter() - started)
+                         seconds=time.perf_counter() - started, armature=armature)
 
 
 # -- steps ----------------------------------------------------------------------------------
@@ -118,8 +126,12 @@ def _run_gltf_importer(context, glb_path: str, collection) -> None:
     previous = view_layer.active_layer_collection
     available = bpy.ops.import_scene.gltf.get_rna_type().properties
     options = {"filepath": glb_path, "merge_vertices": True}  # merged seams shade without cracks
+    # Bones: "BLENDER" puts each along its node's +Y (how the backend writes them), the bind pose is the
+    # rest, and no custom bone shapes (plain octahedral bones; no helper sphere object).
     for key, value in (("import_scene_as_collection", False), ("import_pack_images", True),
-                       ("import_select_created_objects", True), ("import_shading", "NORMALS")):
+                       ("import_select_created_objects", True), ("import_shading", "NORMALS"),
+                       ("bone_heuristic", "BLENDER"), ("guess_original_bind_pose", False),
+                       ("disable_bone_shape", True)):
         if key in available:  # options differ between Blender versions
             options[key] = value
     try:
@@ -145,13 +157,15 @@ def _find_layer_collection(layer_coll, collection):
     return None
 
 
-def _keep_meshes_only(created: list, collection) -> list:
-    """Unparents meshes (keeping their world transform) and deletes wrapper empties, cameras,
-    lights; every mesh ends up linked to `collection` only."""
+def _keep_meshes_only(created: list, collection) -> tuple[list, list]:
+    """Keeps meshes and armatures, linked to `collection` only; a mesh stays parented to its
+    armature, any other parent is dropped (keeping its world transform). Wrapper empties, cameras
+    and lights are deleted. Returns (meshes, armatures)."""
     meshes = [o for o in created if o.type == 'MESH']
-    world = {o: o.matrix_world.copy() for o in meshes}
-    for obj in meshes:
-        if obj.parent is not None:
+    armatures = [o for o in created if o.type == 'ARMATURE']
+    world = {o: o.matrix_world.copy() for o in meshes + armatures}
+    for obj in meshes + armatures:
+        if obj.parent is not None and obj.parent.type != 'ARMATURE':
             obj.parent = None
             obj.matrix_world = world[obj]
         for coll in list(obj.users_collection):
@@ -159,17 +173,23 @@ def _keep_meshes_only(created: list, collection) -> list:
                 coll.objects.unlink(obj)
         if obj.name not in collection.objects:
             collection.objects.link(obj)
-    others = [o for o in created if o.type != 'MESH']
+    others = [o for o in created if o.type not in ('MESH', 'ARMATURE')]
     if others:
         bpy.data.batch_remove(others)
-    return meshes
+    return meshes, armatures
 
 
-def _bake_transforms(meshes: list) -> None:
-    for obj in meshes:
+def _bake_transforms(objects: list) -> None:
+    """Every object's world transform goes into its data (armatures first: a bound mesh is then
+    at identity under an identity armature)."""
+    objects = sorted(objects, key=lambda o: o.type != 'ARMATURE')
+    world = {o: o.matrix_world.copy() for o in objects}
+    for obj in objects:
         if obj.data.users > 1:
             obj.data = obj.data.copy()
-        obj.data.transform(obj.matrix_world)
+        obj.data.transform(world[obj])
+        if obj.parent is not None:
+            obj.matrix_parent_inverse = Matrix.Identity(4)
         obj.matrix_world = Matrix.Identity(4)
         obj.rotation_mode = 'XYZ'  # the glTF importer leaves quaternions; artists expect Euler
 
@@ -185,7 +205,8 @@ def _vertex_positions(mesh) -> np.ndarray:
     return co.reshape(-1, 3)
 
 
-def _place_and_scale(meshes: list, height_bu: float | None, location: Vector) -> None:
+def _place_and_scale(meshes: list, height_bu: float | None, location: Vector, armatures=()) -> float:
+    """Scales to the height, feet at the origin, then moves to `location`; returns the scale."""
     points = np.concatenate([_vertex_positions(o.data) for o in meshes])
     if len(points) == 0:
         raise ImportFailed("The mesh has no vertices")
@@ -196,10 +217,13 @@ def _place_and_scale(meshes: list, height_bu: float | None, location: Vector) ->
     scale = 1.0 if height_bu is None else height_bu / height
     feet = Vector(((lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0, lo[2]))
     to_origin = Matrix.Diagonal((scale, scale, scale, 1.0)) @ Matrix.Translation(-feet)
-    for obj in meshes:
+    for obj in (*meshes, *armatures):
         obj.data.transform(to_origin)
-        obj.data.update()
-        obj.location = location
+        if obj.type == 'MESH':
+            obj.data.update()
+        if obj.parent is None:  # a bound mesh moves with its armature
+            obj.location = location
+    return scale
 
 
 def _weld(obj) -> None:
@@ -389,10 +413,10 @@ def _select_only(context, meshes, main) -> None:
 def _remove_collection_and_contents(collection, before: set) -> None:
     """Undo a failed import: remove what the importer made, and our collection."""
     created = [o for o in bpy.data.objects if o not in before]
-    meshes = {o.data for o in created if o.type == 'MESH'}
+    datas = {o.data for o in created if o.type in ('MESH', 'ARMATURE')}
     if created:
         bpy.data.batch_remove(created)
-    orphans = [m for m in meshes if m is not None and m.users == 0]
+    orphans = [d for d in datas if d is not None and d.users == 0]
     if orphans:
         bpy.data.batch_remove(orphans)
     if collection.name in bpy.data.collections:

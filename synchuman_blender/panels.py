@@ -178,27 +178,42 @@ class SYNCHUMAN_PT_main(bpy.types.Panel):
             row.operator_menu_enum(SYNCHUMAN_OT_show_views.bl_idname, "view", text="", icon='DOWNARROW_HLT')
 
 
-class SYNCHUMAN_PT_asset(bpy.types.Panel):
-    bl_label = "Asset"
-    bl_idname = "SYNCHUMAN_PT_asset"
+class SwitchedSubpanel:
+    """A sub-panel of the main one: its header checkbox (`switch`) turns on what its `fields` set."""
+
     bl_space_type = 'VIEW_3D'
     bl_region_type = 'UI'
     bl_category = "SyncHuman"
     bl_parent_id = "SYNCHUMAN_PT_main"
-    bl_options = {'DEFAULT_CLOSED'}
+    switch = ""
+    fields: tuple[str, ...] = ()
 
     def draw_header(self, context):
-        self.layout.prop(context.scene.synchuman, "mark_asset", text="")
+        self.layout.prop(context.scene.synchuman, self.switch, text="")
 
     def draw(self, context):
         settings = context.scene.synchuman
         col = self.layout.column()
         col.use_property_split = True
         col.use_property_decorate = False
-        col.active = settings.mark_asset
-        col.prop(settings, "asset_catalog")
-        col.prop(settings, "asset_tags")
-        col.prop(settings, "library_dir")
+        col.active = getattr(settings, self.switch)
+        for name in self.fields:
+            col.prop(settings, name)
+
+
+class SYNCHUMAN_PT_rig(SwitchedSubpanel, bpy.types.Panel):
+    bl_label = "Rig"
+    bl_idname = "SYNCHUMAN_PT_rig"
+    switch = "rig"
+    fields = ("rest_pose", "rig_names")
+
+
+class SYNCHUMAN_PT_asset(SwitchedSubpanel, bpy.types.Panel):
+    bl_label = "Asset"
+    bl_idname = "SYNCHUMAN_PT_asset"
+    bl_options = {'DEFAULT_CLOSED'}
+    switch = "mark_asset"
+    fields = ("asset_catalog", "asset_tags", "library_dir")
 
 
 class SYNCHUMAN_PT_backend(bpy.types.Panel):
@@ -303,4 +318,4 @@ class SYNCHUMAN_AP_preferences(PreferenceProperties, bpy.types.AddonPreferences)
 
 
 preference_classes = (SYNCHUMAN_AP_preferences,)
-classes = (SYNCHUMAN_PT_main, SYNCHUMAN_PT_asset, SYNCHUMAN_PT_backend)
+classes = (SYNCHUMAN_PT_main, SYNCHUMAN_PT_rig, SYNCHUMAN_PT_asset, SYNCHUMAN_PT_backend)

@@ -11,7 +11,7 @@ from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, I
                        PointerProperty, StringProperty)
 
 from .protocol import DEFAULT_HEIGHT_M, DEFAULT_MAX_FACES, DEFAULT_TEXTURE_SIZE, ENGINE_CHOICES, HEIGHT_RANGE_M, \
-    MAX_FACES_RANGE, PERSON_BOX_LIMIT, STEPS_RANGE, TEXTURE_SIZES
+    MAX_FACES_RANGE, PERSON_BOX_LIMIT, REST_POSE_CHOICES, RIG_NAME_CHOICES, STEPS_RANGE, TEXTURE_SIZES
 
 _ENGINE_TEXT = {
     "auto": ("Auto", "SyncHuman when its weights are installed, else Preview"),
@@ -19,6 +19,18 @@ _ENGINE_TEXT = {
     "synchuman": ("SyncHuman", "The neural reconstruction (needs weights; a GPU recommended)"),
 }
 _ENGINE_ITEMS = [(name, *_ENGINE_TEXT[name]) for name in ENGINE_CHOICES]
+_RIG_NAME_TEXT = {
+    "native": ("SyncHuman", "Our bone names (hips, upper_arm.L, ...; Blender's .L/.R for symmetry tools)"),
+    "mixamo": ("Mixamo", "Mixamo's names (mixamorig:Hips, ...), for Mixamo-style retargeting"),
+    "rigify": ("Rigify", "The names of Rigify's human metarig (spine, upper_arm.L, ...)"),
+}
+_REST_POSE_TEXT = {
+    "photo": ("Photo", "The pose of the photo"),
+    "a-pose": ("A-Pose", "Arms 45 degrees down, legs straight: consistent characters for a library"),
+    "t-pose": ("T-Pose", "Arms level, legs straight"),
+}
+_RIG_NAME_ITEMS = [(name, *_RIG_NAME_TEXT[name]) for name in RIG_NAME_CHOICES]
+_REST_POSE_ITEMS = [(name, *_REST_POSE_TEXT[name]) for name in REST_POSE_CHOICES]
 
 DEFAULT_CATALOG = "Generated/Humans"
 
@@ -66,6 +78,12 @@ class SYNCHUMAN_PG_settings(bpy.types.PropertyGroup):
                                   max=PERSON_BOX_LIMIT - 1,
                                   description="X0, Y0, X1, Y1 in photo pixels (from the top-left corner); "
                                               "the person that overlaps it most is reconstructed")
+    rig: BoolProperty(name="Rig", default=True,
+                      description="Give the human a skeleton (an Armature) and skin weights, ready to animate")
+    rest_pose: EnumProperty(name="Rest Pose", items=_REST_POSE_ITEMS,
+                            default="photo", description="The pose the rigged human rests in")
+    rig_names: EnumProperty(name="Bone Names", items=_RIG_NAME_ITEMS,
+                            default="native", description="Which naming the bones follow (docs/rig.md)")
     mark_asset: BoolProperty(name="Mark as Asset", description="Mark the result as an asset with a catalog",
                              default=False)
     asset_catalog: StringProperty(name="Catalog", description="Asset catalog path, parts separated by /",

@@ -24,8 +24,11 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16")
 MEMORY_MODES = ("full", "balanced", "low")
 TEXTURE_SIZES = (256, 512, 1024, 2048, 4096)
+RIG_NAME_CHOICES = ("native", "mixamo", "rigify")     # bone names in the GLB (docs/rig.md)
+REST_POSE_CHOICES = ("photo", "a-pose", "t-pose")
 SETTINGS_KEYS = ("engine", "seed", "height_m", "texture_size", "max_faces", "device", "precision",
-                 "memory_mode", "weights_dir", "stage1_steps", "stage2_steps", "person_box")
+                 "memory_mode", "weights_dir", "stage1_steps", "stage2_steps", "person_box", "rig", "rig_names",
+                 "rest_pose")
 DEFAULT_HEIGHT_M = 1.75
 DEFAULT_TEXTURE_SIZE = 1024
 DEFAULT_MAX_FACES = 60_000

@@ -99,6 +99,9 @@ def build_request(context) -> JobRequest:
         "device": prefs.device,
         "precision": prefs.precision,
         "memory_mode": prefs.memory_mode,
+        "rig": bool(settings.rig),
+        "rig_names": settings.rig_names,
+        "rest_pose": settings.rest_pose,
     }
     for key in ("stage1_steps", "stage2_steps"):  # 0 keeps the method's default
         if getattr(settings, key):

@@ -125,7 +125,9 @@ def test_half_body_photo_gives_a_clean_result(tmp_path):
         assert any("silhouette inflated instead" in w for w in meta["warnings"])
 
 
-def test_inflation_can_be_forced_and_then_needs_no_torch(tmp_path, example_photo):
+def test_inflation_without_the_rig_needs_no_torch(tmp_path, example_photo):
+    """The body fit and the rig (both on by default) load the body model, with torch; the forced
+    inflation without the rig never does."""
     import os
     import subprocess
 
@@ -134,7 +136,7 @@ def test_inflation_can_be_forced_and_then_needs_no_torch(tmp_path, example_photo
             "from synchuman.engines import ReconstructSettings\n"
             "from synchuman.jobs import CancelToken\n"
             "print('torch' in sys.modules)\n"
-            f"r = run_reconstruction({str(example_photo)!r}, {str(tmp_path)!r}, ReconstructSettings(engine='preview'),"
+            f"r = run_reconstruction({str(example_photo)!r}, {str(tmp_path)!r}, ReconstructSettings(engine='preview', rig=False),"
             " lambda e: None, CancelToken(), EngineCache())\n"
             "print(r['metadata']['preview']['method'], 'torch' in sys.modules)\n")
     env = {**os.environ, "SYNCHUMAN_PREVIEW_METHOD": "inflation"}

@@ -13,11 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from service_driver import ServiceProcess
 from synchuman.engines.synchuman import SyncHumanEngine
-from synchuman.export.glb import read_glb_json
+from synchuman.export.glb import read_glb_accessor, read_glb_json
 from synchuman.jobs import PARTIAL_MARK
 from tiny_weights import make_tiny_weights
 
@@ -170,6 +171,16 @@ def test_cli_runs_every_stage_to_a_textured_glb(weights, green_screen_photo, tmp
     position = gltf["accessors"][gltf["meshes"][0]["primitives"][0]["attributes"]["POSITION"]]
     assert position["min"][1] == pytest.approx(0.0, abs=1e-4)          # feet on the ground (y-up)
     assert position["max"][1] == pytest.approx(1.6, rel=1e-4)          # the requested height
+    # Rigged by default (the tiny weights make a blob, so only the skin's validity is checked here).
+    skin = gltf["skins"][0]
+    attributes = gltf["meshes"][0]["primitives"][0]["attributes"]
+    joints = read_glb_accessor(job / "human.glb", attributes["JOINTS_0"])
+    weights = read_glb_accessor(job / "human.glb", attributes["WEIGHTS_0"])
+    assert len(skin["joints"]) == 54 and len(joints) == len(weights) == position["count"]
+    assert joints.max() < 54 and np.allclose(weights.sum(1), 1.0, atol=1e-5) and (weights >= 0).all()
+    bind = read_glb_accessor(job / "human.glb", skin["inverseBindMatrices"])
+    assert bind.shape == (54, 16) and np.isfinite(bind).all()
+    assert meta["rig"]["bones"] == 54 and (job / "views/body.json").is_file()
 
 
 @pytest.mark.slow

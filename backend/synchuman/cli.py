@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .common import REST_POSE_CHOICES, RIG_NAME_CHOICES
 from .engines.base import DEVICE_CHOICES, ENGINE_CHOICES, MEMORY_MODES, PRECISION_CHOICES, ReconstructSettings
 from .errors import Cancelled, SyncHumanError, internal_error
 from .jobs import CancelToken
@@ -40,6 +41,12 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--person-box", type=_person_box, metavar="X0,Y0,X1,Y1",
                    help="with several people in the photo: the box (photo pixels) around the one to reconstruct "
                         "(default: the most prominent person)")
+    p.add_argument("--rig", action=argparse.BooleanOptionalAction, default=d.rig,
+                   help="give the result a skeleton and skin weights (default: on)")
+    p.add_argument("--rig-names", choices=RIG_NAME_CHOICES, default=d.rig_names,
+                   help="bone names: ours, Mixamo's or Rigify's metarig's (docs/rig.md)")
+    p.add_argument("--rest-pose", choices=REST_POSE_CHOICES, default=d.rest_pose,
+                   help="the rigged result's rest pose: the photo's, or arms and legs straightened (A or T)")
     _add_weights(p)
 
 
@@ -58,7 +65,8 @@ def settings_from_args(args: argparse.Namespace) -> ReconstructSettings:
                                texture_size=args.texture_size, max_faces=args.max_faces, device=args.device,
                                precision=args.precision, memory_mode=args.memory_mode, weights_dir=args.weights,
                                stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
-                               person_box=args.person_box).validate()
+                               person_box=args.person_box, rig=args.rig, rig_names=args.rig_names,
+                               rest_pose=args.rest_pose).validate()
 
 
 class TerminalProgress:

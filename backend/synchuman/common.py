@@ -17,6 +17,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Image files a batch picks up from a folder (what PIL reads without plugins).
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 
+# The rig's bone-name conventions and rest poses (settings `rig_names`, `rest_pose`; see docs/rig.md).
+RIG_NAME_CHOICES = ("native", "mixamo", "rigify")
+REST_POSE_CHOICES = ("photo", "a-pose", "t-pose")
+
 # progress(stage, done, total, message): stage is a job-stage name (`jobs.Stage`).
 ProgressFn = Callable[[str, float, float, str], None]
 # step_callback(done, total): what samplers and loops call after each step; it reports progress

@@ -184,8 +184,15 @@ def test_settings_agree_with_the_backend(ext):
     assert fields["texture_size"] == ours.DEFAULT_TEXTURE_SIZE
     assert fields["max_faces"] == ours.DEFAULT_MAX_FACES
     # The panel's choices are the protocol's.
+    common = _backend_constants(BACKEND_DIR / "common.py")
+    assert ours.RIG_NAME_CHOICES == common["RIG_NAME_CHOICES"]
+    assert ours.REST_POSE_CHOICES == common["REST_POSE_CHOICES"]
+    assert (fields["rig"], fields["rig_names"], fields["rest_pose"]) == (True, "native", "photo")
     s_rna = ext.properties.SYNCHUMAN_PG_settings.bl_rna.properties
     assert tuple(s_rna["engine"].enum_items.keys()) == ours.ENGINE_CHOICES
+    assert tuple(s_rna["rig_names"].enum_items.keys()) == ours.RIG_NAME_CHOICES
+    assert tuple(s_rna["rest_pose"].enum_items.keys()) == ours.REST_POSE_CHOICES
+    assert s_rna["rig"].default is True
     assert tuple(int(k) for k in s_rna["texture_size"].enum_items.keys()) == ours.TEXTURE_SIZES
 
 

@@ -66,7 +66,8 @@ class FakeLayout:
 
 
 class StandIn:
-    """`self` for a draw method: our layout, everything else from `target` (preferences)."""
+    """`self` for a draw method: our layout, everything else from `target` (preferences, or the panel
+    class's own attributes)."""
 
     def __init__(self, layout, target=None):
         self.layout = layout
@@ -78,7 +79,7 @@ class StandIn:
 
 def draw(panel_class, context=None, target=None):
     seen = []
-    panel = StandIn(FakeLayout(seen), target)
+    panel = StandIn(FakeLayout(seen), panel_class if target is None else target)
     panel_class.draw(panel, context or bpy.context)
     if hasattr(panel_class, "draw_header"):
         panel_class.draw_header(panel, context or bpy.context)
@@ -162,6 +163,20 @@ def test_backend_status_and_preferences(ext, state):
     assert {"backend_python", "weights_dir", "device", "precision", "memory_mode", "start_on_demand"} <= props
     ops = {item[1] for item in seen if item[0] == "operator"}
     assert {"synchuman.start_backend", "synchuman.release_backend", "synchuman.copy_diagnostics"} <= ops
+
+
+def test_rig_subpanel_and_request(ext, tmp_path):
+    seen = draw(ext.panels.SYNCHUMAN_PT_rig)
+    assert {"rig", "rest_pose", "rig_names"} <= {i[1] for i in seen if i[0] == "prop"}
+    settings = bpy.context.scene.synchuman
+    photo = tmp_path / "p.png"
+    photo.write_bytes(b"x")
+    settings.photo_path = str(photo)
+    sent = ext.request.build_request(bpy.context).settings
+    assert (sent["rig"], sent["rig_names"], sent["rest_pose"]) == (True, "native", "photo")
+    settings.rig, settings.rig_names, settings.rest_pose = False, "mixamo", "t-pose"
+    sent = ext.request.build_request(bpy.context).settings
+    assert (sent["rig"], sent["rig_names"], sent["rest_pose"]) == (False, "mixamo", "t-pose")
 
 
 def test_asset_subpanel(ext):

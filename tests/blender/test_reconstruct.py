@@ -45,7 +45,10 @@ def _check_human(ext, obj, photo, height=HEIGHT, cursor=(0.0, 0.0, 0.0)):
     assert obj["synchuman_job_id"] == bpy.context.window_manager.synchuman_job.job_id
     assert obj["synchuman_backend_version"] and obj["synchuman_seed"] == 0
     assert obj.users_collection[0].name == photo.stem
-    assert not [o for o in bpy.data.objects if o.type != 'MESH']
+    # Rigged by default: the one other object is its armature, in the same collection, binding it.
+    others = [o for o in bpy.data.objects if o.type != 'MESH']
+    assert [o.type for o in others] == ['ARMATURE'] and obj.parent == others[0]
+    assert others[0].users_collection[0] == obj.users_collection[0] and obj.modifiers[0].object == others[0]
 
 
 def test_reconstruct_blocking_imports_the_human(settings, ext, photo):

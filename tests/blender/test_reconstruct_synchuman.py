@@ -35,6 +35,9 @@ def test_reconstruct_with_the_synchuman_engine(settings, ext, tiny_weights):
     assert state.stage_count == 9  # reading the photo + the engine's eight stages
     obj = bpy.data.objects[state.result_object]
     assert obj["synchuman_engine"] == "synchuman"
+    rig = obj.parent   # rigged by default: the armature binds the mesh
+    assert rig is not None and rig.type == 'ARMATURE' and len(rig.data.bones) == 54
+    assert obj.modifiers[0].type == 'ARMATURE' and len(obj.vertex_groups) > 0
     v = world_vertices(obj)
     assert v[:, 2].min() == pytest.approx(0.0, abs=1e-4)
     assert v[:, 2].max() - v[:, 2].min() == pytest.approx(1.7, rel=1e-3)

@@ -11,8 +11,8 @@ import pytest
 
 from synchuman_blender import batch, protocol
 from synchuman_blender.protocol import (DEVICE_CHOICES, ENGINE_CHOICES, HEIGHT_RANGE_M, MAX_FACES_RANGE,
-                                        MEMORY_MODES, PERSON_BOX_LIMIT, PRECISION_CHOICES, STEPS_RANGE,
-                                        TEXTURE_SIZES)
+                                        MEMORY_MODES, PERSON_BOX_LIMIT, PRECISION_CHOICES, REST_POSE_CHOICES,
+                                        RIG_NAME_CHOICES, STEPS_RANGE, TEXTURE_SIZES)
 
 VALIDATE = """
 import json, sys
@@ -33,12 +33,14 @@ def _cases() -> list[tuple[dict, bool]]:
     """(settings, should the backend accept them), from the protocol's choices and ranges."""
     cases = []
     for key, choices in (("engine", ENGINE_CHOICES), ("device", DEVICE_CHOICES),
-                         ("precision", PRECISION_CHOICES), ("memory_mode", MEMORY_MODES)):
+                         ("precision", PRECISION_CHOICES), ("memory_mode", MEMORY_MODES),
+                         ("rig_names", RIG_NAME_CHOICES), ("rest_pose", REST_POSE_CHOICES)):
         cases += [({key: value}, True) for value in choices] + [({key: "nonsense"}, False)]
     cases += [({"texture_size": size}, True) for size in TEXTURE_SIZES] + [({"texture_size": 300}, False)]
     for key, (low, high), step in (("height_m", HEIGHT_RANGE_M, 0.01), ("max_faces", MAX_FACES_RANGE, 1),
                                    ("stage1_steps", STEPS_RANGE, 1), ("stage2_steps", STEPS_RANGE, 1)):
         cases += [({key: low}, True), ({key: high}, True), ({key: low - step}, False), ({key: high + step}, False)]
+    cases += [({"rig": True}, True), ({"rig": False}, True), ({"rig": "yes"}, False)]
     top = PERSON_BOX_LIMIT - 1
     cases += [({"person_box": [0, 0, 1, 1]}, True), ({"person_box": [0, 0, top, top]}, True),
               ({"person_box": [0, 0, top + 1, 5]}, False), ({"person_box": [5, 0, 5, 9]}, False)]
@@ -92,10 +94,17 @@ def test_the_batch_options_come_from_the_protocol(capsys):
     assert _choices(parser, "--precision") == PRECISION_CHOICES
     assert _choices(parser, "--memory-mode") == MEMORY_MODES
     assert _choices(parser, "--texture-size") == TEXTURE_SIZES
+    assert _choices(parser, "--rig-names") == RIG_NAME_CHOICES
+    assert _choices(parser, "--rest-pose") == REST_POSE_CHOICES
     defaults = batch.parse_args(["-i", "x", "-o", "y"])
     assert (defaults.height_m, defaults.texture_size, defaults.max_faces) == \
         (protocol.DEFAULT_HEIGHT_M, protocol.DEFAULT_TEXTURE_SIZE, protocol.DEFAULT_MAX_FACES)
     assert defaults.person_box is None
+    assert (defaults.rig, defaults.rig_names, defaults.rest_pose) == (True, "native", "photo")
+    no_rig = batch.parse_args(["-i", "x", "-o", "y", "--no-rig", "--ray"])
+    assert no_rig.rig is False
+    cmd = batch.backend_batch_command("py", ["a.png"], no_rig, {"rig": False, "rig_names": "mixamo"}, "jobs")
+    assert "--no-rig" in cmd and cmd[cmd.index("--rig-names") + 1] == "mixamo"  # switches stay switches
     assert batch.parse_args(["-i", "x", "-o", "y", "--person-box", "1,2,30,40"]).person_box == [1, 2, 30, 40]
     for bad in ("1,2,3", "1,2,0,40", "a,b,c,d"):
         with pytest.raises(SystemExit):

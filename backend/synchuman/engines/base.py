@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..common import REST_POSE_CHOICES, RIG_NAME_CHOICES
 from ..errors import SyncHumanError
 from ..jobs import CancelToken, JobFolder, ProgressReporter, Stage
 
@@ -35,6 +36,10 @@ class ReconstructSettings:
     # Which person to reconstruct when a photo shows several: a box (x0, y0, x1, y1) in photo pixels
     # that the chosen person overlaps most. None: the most prominent person (largest, central, whole).
     person_box: list[int] | None = None
+    # The rig (docs/rig.md): skeleton + skin weights in the GLB; bone-name convention; rest pose.
+    rig: bool = True
+    rig_names: str = "native"
+    rest_pose: str = "photo"
 
     def validate(self) -> "ReconstructSettings":
         def bad(name: str, why: str) -> SyncHumanError:
@@ -42,9 +47,12 @@ class ReconstructSettings:
                                   "Fix the value and run again (see `synchuman reconstruct --help`).")
 
         for name, choices in (("engine", ENGINE_CHOICES), ("device", DEVICE_CHOICES),
-                              ("precision", PRECISION_CHOICES), ("memory_mode", MEMORY_MODES)):
+                              ("precision", PRECISION_CHOICES), ("memory_mode", MEMORY_MODES),
+                              ("rig_names", RIG_NAME_CHOICES), ("rest_pose", REST_POSE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise bad(name, f"choose one of {', '.join(choices)}")
+        if not isinstance(self.rig, bool):
+            raise bad("rig", "true or false")
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise bad("seed", "a whole number from 0 to 2^63-1")
         if not 0.3 <= float(self.height_m) <= 3.0:

@@ -1,9 +1,12 @@
-"""GLB writing: textured triangle meshes with PBR metallic-roughness materials.
+"""GLB writing: textured triangle meshes with PBR metallic-roughness materials, optionally skinned.
 
 Pure numpy and the standard library (PNG included), so it is quick to import and also usable
 from Blender's Python. glTF is y-up with the front along +Z; the networks work z-up facing -Y,
 so `zup_to_yup` maps (x, y, z) -> (x, z, -y), which turns "faces -Y" into "faces +Z".
 `metallicFactor` is always written: the glTF default of 1.0 makes skin look like metal.
+A `Skin` adds a glTF skin: one node per bone (parents first, local translation + rotation so that
+each bone's +Y runs along it, as Blender's importer expects with its "Blender" bone heuristic),
+inverse bind matrices, and JOINTS_0/WEIGHTS_0 with at most 4 normalised influences per vertex.
 """
 
 from __future__ import annotations
@@ -12,13 +15,36 @@ import json
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-FLOAT, UINT32 = 5126, 5125
+FLOAT, UINT32, UINT16 = 5126, 5125, 5123
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
 LINEAR, LINEAR_MIPMAP_LINEAR, REPEAT = 9729, 9987, 10497
+
+
+class Skin(NamedTuple):
+    """Bones in the glTF frame and the mesh's influences (a NamedTuple: this module also runs
+    loaded from its file alone, where a dataclass cannot resolve its annotations)."""
+
+    names: list[str]
+    parents: list[int]  # -1 for the root; parents before children
+    matrices: np.ndarray  # (K, 4, 4) each bone's frame at rest (bind pose): [x y z axes | head]
+    joints: np.ndarray  # (V, 4) bone indices
+    weights: np.ndarray  # (V, 4) summing to 1
+    lengths: np.ndarray | None = None  # (K,) bone lengths, written as node extras "bone_length"
+
+
+def quaternion_xyzw(rotation: np.ndarray) -> list[float]:
+    """A 3x3 rotation as a glTF quaternion [x, y, z, w]."""
+    m = np.asarray(rotation, dtype=np.float64)
+    w = np.sqrt(max(0.0, 1.0 + m[0, 0] + m[1, 1] + m[2, 2])) / 2
+    x = np.copysign(np.sqrt(max(0.0, 1.0 + m[0, 0] - m[1, 1] - m[2, 2])) / 2, m[2, 1] - m[1, 2])
+    y = np.copysign(np.sqrt(max(0.0, 1.0 - m[0, 0] + m[1, 1] - m[2, 2])) / 2, m[0, 2] - m[2, 0])
+    z = np.copysign(np.sqrt(max(0.0, 1.0 - m[0, 0] - m[1, 1] + m[2, 2])) / 2, m[1, 0] - m[0, 1])
+    q = np.array([x, y, z, w])
+    return (q / np.linalg.norm(q)).tolist()
 
 
 def zup_to_yup(vertices: np.ndarray) -> np.ndarray:
@@ -62,10 +88,14 @@ class GlbBuilder:
         self.doc["bufferViews"].append(view)
         return len(self.doc["bufferViews"]) - 1
 
-    def accessor(self, array: np.ndarray, kind: str, indices: bool = False, bounds: bool = False) -> int:
-        array = np.ascontiguousarray(array, dtype=np.uint32 if indices else np.float32)
-        entry = {"bufferView": self._view(array.tobytes(), ELEMENT_ARRAY_BUFFER if indices else ARRAY_BUFFER),
-                 "componentType": UINT32 if indices else FLOAT, "count": int(len(array)), "type": kind}
+    def accessor(self, array: np.ndarray, kind: str, indices: bool = False, bounds: bool = False,
+                 component: int | None = None, target: bool = True) -> int:
+        component = component or (UINT32 if indices else FLOAT)
+        dtype = {FLOAT: np.float32, UINT32: np.uint32, UINT16: np.uint16}[component]
+        array = np.ascontiguousarray(array, dtype=dtype)
+        view_target = (ELEMENT_ARRAY_BUFFER if indices else ARRAY_BUFFER) if target else None
+        entry = {"bufferView": self._view(array.tobytes(), view_target),
+                 "componentType": component, "count": int(len(array)), "type": kind}
         if bounds:
             entry["min"] = array.min(axis=0).tolist()
             entry["max"] = array.max(axis=0).tolist()
@@ -93,9 +123,12 @@ class GlbBuilder:
         return len(self.doc["materials"]) - 1
 
     def mesh(self, name: str, vertices: np.ndarray, faces: np.ndarray, material: int, *,
-             uv: np.ndarray | None = None, normals: np.ndarray | None = None) -> int:
+             uv: np.ndarray | None = None, normals: np.ndarray | None = None, skin: Skin | None = None) -> int:
         """vertices (V,3) in the glTF frame; uv (V,2) with v up (row 0 of a texture is v = 1)."""
         attributes = {"POSITION": self.accessor(vertices, "VEC3", bounds=True)}
+        if skin is not None:
+            attributes["JOINTS_0"] = self.accessor(skin.joints, "VEC4", component=UINT16)
+            attributes["WEIGHTS_0"] = self.accessor(skin.weights, "VEC4")
         if normals is not None:
             attributes["NORMAL"] = self.accessor(normals, "VEC3")
         if uv is not None:
@@ -120,6 +153,25 @@ class GlbBuilder:
             self.doc["scenes"][0]["nodes"].append(index)
         return index
 
+    def skin(self, skin: Skin) -> int:
+        """The bone nodes (the root one in the scene) and the glTF skin; returns the skin's index."""
+        matrices = np.asarray(skin.matrices, dtype=np.float64)
+        first = len(self.doc["nodes"])
+        for k, (name, parent) in enumerate(zip(skin.names, skin.parents)):
+            local = matrices[k] if parent < 0 else np.linalg.inv(matrices[parent]) @ matrices[k]
+            extras = {} if skin.lengths is None else {"extras": {"bone_length": round(float(skin.lengths[k]), 6)}}
+            self.node(name, root=parent < 0, translation=[float(v) for v in local[:3, 3]],
+                      rotation=quaternion_xyzw(local[:3, :3]), **extras)
+        for k, parent in enumerate(skin.parents):
+            if parent >= 0:
+                self.doc["nodes"][first + parent].setdefault("children", []).append(first + k)
+        inverse = np.linalg.inv(matrices).transpose(0, 2, 1).reshape(-1, 16)  # glTF matrices are column-major
+        self.doc.setdefault("skins", []).append({
+            "name": "rig", "joints": list(range(first, first + len(skin.names))),
+            "skeleton": first + skin.parents.index(-1),
+            "inverseBindMatrices": self.accessor(inverse, "MAT4", target=False)})
+        return len(self.doc["skins"]) - 1
+
     def to_bytes(self, extras: dict | None = None) -> bytes:
         doc = {k: v for k, v in self.doc.items() if v != []}
         if extras:
@@ -136,22 +188,40 @@ class GlbBuilder:
 def write_glb(path: str | Path, vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray, texture: np.ndarray,
               *, normal_map: np.ndarray | None = None, vertex_normals: np.ndarray | None = None,
               roughness: float = 0.8, metallic: float = 0.0, name: str = "human",
-              extras: dict | None = None) -> Path:
+              extras: dict | None = None, skin: Skin | None = None) -> Path:
     """Writes one textured mesh as a GLB, atomically (temporary file, then rename).
 
     vertices (V,3) in the glTF frame (y-up, metres); faces (F,3); uv (V,2) with v up (row 0 of
-    `texture` is v = 1); texture (H,W,3|4) uint8; normal_map (H,W,3) uint8 tangent-space.
+    `texture` is v = 1); texture (H,W,3|4) uint8; normal_map (H,W,3) uint8 tangent-space;
+    skin: bones and influences in the same frame (the mesh is bound to them at rest).
     """
     glb = GlbBuilder()
     material = glb.material(f"{name}_material", base_color=texture, normal_map=normal_map, roughness=roughness,
                             metallic=metallic)
-    mesh = glb.mesh(name, vertices, faces, material, uv=uv, normals=vertex_normals)
-    glb.node(name, mesh=mesh)
+    mesh = glb.mesh(name, vertices, faces, material, uv=uv, normals=vertex_normals, skin=skin)
+    if skin is not None:
+        glb.node(name, mesh=mesh, skin=glb.skin(skin))
+    else:
+        glb.node(name, mesh=mesh)
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(glb.to_bytes(extras))
     tmp.replace(path)
     return path
+
+
+def read_glb_accessor(path: str | Path, index: int) -> np.ndarray:
+    """One accessor's data as an array of (count, components) (for checks and tests)."""
+    data = Path(path).read_bytes()
+    doc = read_glb_json(path)
+    chunk_len = struct.unpack_from("<I", data, 12)[0]
+    blob = data[20 + chunk_len + 8:]
+    accessor = doc["accessors"][index]
+    view = doc["bufferViews"][accessor["bufferView"]]
+    dtype = {FLOAT: np.float32, UINT32: np.uint32, UINT16: np.uint16}[accessor["componentType"]]
+    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}[accessor["type"]]
+    start = view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
+    return np.frombuffer(blob, dtype, accessor["count"] * width, start).reshape(accessor["count"], width)
 
 
 def read_glb_json(path: str | Path) -> dict:

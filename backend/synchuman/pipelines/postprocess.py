@@ -13,7 +13,8 @@ Stages reported through `progress(stage, done, total, message)`, in order (`POST
     uv_atlas        xatlas or projection charts packed by xatlas
     texture_bake    closed-form bake from the views (or the reference's optimisation, `bake.mode="opt"`),
                     and the optional normal map from the dense input mesh (`normal_map=True`)
-    export          GLB (y-up, metres, feet on y = 0, facing +Z, metallic 0, roughness 1)
+    export          GLB (y-up, metres, feet on y = 0, facing +Z, metallic 0, roughness 1); with `rig`, the
+                    engine's rig step runs on the placed mesh first and the GLB carries its skin
 `cancel.raise_if_set()` is called at every progress call.
 """
 
@@ -139,18 +140,26 @@ def process(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals
 
 
 def write_result(result: PostprocessResult, out_path: str | Path, height_m: float,
-                 options: PostprocessOptions) -> Path:
-    placed = place_in_metres(result.vertices, height_m)
-    return write_glb(out_path, zup_to_yup(placed), result.faces, result.uv, result.texture,
-                     normal_map=result.normal_map, vertex_normals=zup_to_yup(result.vertex_normals),
-                     roughness=options.roughness, metallic=options.metallic)
+                 options: PostprocessOptions, rig=None) -> Path:
+    """`rig(vertices, faces, normals)` (output frame) -> a `rig.RigResult` whose mesh and skin are written."""
+    vertices = zup_to_yup(place_in_metres(result.vertices, height_m))
+    normals = zup_to_yup(result.vertex_normals)
+    skin = None
+    if rig is not None:
+        rigged = rig(vertices, result.faces, normals)
+        vertices, normals, skin = rigged.vertices, rigged.normals, rigged.skin()
+        result.stats["rig"] = rigged.facts
+    return write_glb(out_path, vertices, result.faces, result.uv, result.texture,
+                     normal_map=result.normal_map, vertex_normals=normals,
+                     roughness=options.roughness, metallic=options.metallic, skin=skin)
 
 
 def to_glb(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals: np.ndarray,
            face_color: np.ndarray | None = None, face_normal: np.ndarray | None = None, gaussians: Any = None, *,
            out_path: str | Path, height_m: float = 1.75, texture_size: int = 1024, max_faces: int = 60_000,
-           options: PostprocessOptions | None = None, progress=None, cancel=None) -> dict[str, Any]:
-    """Runs the whole chain and writes `out_path`; returns JSON-ready statistics (for job.json)."""
+           options: PostprocessOptions | None = None, progress=None, cancel=None, rig=None) -> dict[str, Any]:
+    """Runs the whole chain and writes `out_path`; returns JSON-ready statistics (for job.json).
+    `rig`: the engine's rig step (see `write_result`), or None for a GLB without a skeleton."""
     options = copy.deepcopy(options) if options is not None else PostprocessOptions()
     options.cleanup.max_faces = max_faces
     options.uv.resolution = texture_size
@@ -159,8 +168,8 @@ def to_glb(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals:
     result = process(vertices, faces, colors, normals, face_color, face_normal, gaussians, options=options,
                      progress=progress, cancel=cancel)
     start = time.perf_counter()
-    report("export", 0, 1, "writing the GLB")
-    out = write_result(result, out_path, height_m, options)
+    report("export", 0, 1, "rigging and writing the GLB" if rig is not None else "writing the GLB")
+    out = write_result(result, out_path, height_m, options, rig)
     report("export", 1, 1, f"{out.name} written")
     result.stats["timings_s"]["export"] = round(time.perf_counter() - start, 3)
     return {"glb": str(out), "height_m": float(height_m), **result.stats}

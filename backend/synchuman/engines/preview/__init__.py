@@ -3,15 +3,15 @@
     foreground + pose (foreground/) -> silhouette fields (silhouette.py) -> the body model fitted to
     the landmarks and mask (body_fit.py) -> the body dressed by the mask: one closed surface
     (dress.py) -> texture: photo on the front, the back part by part (texture.py and its modules,
-    head.py) -> GLB + front, side and back views (views.py, raster.py) + the fitted body
-    (views/body.json, body.npz)
+    head.py) -> rig: skeleton and skin weights from the fitted body (synchuman.rig) -> GLB + front,
+    side and back views (views.py, raster.py) + the fitted body (views/body.json, body.npz)
 
 When no body can be fitted (no pose found, the shoulders not both seen, a fit that does not match
 the photo, a face budget too small for it) the silhouette is inflated instead (mesh.py), with a
 warning; `meta["preview"]["method"]`
 says which ran. It is not the neural SyncHuman method: the depth comes from a body-model prior and
 the back is a colour fill. See docs/preview-engine.md. The body fit uses torch on the CPU, imported
-only when the first job fits a body (the service answers before that).
+only when the first job fits a body or rigs a result (the service answers before that).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 import time
 
+from ...export.glb import write_glb
 from ...foreground import write_pose_views
 from ...jobs import Stage
 from ..base import Engine, EngineResult, ReconstructSettings
-from .build import PreviewBuild, build_preview
+from .build import ROUGHNESS, PreviewBuild, build_preview
 from .views import VIEWS
 
 log = logging.getLogger("synchuman.preview")
@@ -38,6 +39,7 @@ class PreviewEngine(Engine):
         Stage("body", "Fitting the body model", 0.3),
         Stage("geometry", "Dressing the body", 0.25),
         Stage("texture", "Texturing front and back", 0.2),
+        Stage("rig", "Skeleton and skin weights", 0.15),
         Stage("export", "Writing GLB", 0.25),
         Stage("render", "Rendering the front, side and back views", 0.15),
     )
@@ -49,8 +51,25 @@ class PreviewEngine(Engine):
     def reconstruct(self, photo, settings, job, progress, cancel) -> EngineResult:
         started = time.monotonic()
         built = build_preview(photo, settings, progress)
+        rig = None
+        if settings.rig:
+            from ...rig import rig_result, save_fitted_body
+
+            progress("rig", 0, 1, "fitting the skeleton and carrying the skin weights")
+            # body: the dressed preview's fitted PosedBody; None (the inflation ran) fits one here.
+            rig = rig_result(built.vertices, built.faces, body=built.body, pose=built.person.pose, mask=built.person.alpha,
+                             photo_to_output=built.to_photo, names=settings.rig_names, rest_pose=settings.rest_pose,
+                             normals=built.normals)
+            save_fitted_body(rig, job.file("views"), log)
+            progress("rig", 1, 1, f"{rig.skeleton.count} bones")
+        cancel.raise_if_set()
         progress("export", 0, 1, "writing human.glb")
-        glb = built.write_glb(job.file("human.glb"))
+        if rig is None:
+            glb = built.write_glb(job.file("human.glb"))
+        else:
+            glb = write_glb(job.file("human.glb"), rig.vertices, built.faces, built.uv, built.texture,
+                            roughness=ROUGHNESS, metallic=0.0, vertex_normals=rig.normals, name="human",
+                            skin=rig.skin())
         progress("export", 1, 1, f"{len(built.faces)} faces")
         views = {}
         for i, view in enumerate(VIEWS):   # front, side, back
@@ -63,6 +82,7 @@ class PreviewEngine(Engine):
         progress("render", len(VIEWS), len(VIEWS), "views written")
         meta = built.metadata()
         meta["person"] = built.person.facts()
+        meta["rig"] = rig.facts if rig is not None else None
         meta["preview"]["engine_seconds"] = round(time.monotonic() - started, 3)
         log.info("preview: %d faces, watertight %s, silhouette IoU %.4f", len(built.faces),
                  meta["preview"]["mesh"]["watertight"], meta["preview"].get("front_silhouette_iou", float("nan")))

@@ -5,7 +5,9 @@
     stage1      joint multiview + sparse-structure sampling (50 steps by default)
     stage1_decode   VAE decode of the 10 views, SS decoder -> occupied voxels; views saved under views/
     stage2      structured-latent sampling (25 steps), multiview DINOv2 features, Gaussian + mesh decoders
-    mesh_cleanup, uv_atlas, texture_bake, export    the post-processing chain (`pipelines.postprocess`)
+    mesh_cleanup, uv_atlas, texture_bake, export    the post-processing chain (`pipelines.postprocess`);
+                the export step rigs the mesh (`synchuman.rig`: the body fitted to the photo's landmarks
+                and the mesh, weights carried over) unless the settings turn the rig off
 
 Models stay loaded between jobs (the service keeps the engine); `release()` frees them. Where they live
 and in which precision is the pipelines' `MemoryPolicy` (`pipelines.memory`), chosen from the settings'
@@ -188,6 +190,15 @@ class SyncHumanEngine(Engine):
 
         from ...pipelines.postprocess import to_glb
 
+        rigged = []
+
+        def rig_step(vertices, faces, normals):
+            from ...rig import rig_result
+
+            rigged.append(rig_result(vertices, faces, pose=person.pose, mask=person.alpha, names=settings.rig_names,
+                                     rest_pose=settings.rest_pose, normals=normals))
+            return rigged[-1]
+
         g = result2.gaussians
         gaussians = SimpleNamespace(xyz=g.positions.float().numpy(), rgb=g.colors.float().numpy(),
                                     opacity=g.opacities.float().numpy().reshape(-1))
@@ -195,7 +206,11 @@ class SyncHumanEngine(Engine):
                        np.stack(result1.colors[:4]), np.stack(result1.normals[:4]), result1.colors[4],
                        result1.normals[4], gaussians, out_path=job.file("human.glb"), height_m=settings.height_m,
                        texture_size=settings.texture_size, max_faces=settings.max_faces, progress=progress,
-                       cancel=cancel)
+                       cancel=cancel, rig=rig_step if settings.rig else None)
+        if rigged:
+            from ...rig import save_fitted_body
+
+            save_fitted_body(rigged[-1], job.file("views"), log)
         views = {f"{kind}_{i}": job.file(f"views/{kind}_{i}.png") for kind in ("color", "normal") for i in range(5)}
         views.update(pose_views)
         return EngineResult(glb=job.file("human.glb"), views=views, metadata={
@@ -204,6 +219,7 @@ class SyncHumanEngine(Engine):
             "stage1": {"steps": steps1, "voxels": int(len(result1.coords)), "alpha_source": result1.meta.get(
                 "alpha_source"), **{k: round(v, 3) for k, v in result1.timings.items()}},
             "stage2": {"steps": steps2, **{k: round(v, 3) for k, v in result2.timings.items()}},
-            "postprocess": {k: v for k, v in stats.items() if k != "glb"},
+            "postprocess": {k: v for k, v in stats.items() if k not in ("glb", "rig")},
+            "rig": stats.get("rig"),
             "load_timings_s": timings,
         })

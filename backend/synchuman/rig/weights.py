@@ -1,0 +1,121 @@
+"""Skin weights on a result mesh, carried over from the fitted body's.
+
+1. Transfer: each mesh vertex takes the weights of its nearest body vertex (`mesh_to_body` when the
+   dressing step already knows it), and its distance to the body says how sure that is. Depth
+   counts half in "nearest": a body fitted to a photo is placed best across the picture.
+2. Smooth/inpaint over the mesh (its vertices welded by position, so UV seams do not cut it): a
+   vertex on or near the body keeps its own weights; one far from it (a skirt, a coat, hair) is
+   pulled toward its neighbours' average, so a skirt between the legs blends hip and both thighs
+   instead of tearing where the nearest leg changes. Hair above the shoulders and away from the
+   body is given to the head.
+3. Sides: a vertex left of the pelvis' middle plane loses its weight on right-side bones over a
+   short ramp, and the other way round; on the arms (which can cross the body) the side is the body
+   point's, in the body's own rest frame, so crossed arms still count by their own side.
+4. Keep the 4 largest influences per vertex, normalised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.spatial import cKDTree
+
+INFLUENCES = 4
+
+
+@dataclass
+class WeightSettings:
+    near_m: float = 0.015  # a vertex this close to the body is sure of its body point
+    far_m: float = 0.06  # beyond this it is decided by its neighbours alone
+    reach_m: float = 0.12  # how far over the surface the inpainting reaches (sweeps = reach / edge length)
+    blend_m: float = 0.12  # joints blend over about this much surface (diffusion: sweeps = (blend / edge)^2)
+    side_ramp_m: float = 0.04  # cross-side weight fades to zero this far from the middle
+    hair_gap_m: float = 0.02  # a vertex above the shoulders this far off the body is hair or a hood
+    depth_weight: float = 0.5  # depth counts this much in "nearest": a body fitted to a photo is surest in x, y
+
+
+def weld_adjacency(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """(welded index per vertex, row-normalised adjacency of the welded mesh)."""
+    key = np.round(np.asarray(vertices, dtype=np.float64) / 1e-6).astype(np.int64)
+    _, weld = np.unique(key, axis=0, return_inverse=True)
+    weld = weld.reshape(-1)
+    n = int(weld.max()) + 1
+    f = weld[np.asarray(faces)]
+    i = np.concatenate([f[:, 0], f[:, 1], f[:, 2], f[:, 1], f[:, 2], f[:, 0]])
+    j = np.concatenate([f[:, 1], f[:, 2], f[:, 0], f[:, 0], f[:, 1], f[:, 2]])
+    adj = sparse.csr_matrix((np.ones(len(i), dtype=np.float32), (i, j)), shape=(n, n))
+    adj.data[:] = 1.0
+    deg = np.asarray(adj.sum(1)).reshape(-1)
+    adj = sparse.diags(1.0 / np.maximum(deg, 1.0)).astype(np.float32) @ adj
+    return weld, adj.tocsr()
+
+
+def limit_influences(weights: np.ndarray, count: int = INFLUENCES) -> tuple[np.ndarray, np.ndarray]:
+    """(V, K) dense -> (V, count) bone indices and normalised weights, largest first."""
+    idx = np.argsort(-weights, axis=1)[:, :count]
+    w = np.take_along_axis(weights, idx, 1).clip(min=0)
+    total = w.sum(1, keepdims=True)
+    w = np.where(total > 0, w / np.maximum(total, 1e-12), np.eye(1, count)[0])
+    return idx.astype(np.uint16), w.astype(np.float32)
+
+
+def transfer_weights(vertices: np.ndarray, faces: np.ndarray, body_vertices: np.ndarray,
+                     body_weights: np.ndarray, body_lateral: np.ndarray, bone_sides: np.ndarray,
+                     head_bone: int, head_region: np.ndarray, shoulder_height: float,
+                     middle: tuple[np.ndarray, np.ndarray], arm_bones: np.ndarray,
+                     mesh_to_body: np.ndarray | None = None, settings: WeightSettings | None = None) -> tuple[np.ndarray, dict]:
+    """Dense (V, K) weights for the mesh, rows summing to 1, and facts for job.json.
+
+    body_weights (Vb, K) on the skeleton; body_lateral (Vb,) the body vertex's signed distance from
+    the body's middle in its rest frame (+ left); bone_sides (K,) +1 left, -1 right, 0 centre;
+    head_region (K,) bool: the bones whose off-body neighbourhood above the shoulders is hair;
+    middle: (a point, the unit normal toward the left) of the pelvis' middle plane; arm_bones (K,) bool."""
+    s = settings or WeightSettings()
+    vertices = np.asarray(vertices, dtype=np.float64)
+    squash = np.array([1.0, 1.0, s.depth_weight])
+    tree = cKDTree(body_vertices * squash)
+    dist, nearest = tree.query(vertices * squash, workers=-1)
+    if mesh_to_body is not None and len(mesh_to_body) == len(vertices):
+        nearest = np.asarray(mesh_to_body, dtype=np.int64)
+        dist = np.linalg.norm(vertices - body_vertices[nearest], axis=1)
+    weld, adj = weld_adjacency(vertices, faces)
+    n = adj.shape[0]
+    # Per welded vertex: its closest copy's body point and distance.
+    order = np.argsort(dist)[::-1]
+    w_dist = np.empty(n)
+    w_near = np.empty(n, dtype=np.int64)
+    w_dist[weld[order]] = dist[order]
+    w_near[weld[order]] = nearest[order]
+    w_pos = np.zeros((n, 3))
+    w_pos[weld] = vertices
+    source = body_weights[w_near].astype(np.float32)
+    # Hair: above the shoulders, off the body, nearest to the head, neck or shoulders (not a raised arm).
+    hair = (w_pos[:, 1] > shoulder_height) & (w_dist > s.hair_gap_m) & head_region[source.argmax(1)]
+    source[hair] = 0.0
+    source[hair, head_bone] = 1.0
+    trust = np.clip((s.far_m - w_dist) / (s.far_m - s.near_m), 0.0, 1.0).astype(np.float32)
+    trust[hair] = np.maximum(trust[hair], 0.5)
+    w = source.copy()
+    keep = trust[:, None] * source
+    f = weld[np.asarray(faces)]
+    edge = float(np.median(np.linalg.norm(w_pos[f[:, 0]] - w_pos[f[:, 1]], axis=1)))
+    sweeps = int(np.clip(round(s.reach_m / max(edge, 1e-4)), 4, 80))
+    for _ in range(sweeps):
+        w = keep + (1.0 - trust)[:, None] * (adj @ w)
+    # Smoothing everywhere: no hard steps where the nearest body vertex changes part, and joints that
+    # blend over ~blend_m of surface whatever the mesh's resolution (a bent elbow folds less).
+    for _ in range(int(np.clip(round((s.blend_m / max(edge, 1e-4)) ** 2), 3, 150))):
+        w = 0.5 * w + 0.5 * (adj @ w)
+    plane = (w_pos - middle[0]) @ middle[1]
+    lateral = np.where(arm_bones[source.argmax(1)], body_lateral[w_near], plane)
+    fade = np.clip(1.0 - np.abs(lateral) / s.side_ramp_m, 0.0, 1.0).astype(np.float32)
+    cross = (np.sign(lateral)[:, None] * bone_sides[None, :]) < 0
+    w = np.where(cross, w * fade[:, None], w)
+    w = np.maximum(w, 0.0)
+    total = w.sum(1, keepdims=True)
+    w = np.where(total > 1e-8, w / np.maximum(total, 1e-8), source)
+    facts = {"far_vertices": int((w_dist > s.far_m).sum()), "hair_vertices": int(hair.sum()),
+             "median_body_distance_m": round(float(np.median(w_dist)), 4)}
+    return w[weld], facts
