@@ -102,7 +102,10 @@ def test_something_that_is_not_a_person_falls_back_to_the_inflation(tmp_path):
     assert meta["preview"]["method"] == "inflation"
     assert any("silhouette inflated instead" in w for w in meta["preview"]["warnings"])
     assert any("silhouette inflated instead" in w for w in meta["warnings"])
-    assert not (Path(result["job_dir"]) / "views" / "body.json").exists()
+    # no preview fit: the only body saved is the rig's own placement on the mesh, and says so
+    facts = json.loads((Path(result["job_dir"]) / "views" / "body.json").read_text())
+    assert "result mesh" in facts["source"] and "preview engine" not in facts["source"]
+    assert any(w.startswith("rig: no body landmarks") for w in meta["warnings"])
     closed = _closed(load_glb(result["glb"]))
     assert closed.is_watertight and closed.volume > 0
 

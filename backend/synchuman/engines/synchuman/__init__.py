@@ -30,10 +30,12 @@ from ..base import Engine, EngineResult, ReconstructSettings
 log = logging.getLogger("synchuman.engine")
 
 STAGE1_STEPS, STAGE2_STEPS = 50, 25
-# Compute of one reconstruction at the method's defaults (architecture brief §7): stage 1 ~3.6 PFLOP,
-# stage 2 ~0.2 PFLOP for 10k voxels. Used only to tell CPU users what to expect.
-STAGE1_FLOP_PER_STEP, STAGE2_FLOP = 70.9e12, 0.2e15
-CPU_FLOPS_PER_CORE = 40e9  # sustained fp32 on one modern x86 core, measured order of magnitude
+# CPU seconds (all threads together) of one reconstruction at the released sizes, measured by the
+# full-size rehearsal in bf16 on a CPU with native bf16 (docs/benchmarks.md, "Full-size rehearsal");
+# used only to tell CPU users what to expect. The fixed part: conditions, view and voxel decoding,
+# the multiview features, the decoders + FlexiCubes and the post-processing.
+CPU_S_FIXED, CPU_S_STAGE1_STEP, CPU_S_STAGE2_STEP = 1170.0, 839.0, 461.0
+FP32_SLOWDOWN = 2.4  # fp32 vs bf16 matmul rate on that CPU
 
 
 def _stages() -> tuple[Stage, ...]:
@@ -61,11 +63,11 @@ def memory_policy(settings: ReconstructSettings):
     return MemoryPolicy.choose(device, settings.precision, settings.memory_mode)
 
 
-def cpu_estimate_s(stage1_steps: int, stage2_steps: int) -> float:
+def cpu_estimate_s(stage1_steps: int, stage2_steps: int, bf16: bool = True) -> float:
     import torch
 
-    flops = stage1_steps * STAGE1_FLOP_PER_STEP + STAGE2_FLOP * stage2_steps / STAGE2_STEPS
-    return flops / (CPU_FLOPS_PER_CORE * max(1, torch.get_num_threads()))
+    cpu_s = CPU_S_FIXED + stage1_steps * CPU_S_STAGE1_STEP + stage2_steps * CPU_S_STAGE2_STEP
+    return cpu_s * (1.0 if bf16 else FP32_SLOWDOWN) / max(1, torch.get_num_threads())
 
 
 class SyncHumanEngine(Engine):
@@ -143,9 +145,10 @@ class SyncHumanEngine(Engine):
             self.release()
             self._key = key
         if device.type == "cpu":
-            minutes = cpu_estimate_s(steps1, steps2) / 60
+            minutes = cpu_estimate_s(steps1, steps2, bf16=dtype == torch.bfloat16) / 60
             precision = str(dtype).replace("torch.", "")
-            note = (f"running on the CPU in {precision}: expect about {minutes:.0f} min at full size "
+            expect = f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} hours"
+            note = (f"running on the CPU in {precision}: expect about {expect} at full size "
                     f"({torch.get_num_threads()} threads); a GPU takes minutes")
             log.warning(note)
             progress("load", 0, 3, note)
