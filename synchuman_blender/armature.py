@@ -13,11 +13,18 @@ import bpy
 LENGTH_KEY = "bone_length"
 
 
-def finish_armature(context, armature, name: str, scale: float) -> None:
-    """Names the armature (object and data) and gives its bones the file's lengths, times `scale`
-    (the import's scale to the asked height)."""
+def finish_armature(context, armature, meshes, name: str, scale: float) -> None:
+    """Names the armature (object and data), gives its bones the file's lengths, times `scale` (the
+    import's scale to the asked height), and turns on Preserve Volume on the meshes' Armature modifiers."""
     armature.name = armature.data.name = name
     armature.show_in_front = True  # the bones stay visible inside the clothed mesh
+    for obj in meshes:
+        for modifier in obj.modifiers:
+            if modifier.type == 'ARMATURE' and modifier.object == armature:
+                # Dual quaternion skinning: with the backend's elbow and knee ramps (rig/weights.py) a
+                # 90-degree bend keeps its inner side's edges above half their length; linear blending
+                # (what glTF viewers use) folds them further.
+                modifier.use_deform_preserve_volume = True
     lengths = {b.name: float(b[LENGTH_KEY]) for b in armature.data.bones if LENGTH_KEY in b}
     if lengths:
         previous = context.view_layer.objects.active

@@ -108,7 +108,7 @@ def import_human(context, glb_path: str, *, height_m: float | None = 1.75, locat
         _write_provenance(main, collection, glb_path, metadata, height_m, photo_label)
         armature = armatures[0] if armatures else None
         if armature is not None:
-            finish_armature(context, armature, f"{name}_rig", scale)
+            finish_armature(context, armature, meshes, f"{name}_rig", scale)
             armature[PROP_PREFIX + "job_id"] = main[PROP_PREFIX + "job_id"]
         _select_only(context, meshes + armatures, main)
     except BaseException:

@@ -68,10 +68,10 @@ def test_clothed_person_is_the_fitted_body_dressed(tmp_path):
     body = PosedBody.load(views)
     facts = json.loads((views / "body.json").read_text())
     assert facts["source"].startswith("photo landmarks") and len(body.joints) == len(body.bone_labels)
-    assert len(body.mesh_to_body) == len(closed.vertices)
+    assert len(body.mesh_to_body) == len(mesh.vertices)  # per GLB vertex, seam copies included
     assert body.mesh_to_body.max() < len(body.vertices)
     # every GLB vertex lies near the body it was dressed from (garments stand off the skin, <= 15 cm)
-    gap = np.linalg.norm(closed.vertices - body.vertices[body.mesh_to_body], axis=1)
+    gap = np.linalg.norm(mesh.vertices - body.vertices[body.mesh_to_body], axis=1)
     assert np.median(gap) < 0.03 and np.percentile(gap, 95) < 0.15
     # the body's joints land on the photo's landmarks (photo frame from job.json)
     frame = meta["preview"]["photo_frame"]

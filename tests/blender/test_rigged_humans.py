@@ -99,6 +99,7 @@ def _check_rig(obj, armature, names: list[str], name: dict[str, str]) -> None:
     """The issue's checks; `name` maps our native names to the ones in the file."""
     assert [b.name for b in armature.data.bones] and {b.name for b in armature.data.bones} == set(names)
     assert [m.type for m in obj.modifiers] == ['ARMATURE'] and obj.modifiers[0].object == armature
+    assert obj.modifiers[0].use_deform_preserve_volume
     assert obj.parent == armature and obj.users_collection[0] == armature.users_collection[0]
     w = _weights(obj, names)
     np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-3)          # every vertex, normalised
@@ -125,27 +126,30 @@ def _check_rig(obj, armature, names: list[str], name: dict[str, str]) -> None:
     assert moved[part("hand.R")].max() < 0.005, "the right hand moved with the left arm"
     assert np.median(moved[part("hips")]) < 0.005, "the pelvis moved with the left arm"
 
-    # A 90-degree elbow and knee bend: the limb's edges near the joint (both ends moved mostly by the limb's
-    # bones on either side of it). No tearing: none longer than 2x. No collapse: none shorter than 0.05x,
-    # and 90 % within 0.5x-2x. (Linear blend skinning folds the inner side of a 90-degree bend: there a
-    # few edges go below 0.5x, as they do on the body model's own mesh with its own weights; docs/rig.md.)
+    # A 90-degree elbow and knee bend, each the way the joint flexes (the hand comes forward, the foot
+    # goes back; the person faces -Y in Blender): the limb's edges near the joint (both ends moved
+    # mostly by the limb's bones on either side of it) stay within 0.5x-2x, no collapse and no tearing.
+    # The import's Preserve Volume skinning and the backend's hinge ramps make this hold (docs/rig.md).
     edges = _edges(obj)
-    for bone, parent, child, angle in (("forearm.L", "upper_arm.L", "hand.L", 90), ("shin.L", "thigh.L", "foot.L", -90)):
+    for bone, parent, child, forward in (("forearm.L", "upper_arm.L", "hand.L", True),
+                                         ("shin.L", "thigh.L", "foot.L", False)):
         joint = np.array(armature.matrix_world @ armature.data.bones[name[bone]].head_local)
         limb = part(bone) | part(parent) | part(child)
         length = np.linalg.norm(rest[edges[:, 0]] - rest[edges[:, 1]], axis=1)
         # Sliver edges (under a quarter of the typical edge) are left out: their ratio is noise.
         near = ((np.linalg.norm(rest[edges].mean(1) - joint, axis=1) < 0.08) & limb[edges].all(1)
                 & (length > 0.25 * np.median(length)))
-        _turn(armature, name[bone], angle)
+        _turn(armature, name[bone], 90)
         bent = _deformed(obj)
+        if ((bent - rest)[part(child)].mean(0)[1] < 0) != forward:   # that was the other way
+            _turn(armature, name[bone], -90)
+            bent = _deformed(obj)
         _reset(armature)
+        assert ((bent - rest)[part(child)].mean(0)[1] < 0) == forward
         ratio = np.linalg.norm(bent[edges[near, 0]] - bent[edges[near, 1]], axis=1) / length[near]
-        print(f"{bone} {angle} deg: {near.sum()} edges, ratio {ratio.min():.2f}..{ratio.max():.2f}, "
-              f"{(ratio >= 0.5).mean():.1%} >= 0.5")
+        print(f"{bone} flexed 90 deg: {near.sum()} edges, ratio {ratio.min():.2f}..{ratio.max():.2f}")
         assert near.sum() > 10
-        assert ratio.max() <= 2.0 and ratio.min() > 0.05 and (ratio >= 0.5).mean() >= 0.9, (bone, ratio.min(),
-                                                                                           ratio.max())
+        assert 0.5 <= ratio.min() and ratio.max() <= 2.0, (bone, ratio.min(), ratio.max())
 
 
 def name_is_right(file_name: str, name: dict[str, str]) -> bool:

@@ -8,8 +8,8 @@
     synthetic.py  ground-truth observations of a known body (tests, benchmarks)
 """
 
-from .data import body_data_path, build_body_data, data_dir, load_body_model
+from .data import body_data_path, build_body_data, data_dir, load_body_model, shared_body_model
 from .model import PHENOTYPES, BodyModel, BodyPose, axis_angle_to_matrix, to_y_up
 
 __all__ = ["PHENOTYPES", "BodyModel", "BodyPose", "axis_angle_to_matrix", "body_data_path", "build_body_data",
-           "data_dir", "load_body_model", "to_y_up"]
+           "data_dir", "load_body_model", "shared_body_model", "to_y_up"]

@@ -20,6 +20,7 @@ import gzip
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -84,6 +85,21 @@ def load_body_model(path: Path | None = None, dtype=None):
     path = path or body_data_path()
     arrays, meta = read_body_data(path)
     return BodyModel(arrays, meta, path=path, dtype=dtype or torch.float32)
+
+
+_shared_lock = threading.Lock()
+_shared_models: dict = {}
+
+
+def shared_body_model():
+    """The process's float32 `BodyModel` from the default data path, loaded on first use: the preview's
+    fit and the rig of every job share it (the model is read-only once built)."""
+    path = body_data_path()
+    with _shared_lock:
+        if path not in _shared_models:
+            _shared_models.clear()  # $SYNCHUMAN_DATA changed (tests): the old model is not wanted
+            _shared_models[path] = load_body_model(path)
+        return _shared_models[path]
 
 
 # -- build (set-up only) -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ..errors import SyncHumanError
 from ..export.glb import Skin
 from .repose import REST_POSES, apply_pose, bone_transforms, pose_artefacts, target_directions
 from .skeleton import BONE_NAMES, NAME_SETS, Skeleton, body_bone_map, build_skeleton, collapse_weights, renamed
-from .weights import INFLUENCES, WeightSettings, limit_influences, transfer_weights
+from .weights import INFLUENCES, WeightSettings, blend_hinges, limit_influences, transfer_weights
 
 __all__ = ["BONE_NAMES", "NAME_SETS", "REST_POSES", "RigResult", "Skeleton", "rig_result", "save_fitted_body"]
 
@@ -70,7 +70,7 @@ def rig_result(vertices: np.ndarray, faces: np.ndarray, *, body=None, pose=None,
     `normals` (V, 3), when given, are re-posed with the mesh."""
     import torch
 
-    from ..body import load_body_model
+    from ..body import shared_body_model
 
     _check(names, rest_pose)
     started = time.perf_counter()
@@ -78,7 +78,7 @@ def rig_result(vertices: np.ndarray, faces: np.ndarray, *, body=None, pose=None,
     faces = np.asarray(faces, dtype=np.int64)
     if len(vertices) == 0 or len(faces) == 0:
         raise SyncHumanError("rig.empty_mesh", "There is no mesh to rig.", "Run the reconstruction again.")
-    model = model or load_body_model()
+    model = model or shared_body_model()
     warnings: list[str] = []
     timings = {}
     fitted = body is None
@@ -105,6 +105,7 @@ def rig_result(vertices: np.ndarray, faces: np.ndarray, *, body=None, pose=None,
                                     skeleton.index("head"), head_region,
                                     float(skeleton.heads[skeleton.index("neck")][1]), _middle_plane(skeleton),
                                     arm_bones, mesh_to_body=body.mesh_to_body, settings=weight_settings)
+    facts["hinge_ramps_m"] = blend_hinges(vertices, dense, skeleton, weight_settings)
     joints, weights = limit_influences(dense, INFLUENCES)
     timings["weights"] = round(time.perf_counter() - step, 3)
     warnings += pose_artefacts(skeleton)

@@ -42,10 +42,10 @@ def shared_fitter():
             try:
                 import torch  # noqa: F401  (imported here: the engine starts without it)
 
-                from ...body import load_body_model
+                from ...body import shared_body_model
                 from ...body.fit import BodyFitter, FitSettings
 
-                _shared["fitter"] = BodyFitter(load_body_model(), FitSettings(iterations=60, silhouette_points=600, weight_mask=MASK_WEIGHT))
+                _shared["fitter"] = BodyFitter(shared_body_model(), FitSettings(iterations=60, silhouette_points=600, weight_mask=MASK_WEIGHT))
                 _shared["reason"] = None
             except Exception as exc:  # missing or damaged body data, or no torch: the inflation runs instead
                 log.warning("body model unavailable: %s", exc)

@@ -190,6 +190,8 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
                             tick=lambda d, t, msg="": progress("texture", d, t, msg))
     notes.update(textured.notes)
     verts = closed[textured.vertex_index]
+    if posed is not None:  # per GLB vertex (seam vertices repeated), as the rig and views/body.npz read it
+        posed.mesh_to_body = posed.mesh_to_body[textured.vertex_index]
     normals = M.vertex_normals(closed, closed_faces)[textured.vertex_index]
     uv, glb_faces, texture = textured.uv, textured.faces, textured.texture
 
