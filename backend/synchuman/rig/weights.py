@@ -15,7 +15,7 @@
    a straight ramp across the joint's bisecting plane, about two limb radii to each side. Blender's
    Preserve Volume (dual quaternion) skinning then bends the inner side of a 90-degree bend without
    folding it: with a ramp of half-width a over a limb of radius r, the inner side shortens by at
-   most pi r / 4a, so a >= 2r keeps every edge above 0.6x.
+   most pi r / 4a, so a >= 2r keeps every edge above 0.6x (r: the inner side's distance from the joint).
 5. Keep the 4 largest influences per vertex, normalised.
 """
 
@@ -40,7 +40,7 @@ class WeightSettings:
     hair_gap_m: float = 0.02  # a vertex above the shoulders this far off the body is hair or a hood
     depth_weight: float = 0.5  # depth counts this much in "nearest": a body fitted to a photo is surest in x, y
     hinge_radii: float = 2.2  # an elbow's or knee's ramp reaches this many limb radii to each side
-    hinge_reach: float = 0.55  # ... and at most this fraction of the shorter of its two bones
+    hinge_reach: float = 0.7  # ... and at most this fraction of the shorter of its two bones
 
 
 HINGES = (("upper_arm.L", "forearm.L"), ("upper_arm.R", "forearm.R"), ("thigh.L", "shin.L"), ("thigh.R", "shin.R"))
