@@ -22,8 +22,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from numpy.polynomial import chebyshev
 from scipy import sparse
 from scipy.spatial import cKDTree
 
@@ -62,9 +64,39 @@ def weld_adjacency(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
     return weld, adj.tocsr()
 
 
+@lru_cache(maxsize=None)
+def _walk_series(steps: int, tolerance: float = 1e-4) -> np.ndarray:
+    """Chebyshev coefficients of the lowest degree that match ((1 + x) / 2)^steps within `tolerance`
+    on [-1, 1] (degree ~3 sqrt(steps) instead of steps)."""
+    x = np.cos(np.linspace(0.0, np.pi, 2001))
+    exact = ((1.0 + x) / 2.0) ** steps
+    for degree in range(2, steps):
+        coef = chebyshev.chebinterpolate(lambda t: ((1.0 + t) / 2.0) ** steps, degree)
+        if np.abs(chebyshev.chebval(x, coef) - exact).max() < tolerance:
+            return coef
+    return np.array([])   # no shorter series: sweep
+
+
+def lazy_walk(adj: sparse.csr_matrix, values: np.ndarray, steps: int) -> np.ndarray:
+    """`steps` sweeps of values <- (values + adj @ values) / 2 (adj row-normalised, so its spectrum
+    lies in [-1, 1]), as a Chebyshev series in adj: a third of the sparse products or fewer."""
+    coef = _walk_series(steps)
+    if len(coef) == 0:
+        for _ in range(steps):
+            values = 0.5 * values + 0.5 * (adj @ values)
+        return values
+    prev, cur = values, adj @ values   # T_0(adj) values, T_1(adj) values
+    out = coef[0] * prev + coef[1] * cur
+    for c in coef[2:]:
+        prev, cur = cur, 2.0 * (adj @ cur) - prev
+        out += c * cur
+    return out.astype(values.dtype, copy=False)
+
+
 def limit_influences(weights: np.ndarray, count: int = INFLUENCES) -> tuple[np.ndarray, np.ndarray]:
     """(V, K) dense -> (V, count) bone indices and normalised weights, largest first."""
-    idx = np.argsort(-weights, axis=1)[:, :count]
+    idx = np.argpartition(-weights, count - 1, axis=1)[:, :count]   # the largest, then in order
+    idx = np.take_along_axis(idx, np.argsort(-np.take_along_axis(weights, idx, 1), axis=1), 1)
     w = np.take_along_axis(weights, idx, 1).clip(min=0)
     total = w.sum(1, keepdims=True)
     w = np.where(total > 0, w / np.maximum(total, 1e-12), np.eye(1, count)[0])
@@ -112,12 +144,13 @@ def transfer_weights(vertices: np.ndarray, faces: np.ndarray, body_vertices: np.
     f = weld[np.asarray(faces)]
     edge = float(np.median(np.linalg.norm(w_pos[f[:, 0]] - w_pos[f[:, 1]], axis=1)))
     sweeps = int(np.clip(round(s.reach_m / max(edge, 1e-4)), 4, 80))
+    unsure = np.nonzero(trust < 1.0)[0]   # a sure vertex keeps its source: only the others are swept
+    adj_unsure, keep_unsure, pull = adj[unsure], keep[unsure], (1.0 - trust[unsure])[:, None]
     for _ in range(sweeps):
-        w = keep + (1.0 - trust)[:, None] * (adj @ w)
+        w[unsure] = keep_unsure + pull * (adj_unsure @ w)
     # Smoothing everywhere: no hard steps where the nearest body vertex changes part, and joints that
     # blend over ~blend_m of surface whatever the mesh's resolution (a bent elbow folds less).
-    for _ in range(int(np.clip(round((s.blend_m / max(edge, 1e-4)) ** 2), 3, 150))):
-        w = 0.5 * w + 0.5 * (adj @ w)
+    w = lazy_walk(adj, w, int(np.clip(round((s.blend_m / max(edge, 1e-4)) ** 2), 3, 150)))
     plane = (w_pos - middle[0]) @ middle[1]
     lateral = np.where(arm_bones[source.argmax(1)], body_lateral[w_near], plane)
     fade = np.clip(1.0 - np.abs(lateral) / s.side_ramp_m, 0.0, 1.0).astype(np.float32)
