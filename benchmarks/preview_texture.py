@@ -158,7 +158,8 @@ def run_case(spec, seed: int, model, fitter, save: Path | None) -> dict:
 
 
 def _save(folder: Path, points_px, tm, front) -> None:
-    from synchuman.engines.preview.views import render_view, write_png
+    from synchuman.engines.preview.views import render_view
+    from synchuman.images import write_png
 
     folder.mkdir(parents=True, exist_ok=True)
     write_png(folder / "front.png", front)

@@ -17,6 +17,7 @@ from synchuman.foreground.pose import PersonPose
 from synchuman.rig import BONE_NAMES, rig_result
 from synchuman.rig.repose import pose_artefacts
 from synchuman.rig.skeleton import BONES, MIXAMO_NAMES, RIGIFY_NAMES, body_bone_map, collapse_weights, renamed
+from synchuman.rig.weights import lazy_walk, weld_adjacency
 
 # Model frame (z up, facing -y) -> output frame (y up, facing +z), feet near 0.
 TO_OUTPUT = np.eye(4)
@@ -94,6 +95,21 @@ def _cylinder(centre_x, y0, y1, radius, z0=0.0, rings=24, around=32):
             p, q = r * around + k, r * around + (k + 1) % around
             faces += [[p, q, p + around], [q, q + around, p + around]]
     return v, np.array(faces)
+
+
+def test_weight_smoothing_series_matches_the_sweeps(body, model):
+    """The Chebyshev series gives the lazy walk's sweeps on the body mesh itself, the bones' weights as values."""
+    _, adj = weld_adjacency(body.vertices, body.faces)
+    bone_map = body_bone_map(body.bone_labels, body.bone_parents)
+    values = collapse_weights(model.skin_weights.numpy(), bone_map, len(BONE_NAMES))[:adj.shape[0]]
+    for steps in (3, 40, 150):
+        swept = values.copy()
+        for _ in range(steps):
+            swept = 0.5 * swept + 0.5 * (adj @ swept)
+        series = lazy_walk(adj, values, steps)
+        assert series.dtype == values.dtype
+        assert np.abs(series - swept).max() < 2e-4, steps
+        assert not np.allclose(swept, values, atol=1e-3)   # the sweeps did move the weights
 
 
 def test_a_skirt_blends_both_legs_and_hair_follows_the_head(body, model):

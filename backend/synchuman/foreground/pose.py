@@ -129,8 +129,7 @@ def _pt(p: np.ndarray) -> tuple[int, int]:
 def write_pose_views(views: Path, rgb: np.ndarray, alpha: np.ndarray | None, pose: PersonPose | None,
                      **facts) -> dict[str, Path]:
     """Writes views/pose.json (always: `detected` false when there is no pose) and views/pose.png."""
-    from PIL import Image
-
+    from ..images import write_png
     from ..jobs import write_json
 
     views = Path(views)
@@ -138,8 +137,4 @@ def write_pose_views(views: Path, rgb: np.ndarray, alpha: np.ndarray | None, pos
     data = pose.to_json(detected=True, **facts) if pose is not None else {"format": POSE_FORMAT,
                                                                           "detected": False, **facts}
     write_json(views / "pose.json", data)
-    png = views / "pose.png"
-    tmp = png.with_name(png.name + ".tmp.png")
-    Image.fromarray(draw_pose(rgb, alpha, pose)).save(tmp, compress_level=1)
-    tmp.replace(png)
-    return {"pose": png}
+    return {"pose": write_png(views / "pose.png", draw_pose(rgb, alpha, pose))}

@@ -18,13 +18,14 @@ import numpy as np
 
 from ...common import ProgressFn
 from ...foreground import PersonCut, cut_person
+from ...images import write_png
 from . import dress as D
 from . import mesh as M
 from . import silhouette as S
 from .body_fit import fit_body
 from .head import Head, find_head
 from .texture import photo_box, texture_mesh
-from .views import render_view, write_png
+from .views import render_view
 
 if TYPE_CHECKING:
     from ...body.posed import PosedBody

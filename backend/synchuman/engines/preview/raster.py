@@ -47,23 +47,29 @@ def rasterize(uv_screen: np.ndarray, depth: np.ndarray, faces: np.ndarray, heigh
         for s in range(0, len(sel), step):
             part = sel[s:s + step]
             f = ids[part]
-            cx = j0[part][:, None] + ox[None, :]
-            cy = i0[part][:, None] + oy[None, :]
-            valid = (ox[None, :] < bw[part][:, None]) & (oy[None, :] < bh[part][:, None])
             X, Y = x[f], y[f]
-            # barycentric weights from edge functions (sign-normalised by the area)
+            # barycentric weights from edge functions (sign-normalised by the area), affine in the
+            # stamp's offsets (ox, oy) from the box corner (cj, ci): w = a * ox + b * oy + c
             inv = 1.0 / area[f]
-            w0 = ((X[:, 1, None] - cx) * (Y[:, 2, None] - cy) - (X[:, 2, None] - cx) * (Y[:, 1, None] - cy)) * inv[:, None]
-            w1 = ((X[:, 2, None] - cx) * (Y[:, 0, None] - cy) - (X[:, 0, None] - cx) * (Y[:, 2, None] - cy)) * inv[:, None]
+            cj, ci = j0[part].astype(np.float64), i0[part].astype(np.float64)
+            a0, b0 = (Y[:, 1] - Y[:, 2]) * inv, (X[:, 2] - X[:, 1]) * inv
+            c0 = ((X[:, 1] - cj) * (Y[:, 2] - ci) - (X[:, 2] - cj) * (Y[:, 1] - ci)) * inv
+            a1, b1 = (Y[:, 2] - Y[:, 0]) * inv, (X[:, 0] - X[:, 2]) * inv
+            c1 = ((X[:, 2] - cj) * (Y[:, 0] - ci) - (X[:, 0] - cj) * (Y[:, 2] - ci)) * inv
+            w0 = a0[:, None] * ox[None, :] + (b0[:, None] * oy[None, :] + c0[:, None])
+            w1 = a1[:, None] * ox[None, :] + (b1[:, None] * oy[None, :] + c1[:, None])
             w2 = 1.0 - w0 - w1
-            inside = valid & (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
+            inside = (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
+            inside &= ox[None, :] < bw[part][:, None]
+            inside &= oy[None, :] < bh[part][:, None]
             if not inside.any():
                 continue
             r, c = np.nonzero(inside)
             d = depth[faces[f]]
             wa, wb, wc = w0[r, c], w1[r, c], w2[r, c]
             dep = wa * d[r, 0] + wb * d[r, 1] + wc * d[r, 2]
-            pix_all.append(cy[r, c] * width + cx[r, c])
+            cx, cy = j0[part][r] + ox[c], i0[part][r] + oy[c]
+            pix_all.append(cy * width + cx)
             dep_all.append(dep)
             tri_all.append(f[r])
             bary_all.append(np.stack([wa, wb, wc], 1))
@@ -97,8 +103,8 @@ def shade_textured(tri: np.ndarray, bary: np.ndarray, faces: np.ndarray, uv: np.
     if not hit.any():
         return out
     f = faces[tri[hit]]
-    b = bary[hit]
-    t = (uv[f] * b[..., None]).sum(1)
+    b = bary[hit].astype(np.float64)
+    t = np.column_stack([(uv[:, 0][f] * b).sum(1), (uv[:, 1][f] * b).sum(1)])   # per coordinate: half the time
     th, tw = texture.shape[:2]
     cols = remap_points(texture[..., :3].astype(np.float32), t[:, 0] * tw - 0.5, (1.0 - t[:, 1]) * th - 0.5)
     out[hit] = np.clip(cols + 0.5, 0, 255).astype(np.uint8)

@@ -9,8 +9,6 @@ framed on the mesh with a margin, at the front view's scale (up to `max_side`).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .raster import rasterize, shade_textured
@@ -52,14 +50,3 @@ def render_view(points_px: np.ndarray, faces: np.ndarray, uv: np.ndarray, textur
     screen = (xy - origin + 0.5) * np.array([w / W, h / H]) - 0.5
     tri, bary = rasterize(screen, depth, faces, h, w, tick=tick)
     return shade_textured(tri, bary, faces, uv, texture, background), tri >= 0
-
-
-def write_png(path: Path, rgb: np.ndarray) -> Path:
-    """Write through a temporary name, so a reader never sees half a file."""
-    from PIL import Image
-
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.png")
-    Image.fromarray(rgb).save(tmp, compress_level=1)
-    tmp.replace(path)
-    return path
