@@ -169,3 +169,21 @@ def test_dressed_mesh_vertices_carry_body_parts(tmp_path):
     # mid-height: the hips and torso, the thighs' tops, arms hanging beside them; never head or feet
     mid = set(names[(y > 0.4 * y.max()) & (y < 0.6 * y.max())])
     assert {"hips"} <= mid <= {"hips", "torso", "thigh.L", "thigh.R", "hand.L", "hand.R", "forearm.L", "forearm.R"}
+
+
+def test_a_standing_persons_shins_stand_upright(tmp_path):
+    """MediaPipe's metric depth puts a standing person's ankles 7-13 cm behind the knees (the whole body
+    then leans forward over its feet); the fit takes that lean out of shins the photo shows at full
+    length."""
+    from synchuman.engines import ReconstructSettings
+    from synchuman.engines.preview import build_preview
+    from synchuman.images import load_photo
+
+    case = _case("standing_studio", 512)
+    path = tmp_path / "standing.png"
+    Image.fromarray(case["photo"]).save(path)
+    body = build_preview(load_photo(path), ReconstructSettings(engine="preview", rig=False), lambda *a: None).body
+    joint = lambda bone: body.joints[body.bone_labels.index(bone)]  # noqa: E731  (output frame: z towards the camera)
+    for side in ("L", "R"):
+        knee, ankle = joint(f"lowerleg01.{side}"), joint(f"foot.{side}")
+        assert abs(ankle[2] - knee[2]) < 0.04, (side, knee, ankle)
