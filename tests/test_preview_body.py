@@ -62,6 +62,13 @@ def test_clothed_person_is_the_fitted_body_dressed(tmp_path):
     # the body is a body in depth, not a cushion: deeper than 12 cm and shallower than 60 cm
     depth = np.ptp(mesh.vertices[:, 2])
     assert 0.12 < depth < 0.6
+    # the skirt hangs as a tube down to its hem: as deep there as the true skirt, nearly (the photo's
+    # inflation alone closes it to an ellipsoid at the hem)
+    truth, names = case["truth"], case["meta"]["labels"]["names"]
+    skirt = truth["vertices"][truth["labels"] == next(k for k, n in names.items() if n == "skirt")]
+    band = lambda v: (v[:, 1] > skirt[:, 1].min() + 0.03) & (v[:, 1] < skirt[:, 1].min() + 0.08)  # noqa: E731
+    scale = 1.7 / float(truth["vertices"][:, 1].max())
+    assert np.ptp(mesh.vertices[band(mesh.vertices / scale), 2]) > 0.75 * scale * np.ptp(skirt[band(skirt), 2])
 
     # the fitted body in the job folder, consistent with the GLB and the photo
     views = Path(result["job_dir"]) / "views"
