@@ -9,7 +9,9 @@ An occupancy volume on a grid of cubic cells over the person's box:
    a hood), an interval per column about a depth centre continued from the nearby body (smooth
    fill), as thick as the silhouette's inflation there (a round cross-section as wide as that part
    of the silhouette, going to zero at its outline), and at least a cell thick so every masked
-   column holds something;
+   column holds something; where the mask is much wider than the body (a skirt or a coat over the
+   legs) at least a round tube across that row of the mask, so the garment keeps its depth down to
+   its hem;
 3. the union, lightly blurred, carved by the mask's coverage (from its signed distance): nothing
    projects outside the photo's silhouette and the outline sits on it to sub-pixel precision;
 then marching cubes, tiny pieces dropped, and a reduction to the face budget.
