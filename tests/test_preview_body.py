@@ -62,6 +62,13 @@ def test_clothed_person_is_the_fitted_body_dressed(tmp_path):
     # the body is a body in depth, not a cushion: deeper than 12 cm and shallower than 60 cm
     depth = np.ptp(mesh.vertices[:, 2])
     assert 0.12 < depth < 0.6
+    # the skirt hangs as a tube down to its hem: as deep there as the true skirt, nearly (the photo's
+    # inflation alone closes it to an ellipsoid at the hem)
+    truth, names = case["truth"], case["meta"]["labels"]["names"]
+    skirt = truth["vertices"][truth["labels"] == next(k for k, n in names.items() if n == "skirt")]
+    band = lambda v: (v[:, 1] > skirt[:, 1].min() + 0.03) & (v[:, 1] < skirt[:, 1].min() + 0.08)  # noqa: E731
+    scale = 1.7 / float(truth["vertices"][:, 1].max())
+    assert np.ptp(mesh.vertices[band(mesh.vertices / scale), 2]) > 0.75 * scale * np.ptp(skirt[band(skirt), 2])
 
     # the fitted body in the job folder, consistent with the GLB and the photo
     views = Path(result["job_dir"]) / "views"
@@ -169,3 +176,21 @@ def test_dressed_mesh_vertices_carry_body_parts(tmp_path):
     # mid-height: the hips and torso, the thighs' tops, arms hanging beside them; never head or feet
     mid = set(names[(y > 0.4 * y.max()) & (y < 0.6 * y.max())])
     assert {"hips"} <= mid <= {"hips", "torso", "thigh.L", "thigh.R", "hand.L", "hand.R", "forearm.L", "forearm.R"}
+
+
+def test_a_standing_persons_shins_stand_upright(tmp_path):
+    """MediaPipe's metric depth puts a standing person's ankles 7-13 cm behind the knees (the whole body
+    then leans forward over its feet); the fit takes that lean out of shins the photo shows at full
+    length."""
+    from synchuman.engines import ReconstructSettings
+    from synchuman.engines.preview import build_preview
+    from synchuman.images import load_photo
+
+    case = _case("standing_studio", 512)
+    path = tmp_path / "standing.png"
+    Image.fromarray(case["photo"]).save(path)
+    body = build_preview(load_photo(path), ReconstructSettings(engine="preview", rig=False), lambda *a: None).body
+    joint = lambda bone: body.joints[body.bone_labels.index(bone)]  # noqa: E731  (output frame: z towards the camera)
+    for side in ("L", "R"):
+        knee, ankle = joint(f"lowerleg01.{side}"), joint(f"foot.{side}")
+        assert abs(ankle[2] - knee[2]) < 0.04, (side, knee, ankle)

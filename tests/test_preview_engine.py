@@ -63,8 +63,9 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def check_result(result: dict, photo: sp.SyntheticPhoto, height_m: float = 1.75, min_iou: float = 0.97,
                  min_psnr: float = 24.0, max_faces: int = 60_000, texture_size: int = 1024,
-                 psnr_inside: bool = False) -> dict:
-    """All the properties every preview result must have; returns measurements."""
+                 psnr_inside: bool = False, side_to_back=(0.0, 0.8)) -> dict:
+    """All the properties every preview result must have; returns measurements. side_to_back: the
+    range of the side view's width over the back view's."""
     import trimesh
 
     glb = result["glb"]
@@ -133,11 +134,11 @@ def check_result(result: dict, photo: sp.SyntheticPhoto, height_m: float = 1.75,
     assert measured["iou"] >= min_iou, measured["iou"]
     assert measured["psnr"] >= min_psnr, measured["psnr"]
     assert meta["preview"]["mesh"]["watertight"] and meta["preview"]["mesh"]["winding_consistent"]
-    check_side_and_back(result, cover)
+    check_side_and_back(result, cover, side_to_back)
     return measured
 
 
-def check_side_and_back(result: dict, front_cover: np.ndarray) -> None:
+def check_side_and_back(result: dict, front_cover: np.ndarray, side_to_back=(0.0, 0.8)) -> None:
     """views/side.png and views/back.png: written into the job's views/ folder, listed in the result,
     the person seen from the side (narrower than from the front) and from behind (as wide)."""
     views = result["views"]
@@ -153,7 +154,8 @@ def check_side_and_back(result: dict, front_cover: np.ndarray) -> None:
     for name, c in covers.items():   # the same scale as the front view when both fit in 1024 px
         assert height(c) == pytest.approx(height(front_cover), rel=0.05), name
     assert width(covers["back"]) == pytest.approx(width(front_cover), rel=0.05)
-    assert width(covers["side"]) < 0.8 * width(covers["back"])
+    lo, hi = side_to_back
+    assert lo * width(covers["back"]) < width(covers["side"]) < hi * width(covers["back"])
 
 
 def test_cutout_standing(tmp_path):
@@ -180,7 +182,8 @@ def test_rgb_photo_plain_background_height_and_limits(tmp_path):
 def test_rgb_photo_textured_background_seated(tmp_path):
     photo = sp.render_photo(sp.make_person("seated", seed=13), 700, 800, background="textured")
     path = save(tmp_path, "room.png", photo.rgb)
-    check_result(reconstruct(path, tmp_path / "out"), photo, min_iou=0.95)
+    # seated, the thighs reach forward: this person is deeper (0.95 m) than wide (0.72 m)
+    check_result(reconstruct(path, tmp_path / "out"), photo, min_iou=0.95, side_to_back=(0.6, 1.4))
 
 
 @pytest.mark.parametrize("size", [(300, 1100), (1400, 520), (70, 100)], ids=["tall", "wide", "tiny"])

@@ -29,6 +29,8 @@ MIN_BODY_INSIDE = 0.7  # ... and lie mostly inside it
 UPPER_BODY = LANDMARK["left_hip"]  # landmarks before the hips: face, shoulders, arms, hands
 FACE = LANDMARK["left_shoulder"]  # landmarks before the shoulders: the face
 FACE_DEPTH = 0.5
+SHIN_UPRIGHT = 0.7  # a shin at least this long in the photo, relative to its thigh, stands upright
+MAX_SHIN_LEAN = 0.15  # metres: the most backward lean of a shin taken out
 MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone leave the head above the mask
 
 _lock = threading.Lock()
@@ -100,6 +102,15 @@ def _observation(pose, mask: np.ndarray):
         # ... and its face 20 cm in front of the shoulders is as exaggerated: halve the face's depth
         # about the shoulders (a nose sits ~10 cm in front of them)
         world[:FACE, 2] *= FACE_DEPTH
+        # ... and puts the ankles 7-13 cm behind the knees of a person standing straight: where the
+        # photo shows a shin at full length (not foreshortened, as a kneeling person's is), its
+        # backward lean is taken out
+        for side in ("left", "right"):
+            hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
+            thigh_px, shin_px = np.linalg.norm(uv[knee] - uv[hip]), np.linalg.norm(uv[ankle] - uv[knee])
+            lean = world[ankle, 2] - world[knee, 2]
+            if lean > 0 and shin_px >= SHIN_UPRIGHT * thigh_px:
+                world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] -= min(lean, MAX_SHIN_LEAN)
     obs.world_landmarks = world
     return obs
 

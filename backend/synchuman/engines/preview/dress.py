@@ -9,7 +9,9 @@ An occupancy volume on a grid of cubic cells over the person's box:
    a hood), an interval per column about a depth centre continued from the nearby body (smooth
    fill), as thick as the silhouette's inflation there (a round cross-section as wide as that part
    of the silhouette, going to zero at its outline), and at least a cell thick so every masked
-   column holds something;
+   column holds something; where the mask is much wider than the body (a skirt or a coat over the
+   legs) at least a round tube across that row of the mask, so the garment keeps its depth down to
+   its hem;
 3. the union, lightly blurred, carved by the mask's coverage (from its signed distance): nothing
    projects outside the photo's silhouette and the outline sits on it to sub-pixel precision;
 then marching cubes, tiny pieces dropped, and a reduction to the face budget.
@@ -26,6 +28,8 @@ ROWS = 220  # grid cells over the person's height (before the face budget's say)
 MIN_ROWS = 140  # however small the budget (the reduction takes it the rest of the way): thin arms stay
 BLUR_CELLS = 1.0
 SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
+TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
+TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
 MIN_PIECE = 0.002  # pieces with fewer faces than this share of the whole are specks
 
 
@@ -160,7 +164,11 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     weight = np.clip(1.0 - inner / 6.0, 0.0, 1.0)
     window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
     wider = cv2.dilate(np.maximum(phi, 0.0).astype(np.float32) / cell, window) / np.maximum(cv2.dilate(inner, window), 1.0)
-    weight = np.maximum(weight, np.clip((wider - 1.4) / 0.6, 0.0, 1.0))
+    skirt = np.clip((wider - 1.4) / 0.6, 0.0, 1.0)
+    weight = np.maximum(weight, skirt)
+    # a skirt or a coat over the legs hangs as a tube: as deep as it is wide row by row, down to its
+    # hem (the 2D inflation goes to nothing at the hem, an outline like any other)
+    half = np.maximum(half, skirt * _row_tube(phi > 0, cell, sil.height_px))
     # blurred over a few cells, so garment and body meet without grooves
     t = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
     t = np.where(phi > 0, np.maximum(t, np.where(weight > 0, cell, 0.0)), 0.0)
@@ -181,6 +189,24 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     facts = {"grid_cell_px": round(cell, 3), "grid": [int(nx), int(ny), int(nz)], "completed": complete_in is not None,
              "garment_columns": round(float(((t > 0) & ~has).sum() / max(int((phi > 0).sum()), 1)), 4)}
     return vol, (float(u0), float(v0), z0), facts
+
+
+def _row_tube(inside: np.ndarray, cell: float, height_px: float) -> np.ndarray:
+    """Per grid cell, the half-depth (pixels) of a round tube across its row's run of the mask, for
+    runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube); 0 elsewhere."""
+    from scipy import ndimage
+
+    runs, n = ndimage.label(inside, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
+    if n == 0:
+        return np.zeros(inside.shape, np.float32)
+    cols = np.broadcast_to(np.arange(inside.shape[1]), inside.shape)
+    first = np.asarray(ndimage.minimum(cols, runs, np.arange(1, n + 1)))
+    last = np.asarray(ndimage.maximum(cols, runs, np.arange(1, n + 1)))
+    radius = np.r_[0.0, 0.5 * (last - first + 1)]
+    centre = np.r_[0.0, 0.5 * (first + last)]
+    radius[radius * 2 * cell > TUBE_MAX_WIDTH * height_px] = 0.0
+    r, c = radius[runs], centre[runs]
+    return (TUBE_DEPTH * cell * np.sqrt(np.maximum(r ** 2 - (cols - c) ** 2, 0.0))).astype(np.float32)
 
 
 def _blur3(vol: np.ndarray, sigma: float) -> np.ndarray:
