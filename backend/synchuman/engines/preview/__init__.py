@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ...export.glb import write_glb
 from ...foreground import write_pose_views
@@ -51,6 +52,26 @@ class PreviewEngine(Engine):
     def reconstruct(self, photo, settings, job, progress, cancel) -> EngineResult:
         started = time.monotonic()
         built = build_preview(photo, settings, progress)
+        # The views depend only on the built mesh: they render on the second core while this thread
+        # rigs and exports (the body fit before ran on one thread; both stages are numpy-bound).
+        with ThreadPoolExecutor(1, thread_name_prefix="preview-views") as pool:
+            rendering = pool.submit(self._write_views, built, photo, job)
+            glb, rig = self._rig_and_export(built, settings, job, progress, cancel)
+            progress("render", 0, 1, "front, side and back views")
+            views = rendering.result()
+        progress("render", 1, 1, "views written")
+        meta = built.metadata()
+        meta["person"] = built.person.facts()
+        meta["rig"] = rig.facts if rig is not None else None
+        meta["preview"]["engine_seconds"] = round(time.monotonic() - started, 3)
+        log.info("preview: %d faces, watertight %s, silhouette IoU %.4f", len(built.faces),
+                 meta["preview"]["mesh"]["watertight"], meta["preview"].get("front_silhouette_iou", float("nan")))
+        cancel.raise_if_set()
+        return EngineResult(glb=glb, views=views, metadata=meta)
+
+    @staticmethod
+    def _rig_and_export(built: PreviewBuild, settings, job, progress, cancel):
+        """human.glb, with its rig unless settings.rig is off: (path, RigResult or None)."""
         rig = None
         if settings.rig:
             from ...rig import rig_result, save_fitted_body
@@ -71,20 +92,13 @@ class PreviewEngine(Engine):
                             roughness=ROUGHNESS, metallic=0.0, vertex_normals=rig.normals, name="human",
                             skin=rig.skin())
         progress("export", 1, 1, f"{len(built.faces)} faces")
-        views = {}
-        for i, view in enumerate(VIEWS):   # front, side, back
-            progress("render", i, len(VIEWS), f"{view} view")
-            views[view] = built.write_view(job.file(f"views/{view}.png"), view,
-                                           progress=lambda d, t, i=i: progress("render", i, len(VIEWS), "rasterising"))
+        return glb, rig
+
+    @staticmethod
+    def _write_views(built: PreviewBuild, photo, job) -> dict:
+        """views/{front,side,back}.png, the pose views and the fitted body (views/body.json + body.npz)."""
+        views = {view: built.write_view(job.file(f"views/{view}.png"), view) for view in VIEWS}
         views.update(write_pose_views(job.file("views"), photo.rgba[..., :3], built.person.alpha, built.person.pose))
-        if built.body is not None:   # the fitted body for the rig step: views/body.json + body.npz
+        if built.body is not None:   # the fitted body for the rig step
             built.body.save(job.file("views"))
-        progress("render", len(VIEWS), len(VIEWS), "views written")
-        meta = built.metadata()
-        meta["person"] = built.person.facts()
-        meta["rig"] = rig.facts if rig is not None else None
-        meta["preview"]["engine_seconds"] = round(time.monotonic() - started, 3)
-        log.info("preview: %d faces, watertight %s, silhouette IoU %.4f", len(built.faces),
-                 meta["preview"]["mesh"]["watertight"], meta["preview"].get("front_silhouette_iou", float("nan")))
-        cancel.raise_if_set()
-        return EngineResult(glb=glb, views=views, metadata=meta)
+        return views
