@@ -5,7 +5,7 @@ parts and garments, from the truth's labels: true-to-ours distance), and the fit
 (views/body.npz) against the true bare body in the same normalisations (is it the fit or the
 dressing?).
 
-    .venv/bin/python benchmarks/preview_clothed_errors.py [--seed 0] [--only CASE ...]
+    .venv/bin/python benchmarks/preview_clothed_errors.py [--seed 0] [--only CASE ...] [--keep DIR]
 
 One JSON row per case (mm at the person's true height), then the medians. It runs the engine
 in-process (`run_reconstruction`); times are not measured here (preview_clothed.py does that).
@@ -86,6 +86,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", nargs="*")
+    ap.add_argument("--keep", type=Path, help="keep the photos and job folders here (views to look at)")
     args = ap.parse_args()
 
     import clothed_people as cp
@@ -100,7 +101,9 @@ def main() -> None:
 
     engines = EngineCache()
     rows = []
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as tmp:
+        d = args.keep or tmp
+        Path(d).mkdir(parents=True, exist_ok=True)
         for spec in [c for c in cp.CASES if not args.only or c[0] in args.only]:
             case = cp.render_case(spec, 1024, seed=1000 * args.seed + cp.CASES.index(spec) + 1)
             meta, truth = case["meta"], case["truth"]

@@ -133,3 +133,34 @@ def test_posed_body_places_the_model_and_round_trips_through_the_job_folder(body
     js.write_text(js.read_text().replace("synchuman.body/1", "other"))
     with pytest.raises(ValueError, match="not a synchuman.body/1"):
         PosedBody.load(tmp_path)
+
+
+def test_a_stride_is_read_from_where_the_feet_stand(body_model):
+    """Seen through a pinhole camera, a foot further away stands higher in the photo. The landmarks'
+    own depth compresses a stride to about a third (here: exactly, as MediaPipe's does); with the
+    photo's focal length the fit reads the depth between the feet from the rows where the mask ends
+    under them (fit.stride_depth) and recovers the stride, which it cannot without."""
+    from synchuman.body.fit import FitSettings, sole_rows
+
+    step = 0.35  # thighs 20 degrees forward and back, straight knees, feet flat on the floor
+    pose = _pose(body_model, upperleg01_L=(-step, 0, 0), upperleg01_R=(step, 0, 0), foot_L=(step, 0, 0),
+                 foot_R=(-step, 0, 0))
+    truth = observe(body_model, [0.5, 0.5, 0.5, 0.5, 0.5, 0.5], pose, scale=300.0, focal_px=1200.0)
+    truth.observation.world_landmarks[:, 2] /= 3.0
+    ankle = lambda joints: joints[body_model.bone("foot.R"), 2] - joints[body_model.bone("foot.L"), 2]  # noqa: E731
+    true_stride = ankle(truth.joints_camera)
+    assert true_stride > 0.25  # the left foot steps towards the camera
+
+    obs = truth.observation
+    rows = sole_rows(obs.mask, obs.landmarks_px, obs.visibility > 0.5, 700.0)
+    assert np.isfinite(rows).all() and rows[0] > rows[1] + 10  # the nearer foot stands lower in the photo
+
+    plain = BodyFitter(body_model).fit(obs)
+    assert abs(ankle(plain.joints_camera) - true_stride) > 0.12  # without it, the compressed depth wins
+    # the preview's settings (an orthographic fit) and a fit through the pinhole camera
+    for perspective in (False, True):
+        settings = FitSettings(stride_from_ground=True, perspective=perspective)
+        ground = BodyFitter(body_model, settings).fit(obs)
+        assert -ground.losses["stride_m"] == pytest.approx(true_stride, abs=0.08)  # left minus right
+        assert abs(ankle(ground.joints_camera) - true_stride) < 0.08, (perspective, ankle(ground.joints_camera))
+        assert ground.inverse_distance == (pytest.approx(300.0 / 1200.0, rel=0.1) if perspective else 0.0)

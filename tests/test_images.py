@@ -68,6 +68,27 @@ def test_exif_orientation_is_applied():
     assert "EXIF orientation applied" in photo.warnings
 
 
+def test_exif_focal_length_sets_the_photos_perspective():
+    """The preview's body fit reads the camera's perspective from EXIF's 35 mm-equivalent focal length;
+    without it (or with a nonsense value) the normal lens is assumed."""
+    from synchuman.engines.preview.camera import NORMAL_LENS_35MM, focal_px
+
+    def jpeg(focal):
+        exif = Image.Exif()
+        if focal is not None:
+            exif.get_ifd(0x8769)[0xA405] = focal
+        buf = io.BytesIO()
+        Image.new("RGB", (300, 400), (90, 120, 150)).save(buf, "JPEG", exif=exif)
+        return buf.getvalue()
+
+    assert decode_photo(jpeg(85)).focal_35mm == 85.0
+    assert decode_photo(jpeg(None)).focal_35mm is None
+    assert decode_photo(jpeg(0)).focal_35mm is None
+    diagonal = float(np.hypot(300, 400))
+    assert focal_px((300, 400), 85.0) == pytest.approx(85.0 / 43.27 * diagonal)
+    assert focal_px((300, 400), None) == pytest.approx(NORMAL_LENS_35MM / 43.27 * diagonal)
+
+
 def test_palette_with_transparency_becomes_alpha():
     rgb = figure_rgba()[..., :3].copy()
     rgb[figure_rgba()[..., 3] == 0] = (250, 250, 250)  # a distinct background colour

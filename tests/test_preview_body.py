@@ -20,6 +20,7 @@ from test_preview_engine import load_glb, reconstruct  # noqa: E402
 
 from synchuman.body.data import body_data_path  # noqa: E402
 from synchuman.body.posed import PosedBody  # noqa: E402
+from synchuman.engines.preview.camera import PhotoCamera  # noqa: E402
 from synchuman.foreground.pose import LANDMARK  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not body_data_path().is_file(),
@@ -82,9 +83,10 @@ def test_clothed_person_is_the_fitted_body_dressed(tmp_path):
     assert np.median(gap) < 0.03 and np.percentile(gap, 95) < 0.15
     # the body's joints land on the photo's landmarks (photo frame from job.json)
     frame = meta["preview"]["photo_frame"]
+    camera = PhotoCamera(frame["px_per_m"], np.array(frame["centre_m"]), np.array(frame["centre_px"]),
+                         frame["inverse_distance_per_m"], np.array(frame["principal_px"]), frame["yaw_rad"])
     pose = json.loads((views / "pose.json").read_text())
-    px = lambda p: np.array([frame["u_of_x0"] + p[0] * frame["px_per_m"],  # noqa: E731
-                             frame["v_of_y0"] - p[1] * frame["px_per_m"]]) + 0.5  # pose.json: centres at .5
+    px = lambda p: camera.to_photo(np.asarray(p)[None])[0, :2] + 0.5  # noqa: E731  (pose.json: centres at .5)
     height_px = 1.7 * frame["px_per_m"]
     for bone, mark in (("lowerarm01.L", "left_elbow"), ("lowerarm01.R", "right_elbow"),
                        ("lowerleg01.L", "left_knee"), ("lowerleg01.R", "right_knee"),

@@ -283,3 +283,28 @@ def test_smallest_face_budget(tmp_path):
     photo = sp.render_photo(sp.make_person("arms_out", seed=19), 600, 500, background="plain")
     result = reconstruct(save(tmp_path, "p.png", photo.rgba), tmp_path / "out", max_faces=1000)
     check_result(result, photo, max_faces=1000, min_iou=0.95, min_psnr=22)
+
+
+def test_photo_camera_round_trips_and_keeps_planes_planar():
+    """camera.py: the engine builds geometry in photo pixels and maps it back to metres through the
+    photo's pinhole camera; to_photo and from_photo invert each other (also once scaled and moved
+    into the GLB frame), the reference point shows at its pixel, and a plane stays a plane."""
+    from synchuman.engines.preview.camera import PhotoCamera
+
+    cam = PhotoCamera(480.0, np.array([0.1, 0.9, -0.05]), np.array([400.0, 470.0]), 0.3, np.array([511.5, 511.5]), 0.12)
+    pts = np.random.default_rng(1).normal(scale=0.4, size=(200, 3)) + cam.centre
+    px = cam.to_photo(pts)
+    assert np.allclose(cam.from_photo(px), pts, atol=1e-9)
+    assert np.allclose(cam.to_photo(cam.centre[None])[0], [400.0, 470.0, 0.0])
+    moved = cam.moved(1.8, np.array([0.3, -0.2, 0.1]))
+    assert np.allclose(moved.to_photo(1.8 * pts + [0.3, -0.2, 0.1]), px, atol=1e-6)
+    # nearer points spread away from the photo's centre: perspective, unlike the orthographic view
+    level = PhotoCamera(480.0, cam.centre, np.array([511.5, 511.5]), 0.3, np.array([511.5, 511.5]))
+    near = cam.centre + np.array([[0.3, 0.0, 0.0], [0.3, 0.0, 0.4]])
+    persp, ortho = level.to_photo(near), level.to_photo(near, perspective=False)
+    assert abs(persp[1, 0] - 511.5) > abs(persp[0, 0] - 511.5) and ortho[0, 0] == pytest.approx(ortho[1, 0])
+    # a plane in pixels is a plane in metres (the map is projective)
+    uv = np.random.default_rng(2).uniform(0, 1000, size=(50, 2))
+    plane = cam.from_photo(np.column_stack([uv, 0.2 * uv[:, 0] - 0.1 * uv[:, 1] + 30.0]))
+    centred = plane - plane.mean(0)
+    assert np.linalg.svd(centred, compute_uv=False)[2] < 1e-9 * np.abs(centred).max()

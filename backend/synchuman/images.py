@@ -48,6 +48,7 @@ class Photo:
     original_size: tuple[int, int]   # (width, height) as stored in the file
     format: str
     warnings: list[str] = field(default_factory=list)
+    focal_35mm: float | None = None  # EXIF's 35 mm-equivalent focal length, when the file says
 
     @property
     def name(self) -> str:
@@ -141,6 +142,16 @@ def _too_small(label: str, w: int, h: int, scaled: tuple[int, int] | None = None
     return SyncHumanError("input.too_small", f"{label} is only {w}x{h} pixels.", hint, {"width": w, "height": h})
 
 
+def _focal_35mm(img: Image.Image) -> float | None:
+    """EXIF FocalLengthIn35mmFilm (the preview's body fit reads perspective from it); None if absent
+    or unreadable."""
+    try:
+        value = img.getexif().get_ifd(0x8769).get(0xA405)  # the Exif sub-IFD's FocalLengthIn35mmFilm
+        return float(value) if value and 8 <= float(value) <= 2000 else None
+    except Exception:  # a damaged EXIF block must not stop a photo that decodes
+        return None
+
+
 def decode_photo(data: bytes, path: Path | None = None, max_side: int = MAX_SIDE) -> Photo:
     """Decodes image bytes into an upright RGBA photo, or raises a coded error."""
     label = str(path) if path else "the image"
@@ -159,6 +170,7 @@ def decode_photo(data: bytes, path: Path | None = None, max_side: int = MAX_SIDE
                     raise SyncHumanError("input.unsupported_format", f"{label} is a {fmt} image.",
                                          "Use PNG, JPEG, WebP, TIFF or BMP.", {"format": fmt})
                 original_size = img.size
+                focal_35mm = _focal_35mm(img)
                 img = _decode_reduced(img, max_side, label)
                 stored_size = img.size
                 img = ImageOps.exif_transpose(img)
@@ -201,7 +213,7 @@ def decode_photo(data: bytes, path: Path | None = None, max_side: int = MAX_SIDE
     for note in notes:
         log.warning("%s: %s", label, note)
     return Photo(rgba=rgba, has_alpha=has_alpha, path=path, sha256=digest, original_size=original_size,
-                 format=fmt, warnings=notes)
+                 format=fmt, warnings=notes, focal_35mm=focal_35mm)
 
 
 def load_photo(path: str | Path, max_side: int = MAX_SIDE) -> Photo:

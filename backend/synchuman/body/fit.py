@@ -1,9 +1,13 @@
 """Fit the body model's shape and pose to a person's 33 landmarks and silhouette in one photo.
 
 Camera frame (metres), the one MediaPipe's world landmarks use: x to the image's right, y down,
-z away from the camera. The camera is orthographic: a point projects to
-`(u, v) = scale * (x, y) + offset` in photo pixels (pixel centres at .5, as the pose step writes
-them). A body in the model frame (z up, facing -y) is turned to face the camera upright by
+z away from the camera. A point projects to
+`(u, v) = principal + (offset - principal + scale * (x, y)) / (1 + z / distance)` in photo pixels
+(pixel centres at .5, as the pose step writes them): a pinhole camera whose axis meets the photo at
+`principal` (its centre), `distance` metres from the hip centre, which shows at `offset`, `scale`
+pixels per metre at its depth. With a focal length (`PoseObservation.focal_px`) the distance is
+`focal_px / scale`; without one the camera is orthographic (`project_to_photo`). A body in the
+model frame (z up, facing -y) is turned to face the camera upright by
 `FACING_CAMERA`, then by the fitted global rotation.
 
 The fit minimises, with L-BFGS on the CPU (first the camera alone, then everything):
@@ -12,7 +16,10 @@ The fit minimises, with L-BFGS on the CPU (first the camera alone, then everythi
   gives depth: a knee raised toward the camera, a seated pose, an arm pointing at the camera;
 - the silhouette: projected surface points outside the mask are pulled in (clothes make the mask
   larger than the body, so only "outside" is penalised);
-- priors: small rotations, knees that bend one way only, a phenotype near the average.
+- priors: small rotations, knees that bend one way only, a phenotype near the average;
+- with a focal length, the stride: when the mask shows where both feet stand, the depth between the
+  feet is read from their rows (`stride_depth`) and replaces the landmarks' own, which compress a
+  walking person's stride to a third and may flip it.
 Only the bones a photo can show are free (spine, neck, head, clavicles, arms, legs, feet); twist
 bones, fingers and toes keep their reference pose. Only the vertices the losses read are posed.
 """
@@ -36,6 +43,15 @@ FREE_BONES = ("spine05", "spine03", "spine01", "neck01", "head", "clavicle.L", "
               "upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R")
 KNEES = ("lowerleg01.L", "lowerleg01.R")
 TORSO = (LANDMARK["left_shoulder"], LANDMARK["right_shoulder"], LEFT_HIP, RIGHT_HIP)
+SOLES = ((LANDMARK["left_heel"], LANDMARK["left_foot_index"]), (LANDMARK["right_heel"], LANDMARK["right_foot_index"]))
+FEET = (LANDMARK["left_ankle"], LANDMARK["right_ankle"]) + SOLES[0] + SOLES[1]
+FEET_SEEN = 0.5  # the stride step needs a foot's landmarks at least this visible
+SOLE_BAND = 0.03  # a foot's column band reaches this far beside its landmarks (of the person's size)
+SOLE_REACH = 0.12  # the mask's bottom is looked for this far below a foot's lowest landmark (same unit)
+RAISED_FOOT = 0.15  # metres: landmarks with one ankle this far above the other show a raised foot
+MAX_STRIDE = 0.9  # metres between the feet in depth: beyond it, a foot is more likely raised
+LEG_FEET = ((FEET[0],) + SOLES[0], (FEET[1],) + SOLES[1])  # ankle, heel, toe per side
+LEG_KNEES = (LANDMARK["left_knee"], LANDMARK["right_knee"])
 
 
 @dataclass
@@ -46,6 +62,8 @@ class PoseObservation:
     visibility: np.ndarray  # (33,) 0..1
     world_landmarks: np.ndarray | None = None  # (33, 3) metres about the hip centre, camera axes
     mask: np.ndarray | None = None  # (H, W) person mask, bool or 0..1
+    focal_px: float | None = None  # the camera's focal length in photo pixels; None: orthographic
+    principal_px: tuple[float, float] | None = None  # where its axis meets the photo; None: the photo's centre
 
     @classmethod
     def from_person_pose(cls, pose, mask: np.ndarray | None = None) -> "PoseObservation":
@@ -64,6 +82,8 @@ class FitSettings:
     weight_pose_prior: float = 1e-5
     weight_shape_prior: float = 1e-5
     silhouette_points: int = 800
+    stride_from_ground: bool = False  # the feet's depths from where they stand (needs the photo's focal length)
+    perspective: bool = True  # project through the focal length (False: orthographic, the focal only reads the stride)
 
 
 @dataclass
@@ -73,8 +93,10 @@ class BodyFit:
     phenotype: np.ndarray  # (6,) in PHENOTYPES order
     rotations: np.ndarray  # (J, 3) rotation vectors, the model's pose parameters
     camera_rotation: np.ndarray  # (3, 3) model frame -> camera frame
-    scale: float  # pixels per metre
+    scale: float  # pixels per metre at the hip centre's depth
     offset: np.ndarray  # (2,) pixels
+    inverse_distance: float  # 1 / the camera's distance to the hip centre, per metre (0: orthographic)
+    principal: np.ndarray  # (2,) pixels: where the camera's axis meets the photo
     joints_camera: np.ndarray  # (J, 3) metres, camera frame, hip centre at the origin
     landmark_error_px: float  # visibility-weighted mean 2D landmark error
     seconds: float
@@ -94,6 +116,69 @@ def camera_pose(model: BodyModel, landmarks: LandmarkRegressor, phenotype, rotve
         marks = landmarks(verts[None], joints[None])[0]
         centre = hip_centre(marks)
     return (verts - centre).numpy(), (joints - centre).numpy(), (marks - centre).numpy()
+
+
+def project_to_photo(points, scale, offset, inverse_distance=0.0, principal=0.0):
+    """Hip-centred camera-frame points (N, 3) -> photo pixels (N, 2); numpy or torch."""
+    w = 1.0 + inverse_distance * points[:, 2:3]
+    w = w.clip(min=0.2) if isinstance(w, np.ndarray) else w.clamp(min=0.2)  # nothing reaches the lens
+    return principal + (offset - principal + scale * points[:, :2]) / w
+
+
+def sole_rows(mask: np.ndarray, uv: np.ndarray, seen: np.ndarray, size: float) -> np.ndarray:
+    """Per foot (left, right): the photo row (pixel centres at .5) of the bottom edge of the mask under
+    it, NaN where that is unclear: a foot not seen, two feet in one column band, or a mask that runs
+    on (a long coat, the photo's edge). uv (33, 2) and seen (33,) bool are the landmarks."""
+    mask = np.asarray(mask) >= 0.5
+    h, w = mask.shape
+    rows = np.full(2, np.nan)
+    bands = []
+    for side, (heel, toe) in enumerate(SOLES):
+        foot = [FEET[side], heel, toe]
+        pad = SOLE_BAND * size
+        bands.append((uv[foot, 0].min() - pad, uv[foot, 0].max() + pad, uv[foot, 1].max(), bool(seen[foot].all())))
+    overlap = bands[0][0] < bands[1][1] and bands[1][0] < bands[0][1]
+    for side, (lo, hi, bottom, ok) in enumerate(bands):
+        if not ok or overlap:
+            continue
+        c0, c1 = max(int(np.floor(lo)), 0), min(int(np.ceil(hi)), w)
+        r0, r1 = max(int(bottom - 0.3 * SOLE_REACH * size), 0), min(int(bottom + SOLE_REACH * size), h - 1)
+        if c1 <= c0 or r0 >= r1:
+            continue
+        filled = np.flatnonzero(mask[r0:r1 + 1, c0:c1].any(1))
+        if len(filled) and filled[-1] < r1 - r0:  # the mask ends inside the window, above the photo's edge
+            rows[side] = r0 + filled[-1] + 1.0
+    return rows
+
+
+def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: float, focal: float,
+                 floor: float, centre_row: float) -> tuple[torch.Tensor, float | None]:
+    """The world landmarks with the two legs' depths taken from where the feet stand: (landmarks,
+    the depth from the left foot to the right one in metres, or None where it does not apply).
+
+    A level camera sees the floor `floor` metres below the hip centre; a foot standing on it `t`
+    metres further than the hips shows at the row
+    `centre_row + (hip_row - centre_row + scale * floor) / (1 + t * scale / focal)`, so each sole's row
+    gives its depth. Only the difference between the feet is used (it does not
+    depend on the floor's exact height): each foot's landmarks are moved by their share of it about
+    the landmarks' own mean depth, each knee by half its foot's move. Not applied where a foot may
+    be raised: the landmarks put one ankle 15 cm above the other, or the rows imply a stride longer
+    than MAX_STRIDE."""
+    ankles = world[list(FEET[:2])]
+    if not np.isfinite(soles).all() or abs(float(ankles[0, 1] - ankles[1, 1])) > RAISED_FOOT:
+        return world, None
+    inverse = scale / focal
+    depth = [((hip_row - centre_row + scale * floor) / max(row - centre_row, 1.0) - 1.0) / inverse for row in soles]
+    stride = depth[0] - depth[1]
+    if abs(stride) > MAX_STRIDE or min(soles) - centre_row < 1.0:  # feet above the horizon: not a level camera
+        return world, None
+    mean = float(ankles[:, 2].mean())
+    world = world.clone()
+    for side, target in ((0, mean + stride / 2), (1, mean - stride / 2)):
+        move = target - float(ankles[side, 2])
+        world[list(LEG_FEET[side]), 2] += move
+        world[LEG_KNEES[side], 2] += move / 2
+    return world, stride
 
 
 def _rotation_between(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -138,10 +223,10 @@ class BodyFitter:
     def project(self, fit: BodyFit) -> tuple[np.ndarray, np.ndarray]:
         """The fitted body's vertices in the camera frame (V, 3) and in photo pixels (V, 2)."""
         verts, _, _ = camera_pose(self.model, self.landmarks, fit.phenotype, fit.rotations, fit.camera_rotation)
-        return verts, fit.scale * verts[:, :2] + fit.offset
+        return verts, project_to_photo(verts, fit.scale, fit.offset, fit.inverse_distance, fit.principal)
 
     def _pose(self, phenotype, free_rotvecs, camera_rot):
-        """Landmarks (33, 3) and silhouette points (N, 3), camera frame, hip-centred."""
+        """Landmarks (33, 3), silhouette points (N, 3) and joints (J, 3): camera frame, hip-centred."""
         rot = torch.zeros(1, self.model.num_bones, 3, dtype=free_rotvecs.dtype)
         rot = rot.index_copy(1, self.free, free_rotvecs[None])
         out = self.posed(phenotype[None], rot)
@@ -185,17 +270,29 @@ class BodyFitter:
         shift = torch.zeros(2, requires_grad=True)  # in units of the person's size: parameters of like scale
         size = float((uv[weights > 0.3].amax(0) - uv[weights > 0.3].amin(0)).max().clamp(min=16.0)) if (weights > 0.3).any() else 100.0
 
+        focal = obs.focal_px
+        projection_focal = focal if s.perspective else None
+        principal = obs.principal_px
+        if principal is None:  # the photo's centre (the mask has the photo's size)
+            principal = (0.5 * obs.mask.shape[1], 0.5 * obs.mask.shape[0]) if obs.mask is not None else (0.0, 0.0)
+        principal = torch.tensor(principal, dtype=torch.float32)
+        soles = None
+        if s.stride_from_ground and focal and world is not None and obs.mask is not None:
+            soles = sole_rows(obs.mask, uv.numpy(), vis.numpy() >= FEET_SEEN, size)
+
         def losses(full: bool) -> dict:
             phenotype = torch.sigmoid(phen_logit)
             camera = axis_angle_to_matrix(camera_vec) @ camera0_t
             marks, sil, _ = self._pose(phenotype, free, camera)
             scale = log_scale.exp()
-            proj = scale * marks[:, :2] + offset0 + size * shift
+            inverse_distance = scale / projection_focal if projection_focal else 0.0
+            offset = offset0 + size * shift
+            proj = project_to_photo(marks, scale, offset, inverse_distance, principal)
             terms = {"2d": s.weight_2d * (weights * (((proj - uv) / size) ** 2).sum(-1)).sum() / weights.sum().clamp(min=1e-6)}
             if world is not None:
                 terms["3d"] = s.weight_3d * (weights * ((marks - world) ** 2).sum(-1)).sum() / weights.sum().clamp(min=1e-6)
             if full and outside is not None:
-                d = _sample(outside, scale * sil[:, :2] + offset0 + size * shift)
+                d = _sample(outside, project_to_photo(sil, scale, offset, inverse_distance, principal))
                 terms["mask"] = s.weight_mask * ((d / size) ** 2).mean()
             if full:
                 knee = free[self.knees]
@@ -206,8 +303,14 @@ class BodyFitter:
 
         stages = ((s.align_iterations, [camera_vec, log_scale, shift], False),
                   (s.iterations, [camera_vec, log_scale, shift, free, phen_logit], True))
-        evaluations = 0
+        evaluations, stride = 0, None
         for steps, params, full in stages:
+            if full and soles is not None:  # the camera is placed: read the stride before the pose
+                with torch.no_grad():
+                    marks, _, _ = self._pose(torch.sigmoid(phen_logit), free, axis_angle_to_matrix(camera_vec) @ camera0_t)
+                    floor = float(marks[list(SOLES[0] + SOLES[1]), 1].max())  # the lowest heel or toe (y is down)
+                    world, stride = stride_depth(world, soles, float(log_scale.exp()), float(offset0[1] + size * shift[1]),
+                                                 focal, floor, float(principal[1]))
             # L-BFGS: the problem is a smooth least squares; it converges in far fewer evaluations
             # than a first-order method.
             opt = torch.optim.LBFGS(params, lr=1.0, max_iter=steps, history_size=20,
@@ -226,13 +329,19 @@ class BodyFitter:
         with torch.no_grad():
             final = {k: float(v) for k, v in losses(True).items()}
             final["evaluations"] = evaluations
+            if stride is not None:
+                final["stride_m"] = stride
             phenotype = torch.sigmoid(phen_logit)
             camera = axis_angle_to_matrix(camera_vec) @ camera0_t
             marks, _, joints = self._pose(phenotype, free, camera)
             offset = offset0 + size * shift
-            proj = log_scale.exp() * marks[:, :2] + offset
+            scale = float(log_scale.exp())
+            inverse_distance = scale / projection_focal if projection_focal else 0.0
+            proj = project_to_photo(marks, scale, offset, inverse_distance, principal)
             err = float((weights * (proj - uv).norm(dim=-1)).sum() / weights.sum().clamp(min=1e-6))
             rotations = torch.zeros(self.model.num_bones, 3).index_copy(0, self.free, free)
         return BodyFit(phenotype=phenotype.numpy(), rotations=rotations.numpy(), camera_rotation=camera.numpy(),
-                       scale=float(log_scale.detach().exp()), offset=offset.detach().numpy(), joints_camera=joints.numpy(),
+                       scale=scale, offset=offset.detach().numpy(), inverse_distance=inverse_distance,
+                       principal=principal.numpy(),
+                       joints_camera=joints.numpy(),
                        landmark_error_px=err, seconds=time.monotonic() - started, losses=final)

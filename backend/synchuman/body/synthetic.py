@@ -1,7 +1,7 @@
 """Ground-truth observations of a known body, for tests and benchmarks of the fit.
 
-A body with a chosen phenotype and pose is turned toward the camera, projected orthographically,
-and observed the way the pose step reports a photo: 33 landmarks in pixels with visibility, their
+A body with a chosen phenotype and pose is turned toward the camera, projected (orthographically,
+or through a pinhole camera with `focal_px`, its axis through the photo's centre), and observed the way the pose step reports a photo: 33 landmarks in pixels with visibility, their
 hip-centred metric 3D in camera axes, and the silhouette mask (the projected triangles filled).
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .fit import PoseObservation, camera_pose
+from .fit import PoseObservation, camera_pose, project_to_photo
 from .landmarks import LandmarkRegressor
 from .model import BodyModel, axis_angle_to_matrix
 
@@ -26,8 +26,9 @@ class KnownBody:
 
 def observe(model: BodyModel, phenotype, rotvecs: torch.Tensor, yaw_deg: float = 0.0,
             image_size: tuple[int, int] = (1024, 1024), scale: float = 420.0,
-            offset: tuple[float, float] | None = None) -> KnownBody:
-    """rotvecs (J, 3) model pose; yaw_deg turns the body about the vertical axis."""
+            offset: tuple[float, float] | None = None, focal_px: float | None = None) -> KnownBody:
+    """rotvecs (J, 3) model pose; yaw_deg turns the body about the vertical axis; scale: pixels per
+    metre at the hip centre's depth."""
     w, h = image_size
     yaw = axis_angle_to_matrix(torch.tensor([0.0, -float(np.deg2rad(yaw_deg)), 0.0]))
     verts, joints, marks = camera_pose(model, LandmarkRegressor(model), phenotype, rotvecs, yaw)
@@ -35,9 +36,11 @@ def observe(model: BodyModel, phenotype, rotvecs: torch.Tensor, yaw_deg: float =
         lo, hi = verts[:, :2].min(0), verts[:, :2].max(0)
         offset = (w / 2 - scale * (lo[0] + hi[0]) / 2, h / 2 - scale * (lo[1] + hi[1]) / 2)
     off = np.asarray(offset, dtype=np.float64)
-    vertices_px = scale * verts[:, :2] + off
-    obs = PoseObservation(landmarks_px=scale * marks[:, :2] + off, visibility=np.ones(33),
-                          world_landmarks=marks.copy(), mask=silhouette(vertices_px, model.faces.numpy(), (w, h)))
+    centre, inverse = np.array([w / 2, h / 2]), (scale / focal_px if focal_px else 0.0)
+    vertices_px = project_to_photo(verts, scale, off, inverse, centre)
+    obs = PoseObservation(landmarks_px=project_to_photo(marks, scale, off, inverse, centre), visibility=np.ones(33),
+                          world_landmarks=marks.copy(), mask=silhouette(vertices_px, model.faces.numpy(), (w, h)),
+                          focal_px=focal_px)
     return KnownBody(observation=obs, joints_camera=joints, vertices_px=vertices_px)
 
 

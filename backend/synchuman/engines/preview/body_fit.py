@@ -1,5 +1,9 @@
-"""The preview engine's body: the body model fitted to the pose step's landmarks and mask, placed in
-the engine's photo frame (u right, v down, z towards the camera; pixels, pixel centres at integers).
+"""The preview engine's body: the body model fitted to the pose step's landmarks and mask, in metres
+(camera.py's metric frame, hip centre at the origin) and in the engine's photo frame (u right, v
+down, d towards the camera; pixels, pixel centres at integers). The fit projects orthographically;
+the photo's focal length only reads a stride's depth from where the feet stand (body.fit): a
+perspective projection of the whole body, tried on the benchmark people, lost more on cropped and
+long-lens photos (whose perspective a normal lens misjudges) than it gained.
 
 The model and its fitter are loaded once per process (`shared_fitter`, like `BlazePose.shared()`);
 torch is imported only here, when a job first fits a body. `fit_body` says why it gives up (no pose,
@@ -17,6 +21,7 @@ import numpy as np
 
 from ...foreground.pose import LANDMARK
 from .bodyparts import body_segments
+from .camera import PhotoCamera
 
 log = logging.getLogger("synchuman.preview")
 
@@ -47,7 +52,9 @@ def shared_fitter():
                 from ...body import shared_body_model
                 from ...body.fit import BodyFitter, FitSettings
 
-                _shared["fitter"] = BodyFitter(shared_body_model(), FitSettings(iterations=60, silhouette_points=600, weight_mask=MASK_WEIGHT))
+                _shared["fitter"] = BodyFitter(shared_body_model(), FitSettings(iterations=60, silhouette_points=600, weight_mask=MASK_WEIGHT,
+                                                                     stride_from_ground=True,
+                                                                     perspective=False))
                 _shared["reason"] = None
             except Exception as exc:  # missing or damaged body data, or no torch: the inflation runs instead
                 log.warning("body model unavailable: %s", exc)
@@ -65,21 +72,23 @@ class PhotoBody:
     """A fitted body in the photo frame, with what the output steps need from the model."""
 
     fit: object  # body.fit.BodyFit
-    vertices_px: np.ndarray  # (V, 3) u, v, z towards the camera (pixels)
+    vertices_px: np.ndarray  # (V, 3) u, v, d towards the camera (pixels): camera.to_photo(vertices)
     faces: np.ndarray  # (F, 3)
-    model_to_photo: np.ndarray  # (4, 4) model frame -> photo frame
+    model_to_metric: np.ndarray  # (4, 4) model frame -> metric frame (metres, y up, hip centre at 0)
+    camera: PhotoCamera  # metric frame <-> photo frame
     vertex_parts: np.ndarray  # (V,) index into part_names
     part_names: list[str]
     warnings: list[str] = field(default_factory=list)
     facts: dict = field(default_factory=dict)
 
 
-def _observation(pose, mask: np.ndarray):
+def _observation(pose, mask: np.ndarray, focal_px: float | None):
     """The pose step's landmarks as a fit observation: those outside the photo are silenced (the
     detector guesses them), hidden ones inside it keep a little weight."""
     from ...body.fit import PoseObservation
 
     obs = PoseObservation.from_person_pose(pose, mask)
+    obs.focal_px = focal_px
     h, w = mask.shape
     uv = obs.landmarks_px
     vis = np.clip(obs.visibility.astype(np.float64), 0.0, 1.0)
@@ -115,8 +124,9 @@ def _observation(pose, mask: np.ndarray):
     return obs
 
 
-def fit_body(pose, mask: np.ndarray) -> tuple[PhotoBody | None, str]:
-    """The body fitted to one person, or (None, why not)."""
+def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[PhotoBody | None, str]:
+    """The body fitted to one person, or (None, why not). focal_px: the photo's focal length
+    (camera.focal_px); None fits an orthographic camera."""
     if pose is None:
         return None, "no body pose was detected"
     vis = pose.image[:, 2]
@@ -130,7 +140,7 @@ def fit_body(pose, mask: np.ndarray) -> tuple[PhotoBody | None, str]:
 
     from ...body.fit import FACING_CAMERA, camera_pose
 
-    obs = _observation(pose, mask)
+    obs = _observation(pose, mask, focal_px)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the fit is many tiny operations: one thread costs 5x less CPU than two
     try:
@@ -141,31 +151,36 @@ def fit_body(pose, mask: np.ndarray) -> tuple[PhotoBody | None, str]:
     verts_cam, _, _ = camera_pose(model, fitter.landmarks, fit.phenotype, fit.rotations, fit.camera_rotation)
     if not np.all(np.isfinite(verts_cam)):
         return None, "the body fit did not converge"
-    # model -> camera (hip-centred) -> photo: u, v = scale * (x, y) + offset, z towards the camera
+    # model -> camera frame (hip-centred; y down, z away) -> metric frame (y up, z towards the camera)
     with torch.no_grad():
         raw = model(torch.as_tensor(fit.phenotype, dtype=model.dtype)[None],
                     torch.as_tensor(fit.rotations, dtype=model.dtype)[None]).vertices[0, 0].double().numpy()
+    flip = np.diag([1.0, -1.0, -1.0])
     to_camera = fit.camera_rotation @ FACING_CAMERA.double().numpy()
-    centre = raw @ to_camera.T - verts_cam[0]
-    linear = fit.scale * np.diag([1.0, 1.0, -1.0]) @ to_camera
-    model_to_photo = np.eye(4)
-    model_to_photo[:3, :3] = linear
-    # the fit puts pixel centres at .5, the engine's fields at integers
-    shift = np.array([fit.offset[0] - 0.5, fit.offset[1] - 0.5, 0.0])
-    model_to_photo[:3, 3] = fit.scale * np.diag([1.0, 1.0, -1.0]) @ -centre + shift
-    px = fit.scale * verts_cam * np.array([1.0, 1.0, -1.0]) + shift
+    model_to_metric = np.eye(4)
+    model_to_metric[:3, :3] = flip @ to_camera
+    model_to_metric[:3, 3] = flip @ (verts_cam[0] - raw @ to_camera.T)
+    # the fit puts pixel centres at .5, the engine's fields at integers; the metric frame faces the
+    # line of sight to the hips (camera.py)
+    off_axis = (fit.offset[0] - fit.principal[0]) / fit.scale  # metres right of the camera's axis
+    yaw = float(np.arctan(off_axis * fit.inverse_distance))
+    camera = PhotoCamera(fit.scale, np.zeros(3), np.asarray(fit.offset, dtype=np.float64) - 0.5, fit.inverse_distance,
+                         np.asarray(fit.principal, dtype=np.float64) - 0.5, yaw)
+    model_to_metric[:3] = np.column_stack([camera.turn(model_to_metric[:3, :3].T).T, camera.turn(model_to_metric[None, :3, 3])[0]])
+    px = camera.to_photo(camera.turn(verts_cam @ flip))
 
     faces = model.faces.numpy()
     # body segments (head, torso, each limb segment...): finer than the model's own part labels
     parts, names = body_segments(model.skin_weights.numpy(), model.bone_labels, faces, model.face_parts.numpy(),
                                  model.part_labels)
-    body = PhotoBody(fit=fit, vertices_px=px, faces=faces, model_to_photo=model_to_photo, vertex_parts=parts,
-                     part_names=list(names))
+    body = PhotoBody(fit=fit, vertices_px=px, faces=faces, model_to_metric=model_to_metric, camera=camera,
+                     vertex_parts=parts, part_names=list(names))
     # does the body explain the photo?
     height = float(np.ptp(px[:, 1]))
     rel_error = fit.landmark_error_px / max(height, 1.0)
     cover, inside = _agreement(px[:, :2], faces, mask)
     body.facts = {"landmark_error_px": round(float(fit.landmark_error_px), 2), "fit_seconds": round(fit.seconds, 3),
+                  "stride_m": round(fit.losses["stride_m"], 3) if "stride_m" in fit.losses else None,
                   "mask_explained": round(cover, 4), "body_inside_mask": round(inside, 4),
                   "phenotype": {k: round(v, 4) for k, v in fit.phenotype_dict().items()}}
     if rel_error > MAX_LANDMARK_ERROR:

@@ -1,8 +1,9 @@
 """The preview pipeline from a photo to a textured mesh in memory (the engine writes it out).
 
-Frames: everything is computed in photo pixels (u right, v down, z towards the camera), then mapped
-to the GLB frame: metres, y up, the person facing +Z, feet on y = 0, centred on x and z, scaled so
-that the mesh is `height_m` tall.
+Frames: everything is computed in photo pixels (u right, v down, d towards the camera), where the
+photo is an orthographic view; the photo's camera (camera.py: the fitted body's, or an orthographic
+one in pixels for the inflation) maps that to metres, then to the GLB frame: y up, the person
+facing +Z, feet on y = 0, centred on x and z, scaled so that the mesh is `height_m` tall.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import dress as D
 from . import mesh as M
 from . import silhouette as S
 from .body_fit import fit_body
+from .camera import PhotoCamera, focal_px
 from .head import Head, find_head
 from .texture import photo_box, texture_mesh
 from .views import render_view
@@ -49,7 +51,7 @@ class PreviewBuild:
     closed_vertices: np.ndarray   # (Vc, 3) the same surface without seam duplicates (watertight)
     closed_faces: np.ndarray
     photo_size: tuple[int, int]   # (W, H)
-    to_photo: tuple[float, float, float]   # (metres per pixel, u of x = 0, v of y = 0)
+    camera: PhotoCamera           # GLB frame <-> photo pixels
     mask: np.ndarray              # (H, W) bool, the foreground used
     person: PersonCut             # the foreground + pose step's result
     notes: dict = field(default_factory=dict)
@@ -64,16 +66,20 @@ class PreviewBuild:
         return write_glb(path, self.vertices, self.faces, self.uv, self.texture, roughness=ROUGHNESS, metallic=0.0,
                          vertex_normals=self.normals, name="human")
 
-    def photo_coords(self, vertices: np.ndarray) -> np.ndarray:
-        """GLB-frame points -> photo (u, v, depth in pixels)."""
-        m, uc, vb = self.to_photo
-        return np.column_stack([vertices[:, 0] / m + uc, vb - vertices[:, 1] / m, vertices[:, 2] / m])
+    @property
+    def to_photo(self) -> tuple[float, float, float]:
+        """(metres per pixel, u of x = 0, v of y = 0): the camera without perspective or yaw (exact for
+        an orthographic one)."""
+        c = self.camera
+        return (1.0 / c.px_per_m, float(c.centre_px[0] - c.px_per_m * c.centre[0]),
+                float(c.centre_px[1] + c.px_per_m * c.centre[1]))
 
     def render_view(self, view: str = "front", max_side: int = VIEW_MAX_SIDE, background=(235, 235, 235),
                     progress=None) -> tuple[np.ndarray, np.ndarray]:
-        """An orthographic view (views.VIEWS): rgb, coverage. The front one is framed like the photo
-        (downscaled to `max_side`), the side and back ones on the mesh."""
-        return render_view(self.photo_coords(self.vertices), self.faces, self.uv, self.texture, view,
+        """An orthographic view (views.VIEWS): rgb, coverage. The front one is the photo's camera's
+        (downscaled to `max_side`), the side and back ones are framed on the mesh."""
+        coords = self.camera.to_photo(self.vertices, perspective=view == "front")
+        return render_view(coords, self.faces, self.uv, self.texture, view,
                            photo_size=self.photo_size, max_side=max_side, background=background, tick=progress)
 
     def write_view(self, path: Path, view: str = "front", progress=None) -> Path:
@@ -145,7 +151,7 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
     body, why = None, "the inflation was asked for"
     if method == "auto":
         progress("body", 0, 1, "fitting the body model")
-        body, why = fit_body(person.pose, mask)
+        body, why = fit_body(person.pose, mask, focal_px((W, H), photo.focal_35mm))
         progress("body", 1, 1, "body fitted" if body is not None else why)
 
     # 3. geometry in photo pixels
@@ -168,21 +174,23 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
         notes.update(method="inflation", method_text="classical: silhouette inflation (not the neural SyncHuman "
                      "method)", **geo)
     progress("geometry", 4, 5, "placing")
-    # photo pixels -> GLB frame (a mirror in v: flip the winding to keep the surface outward)
-    v_top, v_bot = closed_px[:, 1].min(), closed_px[:, 1].max()
-    u_mid = 0.5 * (closed_px[:, 0].min() + closed_px[:, 0].max())
-    z_mid = 0.5 * (closed_px[:, 2].min() + closed_px[:, 2].max())
-    m = float(settings.height_m) / max(v_bot - v_top, 1e-6)
-    closed = np.column_stack([(closed_px[:, 0] - u_mid) * m, (v_bot - closed_px[:, 1]) * m, (closed_px[:, 2] - z_mid) * m])
-    if _volume(closed, closed_faces) < 0:
+    # photo pixels -> metres (the photo's camera) -> GLB frame
+    camera = body.camera if body is not None else PhotoCamera(1.0)  # the inflation: in pixels until scaled
+    metric = camera.from_photo(closed_px)
+    lo, hi = metric.min(0), metric.max(0)
+    m = float(settings.height_m) / max(hi[1] - lo[1], 1e-6)
+    shift = -m * np.array([0.5 * (lo[0] + hi[0]), lo[1], 0.5 * (lo[2] + hi[2])])
+    closed = m * metric + shift
+    camera = camera.moved(m, shift)
+    if _volume(closed, closed_faces) < 0:   # v runs down the photo: the mirror flips the winding
         closed_faces = closed_faces[:, [0, 2, 1]]
     progress("geometry", 5, 5, f"{len(closed_faces)} faces, {len(closed)} vertices")
 
-    to_output = np.diag([m, -m, m, 1.0])
-    to_output[:3, 3] = [-m * u_mid, m * v_bot, -m * z_mid]
     posed, vertex_parts, part_names = None, None, None
     if body is not None:
-        posed, vertex_parts = _posed_body(body, to_output @ body.model_to_photo, closed)
+        metric_to_output = np.diag([m, m, m, 1.0])
+        metric_to_output[:3, 3] = shift
+        posed, vertex_parts = _posed_body(body, metric_to_output @ body.model_to_metric, closed)
         part_names = body.part_names
 
     # 4. texture: one path for both geometries (without body parts, the back is the colour-cluster fill)
@@ -196,14 +204,13 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
     normals = M.vertex_normals(closed, closed_faces)[textured.vertex_index]
     uv, glb_faces, texture = textured.uv, textured.faces, textured.texture
 
-    notes.update({"photo_px_per_m": round(1.0 / m, 4),
-                  # photo pixel (u, v) of a GLB point (x, y): u = u_of_x0 + x * px_per_m, v = v_of_y0 - y * px_per_m
-                  "photo_frame": {"px_per_m": 1.0 / m, "u_of_x0": float(u_mid), "v_of_y0": float(v_bot),
-                                  "z_of_z0": float(z_mid)},
-                  "height_px": round(float(v_bot - v_top), 2)})
+    height_px = float(np.ptp(closed_px[:, 1]))
+    # photo pixel (u, v) of a GLB point: camera.py's formula with these numbers
+    notes.update({"photo_px_per_m": round(camera.px_per_m, 4), "photo_frame": camera.as_dict(),
+                  "height_px": round(height_px, 2)})
     return PreviewBuild(vertices=verts, faces=glb_faces, uv=uv, normals=normals, texture=texture,
                         closed_vertices=closed, closed_faces=closed_faces, photo_size=(W, H),
-                        to_photo=(m, float(u_mid), float(v_bot)), mask=mask, person=person, notes=notes,
+                        camera=camera, mask=mask, person=person, notes=notes,
                         body=posed, vertex_parts=vertex_parts, part_names=part_names)
 
 
