@@ -120,6 +120,8 @@ def camera_pose(model: BodyModel, landmarks: LandmarkRegressor, phenotype, rotve
 
 def project_to_photo(points, scale, offset, inverse_distance=0.0, principal=0.0):
     """Hip-centred camera-frame points (N, 3) -> photo pixels (N, 2); numpy or torch."""
+    if not torch.is_tensor(inverse_distance) and inverse_distance == 0.0:
+        return scale * points[:, :2] + offset  # orthographic: the principal point plays no part
     w = 1.0 + inverse_distance * points[:, 2:3]
     w = w.clip(min=0.2) if isinstance(w, np.ndarray) else w.clamp(min=0.2)  # nothing reaches the lens
     return principal + (offset - principal + scale * points[:, :2]) / w
