@@ -78,9 +78,13 @@ def test_clothed_person_is_the_fitted_body_dressed(tmp_path):
     assert facts["source"].startswith("photo landmarks") and len(body.joints) == len(body.bone_labels)
     assert len(body.mesh_to_body) == len(mesh.vertices)  # per GLB vertex, seam copies included
     assert body.mesh_to_body.max() < len(body.vertices)
-    # every GLB vertex lies near the body it was dressed from (garments stand off the skin, <= 15 cm)
+    # every GLB vertex lies near the body it was dressed from: garments stand off the skin, but not
+    # further than the true skirt stands off the true body (its 95th percentile: 17 cm)
+    from scipy.spatial import cKDTree
+
     gap = np.linalg.norm(mesh.vertices - body.vertices[body.mesh_to_body], axis=1)
-    assert np.median(gap) < 0.03 and np.percentile(gap, 95) < 0.15
+    true_gap = scale * cKDTree(truth["body_vertices"]).query(truth["vertices"])[0]
+    assert np.median(gap) < 0.03 and np.percentile(gap, 95) < np.percentile(true_gap, 95) + 0.01
     # the body's joints land on the photo's landmarks (photo frame from job.json)
     frame = meta["preview"]["photo_frame"]
     camera = PhotoCamera(frame["px_per_m"], np.array(frame["centre_m"]), np.array(frame["centre_px"]),

@@ -50,6 +50,8 @@ SOLE_BAND = 0.03  # a foot's column band reaches this far beside its landmarks (
 SOLE_REACH = 0.12  # the mask's bottom is looked for this far below a foot's lowest landmark (same unit)
 RAISED_FOOT = 0.15  # metres: landmarks with one ankle this far above the other show a raised foot
 MAX_STRIDE = 0.9  # metres between the feet in depth: beyond it, a foot is more likely raised
+MIN_STEP_ROWS = 0.03  # of the person's size: feet whose rows differ less stand side by side (the
+# mask's bottom is good to a few pixels, and a pixel is 1-2 cm of depth in a 512 px photo)
 LEG_FEET = ((FEET[0],) + SOLES[0], (FEET[1],) + SOLES[1])  # ankle, heel, toe per side
 LEG_KNEES = (LANDMARK["left_knee"], LANDMARK["right_knee"])
 
@@ -154,7 +156,7 @@ def sole_rows(mask: np.ndarray, uv: np.ndarray, seen: np.ndarray, size: float) -
 
 
 def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: float, focal: float,
-                 floor: float, centre_row: float) -> tuple[torch.Tensor, float | None]:
+                 floor: float, centre_row: float, size: float) -> tuple[torch.Tensor, float | None]:
     """The world landmarks with the two legs' depths taken from where the feet stand: (landmarks,
     the depth from the left foot to the right one in metres, or None where it does not apply).
 
@@ -164,10 +166,12 @@ def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: 
     gives its depth. Only the difference between the feet is used (it does not
     depend on the floor's exact height): each foot's landmarks are moved by their share of it about
     the landmarks' own mean depth, each knee by half its foot's move. Not applied where a foot may
-    be raised: the landmarks put one ankle 15 cm above the other, or the rows imply a stride longer
-    than MAX_STRIDE."""
+    be raised (the landmarks put one ankle 15 cm above the other, or the rows imply a stride longer
+    than MAX_STRIDE) or where the rows differ by less than MIN_STEP_ROWS of the person's `size` in
+    pixels (feet side by side: the rows differ by their noise)."""
     ankles = world[list(FEET[:2])]
-    if not np.isfinite(soles).all() or abs(float(ankles[0, 1] - ankles[1, 1])) > RAISED_FOOT:
+    if not np.isfinite(soles).all() or abs(float(ankles[0, 1] - ankles[1, 1])) > RAISED_FOOT \
+            or abs(soles[0] - soles[1]) < MIN_STEP_ROWS * size:
         return world, None
     inverse = scale / focal
     depth = [((hip_row - centre_row + scale * floor) / max(row - centre_row, 1.0) - 1.0) / inverse for row in soles]
@@ -312,7 +316,7 @@ class BodyFitter:
                     marks, _, _ = self._pose(torch.sigmoid(phen_logit), free, axis_angle_to_matrix(camera_vec) @ camera0_t)
                     floor = float(marks[list(SOLES[0] + SOLES[1]), 1].max())  # the lowest heel or toe (y is down)
                     world, stride = stride_depth(world, soles, float(log_scale.exp()), float(offset0[1] + size * shift[1]),
-                                                 focal, floor, float(principal[1]))
+                                                 focal, floor, float(principal[1]), size)
             # L-BFGS: the problem is a smooth least squares; it converges in far fewer evaluations
             # than a first-order method.
             opt = torch.optim.LBFGS(params, lr=1.0, max_iter=steps, history_size=20,
