@@ -205,8 +205,8 @@ def _extend(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def side_blend(front: np.ndarray, back: np.ndarray, sil: Silhouette, radius: np.ndarray) -> np.ndarray:
     """The back chart's colours approach the front's edge colours towards the silhouette, over about a
     quarter of the local radius: front and back agree where they meet. The edge colours are smoothed
-    along the outline and taken from a little inside it, so the surfaces seen edge-on from the front
-    (which take this chart) show no streaks of single outline pixels or of the photo's rim shading."""
+    along the outline (`edge_colours`), so the surfaces seen edge-on from the front (which take this
+    chart, texture.py) show no single outline pixels stretched into streaks."""
     t = _smoothstep(np.maximum(sil.phi, 0) / blend_width(sil, radius))[..., None]
     return (edge_colours(front, sil).astype(np.float32) * (1 - t) + back.astype(np.float32) * t).astype(np.uint8)
 
@@ -218,9 +218,9 @@ def blend_width(sil: Silhouette, radius: np.ndarray) -> np.ndarray:
 
 
 def edge_colours(front: np.ndarray, sil: Silhouette) -> np.ndarray:
-    """The front's colours blurred over ~0.6 % of the figure's height, from the pixels at least ~2 px
-    inside the outline only (the outline's own pixels are shaded by the rim and tinted by the
-    background), extended outwards."""
+    """The front's colours blurred over ~0.3 % of the figure's height (a few pixels, mostly along the
+    outline there), from the pixels at least half a pixel inside it only (not the partly covered
+    ones on the outline), extended outwards."""
     sigma = max(1.0, 0.003 * sil.height_px)
     s = min(1.0, 2.0 / sigma)   # blur at a scale with ~2 px per sigma: the cost stays small
     h, w = sil.mask.shape

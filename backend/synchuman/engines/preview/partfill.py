@@ -17,13 +17,12 @@ import numpy as np
 from .backfill import back_fill, nearest_fill, side_blend
 from .head import Head
 from .silhouette import Silhouette
-from .skinhair import long_hair, skin_colour, skin_pixels, to_lab
+from .skinhair import bare_skin, long_hair, to_lab
 from .visibility import Visibility
 
 HEAD_PARTS = ("head",)   # body part names whose back is hair (anny's part label for the skull and face)
 HANGING_HAIR_PARTS = ("head", "neck", "torso")   # parts long hair covers from behind
 NECK_PARTS = ("neck",)   # the body model labels the throat below the chin head: it is the neck's source too
-BARE_SHARE = 0.6   # a part is bare skin on its back where at least this share of its front is skin
 
 
 def face_parts_from_vertices(faces: np.ndarray, vertex_parts: np.ndarray) -> np.ndarray:
@@ -110,47 +109,28 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
 
 def _skin_and_hair(front, base_w, mask_w, part_front, part_back, head: Head, head_ids, part_names, notes):
     """The colour source of the part fill: the garment fill (`base_w`), with the photo's local skin
-    colour where it shows skin outside the face and the hair colour on the rest of the head; where
-    long hair hangs down the back (skinhair.py); and the bare throat (skin on the head part below
-    the chin)."""
+    colour where it shows bare skin outside the face and the hair colour on the rest of the head;
+    where long hair hangs down the back; and the bare throat (skin on the head part below the chin).
+    skinhair.py finds them."""
     h, w = mask_w.shape
-    lab = to_lab(cv2.resize(front, (w, h), interpolation=cv2.INTER_AREA))
+    front_w = cv2.resize(front, (w, h), interpolation=cv2.INTER_AREA)
+    lab = to_lab(front_w)
     head_region = np.isin(part_front, head_ids) & mask_w
     face = None
     if head.face is not None:
         sx, sy = w / front.shape[1], h / front.shape[0]
         face = (head.face[0] * sx, head.face[1] * sy, head.face[2] * sx, head.face[3] * sy)
     hair_lab = to_lab(np.array(notes["hair_rgb"], np.float32)) if "hair_rgb" in notes else None
-    skin_lab = skin_colour(lab, head_region, face)
-    # the face (the head above the chin) is never a source; the neck below it may be
-    rows = np.nonzero(head_region.any(axis=1))[0]
-    chin = (face[1] + 1.1 * face[3]) if face is not None else (rows[0] + 0.85 * (rows[-1] - rows[0]) if len(rows) else 0)
-    face_area = head_region.copy()
-    face_area[int(chin):] = False
-    kernel = np.ones((5, 5), np.uint8)
-    outline = mask_w & ~cv2.erode(mask_w.astype(np.uint8), kernel).astype(bool)
-    anchors = outline | cv2.dilate(face_area.astype(np.uint8), kernel).astype(bool)
-    shaded = np.zeros_like(mask_w)
-    if len(rows):
-        shaded[int(chin):int(chin + 0.5 * (rows[-1] - rows[0] + 1))] = True
-    skin = skin_pixels(lab, mask_w, skin_lab, hair_lab, anchors, shaded) & ~face_area
-    # a part is bare where most of what the photo shows of it is skin (a garment with skin-coloured
-    # stripes keeps its garment fill)
-    for p in np.unique(part_front[skin]):
-        on_part = (part_front == p) & mask_w & ~face_area
-        if skin[on_part].mean() < BARE_SHARE:
-            skin[on_part] = False
+    skin, skin_lab = bare_skin(lab, mask_w, part_front, head_region, face, hair_lab)
     source = base_w
     if skin.any():   # the local skin colour: the photo blurred over its skin pixels only
         sigma = max(1.0, 0.01 * h)
-        num = cv2.GaussianBlur(cv2.resize(front, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-                               * skin[..., None], (0, 0), sigma)
+        num = cv2.GaussianBlur(front_w.astype(np.float32) * skin[..., None], (0, 0), sigma)
         den = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), sigma)[..., None]
         source = np.where(skin[..., None], num / np.maximum(den, 1e-6), base_w)
+    hanging = np.zeros((h, w), bool)
     if hair_lab is not None:   # the rest of the head is hair from behind, down to the bare neck
         source = np.where((head_region & ~skin)[..., None], np.float32(notes["hair_rgb"]), source)
-    hanging = np.zeros((h, w), bool)
-    if hair_lab is not None and head_ids:
         covered = np.isin(part_back, [i for i, n in enumerate(part_names) if n in HANGING_HAIR_PARTS])
         hanging = long_hair(lab, mask_w, head_region, hair_lab, skin_lab) & covered
     notes["skin_share"] = round(float(skin.sum() / max(mask_w.sum(), 1)), 3)

@@ -23,6 +23,7 @@ SHADED_SKIN_DISTANCE = 14.0   # the same under the chin, whose shadow darkens th
 # hair over the shoulders hangs further down the back than the front shows (the chest hides its
 # end in front, nothing does behind): continued this many head heights below the lowest strand
 HAIR_BELOW_STRANDS = 0.5
+BARE_SHARE = 0.6   # a part is bare skin where at least this share of what the photo shows of it is skin
 
 
 def to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -55,14 +56,12 @@ def skin_colour(lab: np.ndarray, head_region: np.ndarray, face: tuple[int, int, 
     return np.median(lab[core], axis=0).astype(np.float32)
 
 
-def skin_pixels(lab: np.ndarray, mask: np.ndarray, skin_lab: np.ndarray | None, hair_lab: np.ndarray | None,
+def skin_pixels(lab: np.ndarray, mask: np.ndarray, skin_lab: np.ndarray, hair_lab: np.ndarray | None,
                 anchors: np.ndarray, shaded: np.ndarray) -> np.ndarray:
     """Pixels of the person near the skin colour (and nearer it than the hair colour), in regions
     that reach `anchors` (the outline, the head): bare skin continues to the body's edge or to the
     face, while a skin-coloured print or logo inside a garment does not; specks dropped. In
     `shaded` (under the chin) the colour may differ more."""
-    if skin_lab is None:
-        return np.zeros(mask.shape, bool)
     d = colour_distance(lab, skin_lab)
     skin = mask & (d < np.where(shaded, SHADED_SKIN_DISTANCE, SKIN_DISTANCE))
     if hair_lab is not None:
@@ -71,6 +70,34 @@ def skin_pixels(lab: np.ndarray, mask: np.ndarray, skin_lab: np.ndarray | None, 
     n, comp = cv2.connectedComponents(skin, connectivity=8)
     reach = np.unique(comp[anchors & (skin > 0)])
     return np.isin(comp, reach[reach > 0])
+
+
+def bare_skin(lab: np.ndarray, mask: np.ndarray, part_front: np.ndarray, head_region: np.ndarray,
+              face: tuple[float, float, float, float] | None, hair_lab: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The photo's bare skin outside the face (bool) and the skin colour (Lab, None if no head).
+    `part_front`: the body part each pixel shows; `head_region`: the head part's pixels; `face`: the
+    detected face (x, y, w, h) in this frame, or None."""
+    skin_lab = skin_colour(lab, head_region, face)
+    rows = np.nonzero(head_region.any(axis=1))[0]
+    if skin_lab is None or len(rows) == 0:
+        return np.zeros(mask.shape, bool), skin_lab
+    # the face (the head above the chin) is never a source; the throat below it may be
+    chin = face[1] + 1.1 * face[3] if face is not None else rows[0] + 0.85 * (rows[-1] - rows[0])
+    face_area = head_region.copy()
+    face_area[int(chin):] = False
+    kernel = np.ones((5, 5), np.uint8)
+    outline = mask & ~cv2.erode(mask.astype(np.uint8), kernel).astype(bool)
+    anchors = outline | cv2.dilate(face_area.astype(np.uint8), kernel).astype(bool)
+    shaded = np.zeros_like(mask)
+    shaded[int(chin):int(chin + 0.5 * (rows[-1] - rows[0] + 1))] = True
+    skin = skin_pixels(lab, mask, skin_lab, hair_lab, anchors, shaded) & ~face_area
+    # a garment with skin-coloured stripes keeps its garment fill
+    for p in np.unique(part_front[skin]):
+        on_part = (part_front == p) & mask & ~face_area
+        if skin[on_part].mean() < BARE_SHARE:
+            skin[on_part] = False
+    return skin, skin_lab
 
 
 def long_hair(lab: np.ndarray, mask: np.ndarray, head_region: np.ndarray, hair_lab: np.ndarray,

@@ -6,7 +6,8 @@ plausible fill, blended where they meet. One entry point for every preview geome
 1. Visibility (visibility.py): the mesh is rasterised from the front and from behind; faces that the
    photo sees (facing it, not hidden behind another part) take the photo, faces a camera behind the
    person would see take the back chart, the rest (e.g. a torso's front behind a crossed arm) a
-   solid colour cell of their body part.
+   solid colour cell of their body part. Faces near the outline seen nearly edge-on take the back
+   chart too: the photo would be stretched into streaks over them.
 2. Atlas (atlas.py): the front chart is the photo's person box at the highest scale the texture
    size allows (the photo's own resolution for a standing person in a 1024 photo at 1024); the back
    chart is the same box seen from behind; the cells sit in the space left over.
