@@ -80,18 +80,19 @@ def test_sides_do_not_stretch_the_outline_pixels(long_hair_case):
     # stretched outline pixels were large ones over a fifth of the side view (mean change 9.4)
     assert change.mean() < 6.0, f"the outline's noise shows on the side view (mean change {change.mean():.2f})"
     assert (change > 20).mean() < 0.06, f"{100 * (change > 20).mean():.1f} % of the side view took outline noise"
-    # and the front still is the photo there, away from the outline
-    front, fcover = render_view(verts_px[tm.vertex_index], tm.faces, tm.uv, tm.texture, "front", photo_size=alpha.shape[::-1])
+    # away from the outline the front is still the photo
+    front, fcover = render_view(verts_px[tm.vertex_index], tm.faces, tm.uv, tm.texture, "front",
+                                photo_size=alpha.shape[::-1])
     deep = fcover & (cv2.distanceTransform(inside, cv2.DIST_L2, 3) > 6)
     assert np.abs(front.astype(float) - photo.astype(float)).mean(-1)[deep].mean() < 6
 
 
-def test_back_of_a_bare_neck_is_skin(tmp_path, example_photo):
+def test_back_of_a_bare_neck_is_skin(example_photo):
     """The bundled example: a bare neck above a blue shirt's collar. Seen from behind, the neck between
     the head's hair and the collar is skin-coloured (it showed a patch of the shirt)."""
-    built = build_preview(load_photo(example_photo), ReconstructSettings(engine="preview", rig=False), lambda *a: None)
-    assert built.notes["method"] == "body"
-    photo = load_photo(example_photo).rgba[..., :3]
+    rgba = load_photo(example_photo).rgba
+    built = _build(rgba)
+    photo = rgba[..., :3]
     verts_px = built.photo_coords(built.closed_vertices)
     pose = built.person.pose
     names = list(built.part_names)
@@ -125,7 +126,8 @@ def test_back_of_a_bare_neck_is_skin(tmp_path, example_photo):
     H, W = photo.shape[:2]
     back, cover = bench.ours_from_behind(verts_px[tm.vertex_index], tm.faces, tm.uv, tm.texture, (W, H))
     hair = np.array(tm.notes["hair_rgb"], float)
-    window = slice(int(chin_v - 0.5 * gap), int(shoulder_v)), slice(int(centre_u - half_width), int(centre_u + half_width))
+    window = (slice(int(chin_v - 0.5 * gap), int(shoulder_v)),
+              slice(int(centre_u - half_width), int(centre_u + half_width)))
     band = back[window]
     assert cover[window].mean() > 0.95
     nearest = np.argmin([np.linalg.norm(band - c, axis=-1) for c in (skin, hair, shirt)], axis=0)

@@ -49,7 +49,8 @@ def skin_colour(lab: np.ndarray, head_region: np.ndarray, face: tuple[int, int, 
             return None
         r0, r1, c0, c1 = rows.min(), rows.max(), cols.min(), cols.max()
         core[:] = False
-        core[int(r0 + 0.5 * (r1 - r0)):int(r0 + 0.85 * (r1 - r0)) + 1, int(c0 + 0.3 * (c1 - c0)):int(c0 + 0.7 * (c1 - c0)) + 1] = True
+        rs = slice(int(r0 + 0.5 * (r1 - r0)), int(r0 + 0.85 * (r1 - r0)) + 1)
+        core[rs, int(c0 + 0.3 * (c1 - c0)):int(c0 + 0.7 * (c1 - c0)) + 1] = True
         core &= head_region
         if core.sum() < 4:
             return None
@@ -67,7 +68,7 @@ def skin_pixels(lab: np.ndarray, mask: np.ndarray, skin_lab: np.ndarray, hair_la
     if hair_lab is not None:
         skin &= d < colour_distance(lab, hair_lab)
     skin = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    n, comp = cv2.connectedComponents(skin, connectivity=8)
+    _, comp = cv2.connectedComponents(skin, connectivity=8)
     reach = np.unique(comp[anchors & (skin > 0)])
     return np.isin(comp, reach[reach > 0])
 
@@ -106,19 +107,19 @@ def long_hair(lab: np.ndarray, mask: np.ndarray, head_region: np.ndarray, hair_l
     rows = np.nonzero(head_region.any(axis=1))[0]
     if len(rows) == 0 or (skin_lab is not None and colour_distance(hair_lab, skin_lab) < 0.5 * SKIN_DISTANCE):
         return np.zeros(mask.shape, bool)   # hair the colour of skin: strands cannot be told from a neck
-    top, chin = int(rows[0]), int(rows[-1])
-    head_h = chin - top + 1
+    top, head_bottom = int(rows[0]), int(rows[-1])   # the chin, or the collar when the throat is labelled head
+    head_h = head_bottom - top + 1
     d = colour_distance(lab, hair_lab)
     hair = mask & (d < SHADED_SKIN_DISTANCE)
     if skin_lab is not None:
         hair &= d < colour_distance(lab, skin_lab)
-    n, comp = cv2.connectedComponents(hair.astype(np.uint8), connectivity=8)
+    _, comp = cv2.connectedComponents(hair.astype(np.uint8), connectivity=8)
     touching = np.unique(comp[head_region & hair])
     hair = np.isin(comp, touching[touching > 0])
-    # strands: hair below the chin, within two head heights of it
-    lowest = min(mask.shape[0], chin + 2 * head_h)
+    # strands: hair below the head part, within two head heights of it
+    lowest = min(mask.shape[0], head_bottom + 2 * head_h)
     below = np.zeros(mask.shape, bool)
-    below[chin + 1:lowest] = hair[chin + 1:lowest]
+    below[head_bottom + 1:lowest] = hair[head_bottom + 1:lowest]
     if below.sum() < max(8, 0.02 * head_region.sum()):
         return np.zeros(mask.shape, bool)
     hair_rows = np.nonzero(below.any(axis=1))[0]
@@ -130,6 +131,6 @@ def long_hair(lab: np.ndarray, mask: np.ndarray, head_region: np.ndarray, hair_l
     lo = np.minimum(lo, head_cols[0])
     hi = np.maximum(hi, head_cols[-1])
     region = (cols[None] >= lo[:, None]) & (cols[None] <= hi[:, None])
-    region[:chin + 1] = False
+    region[:head_bottom + 1] = False
     region[bottom + 1:] = False
     return region
