@@ -222,15 +222,13 @@ def edge_colours(front: np.ndarray, sil: Silhouette) -> np.ndarray:
     outline there), from the pixels at least half a pixel inside it only (not the partly covered
     ones on the outline), extended outwards."""
     sigma = max(1.0, 0.003 * sil.height_px)
-    s = min(1.0, 2.0 / sigma)   # blur at a scale with ~2 px per sigma: the cost stays small
+    s = min(1.0, 1.0 / sigma)   # blur at a scale with ~1 px per sigma: the cost stays small
     h, w = sil.mask.shape
     size = (max(4, round(w * s)), max(4, round(h * s)))
     inner = cv2.resize((sil.phi >= 0.5).astype(np.float32), size, interpolation=cv2.INTER_AREA)
     small = cv2.resize(front.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     num = cv2.GaussianBlur(small * inner[..., None], (0, 0), sigma * s)
     den = cv2.GaussianBlur(inner, (0, 0), sigma * s)[..., None]
-    seen = den[..., 0] > 0.05
-    if not seen.any():
-        return front
-    smooth = nearest_fill(num / np.maximum(den, 1e-6), seen)
+    # beyond the blur's reach (outside the figure, never sampled by a face) the front as it is
+    smooth = np.where(den > 0.05, num / np.maximum(den, 1e-6), small)
     return np.clip(cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR) + 0.5, 0, 255).astype(np.uint8)
