@@ -5,8 +5,10 @@ stand-in for the dressed mesh (issue 15, part B).
 
 Per case (benchmarks/clothed_people.py, 1024² photos): the true cut-out's alpha, MediaPipe's 33
 landmarks on it, `body.fit.BodyFitter` -> the fitted body projected into photo pixels with its
-per-vertex body segments (bodyparts.py) -> `texture_mesh`. The same is done for the inflated silhouette of
-`build_preview` (no parts: the colour-cluster back fill), side by side.
+per-vertex body segments (bodyparts.py) -> `texture_mesh`; and, side by side, the whole engine
+(`build_preview` on the cut-out: the dressed body with its parts, or the inflated silhouette when no
+body is fitted; the row says which). --save writes both meshes' front/side/back views (the engine's
+under CASE/engine/).
 - front PSNR (dB): the textured mesh rendered from the front against the photo, where both cover;
 - back error: the mesh seen from behind through the photo's projection, against the true dressed
   surface seen the same way, its true colours lit as the photo lit the front (the person turned
@@ -15,8 +17,8 @@ per-vertex body segments (bodyparts.py) -> `texture_mesh`. The same is done for 
 - skin on hair: the share of the true hair's pixels (seen from behind) whose colour is nearer the
   person's skin colour than their hair colour (both lit flat from the front; the face copied to
   the back would score high);
-- tex s: the time of `texture_mesh` alone (the inflation's includes its share of `build_preview`'s
-  notes: `texture_seconds`).
+- hidden faces: faces seen from neither side (a solid part colour);
+- tex s: the time of `texture_mesh` alone (the engine's from its notes: `texture_seconds`).
 """
 
 from __future__ import annotations
@@ -152,8 +154,15 @@ def run_case(spec, seed: int, model, fitter, save: Path | None) -> dict:
     settings = ReconstructSettings(engine="preview")
     built = build_preview(photo_rgba, settings, lambda *a: None)
     pts = built.photo_coords(built.vertices)
-    rows["inflation"] = {**scores(case, person, pts, built.faces, built.uv, built.texture),
-                         "s": built.notes["texture_seconds"], "hidden": 0.0}
+    charts = built.notes["texture_charts"]
+    rows[f"engine ({built.notes['method']})"] = {**scores(case, person, pts, built.faces, built.uv, built.texture),
+                                                 "s": built.notes["texture_seconds"],
+                                                 "hidden": charts["hidden_faces"] / len(built.closed_faces)}
+    if save:
+        folder = save / spec[0] / "engine"
+        folder.mkdir(parents=True, exist_ok=True)
+        for view in ("front", "side", "back"):
+            built.write_view(folder / f"{view}.png", view)
     return {"case": spec[0], "rows": rows}
 
 
@@ -197,7 +206,7 @@ def main() -> None:
             sk = f"{100 * row['skin_on_hair']:.0f} %" if np.isfinite(row["skin_on_hair"]) else "–"
             print(f"| {r['case']} | {mesh} | {row['psnr']:.1f} | {row['back_err']:.1f} | {cells} | {sk} | "
                   f"{100 * row['hidden']:.1f} % | {row['s']:.2f} |")
-    for mesh in ("body parts", "inflation"):
+    for mesh in dict.fromkeys(m for r in results for m in r["rows"]):
         rows = [r["rows"][mesh] for r in results if mesh in r["rows"]]
         if not rows:
             continue

@@ -162,7 +162,8 @@ def _local_label_colour(lab, label, mode, m, k, win, centres) -> np.ndarray:
 
 
 def _hair_colour(lab, label, centres, head, m) -> np.ndarray | None:
-    """Dominant cluster above and beside the face (or in the top third of the head)."""
+    """Dominant cluster above and beside the face (or in the top third of the head), other than the
+    face's own when the hair covers a fifth of that area."""
     hm = head.mask
     if head.face is not None:
         fx, fy, fw, fh = head.face
@@ -178,6 +179,14 @@ def _hair_colour(lab, label, centres, head, m) -> np.ndarray | None:
     if sel.sum() < 4:
         return None
     counts = np.bincount(label[sel], minlength=len(centres))
+    if head.face is not None and face_core.any():
+        # the face's own colour (skin at the forehead, temples and ears) is not the hair unless
+        # nothing else covers a fair share of the head around the face (a bald head)
+        skin = np.bincount(label[face_core & hm], minlength=len(centres)).argmax()
+        others = counts.copy()
+        others[skin] = 0
+        if others.max() >= 0.2 * counts.sum():
+            counts = others
     return centres[int(np.argmax(counts))].astype(np.float32)
 
 
@@ -195,7 +204,31 @@ def _extend(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def side_blend(front: np.ndarray, back: np.ndarray, sil: Silhouette, radius: np.ndarray) -> np.ndarray:
     """The back chart's colours approach the front's edge colours towards the silhouette, over about a
-    quarter of the local radius: front and back agree where they meet."""
-    width = np.clip(0.25 * radius, 1.5, max(1.5, 0.02 * sil.height_px))
-    t = _smoothstep(np.maximum(sil.phi, 0) / width)[..., None]
-    return (front.astype(np.float32) * (1 - t) + back.astype(np.float32) * t).astype(np.uint8)
+    quarter of the local radius: front and back agree where they meet. The edge colours are smoothed
+    along the outline (`edge_colours`), so the surfaces seen edge-on from the front (which take this
+    chart, texture.py) show no single outline pixels stretched into streaks."""
+    t = _smoothstep(np.maximum(sil.phi, 0) / blend_width(sil, radius))[..., None]
+    return (edge_colours(front, sil).astype(np.float32) * (1 - t) + back.astype(np.float32) * t).astype(np.uint8)
+
+
+def blend_width(sil: Silhouette, radius: np.ndarray) -> np.ndarray:
+    """How far inside the outline (pixels, per box pixel) the back chart reaches the front's edge
+    colours: about a quarter of the local radius."""
+    return np.clip(0.25 * radius, 1.5, max(1.5, 0.02 * sil.height_px))
+
+
+def edge_colours(front: np.ndarray, sil: Silhouette) -> np.ndarray:
+    """The front's colours blurred over ~0.3 % of the figure's height (a few pixels, mostly along the
+    outline there), from the pixels at least half a pixel inside it only (not the partly covered
+    ones on the outline), extended outwards."""
+    sigma = max(1.0, 0.003 * sil.height_px)
+    s = min(1.0, 1.0 / sigma)   # blur at a scale with ~1 px per sigma: the cost stays small
+    h, w = sil.mask.shape
+    size = (max(4, round(w * s)), max(4, round(h * s)))
+    inner = cv2.resize((sil.phi >= 0.5).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(front.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    num = cv2.GaussianBlur(small * inner[..., None], (0, 0), sigma * s)
+    den = cv2.GaussianBlur(inner, (0, 0), sigma * s)[..., None]
+    # beyond the blur's reach (outside the figure, never sampled by a face) the front as it is
+    smooth = np.where(den > 0.05, num / np.maximum(den, 1e-6), small)
+    return np.clip(cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR) + 0.5, 0, 255).astype(np.uint8)

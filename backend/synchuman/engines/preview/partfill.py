@@ -16,10 +16,13 @@ import numpy as np
 
 from .backfill import back_fill, nearest_fill, side_blend
 from .head import Head
-from .silhouette import Silhouette, local_thickness
+from .silhouette import Silhouette
+from .skinhair import bare_skin, long_hair, to_lab
 from .visibility import Visibility
 
 HEAD_PARTS = ("head",)   # body part names whose back is hair (anny's part label for the skull and face)
+HANGING_HAIR_PARTS = ("head", "neck", "torso")   # parts long hair covers from behind
+NECK_PARTS = ("neck",)   # the body model labels the throat below the chin head: it is the neck's source too
 
 
 def face_parts_from_vertices(faces: np.ndarray, vertex_parts: np.ndarray) -> np.ndarray:
@@ -56,8 +59,9 @@ def head_from_parts(head: Head, part_front: np.ndarray, head_ids: list[int], sha
 
 
 def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, face_parts: np.ndarray,
-              part_names: list[str], tick=None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """The back image (box size, like `front`), one solid colour per part (P, 3) uint8, and notes."""
+              part_names: list[str], radius: np.ndarray, tick=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The back image (box size, like `front`), one solid colour per part (P, 3) uint8, and notes.
+    `radius`: the silhouette's local thickness (the side blend's width)."""
     part_back = _part_image(vis.back_tri, face_parts)
     h, w = part_back.shape
     mask_w = cv2.resize(sil.mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
@@ -70,18 +74,24 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
     base, notes = back_fill(front, sil, head, tick=tick)
     notes["back"] = "part by part (body part labels)"
     base_w = cv2.resize(base, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+    source_w, hanging, throat = _skin_and_hair(front, base_w, mask_w, part_front, part_back, head, head_ids,
+                                               part_names, notes)
     back_w = base_w.copy()
     cells = np.tile(base_w[mask_w].mean(0) if mask_w.any() else base_w.reshape(-1, 3).mean(0), (len(part_names), 1))
     for p in np.unique(np.concatenate([part_back[part_back >= 0], part_front[part_front >= 0]])):
         source = (part_front == p) & mask_w
+        if part_names[p] in NECK_PARTS:   # the photo shows the neck's front as the head's throat
+            source |= throat
         here = part_back == p
         if source.sum() < 4:
             if here.any():
                 cells[p] = np.median(base_w[here], axis=0)
             continue
-        cells[p] = np.median(base_w[source], axis=0)
+        cells[p] = np.median(source_w[source], axis=0)
         if here.any():
-            back_w[here] = nearest_fill(base_w, source)[here]
+            back_w[here] = nearest_fill(source_w, source)[here]
+    if hanging.any():
+        back_w[hanging] = notes["hair_rgb"]
     if head_ids and "hair_rgb" in notes:
         cells[head_ids] = notes["hair_rgb"]
     # soften the borders between parts (inside the figure only)
@@ -92,6 +102,37 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
     back_w = np.where(den > 1e-3, num / np.maximum(den, 1e-3), back_w)
     back = cv2.resize(np.clip(back_w + 0.5, 0, 255).astype(np.uint8), (front.shape[1], front.shape[0]),
                       interpolation=cv2.INTER_LINEAR)
-    back = side_blend(front, back, sil, local_thickness(sil))
+    back = side_blend(front, back, sil, radius)
     notes["parts_seen_in_photo"] = sorted(part_names[p] for p in np.unique(part_front[part_front >= 0]))
     return back, np.clip(cells + 0.5, 0, 255).astype(np.uint8), notes
+
+
+def _skin_and_hair(front, base_w, mask_w, part_front, part_back, head: Head, head_ids, part_names, notes):
+    """The colour source of the part fill: the garment fill (`base_w`), with the photo's local skin
+    colour where it shows bare skin outside the face and the hair colour on the rest of the head;
+    where long hair hangs down the back; and the bare throat (skin on the head part below the chin).
+    skinhair.py finds them."""
+    h, w = mask_w.shape
+    front_w = cv2.resize(front, (w, h), interpolation=cv2.INTER_AREA)
+    lab = to_lab(front_w)
+    head_region = np.isin(part_front, head_ids) & mask_w
+    face = None
+    if head.face is not None:
+        sx, sy = w / front.shape[1], h / front.shape[0]
+        face = (head.face[0] * sx, head.face[1] * sy, head.face[2] * sx, head.face[3] * sy)
+    hair_lab = to_lab(np.array(notes["hair_rgb"], np.float32)) if "hair_rgb" in notes else None
+    skin, skin_lab = bare_skin(lab, mask_w, part_front, head_region, face, hair_lab)
+    source = base_w
+    if skin.any():   # the local skin colour: the photo blurred over its skin pixels only
+        sigma = max(1.0, 0.01 * h)
+        num = cv2.GaussianBlur(front_w.astype(np.float32) * skin[..., None], (0, 0), sigma)
+        den = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), sigma)[..., None]
+        source = np.where(skin[..., None], num / np.maximum(den, 1e-6), base_w)
+    hanging = np.zeros((h, w), bool)
+    if hair_lab is not None:   # the rest of the head is hair from behind, down to the bare neck
+        source = np.where((head_region & ~skin)[..., None], np.float32(notes["hair_rgb"]), source)
+        covered = np.isin(part_back, [i for i, n in enumerate(part_names) if n in HANGING_HAIR_PARTS])
+        hanging = long_hair(lab, mask_w, head_region, hair_lab, skin_lab) & covered
+    notes["skin_share"] = round(float(skin.sum() / max(mask_w.sum(), 1)), 3)
+    notes["long_hair"] = bool(hanging.any())
+    return source, hanging, skin & head_region

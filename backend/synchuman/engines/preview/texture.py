@@ -6,7 +6,8 @@ plausible fill, blended where they meet. One entry point for every preview geome
 1. Visibility (visibility.py): the mesh is rasterised from the front and from behind; faces that the
    photo sees (facing it, not hidden behind another part) take the photo, faces a camera behind the
    person would see take the back chart, the rest (e.g. a torso's front behind a crossed arm) a
-   solid colour cell of their body part.
+   solid colour cell of their body part. Faces near the outline seen nearly edge-on take the back
+   chart too: the photo would be stretched into streaks over them.
 2. Atlas (atlas.py): the front chart is the photo's person box at the highest scale the texture
    size allows (the photo's own resolution for a standing person in a 1024 photo at 1024); the back
    chart is the same box seen from behind; the cells sit in the space left over.
@@ -27,12 +28,18 @@ import numpy as np
 
 from . import silhouette as S
 from .atlas import layout, bake
-from .backfill import back_fill, clean_front, side_blend
+from .backfill import back_fill, blend_width, clean_front, side_blend
 from .head import Head, find_head
 from .partfill import face_parts_from_vertices, part_fill
 from .visibility import visible_faces
 
 FRONT, BACK, CELL = 0, 1, 2   # face charts; a CELL face's key is CELL + its part
+# a front-facing surface near the outline turned further than this from the camera (|cos| of its
+# normal to the view) does not take the photo: there one photo pixel would be stretched over ~3
+# texels of surface (the streaks along the rims of arms and legs seen from the side); it takes the
+# back chart instead, whose colours there are the front's edge colours smoothed along the outline.
+# Inside the figure (a fold seen edge-on) the photo stays: the back chart is a guess there.
+GRAZING_COS = 0.3
 
 
 @dataclass
@@ -61,6 +68,28 @@ def _alpha(mask: np.ndarray) -> np.ndarray:
     if m.dtype == np.uint8:
         return m
     return np.clip(m.astype(np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def view_cosine(verts_px: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Per face, |cos| of the angle between the surface's smoothed normal (the mean of its corners'
+    area-weighted vertex normals) and the view axis: 1 facing the camera, 0 edge-on."""
+    a, b, c = (verts_px[faces[:, k]] for k in range(3))
+    fn = np.cross(b - a, c - a)
+    vn = np.column_stack([sum(np.bincount(faces[:, k], fn[:, d], len(verts_px)) for k in range(3)) for d in range(3)])
+    vz = np.abs(vn[:, 2]) / np.maximum(np.linalg.norm(vn, axis=1), 1e-12)
+    return vz[faces].mean(1)
+
+
+def rim_grazing(verts_px: np.ndarray, faces: np.ndarray, sil: S.Silhouette, radius: np.ndarray) -> np.ndarray:
+    """Faces seen edge-on (GRAZING_COS) whose centre lies where the back chart shows the front's edge
+    colours (within half the side blend's width of the outline)."""
+    grazing = view_cosine(verts_px, faces) < GRAZING_COS
+    centre = verts_px[faces[grazing]].mean(1)
+    phi = sil.sample(sil.phi, centre[:, 0], centre[:, 1], outside=-1.0)
+    near = phi < 0.5 * sil.sample(blend_width(sil, radius), centre[:, 0], centre[:, 1], outside=1.5)
+    out = np.zeros(len(faces), bool)
+    out[np.nonzero(grazing)[0][near]] = True
+    return out
 
 
 def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces: np.ndarray,
@@ -97,20 +126,22 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
     front = clean_front(rgb_box, sil)
     tick(1, 5, "visibility")
     vis = visible_faces(verts_px, faces, sil.box, sil.height_px, behind=vertex_parts is not None)
+    radius = S.local_thickness(sil)
+    photo_faces = vis.front & ~rim_grazing(verts_px, faces, sil, radius)
     tick(2, 5, "back fill")
     fill_tick = lambda d, t: tick(2, 5, f"back fill {d}/{t}")  # noqa: E731
     if vertex_parts is None:
         back, notes = back_fill(front, sil, head_box, tick=fill_tick)
-        back = side_blend(front, back, sil, S.local_thickness(sil))
-        chart = np.where(vis.front, FRONT, BACK)
+        back = side_blend(front, back, sil, radius)
+        chart = np.where(photo_faces, FRONT, BACK)
         cell_colours, n_cells = None, 0
     else:
         names = list(part_names or [])
         face_parts = face_parts_from_vertices(faces, vertex_parts)
         if len(names) <= int(face_parts.max()):
             raise ValueError(f"texture_mesh: vertex_parts index {int(face_parts.max())} but only {len(names)} part names")
-        back, cell_colours, notes = part_fill(front, sil, head_box, vis, face_parts, names, tick=fill_tick)
-        chart = np.where(vis.front, FRONT, np.where(vis.back, BACK, CELL + face_parts))
+        back, cell_colours, notes = part_fill(front, sil, head_box, vis, face_parts, names, radius, tick=fill_tick)
+        chart = np.where(photo_faces, FRONT, np.where(vis.back | vis.front, BACK, CELL + face_parts))
         n_cells = len(names)
     tick(3, 5, "baking")
     atlas = layout(sil.box, int(size), cells=n_cells)
@@ -132,7 +163,8 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
         uv[cell] = atlas.cell_uv(key[cell] - CELL)
     counts = np.bincount(np.minimum(chart, CELL), minlength=3)
     notes.update({"texture_charts": {"front_faces": int(counts[FRONT]), "back_faces": int(counts[BACK]),
-                                     "hidden_faces": int(counts[CELL])},
+                                     "hidden_faces": int(counts[CELL]),
+                                     "grazing_faces": int((vis.front & ~photo_faces).sum())},
                   "texture_seconds": round(time.perf_counter() - started, 3)})
     tick(5, 5, f"{atlas.size}px texture")
     return TexturedMesh(vertex_index=vertex_index, faces=inverse.reshape(-1, 3), uv=np.clip(uv, 0.0, 1.0),
