@@ -26,10 +26,12 @@ from .silhouette import Silhouette
 
 ROWS = 220  # grid cells over the person's height (before the face budget's say)
 MIN_ROWS = 140  # however small the budget (the reduction takes it the rest of the way): thin arms stay
-BLUR_CELLS = 2.0
+BLUR_CELLS = 2.0  # the union's blur (cells): fills the creases where a garment meets the body
 SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
 TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
 TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
+FILL_SUPPORT = 0.2  # a scale's normalised blur takes over fully with this much known weight
+TUBE_RAMP_CELLS = 12.0  # a skirt's tube fades in over this many rows above where it starts
 MIN_PIECE = 0.002  # pieces with fewer faces than this share of the whole are specks
 
 
@@ -83,22 +85,18 @@ def _crossings(xy: np.ndarray, z: np.ndarray, faces: np.ndarray, nx: int, ny: in
 
 
 def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48)) -> np.ndarray:
-    """Values where `known`; elsewhere a normalised blur at the finest scale that reaches there."""
-    out = np.where(known, values, 0.0).astype(np.float32)
-    done = known.copy()
+    """Values where `known`; elsewhere normalised blurs, from the coarsest scale to the finest, each
+    taking over smoothly where it has support (a hard switch between scales left steps: ledges in a
+    garment's depth)."""
     w = known.astype(np.float32)
     v = np.where(known, values, 0.0).astype(np.float32)
-    for s in sigmas:
+    out = np.full(values.shape, float(values[known].mean()) if known.any() else 0.0, np.float32)
+    for s in sigmas[::-1]:
         den = cv2.GaussianBlur(w, (0, 0), s)
         num = cv2.GaussianBlur(v, (0, 0), s)
-        reach = (den > 0.02) & ~done
-        out[reach] = num[reach] / den[reach]
-        done |= reach
-        if done.all():
-            break
-    if not done.all() and known.any():
-        out[~done] = float(values[known].mean())
-    return out
+        take = np.clip(den / FILL_SUPPORT, 0.0, 1.0)
+        out += take * (num / np.maximum(den, 1e-6) - out)
+    return np.where(known, values, out).astype(np.float32)
 
 
 def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated=None,
@@ -174,7 +172,12 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     # hem (the 2D inflation goes to nothing at the hem, an outline like any other)
     legs = _columns_of(("thigh", "shin", "foot"), col, hit, face_parts, part_names, has)
     arms = _columns_of(("upper_arm", "forearm", "hand"), col, hit, face_parts, part_names, np.zeros_like(has))
-    half = np.maximum(half, skirt * _row_tube(phi > 0, has, legs & ~arms, arms, cell, sil.height_px))
+    tube = skirt * _row_tube(phi > 0, has, legs & ~arms, arms, cell, sil.height_px)
+    # ... and it starts from the body above it over a few cells, not as a shelf at the crotch
+    ramp = _upward_ramp(TUBE_RAMP_CELLS)
+    tube = np.maximum(tube, cv2.filter2D(tube, -1, ramp, borderType=cv2.BORDER_CONSTANT))
+    weight = np.maximum(weight, cv2.filter2D(skirt.astype(np.float32), -1, ramp, borderType=cv2.BORDER_CONSTANT))
+    half = np.maximum(half, tube)
     # blurred over a few cells, so garment and body meet without grooves
     t = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
     t = np.where(phi > 0, np.maximum(t, np.where(weight > 0, cell, 0.0)), 0.0)
@@ -195,6 +198,14 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     facts = {"grid_cell_px": round(cell, 3), "grid": [int(nx), int(ny), int(nz)], "completed": complete_in is not None,
              "garment_columns": round(float(((t > 0) & ~has).sum() / max(int((phi > 0).sum()), 1)), 4)}
     return vol, (float(u0), float(v0), z0), facts
+
+
+def _upward_ramp(cells: float) -> np.ndarray:
+    """A vertical kernel (cv2.filter2D) averaging the rows below each cell with a half-Gaussian's
+    weights: what starts abruptly at a row fades in over `cells` rows above it."""
+    half = np.exp(-0.5 * (np.arange(int(np.ceil(2.5 * cells)) + 1) / cells) ** 2)
+    kernel = np.r_[np.zeros(len(half) - 1), half].astype(np.float32)
+    return (kernel / kernel.sum())[:, None]
 
 
 def _columns_of(kinds: tuple[str, ...], col: np.ndarray, hit: np.ndarray, face_parts, part_names, has: np.ndarray
