@@ -30,7 +30,7 @@ BLUR_CELLS = 2.0  # the union's blur (cells): fills the creases where a garment 
 SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
 TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
 TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
-FILL_SUPPORT = 0.2  # a scale's normalised blur takes over fully with this much known weight
+FILL_SUPPORT = 0.05  # a scale's normalised blur takes over fully with this much known weight
 TUBE_RAMP_CELLS = 12.0  # a skirt's tube fades in over this many rows above where it starts
 MIN_PIECE = 0.002  # pieces with fewer faces than this share of the whole are specks
 
