@@ -32,6 +32,7 @@ TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
 TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
 FILL_SUPPORT = 0.05  # a scale's normalised blur takes over fully with this much known weight
 TUBE_RAMP_CELLS = 12.0  # a skirt's tube fades in over this many rows above where it starts
+HEM_BARE = 0.08  # of the height: the least run of bare legs below a skirt's or a coat's hem
 MIN_PIECE = 0.002  # pieces with fewer faces than this share of the whole are specks
 
 
@@ -173,6 +174,9 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     legs = _columns_of(("thigh", "shin", "foot"), col, hit, face_parts, part_names, has)
     arms = _columns_of(("upper_arm", "forearm", "hand"), col, hit, face_parts, part_names, np.zeros_like(has))
     tube = skirt * _row_tube(phi > 0, has, legs & ~arms, arms, cell, sil.height_px)
+    # ... that ends above the feet: bare legs below its hem (wide trousers reach the feet as two legs)
+    bare = legs.any(1) & ((skirt * (phi > 0)).max(1) < 0.5)
+    tube *= (np.cumsum(bare[::-1])[::-1] >= HEM_BARE * sil.height_px / cell)[:, None]
     # ... and it starts from the body above it over a few cells, not as a shelf at the crotch
     ramp = _upward_ramp(TUBE_RAMP_CELLS)
     tube = np.maximum(tube, cv2.filter2D(tube, -1, ramp, borderType=cv2.BORDER_CONSTANT))
