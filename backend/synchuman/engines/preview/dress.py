@@ -214,7 +214,7 @@ def _upward_ramp(cells: float) -> np.ndarray:
 
 def _columns_of(kinds: tuple[str, ...], col: np.ndarray, hit: np.ndarray, face_parts, part_names, has: np.ndarray
                 ) -> np.ndarray:
-    """The grid columns crossed by the body segments named `kinds` (\"shin\" is shin.L and shin.R);
+    """The grid columns crossed by the body segments named `kinds` ("shin": shin.L and shin.R);
     all of the body's columns (`has`) when the faces' segments are not known."""
     if face_parts is None:
         return has
