@@ -227,15 +227,15 @@ def _columns_of(kinds: tuple[str, ...], col: np.ndarray, hit: np.ndarray, face_p
 def _row_tube(inside: np.ndarray, body: np.ndarray, legs: np.ndarray, arms: np.ndarray, cell: float,
               height_px: float) -> np.ndarray:
     """Per grid cell, the half-depth (pixels) of a round tube across its row's run of the mask, for
-    runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube) that hang from the
-    body: a run whose stretch between the legs has the background straight above it is two trouser
-    legs touching at the hem, not a skirt; 0 elsewhere. `body`, `legs`: the body's projection and
-    its legs'."""
+    runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube) over the legs: runs
+    stop at the arms, and a run whose stretch between the legs has the background straight above it
+    is two trouser legs touching, not a skirt; 0 elsewhere. `body`, `legs`, `arms`: the columns of
+    the body's projection, its legs and its arms."""
     from scipy import ndimage
 
     # the hands beside a skirt are no part of it: runs stop at the arms
-    row = [[0, 0, 0], [1, 1, 1], [0, 0, 0]]
-    runs, n = ndimage.label(inside & ~ndimage.binary_dilation(arms, row), structure=row)
+    along_rows = [[0, 0, 0], [1, 1, 1], [0, 0, 0]]
+    runs, n = ndimage.label(inside & ~ndimage.binary_dilation(arms, along_rows), structure=along_rows)
     if n == 0:
         return np.zeros(inside.shape, np.float32)
     cols = np.broadcast_to(np.arange(inside.shape[1]), inside.shape)
