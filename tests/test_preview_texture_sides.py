@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -24,14 +23,15 @@ from synchuman.engines.preview import build_preview  # noqa: E402
 from synchuman.engines.preview.texture import BACK, texture_mesh  # noqa: E402
 from synchuman.engines.preview.views import render_view  # noqa: E402
 from synchuman.foreground.pose import LANDMARK  # noqa: E402
-from synchuman.images import load_photo  # noqa: E402
+from synchuman.images import Photo, load_photo  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not body_data_path().is_file(),
                                 reason="the body data is built by `python build.py setup`")
 
 
 def _build(rgba: np.ndarray):
-    photo = SimpleNamespace(rgba=rgba, has_alpha=rgba.shape[2] == 4 and (rgba[..., 3] < 255).any())
+    photo = Photo(rgba=rgba, has_alpha=bool(rgba.shape[2] == 4 and (rgba[..., 3] < 255).any()), path=None,
+                  sha256="", original_size=(rgba.shape[1], rgba.shape[0]), format="PNG")
     built = build_preview(photo, ReconstructSettings(engine="preview", rig=False), lambda *a: None)
     assert built.notes["method"] == "body", built.notes.get("warnings")
     return built

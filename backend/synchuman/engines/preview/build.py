@@ -66,6 +66,10 @@ class PreviewBuild:
         return write_glb(path, self.vertices, self.faces, self.uv, self.texture, roughness=ROUGHNESS, metallic=0.0,
                          vertex_normals=self.normals, name="human")
 
+    def photo_coords(self, vertices: np.ndarray, perspective: bool = True) -> np.ndarray:
+        """GLB-frame points -> photo (u, v, depth in pixels), through the fitted camera."""
+        return self.camera.to_photo(vertices, perspective)
+
     @property
     def to_photo(self) -> tuple[float, float, float]:
         """(metres per pixel, u of x = 0, v of y = 0): the camera without perspective or yaw (exact for
@@ -78,7 +82,7 @@ class PreviewBuild:
                     progress=None) -> tuple[np.ndarray, np.ndarray]:
         """An orthographic view (views.VIEWS): rgb, coverage. The front one is the photo's camera's
         (downscaled to `max_side`), the side and back ones are framed on the mesh."""
-        coords = self.camera.to_photo(self.vertices, perspective=view == "front")
+        coords = self.photo_coords(self.vertices, perspective=view == "front")
         return render_view(coords, self.faces, self.uv, self.texture, view,
                            photo_size=self.photo_size, max_side=max_side, background=background, tick=progress)
 
