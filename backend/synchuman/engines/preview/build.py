@@ -239,8 +239,7 @@ def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, setting
         body.warnings.append("The person is cut by the photo's frame: the parts outside it are completed from "
                              "the fitted body model (a guess, without clothes).")
     for _ in range(2):
-        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, complete,
-                                         body.vertex_parts[body.faces[:, 0]], body.part_names)
+        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, complete)
         progress("geometry", 2, 5, "surface")
         px, faces = D.surface(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:

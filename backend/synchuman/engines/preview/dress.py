@@ -26,13 +26,10 @@ from .silhouette import Silhouette
 
 ROWS = 220  # grid cells over the person's height (before the face budget's say)
 MIN_ROWS = 140  # however small the budget (the reduction takes it the rest of the way): thin arms stay
-BLUR_CELLS = 2.0  # the union's blur (cells): fills the creases where a garment meets the body
+BLUR_CELLS = 1.0
 SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
 TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
 TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
-FILL_SUPPORT = 0.05  # a scale's normalised blur takes over fully with this much known weight
-TUBE_RAMP_CELLS = 12.0  # a skirt's tube fades in over this many rows above where it starts
-HEM_BARE = 0.08  # of the height: the least run of bare legs below a skirt's or a coat's hem
 MIN_PIECE = 0.002  # pieces with fewer faces than this share of the whole are specks
 
 
@@ -44,8 +41,8 @@ def grid_cell(height_px: float, max_faces: int) -> float:
 
 
 def _crossings(xy: np.ndarray, z: np.ndarray, faces: np.ndarray, nx: int, ny: int):
-    """Every (grid node, triangle) hit: node row j, column i, depth, +1 / -1 by the triangle's facing,
-    the triangle. xy in grid units (node (i, j) at (i, j))."""
+    """Every (grid node, triangle) hit: node row j, column i, depth, +1 / -1 by the triangle's facing.
+    xy in grid units (node (i, j) at (i, j))."""
     a, b, c = xy[faces[:, 0]], xy[faces[:, 1]], xy[faces[:, 2]]
     area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
     lo = np.ceil(np.minimum(np.minimum(a, b), c)).astype(np.int64)
@@ -54,7 +51,7 @@ def _crossings(xy: np.ndarray, z: np.ndarray, faces: np.ndarray, nx: int, ny: in
     hi = np.minimum(hi, [nx - 1, ny - 1])
     size = hi - lo + 1
     ok = (size > 0).all(1) & (np.abs(area) > 1e-12)
-    out_j, out_i, out_z, out_s, out_f = [], [], [], [], []
+    out_j, out_i, out_z, out_s = [], [], [], []
     keys = size[:, 0] * 4096 + size[:, 1]
     for key in np.unique(keys[ok]):
         sel = np.nonzero(ok & (keys == key))[0]
@@ -77,38 +74,38 @@ def _crossings(xy: np.ndarray, z: np.ndarray, faces: np.ndarray, nx: int, ny: in
         out_i.append(px[inside])
         out_z.append(depth[inside])
         out_s.append(rows[inside])
-        out_f.append(np.broadcast_to(sel[:, None], inside.shape)[inside])
     if not out_j:
         e = np.zeros(0)
-        return e.astype(np.int64), e.astype(np.int64), e, e, e.astype(np.int64)
-    return (np.concatenate(out_j), np.concatenate(out_i), np.concatenate(out_z), np.concatenate(out_s),
-            np.concatenate(out_f))
+        return e.astype(np.int64), e.astype(np.int64), e, e
+    return np.concatenate(out_j), np.concatenate(out_i), np.concatenate(out_z), np.concatenate(out_s)
 
 
 def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48)) -> np.ndarray:
-    """Values where `known`; elsewhere normalised blurs, from the coarsest scale to the finest, each
-    taking over smoothly where it has support (a hard switch between scales left steps: ledges in a
-    garment's depth)."""
+    """Values where `known`; elsewhere a normalised blur at the finest scale that reaches there."""
+    out = np.where(known, values, 0.0).astype(np.float32)
+    done = known.copy()
     w = known.astype(np.float32)
     v = np.where(known, values, 0.0).astype(np.float32)
-    out = np.full(values.shape, float(values[known].mean()) if known.any() else 0.0, np.float32)
-    for s in sigmas[::-1]:
+    for s in sigmas:
         den = cv2.GaussianBlur(w, (0, 0), s)
         num = cv2.GaussianBlur(v, (0, 0), s)
-        take = np.clip(den / FILL_SUPPORT, 0.0, 1.0)
-        out += take * (num / np.maximum(den, 1e-6) - out)
-    return np.where(known, values, out).astype(np.float32)
+        reach = (den > 0.02) & ~done
+        out[reach] = num[reach] / den[reach]
+        done |= reach
+        if done.all():
+            break
+    if not done.all() and known.any():
+        out[~done] = float(values[known].mean())
+    return out
 
 
 def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated=None,
-              complete_in: tuple[int, int] | None = None, face_parts: np.ndarray | None = None,
-              part_names: list[str] | None = None):
+              complete_in: tuple[int, int] | None = None):
     """The dressed volume on the grid: (volume (ny, nx, nz) in 0..1, origin (u, v, z) of node 0, facts).
     `inflated(u, v)`: the silhouette inflation's half-depth (pixels) at photo points, a garment's
     least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide).
     `complete_in` (W, H): the photo's size when the person is cut by its frame; outside the photo
-    the body itself is kept (the legs of a half-body photo, completed from the body model).
-    `face_parts`: each body face's segment, an index into `part_names` (bodyparts.py)."""
+    the body itself is kept (the legs of a half-body photo, completed from the body model)."""
     u0, v0, u1, v1 = sil.box
     if complete_in is not None:
         lo, hi = np.floor(body_px[:, :2].min(0)) - 2 * cell, np.ceil(body_px[:, :2].max(0)) + 2 * cell
@@ -120,7 +117,7 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     z0 = zlo - 3 * cell
     nz = int(np.ceil((zhi - zlo) / cell)) + 7
     xy = np.column_stack([(body_px[:, 0] - u0) / cell, (body_px[:, 1] - v0) / cell])
-    j, i, zc, s, hit = _crossings(xy, body_px[:, 2], body_faces, nx, ny)
+    j, i, zc, s = _crossings(xy, body_px[:, 2], body_faces, nx, ny)
     # outward normals: the triangles' 2D winding says "towards the camera" only together with the
     # mesh's orientation in this frame (the photo frame is a mirror of the model's)
     a, b, c = (body_px[body_faces[:, k]] for k in range(3))
@@ -171,17 +168,7 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     weight = np.maximum(weight, skirt)
     # a skirt or a coat over the legs hangs as a tube: as deep as it is wide row by row, down to its
     # hem (the 2D inflation goes to nothing at the hem, an outline like any other)
-    legs = _columns_of(("thigh", "shin", "foot"), col, hit, face_parts, part_names, has)
-    arms = _columns_of(("upper_arm", "forearm", "hand"), col, hit, face_parts, part_names, np.zeros_like(has))
-    tube = skirt * _row_tube(phi > 0, has, legs & ~arms, arms, cell, sil.height_px)
-    # ... that ends above the feet: bare legs below its hem (wide trousers reach the feet as two legs)
-    bare = legs.any(1) & ((skirt * (phi > 0)).max(1) < 0.5)
-    tube *= (np.cumsum(bare[::-1])[::-1] >= HEM_BARE * sil.height_px / cell)[:, None]
-    # ... and it starts from the body above it over a few cells, not as a shelf at the crotch
-    ramp = _upward_ramp(TUBE_RAMP_CELLS)
-    tube = np.maximum(tube, cv2.filter2D(tube, -1, ramp, borderType=cv2.BORDER_CONSTANT))
-    weight = np.maximum(weight, cv2.filter2D(skirt.astype(np.float32), -1, ramp, borderType=cv2.BORDER_CONSTANT))
-    half = np.maximum(half, tube)
+    half = np.maximum(half, skirt * _row_tube(phi > 0, cell, sil.height_px))
     # blurred over a few cells, so garment and body meet without grooves
     t = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
     t = np.where(phi > 0, np.maximum(t, np.where(weight > 0, cell, 0.0)), 0.0)
@@ -204,61 +191,20 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     return vol, (float(u0), float(v0), z0), facts
 
 
-def _upward_ramp(cells: float) -> np.ndarray:
-    """A vertical kernel (cv2.filter2D) averaging the rows below each cell with a half-Gaussian's
-    weights: what starts abruptly at a row fades in over `cells` rows above it."""
-    half = np.exp(-0.5 * (np.arange(int(np.ceil(2.5 * cells)) + 1) / cells) ** 2)
-    kernel = np.r_[np.zeros(len(half) - 1), half].astype(np.float32)
-    return (kernel / kernel.sum())[:, None]
-
-
-def _columns_of(kinds: tuple[str, ...], col: np.ndarray, hit: np.ndarray, face_parts, part_names, has: np.ndarray
-                ) -> np.ndarray:
-    """The grid columns crossed by the body segments named `kinds` ("shin": shin.L and shin.R);
-    all of the body's columns (`has`) when the faces' segments are not known."""
-    if face_parts is None:
-        return has
-    wanted = np.array([name.split(".")[0] in kinds for name in part_names])
-    out = np.zeros(has.size, bool)
-    out[col[wanted[face_parts[hit]]]] = True
-    return out.reshape(has.shape)
-
-
-def _row_tube(inside: np.ndarray, body: np.ndarray, legs: np.ndarray, arms: np.ndarray, cell: float,
-              height_px: float) -> np.ndarray:
+def _row_tube(inside: np.ndarray, cell: float, height_px: float) -> np.ndarray:
     """Per grid cell, the half-depth (pixels) of a round tube across its row's run of the mask, for
-    runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube) over the legs: runs
-    stop at the arms, and a run whose stretch between the legs has the background straight above it
-    is two trouser legs touching, not a skirt; 0 elsewhere. `body`, `legs`, `arms`: the columns of
-    the body's projection, its legs and its arms."""
+    runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube); 0 elsewhere."""
     from scipy import ndimage
 
-    # the hands beside a skirt are no part of it: runs stop at the arms
-    along_rows = [[0, 0, 0], [1, 1, 1], [0, 0, 0]]
-    runs, n = ndimage.label(inside & ~ndimage.binary_dilation(arms, along_rows), structure=along_rows)
+    runs, n = ndimage.label(inside, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
     if n == 0:
         return np.zeros(inside.shape, np.float32)
     cols = np.broadcast_to(np.arange(inside.shape[1]), inside.shape)
-    index = np.arange(1, n + 1)
-    first = np.asarray(ndimage.minimum(cols, runs, index))
-    last = np.asarray(ndimage.maximum(cols, runs, index))
+    first = np.asarray(ndimage.minimum(cols, runs, np.arange(1, n + 1)))
+    last = np.asarray(ndimage.maximum(cols, runs, np.arange(1, n + 1)))
     radius = np.r_[0.0, 0.5 * (last - first + 1)]
     centre = np.r_[0.0, 0.5 * (first + last)]
     radius[radius * 2 * cell > TUBE_MAX_WIDTH * height_px] = 0.0
-    # straight above a cell of the mask beyond the body: the background (True) or the body (False)?
-    free = inside & ~body
-    open_above = np.empty(inside.shape, bool)
-    above = np.ones(inside.shape[1], bool)
-    for row in range(inside.shape[0]):
-        above = np.where(free[row], above, ~inside[row])
-        open_above[row] = above
-    # ... for the cells between the legs' outermost columns in that run
-    on_body = np.where(legs & inside, cols, -1)
-    body_lo = np.asarray(ndimage.minimum(np.where(on_body >= 0, on_body, 1 << 30), runs, index))
-    body_hi = np.asarray(ndimage.maximum(on_body, runs, index))
-    between = free & (cols > np.r_[0, body_lo][runs]) & (cols < np.r_[0, body_hi][runs])
-    parted = np.asarray(ndimage.maximum(between & open_above, runs, index)) > 0
-    radius[1:][parted | (body_hi < 0)] = 0.0   # a garment over the legs only
     r, c = radius[runs], centre[runs]
     return (TUBE_DEPTH * cell * np.sqrt(np.maximum(r ** 2 - (cols - c) ** 2, 0.0))).astype(np.float32)
 
