@@ -164,3 +164,39 @@ def test_a_stride_is_read_from_where_the_feet_stand(body_model):
         assert -ground.losses["stride_m"] == pytest.approx(true_stride, abs=0.08)  # left minus right
         assert abs(ankle(ground.joints_camera) - true_stride) < 0.08, (perspective, ankle(ground.joints_camera))
         assert ground.inverse_distance == (pytest.approx(300.0 / 1200.0, rel=0.1) if perspective else 0.0)
+
+
+def test_a_walking_persons_arms_swing_against_the_legs(body_model):
+    """MediaPipe's depth for the elbows and wrists carries almost no information
+    (benchmarks/pose_depth.py). Where the stride was read from the feet, `arm_swing` swings each hand
+    against its own foot about its shoulder (the elbow half as far), and the fit recovers which hand
+    is ahead, which it cannot from depth-less arms."""
+    from synchuman.body.fit import ARM_ELBOWS, ARM_HANDS, FEET, SWING, TORSO, FitSettings, arm_swing
+
+    step = 0.35  # the left foot forward, the right arm forward: a step
+    pose = _pose(body_model, upperleg01_L=(-step, 0, 0), upperleg01_R=(step, 0, 0), foot_L=(step, 0, 0),
+                 foot_R=(-step, 0, 0), upperarm01_L=(0.4, 0, 0), upperarm01_R=(-0.4, 0, 0))
+    truth = observe(body_model, [0.5, 0.5, 0.5, 0.5, 0.5, 0.5], pose, scale=300.0, focal_px=1200.0)
+    hands = lambda joints: joints[body_model.bone("wrist.R"), 2] - joints[body_model.bone("wrist.L"), 2]  # noqa: E731
+    true_hands = hands(truth.joints_camera)
+    assert true_hands < -0.2  # the right hand is ahead
+
+    obs = truth.observation
+    world = obs.world_landmarks
+    world[23:, 2] /= 3.0  # the legs' depth compressed, as MediaPipe's is
+    for side in (0, 1):  # the arms' depth: none (at the shoulder's)
+        world[list(ARM_HANDS[side]) + [ARM_ELBOWS[side]], 2] = world[TORSO[side], 2]
+
+    swung = arm_swing(torch.as_tensor(world)).numpy()
+    feet = world[list(FEET[:2]), 2]
+    for side in (0, 1):
+        swing = -SWING * (feet[side] - feet.mean())
+        assert swung[ARM_HANDS[side], 2] == pytest.approx(world[TORSO[side], 2] + swing, abs=1e-6)
+        assert swung[ARM_ELBOWS[side], 2] == pytest.approx(world[TORSO[side], 2] + swing / 2, abs=1e-6)
+    assert np.array_equal(swung[:13], world[:13]) and np.array_equal(swung[23:], world[23:])
+
+    plain = BodyFitter(body_model, FitSettings(stride_from_ground=True, perspective=False)).fit(obs)
+    swinging = BodyFitter(body_model, FitSettings(stride_from_ground=True, perspective=False, arm_swing=True)).fit(obs)
+    assert abs(hands(plain.joints_camera) - true_hands) > 0.15, hands(plain.joints_camera)
+    assert abs(hands(swinging.joints_camera) - true_hands) < 0.1, hands(swinging.joints_camera)
+    assert swinging.losses["arm_swing"] == 1.0 and "arm_swing" not in plain.losses

@@ -19,7 +19,9 @@ The fit minimises, with L-BFGS on the CPU (first the camera alone, then everythi
 - priors: small rotations, knees that bend one way only, a phenotype near the average;
 - with a focal length, the stride: when the mask shows where both feet stand, the depth between the
   feet is read from their rows (`stride_depth`) and replaces the landmarks' own, which compress a
-  walking person's stride to a third and may flip it.
+  walking person's stride to a third and may flip it; with `arm_swing`, a step also sets the arms'
+  depth, each hand swinging against its own foot (MediaPipe's arm depth carries almost no
+  information).
 Only the bones a photo can show are free (spine, neck, head, clavicles, arms, legs, feet); twist
 bones, fingers and toes keep their reference pose. Only the vertices the losses read are posed.
 """
@@ -54,6 +56,10 @@ MIN_STEP_ROWS = 0.03  # of the person's size: feet whose rows differ less stand 
 # mask's bottom is good to a few pixels, and a pixel is 1-2 cm of depth in a 512 px photo)
 LEG_FEET = ((FEET[0],) + SOLES[0], (FEET[1],) + SOLES[1])  # ankle, heel, toe per side
 LEG_KNEES = (LANDMARK["left_knee"], LANDMARK["right_knee"])
+ARM_HANDS = tuple(tuple(LANDMARK[f"{side}_{p}"] for p in ("wrist", "pinky", "index", "thumb")) for side in ("left", "right"))
+ARM_ELBOWS = (LANDMARK["left_elbow"], LANDMARK["right_elbow"])
+SWING = 0.5  # a walking person's hand swings this share of its own foot's depth about the shoulders, the other way
+MIN_SWING_STRIDE = 0.2  # metres between the feet in depth: a shorter stride is a stance, not a step
 
 
 @dataclass
@@ -86,6 +92,7 @@ class FitSettings:
     silhouette_points: int = 800
     stride_from_ground: bool = False  # the feet's depths from where they stand (needs the photo's focal length)
     perspective: bool = True  # project through the focal length (False: orthographic, the focal only reads the stride)
+    arm_swing: bool = False  # with a stride read from the feet, the arms swing against the legs (arm_swing)
 
 
 @dataclass
@@ -185,6 +192,23 @@ def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: 
         world[list(LEG_FEET[side]), 2] += move
         world[LEG_KNEES[side], 2] += move / 2
     return world, stride
+
+
+def arm_swing(world: torch.Tensor) -> torch.Tensor:
+    """The world landmarks with each arm's depth set by the stride: in a step, each hand swings
+    against its own side's foot (SWING of that foot's depth about the feet's centre, the elbow half
+    as far) about its shoulder. MediaPipe's own depth for the elbows and wrists carries almost no
+    information (correlation 0.0-0.4 with the truth, benchmarks/pose_depth.py); a swing is a fact of
+    walking. Called only where the stride was read from the feet and is at least MIN_SWING_STRIDE."""
+    ankles = world[list(FEET[:2]), 2]
+    world = world.clone()
+    for side in (0, 1):
+        swing = -SWING * float(ankles[side] - ankles.mean())
+        shoulder = float(world[TORSO[side], 2])
+        hand = list(ARM_HANDS[side])
+        world[hand, 2] += shoulder + swing - world[hand[0], 2]
+        world[ARM_ELBOWS[side], 2] = shoulder + swing / 2
+    return world
 
 
 def _rotation_between(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -309,7 +333,7 @@ class BodyFitter:
 
         stages = ((s.align_iterations, [camera_vec, log_scale, shift], False),
                   (s.iterations, [camera_vec, log_scale, shift, free, phen_logit], True))
-        evaluations, stride = 0, None
+        evaluations, stride, swung = 0, None, False
         for steps, params, full in stages:
             if full and soles is not None:  # the camera is placed: read the stride before the pose
                 with torch.no_grad():
@@ -317,6 +341,9 @@ class BodyFitter:
                     floor = float(marks[list(SOLES[0] + SOLES[1]), 1].max())  # the lowest heel or toe (y is down)
                     world, stride = stride_depth(world, soles, float(log_scale.exp()), float(offset0[1] + size * shift[1]),
                                                  focal, floor, float(principal[1]), size)
+                    swung = s.arm_swing and stride is not None and abs(stride) >= MIN_SWING_STRIDE
+                    if swung:
+                        world = arm_swing(world)
             # L-BFGS: the problem is a smooth least squares; it converges in far fewer evaluations
             # than a first-order method.
             opt = torch.optim.LBFGS(params, lr=1.0, max_iter=steps, history_size=20,
@@ -337,6 +364,8 @@ class BodyFitter:
             final["evaluations"] = evaluations
             if stride is not None:
                 final["stride_m"] = stride
+            if swung:
+                final["arm_swing"] = 1.0
             phenotype = torch.sigmoid(phen_logit)
             camera = axis_angle_to_matrix(camera_vec) @ camera0_t
             marks, _, joints = self._pose(phenotype, free, camera)

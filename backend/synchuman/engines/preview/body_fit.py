@@ -53,7 +53,7 @@ def shared_fitter():
                 from ...body.fit import BodyFitter, FitSettings
 
                 _shared["fitter"] = BodyFitter(shared_body_model(), FitSettings(iterations=60, silhouette_points=600, weight_mask=MASK_WEIGHT,
-                                                                     stride_from_ground=True,
+                                                                     stride_from_ground=True, arm_swing=True,
                                                                      perspective=False))
                 _shared["reason"] = None
             except Exception as exc:  # missing or damaged body data, or no torch: the inflation runs instead
@@ -181,6 +181,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     cover, inside = _agreement(px[:, :2], faces, mask)
     body.facts = {"landmark_error_px": round(float(fit.landmark_error_px), 2), "fit_seconds": round(fit.seconds, 3),
                   "stride_m": round(fit.losses["stride_m"], 3) if "stride_m" in fit.losses else None,
+                  "arm_swing": "arm_swing" in fit.losses,
                   "mask_explained": round(cover, 4), "body_inside_mask": round(inside, 4),
                   "phenotype": {k: round(v, 4) for k, v in fit.phenotype_dict().items()}}
     if rel_error > MAX_LANDMARK_ERROR:
