@@ -15,7 +15,9 @@ Where the alpha comes from, in order:
 4. the classical segmentation (`classical.segment_rgb`), with a warning, when mediapipe is not installed
    or finds nobody.
 
-The pose comes from the learned detector in every case (on a cut-out, over grey). With several people
+The pose comes from the learned detector in every case (on a cut-out, over grey). Where it reads the
+person from behind but MediaPipe's face detector finds a face on the head (`learned.facing_checked`),
+the reading is mirrored (left and right swapped, depth negated; `cut.pose_mirrored`). With several people
 the most prominent one is chosen (largest, most central, most complete) and a warning says so;
 `person_box` (x0, y0, x1, y1 in photo pixels) chooses another. A photo with nobody in it is
 `input.no_foreground`.
@@ -30,7 +32,7 @@ import numpy as np
 
 from ..errors import SyncHumanError
 from .classical import segment_rgb
-from .learned import MODEL_NAME, BlazePose, Person
+from .learned import MODEL_NAME, BlazePose, Person, facing_checked
 from .masks import HINT, clean_alpha, foreground_mask, refine_edges
 from .pose import PersonPose, write_pose_views
 
@@ -49,11 +51,13 @@ class PersonCut:
     source: str
     pose: PersonPose | None = None
     people: int = 0                      # people the learned detector saw
+    pose_mirrored: bool = False          # the pose was read from behind, but the face is seen: swapped
 
     def facts(self) -> dict:
         """What job.json records about this step."""
         return {"alpha_source": self.source, "pose_source": MODEL_NAME if self.pose is not None else None,
-                "people_seen": self.people, "person_box": list(self.pose.box) if self.pose is not None else None}
+                "people_seen": self.people, "person_box": list(self.pose.box) if self.pose is not None else None,
+                "pose_mirrored": self.pose_mirrored}
 
 
 def detector_status() -> dict:
@@ -91,11 +95,12 @@ def cut_person(photo, person_box=None, progress: TickFn | None = None, alpha_mod
         tick(1, 2, "finding the body pose")
         people = []
         if detector is not None:
-            people = detector.find_people(_over_grey(rgb, alpha), _alpha_region(alpha, region))
+            shown = _over_grey(rgb, alpha)
+            people = detector.find_people(shown, _alpha_region(alpha, region))
         tick(2, 2, "pose found" if people else "no body pose found")
         source = "photo" if has_alpha else getattr(alpha_model, "source", "model")
-        return PersonCut(alpha, source, people[0].pose if people else None,
-                         len(people))
+        pose, mirrored = facing_checked(shown, people[0].pose) if people else (None, False)
+        return PersonCut(alpha, source, pose, len(people), mirrored)
 
     if detector is not None:
         tick(0, 3, "finding people")
@@ -109,7 +114,8 @@ def cut_person(photo, person_box=None, progress: TickFn | None = None, alpha_mod
                      "was reconstructed. Choose another with --person-box X0,Y0,X1,Y1 (the panel's Person Box).")
             alpha = _learned_alpha(rgb, chosen)
             tick(3, 3, "person separated")
-            return PersonCut(alpha, "learned", chosen.pose, len(people))
+            pose, mirrored = facing_checked(rgb, chosen.pose)
+            return PersonCut(alpha, "learned", pose, len(people), mirrored)
         log.warning("The learned person detector found nobody; trying the classical foreground step.")
     alpha = _classical(rgb, region, tick)
     return PersonCut(alpha, "classical", None, 0)

@@ -43,6 +43,7 @@ MAX_PEOPLE = 3
 SMALL_PERSON = 0.15      # a person whose box covers less of the frame than this is looked at again on a crop
 MIN_SCALE_PX = 512       # ... and so is one seen less than this tall at the detection scale
 MASK_THRESHOLD = 0.5
+FACE_SCORE = 0.7         # BlazeFace's score on the head's crop above which the face is seen (a back: 0.0, a profile: ~0.5)
 
 
 @dataclass
@@ -263,6 +264,65 @@ def _hide(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 # -- importing mediapipe ----------------------------------------------------------------------------
+
+
+class BlazeFace:
+    """MediaPipe's short-range face detector (the same wheel, Apache-2.0), made once per process, to tell
+    a face from the back of a head."""
+
+    _shared: "BlazeFace | None" = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        _import_pose_solution()   # the package shell the solutions import from
+        from mediapipe.python.solutions import face_detection
+
+        with _quiet_native_stderr():
+            self._graph = face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.3)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> "BlazeFace":
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    def face_score(self, rgb: np.ndarray, pose: PersonPose) -> float:
+        """The best face score on a square crop about the head's landmarks (0: no face)."""
+        import cv2
+
+        im = pose.image
+        head = im[[LANDMARK[n] for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear")], :2]
+        shoulders = np.linalg.norm(im[LANDMARK["left_shoulder"], :2] - im[LANDMARK["right_shoulder"], :2])
+        half = 1.6 * max(float(np.ptp(head[:, 0])), 0.5 * float(shoulders), 16.0)
+        cx, cy = head.mean(0)
+        H, W = rgb.shape[:2]
+        x0, y0 = int(max(cx - half, 0)), int(max(cy - half, 0))
+        x1, y1 = int(min(cx + half, W)), int(min(cy + half, H))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return 0.0
+        crop = cv2.resize(np.ascontiguousarray(rgb[y0:y1, x0:x1]), (256, 256), interpolation=cv2.INTER_LINEAR)
+        with self._lock:
+            found = self._graph.process(crop).detections or []
+        return max((float(d.score[0]) for d in found), default=0.0)
+
+
+def facing_checked(rgb: np.ndarray, pose: PersonPose) -> tuple[PersonPose, bool]:
+    """The pose, mirrored where BlazePose read a person seen from behind but the photo shows their face
+    (it does so on some front views: the fitted body would then face away, its face textured on the back
+    of the head); and whether it was mirrored."""
+    if not pose.faces_away():
+        return pose, False
+    try:
+        score = BlazeFace.shared().face_score(rgb, pose)
+    except Exception:   # no face graph: keep BlazePose's reading
+        log.debug("face detector unavailable", exc_info=True)
+        return pose, False
+    if score < FACE_SCORE:
+        return pose, False
+    log.info("the pose was read from behind, but the face is seen (score %.2f): left and right swapped", score)
+    return pose.mirrored(), True
 
 
 def _import_pose_solution():

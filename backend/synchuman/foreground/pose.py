@@ -26,6 +26,8 @@ LANDMARK_NAMES = (
     "left_heel", "right_heel", "left_foot_index", "right_foot_index",
 )
 LANDMARK = {name: i for i, name in enumerate(LANDMARK_NAMES)}
+# Each landmark's partner on the other side (the nose is its own).
+MIRROR = tuple(LANDMARK[n.replace("left", "#").replace("right", "left").replace("#", "right")] for n in LANDMARK_NAMES)
 # Landmarks of the body (no face, no hand points): what "how complete is this person" counts.
 BODY_LANDMARKS = tuple(LANDMARK[n] for n in (
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
@@ -62,6 +64,20 @@ class PersonPose:
 
     def visible(self, name: str) -> bool:
         return bool(self.image[LANDMARK[name], 2] >= VISIBLE)
+
+    def faces_away(self) -> bool:
+        """The landmarks say the camera sees the person's back: their left shoulder and hip show on the
+        photo's left."""
+        u = self.image[:, 0]
+        return bool((u[LANDMARK["left_shoulder"]] - u[LANDMARK["right_shoulder"]])
+                    + (u[LANDMARK["left_hip"]] - u[LANDMARK["right_hip"]]) < 0)
+
+    def mirrored(self) -> "PersonPose":
+        """The other reading of the same photo: the person facing the other way. A photo shows a body
+        and its mirror image in depth alike, so left and right swap and depth changes sign."""
+        world = self.world_m[list(MIRROR)].copy()
+        world[:, 2] *= -1.0
+        return PersonPose(self.image[list(MIRROR)].copy(), world, self.box)
 
     def to_json(self, **extra) -> dict:
         return {
