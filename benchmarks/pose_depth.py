@@ -35,12 +35,8 @@ def depths(case: dict) -> dict[str, list[tuple[float, float, float]]]:
     from synchuman.engines.preview.body_fit import _observation
     from synchuman.foreground import cut_person
     from synchuman.foreground.pose import LANDMARK
-    from synchuman.images import Photo
 
-    rgb = case["photo"]
-    photo = Photo(rgba=np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), has_alpha=False, path=None,
-                  sha256="", original_size=rgb.shape[1::-1], format="PNG")
-    person = cut_person(photo)
+    person = cut_person(case["photo"])  # an RGB array is a photo without alpha
     if person.pose is None:
         return {}
     raw = np.asarray(person.pose.world_m, np.float64)

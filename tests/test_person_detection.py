@@ -173,12 +173,8 @@ def test_a_front_view_read_from_behind_is_mirrored_and_a_back_view_is_not():
     Both are clothed benchmark people (benchmarks/clothed_people.py)."""
     import clothed_people as cp
 
-    from synchuman.images import Photo
-
     def cut(spec, seed):
-        rgb = cp.render_case(spec, 1024, seed=seed)["photo"]
-        return cut_person(Photo(rgba=np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), has_alpha=False,
-                                path=None, sha256="", original_size=rgb.shape[1::-1], format="PNG"))
+        return cut_person(cp.render_case(spec, 1024, seed=seed)["photo"])  # an RGB photo, no alpha
 
     depth = lambda pose, *names: float(np.mean([pose.world_m[LANDMARK[n], 2] for n in names]))  # noqa: E731
     front = cut(cp.CASES[[c[0] for c in cp.CASES].index("dog_trousers_garden")], 7012)  # seed 7's

@@ -263,9 +263,6 @@ def _hide(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-# -- importing mediapipe ----------------------------------------------------------------------------
-
-
 class BlazeFace:
     """MediaPipe's short-range face detector (the same wheel, Apache-2.0), made once per process, to tell
     a face from the back of a head."""
@@ -323,6 +320,9 @@ def facing_checked(rgb: np.ndarray, pose: PersonPose) -> tuple[PersonPose, bool]
         return pose, False
     log.info("the pose was read from behind, but the face is seen (score %.2f): left and right swapped", score)
     return pose.mirrored(), True
+
+
+# -- importing mediapipe ----------------------------------------------------------------------------
 
 
 def _import_pose_solution():
