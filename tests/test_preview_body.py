@@ -19,6 +19,7 @@ import clothed_people as cp  # noqa: E402
 from test_preview_engine import load_glb, reconstruct  # noqa: E402
 
 from synchuman.body.data import body_data_path  # noqa: E402
+from synchuman.body.fit import UPRIGHT  # noqa: E402
 from synchuman.body.posed import PosedBody  # noqa: E402
 from synchuman.engines.preview.camera import PhotoCamera  # noqa: E402
 from synchuman.foreground.pose import LANDMARK  # noqa: E402
@@ -184,10 +185,10 @@ def test_dressed_mesh_vertices_carry_body_parts(tmp_path):
     assert {"hips"} <= mid <= {"hips", "torso", "thigh.L", "thigh.R", "hand.L", "hand.R", "forearm.L", "forearm.R"}
 
 
-def test_a_standing_persons_shins_stand_upright(tmp_path):
+def test_a_standing_persons_shins_and_spine_stand_upright(tmp_path):
     """MediaPipe's metric depth puts a standing person's ankles 7-13 cm behind the knees (the whole body
     then leans forward over its feet); the fit takes that lean out of shins the photo shows at full
-    length."""
+    length, and keeps the spine upright."""
     from synchuman.engines import ReconstructSettings
     from synchuman.engines.preview import build_preview
     from synchuman.images import load_photo
@@ -200,3 +201,25 @@ def test_a_standing_persons_shins_stand_upright(tmp_path):
     for side in ("L", "R"):
         knee, ankle = joint(f"lowerleg01.{side}"), joint(f"foot.{side}")
         assert abs(ankle[2] - knee[2]) < 0.04, (side, knee, ankle)
+    # ... and its spine, neck and head stay near their rest (the fit once bent them 60 degrees in all,
+    # in an S, to fit the model's longer neck into the photo's)
+    bend = sum(np.degrees(np.linalg.norm(body.rotations[body.bone_labels.index(b)])) for b in UPRIGHT)
+    assert bend < 45.0, bend
+
+
+def test_a_seated_persons_thighs_rest_level(tmp_path):
+    """BlazePose slopes a seated person's thighs ~30 degrees down (its hips sit high on a bent hip, and
+    the photo's perspective drops the knees nearer the camera): the fitted thighs came out ~20 cm
+    lower at the knee than at the hip. With both knees well in front of the hips, the fit levels them."""
+    from synchuman.engines import ReconstructSettings
+    from synchuman.engines.preview import build_preview
+    from synchuman.images import load_photo
+
+    case = _case("seated_hair_backpack_room", 512)
+    path = tmp_path / "seated.png"
+    Image.fromarray(case["photo"]).save(path)
+    body = build_preview(load_photo(path), ReconstructSettings(engine="preview", rig=False), lambda *a: None).body
+    joint = lambda bone: body.joints[body.bone_labels.index(bone)]  # noqa: E731  (output frame: y up, z towards the camera)
+    for side in ("L", "R"):
+        thigh = joint(f"lowerleg01.{side}") - joint(f"upperleg01.{side}")
+        assert thigh[2] > 0.3 and abs(thigh[1]) < 0.08, (side, thigh)

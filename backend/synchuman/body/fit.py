@@ -44,6 +44,7 @@ FREE_BONES = ("spine05", "spine03", "spine01", "neck01", "head", "clavicle.L", "
               "upperarm01.L", "upperarm01.R", "lowerarm01.L", "lowerarm01.R", "wrist.L", "wrist.R",
               "upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R")
 KNEES = ("lowerleg01.L", "lowerleg01.R")
+UPRIGHT = ("spine05", "spine03", "spine01", "neck01", "head")  # the bones `weight_upright` keeps at rest
 TORSO = (LANDMARK["left_shoulder"], LANDMARK["right_shoulder"], LEFT_HIP, RIGHT_HIP)
 SOLES = ((LANDMARK["left_heel"], LANDMARK["left_foot_index"]), (LANDMARK["right_heel"], LANDMARK["right_foot_index"]))
 FEET = (LANDMARK["left_ankle"], LANDMARK["right_ankle"]) + SOLES[0] + SOLES[1]
@@ -89,6 +90,7 @@ class FitSettings:
     weight_mask: float = 0.3
     weight_pose_prior: float = 1e-5
     weight_shape_prior: float = 1e-5
+    weight_upright: float = 0.0  # the spine, neck and head bend only where the landmarks insist (see UPRIGHT)
     silhouette_points: int = 800
     stride_from_ground: bool = False  # the feet's depths from where they stand (needs the photo's focal length)
     perspective: bool = True  # project through the focal length (False: orthographic, the focal only reads the stride)
@@ -244,6 +246,7 @@ class BodyFitter:
         self.landmarks = LandmarkRegressor(model)
         self.free = torch.tensor([model.bone(b) for b in FREE_BONES])
         self.knees = torch.tensor([FREE_BONES.index(b) for b in KNEES])
+        self.upright = torch.tensor([FREE_BONES.index(b) for b in UPRIGHT])
         # Silhouette samples: an even spread of vertices (every k-th) over the whole body.
         step = max(1, model.num_vertices // self.settings.silhouette_points)
         self.silhouette_ids = torch.arange(0, model.num_vertices, step)
@@ -328,6 +331,8 @@ class BodyFitter:
                 knee = free[self.knees]
                 terms["pose"] = s.weight_pose_prior * ((free ** 2).sum() + 10 * (knee[:, 1:] ** 2).sum()
                                                        + 10 * (torch.relu(-knee[:, 0]) ** 2).sum())
+                if s.weight_upright:
+                    terms["upright"] = s.weight_upright * (free[self.upright] ** 2).sum()
                 terms["shape"] = s.weight_shape_prior * ((phenotype - 0.5) ** 2).sum()
             return terms
 

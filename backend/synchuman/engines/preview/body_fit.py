@@ -37,6 +37,8 @@ FACE_DEPTH = 0.5
 SHIN_UPRIGHT = 0.7  # a shin at least this long in the photo, relative to its thigh, stands upright
 MAX_SHIN_LEAN = 0.15  # metres: the most backward lean of a shin taken out
 MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone leave the head above the mask
+UPRIGHT_WEIGHT = 1e-3  # 100x the pose prior, on the spine, neck and head alone (body.fit.UPRIGHT)
+SEATED_KNEE = 0.2  # metres: both knees at least this far in front of their hips (and below them) is a seated person
 
 _lock = threading.Lock()
 _shared: dict = {}
@@ -53,6 +55,7 @@ def shared_fitter():
                 from ...body.fit import BodyFitter, FitSettings
 
                 _shared["fitter"] = BodyFitter(shared_body_model(), FitSettings(iterations=60, silhouette_points=600, weight_mask=MASK_WEIGHT,
+                                                                     weight_upright=UPRIGHT_WEIGHT,
                                                                      stride_from_ground=True, arm_swing=True,
                                                                      perspective=False))
                 _shared["reason"] = None
@@ -120,8 +123,23 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
             lean = world[ankle, 2] - world[knee, 2]
             if lean > 0 and shin_px >= SHIN_UPRIGHT * thigh_px:
                 world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] -= min(lean, MAX_SHIN_LEAN)
+        _level_seated_thighs(world)
     obs.world_landmarks = world
     return obs
+
+
+def _level_seated_thighs(world: np.ndarray) -> None:
+    """A seated person's thighs rest level on the seat, where BlazePose slopes them ~30 degrees down
+    (its hips sit higher on a bent hip, and the photo's perspective drops the knees nearer the camera):
+    with both knees well in front of the hips and below them, each thigh is turned level at its
+    length, and the shin and foot move with the knee. In place; world: y down, z away from the camera."""
+    thighs = {side: world[LANDMARK[f"{side}_knee"]] - world[LANDMARK[f"{side}_hip"]] for side in ("left", "right")}
+    if not all(-t[2] >= SEATED_KNEE and t[1] > 0 for t in thighs.values()):
+        return
+    for side, thigh in thighs.items():
+        level = np.array([thigh[0], 0.0, thigh[2]])
+        level *= np.linalg.norm(thigh) / np.linalg.norm(level)
+        world[[LANDMARK[f"{side}_{p}"] for p in ("knee", "ankle", "heel", "foot_index")]] += level - thigh
 
 
 def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[PhotoBody | None, str]:
