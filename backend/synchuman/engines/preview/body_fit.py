@@ -34,6 +34,8 @@ MIN_BODY_INSIDE = 0.7  # ... and lie mostly inside it
 UPPER_BODY = LANDMARK["left_hip"]  # landmarks before the hips: face, shoulders, arms, hands
 FACE = LANDMARK["left_shoulder"]  # landmarks before the shoulders: the face
 FACE_DEPTH = 0.5
+ELBOW_DEPTH = 0.25  # share of BlazePose's elbow depth about the shoulder that is kept
+HAND_DEPTH = 0.5  # ... and of its wrist's and fingers'
 SHIN_UPRIGHT = 0.7  # a shin at least this long in the photo, relative to its thigh, stands upright
 MAX_SHIN_LEAN = 0.15  # metres: the most backward lean of a shin taken out
 MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone leave the head above the mask
@@ -124,6 +126,14 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
             if lean > 0 and shin_px >= SHIN_UPRIGHT * thigh_px:
                 world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] -= min(lean, MAX_SHIN_LEAN)
         _level_seated_thighs(world)
+        # ... and its elbow and wrist depth about the shoulder correlates only 0.2-0.4 and 0.0-0.2 with
+        # the truth (benchmarks/pose_depth.py): shrunk towards the shoulder's, it misses by less (a
+        # walker's arms are set by the stride instead: body.fit.arm_swing)
+        for side in ("left", "right"):
+            shoulder = world[LANDMARK[f"{side}_shoulder"], 2]
+            for part, share in ((("elbow",), ELBOW_DEPTH), (("wrist", "pinky", "index", "thumb"), HAND_DEPTH)):
+                joints = [LANDMARK[f"{side}_{p}"] for p in part]
+                world[joints, 2] = shoulder + share * (world[joints, 2] - shoulder)
     obs.world_landmarks = world
     return obs
 
