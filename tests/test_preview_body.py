@@ -246,3 +246,27 @@ def test_crossed_arms_rest_in_front_of_the_chest(tmp_path):
         ours = joint(f"wrist.{side.upper()}")[2] - joint(f"upperarm01.{side.upper()}")[2]
         truth = true_joint(f"wrist_{side}")[2] - true_joint(f"shoulder_{side}")[2]
         assert truth > 0.1 and abs(ours - truth) < 0.04, (side, ours, truth)
+
+
+def test_a_reduction_that_presses_two_sheets_together_is_tried_again(tmp_path, monkeypatch):
+    """The face budget's quadric reduction can press two sheets of the dressed surface together along
+    an edge (here the coat's T-pose arms, fitted with BlazePose's own arm depth): the mesh is no longer
+    closed, and the preview used to give up the dressed body for the inflation. A slightly smaller target collapses in another order and stays closed."""
+    from synchuman.engines import ReconstructSettings
+    from synchuman.engines.preview import body_fit, build_preview, dress
+    from synchuman.images import load_photo
+
+    monkeypatch.setattr(body_fit, "ELBOW_DEPTH", 1.0)  # the pose whose reduction failed at the budget
+    monkeypatch.setattr(body_fit, "HAND_DEPTH", 1.0)
+    case = _case("watermark_coat_coffee", 512)
+    path = tmp_path / "coat.png"
+    Image.fromarray(case["photo"]).save(path)
+    settings = ReconstructSettings(engine="preview", rig=False)
+    build = build_preview(load_photo(path), settings, lambda *a: None)
+    assert build.notes["method"] == "body", build.notes["warnings"]
+    # the budget itself failed; the second target held
+    assert len(build.closed_faces) == int(dress.REDUCE_TRIES[1] * settings.max_faces)
+    import trimesh
+
+    closed = trimesh.Trimesh(build.closed_vertices, build.closed_faces, process=False)
+    assert closed.is_watertight and closed.is_winding_consistent

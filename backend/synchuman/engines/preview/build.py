@@ -161,7 +161,8 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
     # 3. geometry in photo pixels
     dressed = _dressed_geometry(body, sil, radius, mask, settings, progress) if body is not None else None
     if body is not None and dressed is None:
-        body, why = None, f"{settings.max_faces} faces are too few for the dressed body"
+        body, why = None, (f"reduced to {settings.max_faces} faces, the dressed surface did not stay closed; "
+                           "a larger face budget (Face Budget, --max-faces) may keep it")
     if body is not None:
         closed_px, closed_faces, geo = dressed
         notes.update(method="body", method_text="the fitted body model, dressed by the photo's silhouette "

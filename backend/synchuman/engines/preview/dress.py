@@ -30,6 +30,7 @@ BLUR_CELLS = 1.0
 SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
 TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
 TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
+REDUCE_TRIES = (1.0, 0.95, 0.9)  # shares of the face budget the reduction aims at, in turn
 MIN_PIECE = 0.002  # pieces with fewer faces than this share of the whole are specks
 
 
@@ -264,16 +265,19 @@ def _drop_specks(faces: np.ndarray, n: int) -> np.ndarray:
 
 
 def _reduce(verts: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """Quadric decimation; kept only if the result is still closed (else the input)."""
+    """Quadric decimation; kept only if the result is still closed (else the input). A collapse can
+    press two sheets together along an edge (an arm against the torso): a slightly smaller target
+    collapses in another order, so up to REDUCE_TRIES targets are tried."""
     import fast_simplification
 
     from .mesh import edge_use_counts
 
-    pts, tri = fast_simplification.simplify(verts.astype(np.float64), faces.astype(np.int32),
-                                            target_count=int(target), agg=7.0)
-    tri = np.asarray(tri, np.int64)
-    ok = (tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 2] != tri[:, 0])
-    tri = tri[ok]
-    if len(tri) and (edge_use_counts(tri) == 2).all():
-        return np.asarray(pts, np.float64), tri
+    for share in REDUCE_TRIES:
+        pts, tri = fast_simplification.simplify(verts.astype(np.float64), faces.astype(np.int32),
+                                                target_count=int(share * target), agg=7.0)
+        tri = np.asarray(tri, np.int64)
+        ok = (tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 2] != tri[:, 0])
+        tri = tri[ok]
+        if len(tri) and (edge_use_counts(tri) == 2).all():
+            return np.asarray(pts, np.float64), tri
     return verts, faces
