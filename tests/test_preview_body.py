@@ -33,6 +33,18 @@ def _case(name: str, size: int = 640) -> dict:
     return cp.render_case(spec, size, seed=cp.CASES.index(spec) + 1)
 
 
+def _built(tmp_path, name: str, rig: bool = True):
+    """(the case at 512 px, the preview's build of its photo, in process)."""
+    from synchuman.engines import ReconstructSettings
+    from synchuman.engines.preview import build_preview
+    from synchuman.images import load_photo
+
+    case = _case(name, 512)
+    path = tmp_path / f"{name}.png"
+    Image.fromarray(case["photo"]).save(path)
+    return case, build_preview(load_photo(path), ReconstructSettings(engine="preview", rig=rig), lambda *a: None)
+
+
 def _closed(mesh):
     import trimesh
 
@@ -166,14 +178,7 @@ def test_inflation_without_the_rig_needs_no_torch(tmp_path, example_photo):
 
 def test_dressed_mesh_vertices_carry_body_parts(tmp_path):
     """PreviewBuild hands the texture and rig steps the fitted body and a body part per closed vertex."""
-    from synchuman.engines import ReconstructSettings
-    from synchuman.engines.preview import build_preview
-    from synchuman.images import load_photo
-
-    case = _case("standing_studio", 512)
-    path = tmp_path / "standing.png"
-    Image.fromarray(case["photo"]).save(path)
-    built = build_preview(load_photo(path), ReconstructSettings(engine="preview"), lambda *a: None)
+    _, built = _built(tmp_path, "standing_studio")
     assert built.notes["method"] == "body" and built.body is not None
     assert built.vertex_parts.shape == (len(built.closed_vertices),)
     names = np.array(built.part_names)[built.vertex_parts]
@@ -190,14 +195,7 @@ def test_a_standing_persons_shins_and_spine_stand_upright(tmp_path):
     """MediaPipe's metric depth puts a standing person's ankles 7-13 cm behind the knees (the whole body
     then leans forward over its feet); the fit takes that lean out of shins the photo shows at full
     length, and keeps the spine upright."""
-    from synchuman.engines import ReconstructSettings
-    from synchuman.engines.preview import build_preview
-    from synchuman.images import load_photo
-
-    case = _case("standing_studio", 512)
-    path = tmp_path / "standing.png"
-    Image.fromarray(case["photo"]).save(path)
-    body = build_preview(load_photo(path), ReconstructSettings(engine="preview", rig=False), lambda *a: None).body
+    body = _built(tmp_path, "standing_studio", rig=False)[1].body
     joint = lambda bone: body.joints[body.bone_labels.index(bone)]  # noqa: E731  (output frame: z towards the camera)
     for side in ("L", "R"):
         knee, ankle = joint(f"lowerleg01.{side}"), joint(f"foot.{side}")
@@ -212,14 +210,7 @@ def test_a_seated_persons_thighs_rest_level(tmp_path):
     """BlazePose slopes a seated person's thighs ~30 degrees down (its hips sit high on a bent hip, and
     the photo's perspective drops the knees nearer the camera): the fitted thighs came out ~20 cm
     lower at the knee than at the hip. With both knees well in front of the hips, the fit levels them."""
-    from synchuman.engines import ReconstructSettings
-    from synchuman.engines.preview import build_preview
-    from synchuman.images import load_photo
-
-    case = _case("seated_hair_backpack_room", 512)
-    path = tmp_path / "seated.png"
-    Image.fromarray(case["photo"]).save(path)
-    body = build_preview(load_photo(path), ReconstructSettings(engine="preview", rig=False), lambda *a: None).body
+    body = _built(tmp_path, "seated_hair_backpack_room", rig=False)[1].body
     joint = lambda bone: body.joints[body.bone_labels.index(bone)]  # noqa: E731  (output frame: y up, z towards the camera)
     for side in ("L", "R"):
         thigh = joint(f"lowerleg01.{side}") - joint(f"upperleg01.{side}")
@@ -232,14 +223,8 @@ def test_crossed_arms_rest_in_front_of_the_chest(tmp_path):
     shoulders' depth, the fitted hands land within 4 cm of the truth."""
     import people_body as pb
 
-    from synchuman.engines import ReconstructSettings
-    from synchuman.engines.preview import build_preview
-    from synchuman.images import load_photo
-
-    case = _case("crossed_arms_hair_rocket", 512)
-    path = tmp_path / "crossed.png"
-    Image.fromarray(case["photo"]).save(path)
-    body = build_preview(load_photo(path), ReconstructSettings(engine="preview", rig=False), lambda *a: None).body
+    case, built = _built(tmp_path, "crossed_arms_hair_rocket", rig=False)
+    body = built.body
     joint = lambda bone: body.joints[body.bone_labels.index(bone)]  # noqa: E731  (output frame: z towards the camera)
     true_joint = lambda name: case["truth"]["joints3d"][pb.JOINTS.index(name)]  # noqa: E731  (the same axes)
     for side in ("l", "r"):
@@ -251,22 +236,18 @@ def test_crossed_arms_rest_in_front_of_the_chest(tmp_path):
 def test_a_reduction_that_presses_two_sheets_together_is_tried_again(tmp_path, monkeypatch):
     """The face budget's quadric reduction can press two sheets of the dressed surface together along
     an edge (here the coat's T-pose arms, fitted with BlazePose's own arm depth): the mesh is no longer
-    closed, and the preview used to give up the dressed body for the inflation. A slightly smaller target collapses in another order and stays closed."""
+    closed, and the preview used to give up the dressed body for the inflation. A slightly smaller
+    target collapses in another order and stays closed."""
+    import trimesh
+
     from synchuman.engines import ReconstructSettings
-    from synchuman.engines.preview import body_fit, build_preview, dress
-    from synchuman.images import load_photo
+    from synchuman.engines.preview import body_fit, dress
 
     monkeypatch.setattr(body_fit, "ELBOW_DEPTH", 1.0)  # the pose whose reduction failed at the budget
     monkeypatch.setattr(body_fit, "HAND_DEPTH", 1.0)
-    case = _case("watermark_coat_coffee", 512)
-    path = tmp_path / "coat.png"
-    Image.fromarray(case["photo"]).save(path)
-    settings = ReconstructSettings(engine="preview", rig=False)
-    build = build_preview(load_photo(path), settings, lambda *a: None)
+    _, build = _built(tmp_path, "watermark_coat_coffee", rig=False)
     assert build.notes["method"] == "body", build.notes["warnings"]
     # the budget itself failed; the second target held
-    assert len(build.closed_faces) == int(dress.REDUCE_TRIES[1] * settings.max_faces)
-    import trimesh
-
+    assert len(build.closed_faces) == int(dress.REDUCE_TRIES[1] * ReconstructSettings().max_faces)
     closed = trimesh.Trimesh(build.closed_vertices, build.closed_faces, process=False)
     assert closed.is_watertight and closed.is_winding_consistent
