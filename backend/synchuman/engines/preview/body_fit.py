@@ -126,14 +126,7 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
             if lean > 0 and shin_px >= SHIN_UPRIGHT * thigh_px:
                 world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] -= min(lean, MAX_SHIN_LEAN)
         _level_seated_thighs(world)
-        # ... and its elbow and wrist depth about the shoulder correlates only 0.2-0.4 and 0.0-0.2 with
-        # the truth (benchmarks/pose_depth.py): shrunk towards the shoulder's, it misses by less (a
-        # walker's arms are set by the stride instead: body.fit.arm_swing)
-        for side in ("left", "right"):
-            shoulder = world[LANDMARK[f"{side}_shoulder"], 2]
-            for part, share in ((("elbow",), ELBOW_DEPTH), (("wrist", "pinky", "index", "thumb"), HAND_DEPTH)):
-                joints = [LANDMARK[f"{side}_{p}"] for p in part]
-                world[joints, 2] = shoulder + share * (world[joints, 2] - shoulder)
+        _shrink_arm_depth(world)
     obs.world_landmarks = world
     return obs
 
@@ -150,6 +143,17 @@ def _level_seated_thighs(world: np.ndarray) -> None:
         level = np.array([thigh[0], 0.0, thigh[2]])
         level *= np.linalg.norm(thigh) / np.linalg.norm(level)
         world[[LANDMARK[f"{side}_{p}"] for p in ("knee", "ankle", "heel", "foot_index")]] += level - thigh
+
+
+def _shrink_arm_depth(world: np.ndarray) -> None:
+    """BlazePose's elbow and wrist depth about the shoulder correlates only 0.2-0.4 and 0.0-0.2 with the
+    truth (benchmarks/pose_depth.py): shrunk towards the shoulder's (ELBOW_DEPTH, HAND_DEPTH), it misses
+    by less. A walker's arms are set by the stride instead (body.fit.arm_swing). In place."""
+    for side in ("left", "right"):
+        shoulder = world[LANDMARK[f"{side}_shoulder"], 2]
+        for part, share in ((("elbow",), ELBOW_DEPTH), (("wrist", "pinky", "index", "thumb"), HAND_DEPTH)):
+            joints = [LANDMARK[f"{side}_{p}"] for p in part]
+            world[joints, 2] = shoulder + share * (world[joints, 2] - shoulder)
 
 
 def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[PhotoBody | None, str]:

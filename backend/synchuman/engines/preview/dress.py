@@ -272,9 +272,9 @@ def _reduce(verts: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarr
 
     from .mesh import edge_use_counts
 
+    points, triangles = verts.astype(np.float64), faces.astype(np.int32)
     for share in REDUCE_TRIES:
-        pts, tri = fast_simplification.simplify(verts.astype(np.float64), faces.astype(np.int32),
-                                                target_count=int(share * target), agg=7.0)
+        pts, tri = fast_simplification.simplify(points, triangles, target_count=int(share * target), agg=7.0)
         tri = np.asarray(tri, np.int64)
         ok = (tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 2] != tri[:, 0])
         tri = tri[ok]
