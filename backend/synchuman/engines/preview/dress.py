@@ -11,7 +11,7 @@ An occupancy volume on a grid of cubic cells over the person's box:
    of the silhouette, going to zero at its outline), and at least a cell thick so every masked
    column holds something; where the mask is much wider than the body (a skirt or a coat over the
    legs) at least a round tube across that row of the mask, so the garment keeps its depth down to
-   its hem;
+   its hem (wide trousers down to the feet: the two legs' depth, shallower);
 3. the union, lightly blurred, carved by the mask's coverage (from its signed distance): nothing
    projects outside the photo's silhouette and the outline sits on it to sub-pixel precision;
 then marching cubes, tiny pieces dropped, and a reduction to the face budget.
@@ -30,6 +30,9 @@ BLUR_CELLS = 1.0
 SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
 TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
 TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
+TROUSERS_DEPTH = 0.55  # two wide trouser legs side by side: depth over their width together
+TROUSERS_WIDTH = 2.0  # the mask this much wider than the legs just above the feet: trousers
+FEET_BAND = (0.04, 0.12)  # of the body's height above its lowest row: just above the feet
 REDUCE_TRIES = (1.0, 0.95, 0.9)  # shares of the face budget the reduction aims at, in turn
 MIN_PIECE = 0.002  # pieces with fewer faces than this share of the whole are specks
 
@@ -114,9 +117,6 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
         u1, v1 = int(max(u1, hi[0])), int(max(v1, hi[1]))
     nx = int(np.ceil((u1 - 1 - u0) / cell)) + 1
     ny = int(np.ceil((v1 - 1 - v0) / cell)) + 1
-    zlo, zhi = float(body_px[:, 2].min()), float(body_px[:, 2].max())
-    z0 = zlo - 3 * cell
-    nz = int(np.ceil((zhi - zlo) / cell)) + 7
     xy = np.column_stack([(body_px[:, 0] - u0) / cell, (body_px[:, 1] - v0) / cell])
     j, i, zc, s = _crossings(xy, body_px[:, 2], body_faces, nx, ny)
     # outward normals: the triangles' 2D winding says "towards the camera" only together with the
@@ -125,14 +125,6 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     if np.einsum("ij,ij->i", a, np.cross(b, c)).sum() < 0:
         s = -s
     col = j * nx + i
-    # winding along each column, averaged over each cell: sum_s clip(t - k, 0, 1), t in cells + 0.5
-    t = np.clip((zc - z0) / cell + 0.5, 0.0, nz - 1e-6)
-    k = np.floor(t).astype(np.int64)
-    full = np.bincount(col * (nz + 1) + k, weights=s, minlength=ny * nx * (nz + 1)).reshape(ny, nx, nz + 1)
-    below = np.cumsum(full[..., ::-1], axis=-1)[..., ::-1][..., 1:]  # crossings above node k count whole
-    part = np.bincount(col * nz + k, weights=s * (t - k), minlength=ny * nx * nz).reshape(ny, nx, nz)
-    body = np.clip(below + part, 0.0, 1.0).astype(np.float32)
-    del full, below, part
     # per column: the body's front and back, its centre and half-thickness
     front = np.full(ny * nx, -np.inf)
     back = np.full(ny * nx, np.inf)
@@ -141,11 +133,46 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     has = np.isfinite(front).reshape(ny, nx)
     front = np.where(has, front.reshape(ny, nx), 0.0)
     back = np.where(has, back.reshape(ny, nx), 0.0)
+    lo_g, hi_g, phi, thick = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated)
+
+    # the grid's depth covers the body and the garment (a skirt can be deeper than the legs inside it)
+    zlo = min(float(body_px[:, 2].min()), float(lo_g[thick > 0].min(initial=np.inf)))
+    zhi = max(float(body_px[:, 2].max()), float(hi_g[thick > 0].max(initial=-np.inf)))
+    z0 = zlo - 3 * cell
+    nz = int(np.ceil((zhi - zlo) / cell)) + 7
+    # the body: winding along each column, averaged over each cell: sum_s clip(t - k, 0, 1), t in cells + 0.5
+    t = np.clip((zc - z0) / cell + 0.5, 0.0, nz - 1e-6)
+    k = np.floor(t).astype(np.int64)
+    full = np.bincount(col * (nz + 1) + k, weights=s, minlength=ny * nx * (nz + 1)).reshape(ny, nx, nz + 1)
+    below = np.cumsum(full[..., ::-1], axis=-1)[..., ::-1][..., 1:]  # crossings above node k count whole
+    part = np.bincount(col * nz + k, weights=s * (t - k), minlength=ny * nx * nz).reshape(ny, nx, nz)
+    body = np.clip(below + part, 0.0, 1.0).astype(np.float32)
+    del full, below, part
     zk = z0 + cell * np.arange(nz, dtype=np.float32)
     # a body mesh with holes cannot leak beyond its own extent along a column
     body *= (zk[None, None] <= front[..., None] + cell) & (zk[None, None] >= back[..., None] - cell) & has[..., None]
+    garment = np.minimum(zk[None, None] + cell / 2, hi_g[..., None])
+    garment -= np.maximum(zk[None, None] - cell / 2, lo_g[..., None])
+    union = np.maximum(body, np.clip(garment / cell, 0.0, 1.0, out=garment))
+    del body, garment
+    # the blur rounds the cells' steps off but never removes what was there (thin arms stay)
+    union = np.maximum(_blur3(union, BLUR_CELLS), union)
+    carve = np.clip(0.5 + phi / cell, 0.0, 1.0).astype(np.float32)
+    if complete_in is not None:
+        U, V = np.meshgrid(u0 + cell * np.arange(nx), v0 + cell * np.arange(ny))
+        beyond = (U < -0.5) | (V < -0.5) | (U > complete_in[0] - 0.5) | (V > complete_in[1] - 0.5)
+        carve[beyond] = 1.0
+    vol = np.minimum(union, carve[..., None])
+    facts = {"grid_cell_px": round(cell, 3), "grid": [int(nx), int(ny), int(nz)], "completed": complete_in is not None,
+             "garment_columns": round(float(((thick > 0) & ~has).sum() / max(int((phi > 0).sum()), 1)), 4)}
+    return vol, (float(u0), float(v0), z0), facts
 
-    # the garment: continued from the body's interior (away from its rounded outline)
+
+def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: float, nx: int, ny: int, inflated):
+    """Per grid column, the garment's depth interval (lo, hi), the mask's signed distance phi (pixels,
+    > 0 inside) and the garment's half-thickness (0: no garment there), from the body's front and
+    back in the columns it covers (`has`)."""
+    # continued from the body's interior (away from its rounded outline)
     inner = cv2.distanceTransform(has.astype(np.uint8), cv2.DIST_L2, 3)
     known = inner >= 2.5
     if known.sum() < 16:
@@ -169,45 +196,54 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     weight = np.maximum(weight, skirt)
     # a skirt or a coat over the legs hangs as a tube: as deep as it is wide row by row, down to its
     # hem (the 2D inflation goes to nothing at the hem, an outline like any other)
-    half = np.maximum(half, skirt * _row_tube(phi > 0, cell, sil.height_px))
+    half = np.maximum(half, skirt * _row_tube(phi > 0, has, cell, sil.height_px))
     # blurred over a few cells, so garment and body meet without grooves
-    t = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
-    t = np.where(phi > 0, np.maximum(t, np.where(weight > 0, cell, 0.0)), 0.0)
-    lo_g, hi_g = centre - t, centre + t
+    thick = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
+    thick = np.where(phi > 0, np.maximum(thick, np.where(weight > 0, cell, 0.0)), 0.0)
+    lo_g, hi_g = centre - thick, centre + thick
     lo_g, hi_g = lo_g.astype(np.float32), hi_g.astype(np.float32)
-    garment = np.minimum(zk[None, None] + cell / 2, hi_g[..., None])
-    garment -= np.maximum(zk[None, None] - cell / 2, lo_g[..., None])
-    union = np.maximum(body, np.clip(garment / cell, 0.0, 1.0, out=garment))
-    del body, garment
-    # the blur rounds the cells' steps off but never removes what was there (thin arms stay)
-    union = np.maximum(_blur3(union, BLUR_CELLS), union)
-    carve = np.clip(0.5 + phi / cell, 0.0, 1.0).astype(np.float32)
-    if complete_in is not None:
-        U, V = np.meshgrid(uu, vv)
-        beyond = (U < -0.5) | (V < -0.5) | (U > complete_in[0] - 0.5) | (V > complete_in[1] - 0.5)
-        carve[beyond] = 1.0
-    vol = np.minimum(union, carve[..., None])
-    facts = {"grid_cell_px": round(cell, 3), "grid": [int(nx), int(ny), int(nz)], "completed": complete_in is not None,
-             "garment_columns": round(float(((t > 0) & ~has).sum() / max(int((phi > 0).sum()), 1)), 4)}
-    return vol, (float(u0), float(v0), z0), facts
+    return lo_g, hi_g, phi, thick
 
 
-def _row_tube(inside: np.ndarray, cell: float, height_px: float) -> np.ndarray:
+def _row_tube(inside: np.ndarray, has: np.ndarray, cell: float, height_px: float) -> np.ndarray:
     """Per grid cell, the half-depth (pixels) of a round tube across its row's run of the mask, for
-    runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube); 0 elsewhere."""
+    runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube); 0 elsewhere.
+    Where the garment reaches the feet as wide as it is above (wide trousers: TROUSERS_WIDTH), a run
+    over both legs is two trouser legs side by side, TROUSERS_DEPTH deep over its width."""
     from scipy import ndimage
 
     runs, n = ndimage.label(inside, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
     if n == 0:
         return np.zeros(inside.shape, np.float32)
     cols = np.broadcast_to(np.arange(inside.shape[1]), inside.shape)
-    first = np.asarray(ndimage.minimum(cols, runs, np.arange(1, n + 1)))
-    last = np.asarray(ndimage.maximum(cols, runs, np.arange(1, n + 1)))
+    index = np.arange(1, n + 1)
+    first = np.asarray(ndimage.minimum(cols, runs, index))
+    last = np.asarray(ndimage.maximum(cols, runs, index))
     radius = np.r_[0.0, 0.5 * (last - first + 1)]
     centre = np.r_[0.0, 0.5 * (first + last)]
     radius[radius * 2 * cell > TUBE_MAX_WIDTH * height_px] = 0.0
-    r, c = radius[runs], centre[runs]
-    return (TUBE_DEPTH * cell * np.sqrt(np.maximum(r ** 2 - (cols - c) ** 2, 0.0))).astype(np.float32)
+    depth = np.full(n + 1, TUBE_DEPTH)
+    if _trousers(inside, has):
+        # body pieces per run of the mask: two or more are both legs (or arms beside the torso)
+        pieces, _ = ndimage.label(has & inside, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
+        starts = (pieces > 0) & (np.pad(pieces, ((0, 0), (1, 0)))[:, :-1] == 0)
+        count = np.bincount(runs[starts], minlength=n + 1)
+        depth[count >= 2] = TROUSERS_DEPTH
+    r, c, k = radius[runs], centre[runs], depth[runs]
+    return (k * cell * np.sqrt(np.maximum(r ** 2 - (cols - c) ** 2, 0.0))).astype(np.float32)
+
+
+def _trousers(inside: np.ndarray, has: np.ndarray) -> bool:
+    """Does the garment reach the feet as wide as trousers (not a skirt's or a coat's hem with bare
+    legs below it)? Over the rows just above the feet, the mask against the body's width."""
+    rows = np.flatnonzero(has.any(1))
+    if len(rows) < 20:
+        return False
+    top, bottom = rows[0], rows[-1]
+    height = bottom - top
+    band = slice(int(bottom - FEET_BAND[1] * height), int(bottom - FEET_BAND[0] * height))
+    body = float(has[band].sum())
+    return body > 0 and float(inside[band].sum()) >= TROUSERS_WIDTH * body
 
 
 def _blur3(vol: np.ndarray, sigma: float) -> np.ndarray:
