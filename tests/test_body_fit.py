@@ -142,9 +142,11 @@ def test_a_stride_is_read_from_where_the_feet_stand(body_model):
     under them (fit.stride_depth) and recovers the stride, which it cannot without."""
     from synchuman.body.fit import FitSettings, sole_rows
 
-    step = 0.35  # thighs 20 degrees forward and back, straight knees, feet flat on the floor
-    pose = _pose(body_model, upperleg01_L=(-step, 0, 0), upperleg01_R=(step, 0, 0), foot_L=(step, 0, 0),
-                 foot_R=(-step, 0, 0))
+    # thighs 20 degrees forward and back, straight knees: the front foot touches down on its heel, toes
+    # up, the rear one stands flat on the floor behind, as in a walking step (the soles' rows see the
+    # front heel and the rear toe, whose depths differ by the stride less a foot's length)
+    step = 0.35
+    pose = _pose(body_model, upperleg01_L=(-step, 0, 0), upperleg01_R=(step, 0, 0), foot_R=(-step, 0, 0))
     truth = observe(body_model, [0.5, 0.5, 0.5, 0.5, 0.5, 0.5], pose, scale=300.0, focal_px=1200.0)
     truth.observation.world_landmarks[:, 2] /= 3.0
     ankle = lambda joints: joints[body_model.bone("foot.R"), 2] - joints[body_model.bone("foot.L"), 2]  # noqa: E731
@@ -174,8 +176,8 @@ def test_a_walking_persons_arms_swing_against_the_legs(body_model):
     from synchuman.body.fit import ARM_ELBOWS, ARM_HANDS, FEET, SWING, TORSO, FitSettings, arm_swing
 
     step = 0.35  # the left foot forward, the right arm forward: a step
-    pose = _pose(body_model, upperleg01_L=(-step, 0, 0), upperleg01_R=(step, 0, 0), foot_L=(step, 0, 0),
-                 foot_R=(-step, 0, 0), upperarm01_L=(0.4, 0, 0), upperarm01_R=(-0.4, 0, 0))
+    pose = _pose(body_model, upperleg01_L=(-step, 0, 0), upperleg01_R=(step, 0, 0), foot_R=(-step, 0, 0),
+                 upperarm01_L=(0.4, 0, 0), upperarm01_R=(-0.4, 0, 0))
     truth = observe(body_model, [0.5, 0.5, 0.5, 0.5, 0.5, 0.5], pose, scale=300.0, focal_px=1200.0)
     hands = lambda joints: joints[body_model.bone("wrist.R"), 2] - joints[body_model.bone("wrist.L"), 2]  # noqa: E731
     true_hands = hands(truth.joints_camera)

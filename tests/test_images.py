@@ -70,8 +70,9 @@ def test_exif_orientation_is_applied():
 
 def test_exif_focal_length_sets_the_photos_perspective():
     """The preview's body fit reads the camera's perspective from EXIF's 35 mm-equivalent focal length;
-    without it (or with a nonsense value) the normal lens is assumed."""
-    from synchuman.engines.preview.camera import NORMAL_LENS_35MM, focal_px
+    without it (or with a nonsense value) the normal lens is assumed, unless that puts the person
+    farther than FARTHEST_M away."""
+    from synchuman.engines.preview.camera import FARTHEST_M, NORMAL_LENS_35MM, PERSON_M, focal_px
 
     def jpeg(focal):
         exif = Image.Exif()
@@ -87,6 +88,11 @@ def test_exif_focal_length_sets_the_photos_perspective():
     diagonal = float(np.hypot(300, 400))
     assert focal_px((300, 400), 85.0) == pytest.approx(85.0 / 43.27 * diagonal)
     assert focal_px((300, 400), None) == pytest.approx(NORMAL_LENS_35MM / 43.27 * diagonal)
+    # without EXIF, a person small in the frame is not put farther than FARTHEST_M away: a wider lens
+    normal = NORMAL_LENS_35MM / 43.27 * diagonal
+    assert focal_px((300, 400), None, person_px=350.0) == pytest.approx(normal)
+    assert focal_px((300, 400), None, person_px=100.0) == pytest.approx(FARTHEST_M * 100.0 / PERSON_M)
+    assert focal_px((300, 400), 85.0, person_px=100.0) == pytest.approx(85.0 / 43.27 * diagonal)  # EXIF wins
 
 
 def test_palette_with_transparency_becomes_alpha():

@@ -281,3 +281,17 @@ def test_wide_trousers_are_two_legs_deep_and_a_skirt_is_round():
     tube = dress._row_tube(inside, has, 1.0, 120.0)
     assert tube[60].max() == pytest.approx(dress.TUBE_DEPTH * 23.0, rel=0.01)
     assert tube[100].max() == pytest.approx(dress.TUBE_DEPTH * 5.0, rel=0.01)  # one bare leg's own tube
+
+
+def test_a_person_small_in_the_frame_is_not_put_far_away(tmp_path):
+    """Without EXIF, the normal lens would put the small walking person (a sixth of the photo's height)
+    about 10 m from the camera, and the stride read from where the feet stand grows with that
+    distance. The lens is taken wider, so the camera stands no farther than FARTHEST_M (the
+    benchmark's stands 4.2 m away), and the stride comes out near the true one."""
+    import people_body as pb
+
+    case, build = _built(tmp_path, "small_person_garden", rig=False)
+    assert build.notes["method"] == "body", build.notes["warnings"]
+    ankles = [case["truth"]["joints3d"][pb.JOINTS.index(name)][2] for name in ("ankle_l", "ankle_r")]
+    stride = build.notes["body_fit"]["stride_m"]
+    assert stride is not None and abs(abs(stride) - abs(ankles[0] - ankles[1])) < 0.1, (stride, ankles)

@@ -53,6 +53,9 @@ SOLE_BAND = 0.03  # a foot's column band reaches this far beside its landmarks (
 SOLE_REACH = 0.12  # the mask's bottom is looked for this far below a foot's lowest landmark (same unit)
 RAISED_FOOT = 0.15  # metres: landmarks with one ankle this far above the other show a raised foot
 MAX_STRIDE = 0.9  # metres between the feet in depth: beyond it, a foot is more likely raised
+STEP_CONTACT = 0.2  # metres: in a step the front foot touches down on its heel (or is still in the air) and
+# the rear one pushes off its toes, so the soles' rows give the depth from the front heel to the rear
+# toe, about a foot's length short of the ankles'
 MIN_STEP_ROWS = 0.03  # of the person's size: feet whose rows differ less stand side by side (the
 # mask's bottom is good to a few pixels, and a pixel is 1-2 cm of depth in a 512 px photo)
 LEG_FEET = ((FEET[0],) + SOLES[0], (FEET[1],) + SOLES[1])  # ankle, heel, toe per side
@@ -173,7 +176,7 @@ def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: 
     metres further than the hips shows at the row
     `centre_row + (hip_row - centre_row + scale * floor) / (1 + t * scale / focal)`, so each sole's row
     gives its depth. Only the difference between the feet is used (it does not
-    depend on the floor's exact height): each foot's landmarks are moved by their share of it about
+    depend on the floor's exact height), lengthened by STEP_CONTACT: each foot's landmarks are moved by their share of it about
     the landmarks' own mean depth, each knee by half its foot's move. Not applied where a foot may
     be raised (the landmarks put one ankle 15 cm above the other, or the rows imply a stride longer
     than MAX_STRIDE) or where the rows differ by less than MIN_STEP_ROWS of the person's `size` in
@@ -185,6 +188,7 @@ def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: 
     inverse = scale / focal
     depth = [((hip_row - centre_row + scale * floor) / max(row - centre_row, 1.0) - 1.0) / inverse for row in soles]
     stride = depth[0] - depth[1]
+    stride += np.sign(stride) * STEP_CONTACT
     if abs(stride) > MAX_STRIDE or min(soles) - centre_row < 1.0:  # feet above the horizon: not a level camera
         return world, None
     mean = float(ankles[:, 2].mean())

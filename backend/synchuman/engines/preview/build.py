@@ -155,7 +155,7 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
     body, why = None, "the inflation was asked for"
     if method == "auto":
         progress("body", 0, 1, "fitting the body model")
-        body, why = fit_body(person.pose, mask, focal_px((W, H), photo.focal_35mm))
+        body, why = fit_body(person.pose, mask, focal_px((W, H), photo.focal_35mm, sil.height_px))
         progress("body", 1, 1, "body fitted" if body is not None else why)
 
     # 3. geometry in photo pixels

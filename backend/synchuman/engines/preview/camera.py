@@ -24,13 +24,19 @@ import numpy as np
 NORMAL_LENS_35MM = 50.0  # the focal length assumed without EXIF: the "normal" lens, in 35 mm-film terms
 FILM_DIAGONAL_MM = 43.27  # 35 mm film's diagonal: EXIF's 35 mm-equivalent focal length refers to it
 NEAREST = 0.2  # w never drops below this: no point reaches the lens
+FARTHEST_M = 6.0  # without EXIF, the camera is assumed no farther than this from the person...
+PERSON_M = 1.7  # ... whose outline is taken as this tall
 
 
-def focal_px(size: tuple[int, int], focal_35mm: float | None = None) -> float:
+def focal_px(size: tuple[int, int], focal_35mm: float | None = None, person_px: float | None = None) -> float:
     """The focal length in pixels of a (width, height) photo, from its EXIF 35 mm-equivalent focal
-    length, or the normal lens's without one."""
-    focal = focal_35mm if focal_35mm and focal_35mm > 0 else NORMAL_LENS_35MM
-    return float(focal / FILM_DIAGONAL_MM * np.hypot(*size))
+    length. Without one, the normal lens's, but where that would put a person whose outline is
+    `person_px` tall farther than FARTHEST_M away, the lens that puts them there: a person small in
+    the frame is more likely shot with a wide lens than from far away with a normal one."""
+    if focal_35mm and focal_35mm > 0:
+        return float(focal_35mm / FILM_DIAGONAL_MM * np.hypot(*size))
+    focal = float(NORMAL_LENS_35MM / FILM_DIAGONAL_MM * np.hypot(*size))
+    return min(focal, FARTHEST_M * person_px / PERSON_M) if person_px else focal
 
 
 @dataclass(frozen=True)
