@@ -40,7 +40,7 @@ def depths(case: dict) -> dict[str, list[tuple[float, float, float]]]:
     if person.pose is None:
         return {}
     raw = np.asarray(person.pose.world_m, np.float64)
-    fixed = _observation(person.pose, person.alpha >= 128, None).world_landmarks
+    fixed = _observation(person.pose, person.alpha >= 128, None)[0].world_landmarks
     true = dict(zip(pb.JOINTS, np.asarray(case["truth"]["joints3d"], np.float64)))
     true_hips = (true["hip_l"] + true["hip_r"]) / 2
     hips = lambda w: (w[LANDMARK["left_hip"]] + w[LANDMARK["right_hip"]]) / 2  # noqa: E731

@@ -195,7 +195,9 @@ def test_a_standing_persons_shins_and_spine_stand_upright(tmp_path):
     """MediaPipe's metric depth puts a standing person's ankles 7-13 cm behind the knees (the whole body
     then leans forward over its feet); the fit takes that lean out of shins the photo shows at full
     length, and keeps the spine upright."""
-    body = _built(tmp_path, "standing_studio", rig=False)[1].body
+    build = _built(tmp_path, "standing_studio", rig=False)[1]
+    assert build.notes["body_fit"]["thighs_levelled"] is False
+    body = build.body
     joint = lambda bone: body.joints[body.bone_labels.index(bone)]  # noqa: E731  (output frame: z towards the camera)
     for side in ("L", "R"):
         knee, ankle = joint(f"lowerleg01.{side}"), joint(f"foot.{side}")
@@ -210,11 +212,13 @@ def test_a_seated_persons_thighs_rest_level(tmp_path):
     """BlazePose slopes a seated person's thighs ~30 degrees down (its hips sit high on a bent hip, and
     the photo's perspective drops the knees nearer the camera): the fitted thighs came out ~20 cm
     lower at the knee than at the hip. With both knees well in front of the hips, the fit levels them."""
-    body = _built(tmp_path, "seated_hair_backpack_room", rig=False)[1].body
+    build = _built(tmp_path, "seated_hair_backpack_room", rig=False)[1]
+    body = build.body
     joint = lambda bone: body.joints[body.bone_labels.index(bone)]  # noqa: E731  (output frame: y up, z towards the camera)
     for side in ("L", "R"):
         thigh = joint(f"lowerleg01.{side}") - joint(f"upperleg01.{side}")
         assert thigh[2] > 0.3 and abs(thigh[1]) < 0.08, (side, thigh)
+    assert build.notes["body_fit"]["thighs_levelled"] is True  # and job.json says so
 
 
 def test_crossed_arms_rest_in_front_of_the_chest(tmp_path):

@@ -88,8 +88,9 @@ class PhotoBody:
 
 
 def _observation(pose, mask: np.ndarray, focal_px: float | None):
-    """The pose step's landmarks as a fit observation: those outside the photo are silenced (the
-    detector guesses them), hidden ones inside it keep a little weight."""
+    """The pose step's landmarks as a fit observation, and whether a seated person's thighs were
+    levelled: landmarks outside the photo are silenced (the detector guesses them), hidden ones
+    inside it keep a little weight."""
     from ...body.fit import PoseObservation
 
     obs = PoseObservation.from_person_pose(pose, mask)
@@ -105,6 +106,7 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
     world = obs.world_landmarks
     if world is not None and not np.all(np.isfinite(world)):
         world = None
+    levelled = False
     if world is not None:
         # BlazePose's metric depth often leans the torso 20-30 degrees towards the camera while the legs
         # stand straight: trust depth within the limbs (a raised knee, an arm pointing at the camera),
@@ -125,24 +127,26 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
             lean = world[ankle, 2] - world[knee, 2]
             if lean > 0 and shin_px >= SHIN_UPRIGHT * thigh_px:
                 world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] -= min(lean, MAX_SHIN_LEAN)
-        _level_seated_thighs(world)
+        levelled = _level_seated_thighs(world)
         _shrink_arm_depth(world)
     obs.world_landmarks = world
-    return obs
+    return obs, levelled
 
 
-def _level_seated_thighs(world: np.ndarray) -> None:
+def _level_seated_thighs(world: np.ndarray) -> bool:
     """A seated person's thighs rest level on the seat, where BlazePose slopes them ~30 degrees down
     (its hips sit higher on a bent hip, and the photo's perspective drops the knees nearer the camera):
     with both knees well in front of the hips and below them, each thigh is turned level at its
-    length, and the shin and foot move with the knee. In place; world: y down, z away from the camera."""
+    length, and the shin and foot move with the knee. In place (True where it applied); world: y down,
+    z away from the camera."""
     thighs = {side: world[LANDMARK[f"{side}_knee"]] - world[LANDMARK[f"{side}_hip"]] for side in ("left", "right")}
     if not all(-t[2] >= SEATED_KNEE and t[1] > 0 for t in thighs.values()):
-        return
+        return False
     for side, thigh in thighs.items():
         level = np.array([thigh[0], 0.0, thigh[2]])
         level *= np.linalg.norm(thigh) / np.linalg.norm(level)
         world[[LANDMARK[f"{side}_{p}"] for p in ("knee", "ankle", "heel", "foot_index")]] += level - thigh
+    return True
 
 
 def _shrink_arm_depth(world: np.ndarray) -> None:
@@ -172,7 +176,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
 
     from ...body.fit import FACING_CAMERA, camera_pose
 
-    obs = _observation(pose, mask, focal_px)
+    obs, levelled = _observation(pose, mask, focal_px)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the fit is many tiny operations: one thread costs 5x less CPU than two
     try:
@@ -213,7 +217,8 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     cover, inside = _agreement(px[:, :2], faces, mask)
     body.facts = {"landmark_error_px": round(float(fit.landmark_error_px), 2), "fit_seconds": round(fit.seconds, 3),
                   "stride_m": round(fit.losses["stride_m"], 3) if "stride_m" in fit.losses else None,
-                  "arm_swing": "arm_swing" in fit.losses,
+                  "arm_swing": "arm_swing" in fit.losses, "thighs_levelled": levelled,
+                  "focal_px": round(float(focal_px), 1) if focal_px else None,
                   "mask_explained": round(cover, 4), "body_inside_mask": round(inside, 4),
                   "phenotype": {k: round(v, 4) for k, v in fit.phenotype_dict().items()}}
     if rel_error > MAX_LANDMARK_ERROR:
