@@ -278,11 +278,11 @@ def test_wide_trousers_are_two_legs_deep_and_a_skirt_is_round():
 
     # down to the feet: wide trousers, whose two legs together are about half as deep as wide
     inside, has = _legs_under_a_garment(hem_row=120)
-    tube = dress._row_tube(inside, has, 1.0, 120.0)
+    tube = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)[0]
     assert tube[60].max() == pytest.approx(dress.TROUSERS_DEPTH * 23.0, rel=0.01)
     # with a hem above the feet: a skirt, round (TUBE_DEPTH of its width), the legs below it no tube
     inside, has = _legs_under_a_garment(hem_row=80)
-    tube = dress._row_tube(inside, has, 1.0, 120.0)
+    tube = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)[0]
     assert tube[60].max() == pytest.approx(dress.TUBE_DEPTH * 23.0, rel=0.01)
     assert tube[100].max() == pytest.approx(dress.TUBE_DEPTH * 5.0, rel=0.01)  # one bare leg's own tube
 
@@ -299,3 +299,18 @@ def test_a_person_small_in_the_frame_is_not_put_far_away(tmp_path):
     ankles = [case["truth"]["joints3d"][pb.JOINTS.index(name)][2] for name in ("ankle_l", "ankle_r")]
     stride = build.notes["body_fit"]["stride_m"]
     assert stride is not None and abs(abs(stride) - abs(ankles[0] - ankles[1])) < 0.1, (stride, ankles)
+
+
+def test_a_coat_over_a_stride_hangs_straight():
+    """In a step the body's depth differs column by column (the front leg nearer, the rear one
+    farther); a skirt or coat over both hangs about the row's middle depth (the mean over its body
+    columns), not sheared with each leg: the tube's middle is one depth across the run."""
+    from synchuman.engines.preview import dress
+
+    inside, has = _legs_under_a_garment(hem_row=80)
+    depth_centre = np.where(np.arange(60) < 25, 20.0, -20.0)[None].repeat(120, 0)  # left leg near, right far
+    depth_centre[:, 28:38] = -16.0
+    tube, middle = dress._row_tube(inside, has, depth_centre, 1.0, 120.0)
+    legs = has[60]
+    assert middle[60, 2:48] == pytest.approx(np.full(46, depth_centre[60, legs].mean()))  # one depth over the run
+    assert middle[100, 12:22] == pytest.approx(20.0) and middle[100, 28:38] == pytest.approx(-16.0)  # bare legs: their own

@@ -239,8 +239,9 @@ def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, setting
         cell = D.grid_cell(max(sil.height_px, float(np.ptp(px[:, 1]))), settings.max_faces)
         body.warnings.append("The person is cut by the photo's frame: the parts outside it are completed from "
                              "the fitted body model (a guess, without clothes).")
+    hip_row = float(np.median(px[body.vertex_parts == body.part_names.index("hips"), 1]))
     for _ in range(2):
-        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, complete)
+        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, complete, hip_row)
         progress("geometry", 2, 5, "surface")
         px, faces = D.surface(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:

@@ -104,12 +104,13 @@ def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48))
 
 
 def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated=None,
-              complete_in: tuple[int, int] | None = None):
+              complete_in: tuple[int, int] | None = None, hip_row: float | None = None):
     """The dressed volume on the grid: (volume (ny, nx, nz) in 0..1, origin (u, v, z) of node 0, facts).
     `inflated(u, v)`: the silhouette inflation's half-depth (pixels) at photo points, a garment's
     least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide).
     `complete_in` (W, H): the photo's size when the person is cut by its frame; outside the photo
-    the body itself is kept (the legs of a half-body photo, completed from the body model)."""
+    the body itself is kept (the legs of a half-body photo, completed from the body model).
+    `hip_row`: the photo row of the body's hips; below it a skirt's or coat's tube hangs straight."""
     u0, v0, u1, v1 = sil.box
     if complete_in is not None:
         lo, hi = np.floor(body_px[:, :2].min(0)) - 2 * cell, np.ceil(body_px[:, :2].max(0)) + 2 * cell
@@ -133,7 +134,8 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     has = np.isfinite(front).reshape(ny, nx)
     front = np.where(has, front.reshape(ny, nx), 0.0)
     back = np.where(has, back.reshape(ny, nx), 0.0)
-    lo_g, hi_g, phi, thick = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated)
+    hips = None if hip_row is None else int(np.clip(np.ceil((hip_row - v0) / cell), 0, ny))
+    lo_g, hi_g, phi, thick = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips)
 
     # the grid's depth covers the body and the garment (a skirt can be deeper than the legs inside it)
     zlo = min(float(body_px[:, 2].min()), float(lo_g[thick > 0].min(initial=np.inf)))
@@ -168,10 +170,11 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     return vol, (float(u0), float(v0), z0), facts
 
 
-def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: float, nx: int, ny: int, inflated):
+def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: float, nx: int, ny: int, inflated,
+             hips: int | None = None):
     """Per grid column, the garment's depth interval (lo, hi), the mask's signed distance phi (pixels,
     > 0 inside) and the garment's half-thickness (0: no garment there), from the body's front and
-    back in the columns it covers (`has`)."""
+    back in the columns it covers (`has`); `hips`: the grid row of the body's hips."""
     # continued from the body's interior (away from its rounded outline)
     inner = cv2.distanceTransform(has.astype(np.uint8), cv2.DIST_L2, 3)
     known = inner >= 2.5
@@ -196,7 +199,13 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     weight = np.maximum(weight, skirt)
     # a skirt or a coat over the legs hangs as a tube: as deep as it is wide row by row, down to its
     # hem (the 2D inflation goes to nothing at the hem, an outline like any other)
-    half = np.maximum(half, skirt * _row_tube(phi > 0, has, cell, sil.height_px))
+    tube, tube_centre = _row_tube(phi > 0, has, centre, cell, sil.height_px)
+    half = np.maximum(half, skirt * tube)
+    # ... below the hips hanging straight about the row's middle depth, not sheared with each leg of a
+    # stride (above them the body's own depth per column, a backpack's included, still leads)
+    if hips is not None:
+        below = (np.arange(ny) >= hips)[:, None] & (tube > 0)
+        centre = np.where(below, centre + skirt * (tube_centre - centre), centre)
     # blurred over a few cells, so garment and body meet without grooves
     thick = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
     thick = np.where(phi > 0, np.maximum(thick, np.where(weight > 0, cell, 0.0)), 0.0)
@@ -205,16 +214,19 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     return lo_g, hi_g, phi, thick
 
 
-def _row_tube(inside: np.ndarray, has: np.ndarray, cell: float, height_px: float) -> np.ndarray:
+def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cell: float,
+              height_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Per grid cell, the half-depth (pixels) of a round tube across its row's run of the mask, for
-    runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube); 0 elsewhere.
-    Where the garment reaches the feet as wide as it is above (wide trousers: TROUSERS_WIDTH), a run
-    over both legs is two trouser legs side by side, TROUSERS_DEPTH deep over its width."""
+    runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube; 0 elsewhere), and
+    the depth of the tube's middle: the mean of `depth_centre` (the body's, per column) over the run's
+    body columns. Where the garment reaches the feet as wide as it is above (wide trousers:
+    TROUSERS_WIDTH), a run over both legs is two trouser legs side by side, TROUSERS_DEPTH deep over
+    its width."""
     from scipy import ndimage
 
     runs, n = ndimage.label(inside, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
     if n == 0:
-        return np.zeros(inside.shape, np.float32)
+        return np.zeros(inside.shape, np.float32), depth_centre
     cols = np.broadcast_to(np.arange(inside.shape[1]), inside.shape)
     index = np.arange(1, n + 1)
     first = np.asarray(ndimage.minimum(cols, runs, index))
@@ -222,15 +234,19 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, cell: float, height_px: float
     radius = np.r_[0.0, 0.5 * (last - first + 1)]
     centre = np.r_[0.0, 0.5 * (first + last)]
     radius[radius * 2 * cell > TUBE_MAX_WIDTH * height_px] = 0.0
-    depth = np.full(n + 1, TUBE_DEPTH)
+    ratio = np.full(n + 1, TUBE_DEPTH)
     if _trousers(inside, has):
         # body pieces per run of the mask: two or more are both legs (or arms beside the torso)
         pieces, _ = ndimage.label(has & inside, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
         starts = (pieces > 0) & (np.pad(pieces, ((0, 0), (1, 0)))[:, :-1] == 0)
         count = np.bincount(runs[starts], minlength=n + 1)
-        depth[count >= 2] = TROUSERS_DEPTH
-    r, c, k = radius[runs], centre[runs], depth[runs]
-    return (k * cell * np.sqrt(np.maximum(r ** 2 - (cols - c) ** 2, 0.0))).astype(np.float32)
+        ratio[count >= 2] = TROUSERS_DEPTH
+    r, c, k = radius[runs], centre[runs], ratio[runs]
+    half = (k * cell * np.sqrt(np.maximum(r ** 2 - (cols - c) ** 2, 0.0))).astype(np.float32)
+    with np.errstate(invalid="ignore"):  # a run without body columns: its own columns' mean
+        on_body = np.asarray(ndimage.mean(depth_centre, np.where(has, runs, 0), index), np.float64)
+    mid = np.r_[0.0, np.where(np.isfinite(on_body), on_body, ndimage.mean(depth_centre, runs, index))]
+    return half, np.where(runs > 0, mid[runs], depth_centre).astype(np.float32)
 
 
 def _trousers(inside: np.ndarray, has: np.ndarray) -> bool:
