@@ -224,7 +224,8 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
     its width."""
     from scipy import ndimage
 
-    runs, n = ndimage.label(inside, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
+    along_rows = [[0, 0, 0], [1, 1, 1], [0, 0, 0]]  # runs never join across rows
+    runs, n = ndimage.label(inside, structure=along_rows)
     if n == 0:
         return np.zeros(inside.shape, np.float32), depth_centre
     cols = np.broadcast_to(np.arange(inside.shape[1]), inside.shape)
@@ -237,7 +238,7 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
     ratio = np.full(n + 1, TUBE_DEPTH)
     if _trousers(inside, has):
         # body pieces per run of the mask: two or more are both legs (or arms beside the torso)
-        pieces, _ = ndimage.label(has & inside, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
+        pieces, _ = ndimage.label(has & inside, structure=along_rows)
         starts = (pieces > 0) & (np.pad(pieces, ((0, 0), (1, 0)))[:, :-1] == 0)
         count = np.bincount(runs[starts], minlength=n + 1)
         ratio[count >= 2] = TROUSERS_DEPTH
