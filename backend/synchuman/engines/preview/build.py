@@ -241,7 +241,7 @@ def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, setting
                              "the fitted body model (a guess, without clothes).")
     hip_row = float(np.median(px[body.vertex_parts == body.part_names.index("hips"), 1]))
     for _ in range(2):
-        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, complete, hip_row)
+        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete)
         progress("geometry", 2, 5, "surface")
         px, faces = D.surface(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:

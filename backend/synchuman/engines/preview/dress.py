@@ -30,6 +30,7 @@ BLUR_CELLS = 1.0
 SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
 TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
 TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
+TUBE_BELOW_HIPS = 0.05  # of the person's height: the tube starts this far below the hips (the crotch)
 TROUSERS_DEPTH = 0.55  # two wide trouser legs side by side: depth over their width together
 TROUSERS_WIDTH = 2.0  # the mask this much wider than the legs just above the feet: trousers
 FEET_BAND = (0.04, 0.12)  # of the body's height above its lowest row: just above the feet
@@ -103,14 +104,15 @@ def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48))
     return out
 
 
-def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated=None,
-              complete_in: tuple[int, int] | None = None, hip_row: float | None = None):
+def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated,
+              hip_row: float, complete_in: tuple[int, int] | None = None):
     """The dressed volume on the grid: (volume (ny, nx, nz) in 0..1, origin (u, v, z) of node 0, facts).
     `inflated(u, v)`: the silhouette inflation's half-depth (pixels) at photo points, a garment's
     least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide).
     `complete_in` (W, H): the photo's size when the person is cut by its frame; outside the photo
     the body itself is kept (the legs of a half-body photo, completed from the body model).
-    `hip_row`: the photo row of the body's hips; below it a skirt's or coat's tube hangs straight."""
+    `hip_row`: the photo row of the body's hips; a skirt's or coat's tube starts just below it and
+    hangs straight."""
     u0, v0, u1, v1 = sil.box
     if complete_in is not None:
         lo, hi = np.floor(body_px[:, :2].min(0)) - 2 * cell, np.ceil(body_px[:, :2].max(0)) + 2 * cell
@@ -134,7 +136,7 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     has = np.isfinite(front).reshape(ny, nx)
     front = np.where(has, front.reshape(ny, nx), 0.0)
     back = np.where(has, back.reshape(ny, nx), 0.0)
-    hips = None if hip_row is None else int(np.clip(np.ceil((hip_row - v0) / cell), 0, ny))
+    hips = (hip_row - v0) / cell
     lo_g, hi_g, phi, thick = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips)
 
     # the grid's depth covers the body and the garment (a skirt can be deeper than the legs inside it)
@@ -171,7 +173,7 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
 
 
 def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: float, nx: int, ny: int, inflated,
-             hips: int | None = None):
+             hips: float):
     """Per grid column, the garment's depth interval (lo, hi), the mask's signed distance phi (pixels,
     > 0 inside) and the garment's half-thickness (0: no garment there), from the body's front and
     back in the columns it covers (`has`); `hips`: the grid row of the body's hips."""
@@ -198,14 +200,14 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     skirt = np.clip((wider - 1.4) / 0.6, 0.0, 1.0)
     weight = np.maximum(weight, skirt)
     # a skirt or a coat over the legs hangs as a tube: as deep as it is wide row by row, down to its
-    # hem (the 2D inflation goes to nothing at the hem, an outline like any other)
+    # hem (the 2D inflation goes to nothing at the hem, an outline like any other), from just below
+    # the hips: higher up the hands and arms beside the hips and torso are in the row's run (a coat's
+    # chest was twice its depth), and a garment there lies on the body, whose depth leads
     tube, tube_centre = _row_tube(phi > 0, has, centre, cell, sil.height_px)
+    tube[: max(0, int(np.ceil(hips + TUBE_BELOW_HIPS * sil.height_px / cell)))] = 0.0
     half = np.maximum(half, skirt * tube)
-    # ... below the hips hanging straight about the row's middle depth, not sheared with each leg of a
-    # stride (above them the body's own depth per column, a backpack's included, still leads)
-    if hips is not None:
-        below = (np.arange(ny) >= hips)[:, None] & (tube > 0)
-        centre = np.where(below, centre + skirt * (tube_centre - centre), centre)
+    # ... hanging straight about the row's middle depth, not sheared with each leg of a stride
+    centre = np.where(tube > 0, centre + skirt * (tube_centre - centre), centre)
     # blurred over a few cells, so garment and body meet without grooves
     thick = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
     thick = np.where(phi > 0, np.maximum(thick, np.where(weight > 0, cell, 0.0)), 0.0)
