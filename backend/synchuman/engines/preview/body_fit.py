@@ -40,7 +40,7 @@ SHIN_UPRIGHT = 0.7  # a shin at least this long in the photo, relative to its th
 MAX_SHIN_LEAN = 0.15  # metres: the most backward lean of a shin taken out
 MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone leave the head above the mask
 UPRIGHT_WEIGHT = 1e-3  # 100x the pose prior, on the spine, neck and head alone (body.fit.UPRIGHT)
-SEATED_KNEE = 0.2  # metres: both knees at least this far in front of their hips (and below them) is a seated person
+SEATED_KNEE = 0.1  # metres: both knees (in the photo) this far in front of their hips and below them: seated
 
 _lock = threading.Lock()
 _shared: dict = {}
@@ -127,7 +127,8 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
             lean = world[ankle, 2] - world[knee, 2]
             if lean > 0 and shin_px >= SHIN_UPRIGHT * thigh_px:
                 world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] -= min(lean, MAX_SHIN_LEAN)
-        levelled = _level_seated_thighs(world)
+        knees_in_photo = not outside[[LANDMARK["left_knee"], LANDMARK["right_knee"]]].any()
+        levelled = knees_in_photo and _level_seated_thighs(world)
         _shrink_arm_depth(world)
     obs.world_landmarks = world
     return obs, levelled
@@ -135,10 +136,11 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
 
 def _level_seated_thighs(world: np.ndarray) -> bool:
     """A seated person's thighs rest level on the seat, where BlazePose slopes them ~30 degrees down
-    (its hips sit higher on a bent hip, and the photo's perspective drops the knees nearer the camera):
-    with both knees well in front of the hips and below them, each thigh is turned level at its
-    length, and the shin and foot move with the knee. In place (True where it applied); world: y down,
-    z away from the camera."""
+    (its hips sit higher on a bent hip, and the photo's perspective drops the knees nearer the camera;
+    with wide trousers hiding the knees, 70 degrees, a crouch): with both knees in front of the hips
+    and below them, each thigh is turned level at its length and its shin hangs straight down from
+    the knee at its length (BlazePose's slanted back under the seat), the foot moving with it. In place
+    (True where it applied); world: y down, z away from the camera."""
     thighs = {side: world[LANDMARK[f"{side}_knee"]] - world[LANDMARK[f"{side}_hip"]] for side in ("left", "right")}
     if not all(-t[2] >= SEATED_KNEE and t[1] > 0 for t in thighs.values()):
         return False
@@ -146,6 +148,9 @@ def _level_seated_thighs(world: np.ndarray) -> bool:
         level = np.array([thigh[0], 0.0, thigh[2]])
         level *= np.linalg.norm(thigh) / np.linalg.norm(level)
         world[[LANDMARK[f"{side}_{p}"] for p in ("knee", "ankle", "heel", "foot_index")]] += level - thigh
+        shin = world[LANDMARK[f"{side}_ankle"]] - world[LANDMARK[f"{side}_knee"]]
+        down = np.array([shin[0], np.hypot(shin[1], shin[2]), 0.0])
+        world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]] += down - shin
     return True
 
 
