@@ -7,7 +7,7 @@ import trimesh
 
 from synchuman.geometry.mesh_utils import (boundary_loops, edge_topology, loop_area, make_manifold,
                                            manifold_report, merge_duplicate_vertices, mesh_components,
-                                           orient_outward, vertex_normals)
+                                           orient_outward, unzip_touching_sheets, vertex_normals)
 
 
 def box():
@@ -55,6 +55,34 @@ def test_non_manifold_edge_and_vertex_are_detected_and_repaired():
     fixed = manifold_report(fixed_f, len(fixed_v))
     assert fixed.manifold and fixed.non_manifold_edges == 0
     assert len(fixed_f) == len(f) - 1
+
+
+def _two_boxes(offset) -> tuple[np.ndarray, np.ndarray]:
+    """Two closed unit boxes, the second moved by `offset`, welded where their corners coincide."""
+    v, f = box()
+    return merge_duplicate_vertices(np.vstack([v, v + np.asarray(offset, float)]), np.vstack([f, f + len(v)]))[:2]
+
+
+def test_sheets_touching_along_an_edge_or_at_a_vertex_are_unzipped():
+    """Two boxes sharing an edge (four faces on it) or a corner (two fans): each sheet gets its own
+    copies there, moved a little into its own box, so the surface stays closed when welded by
+    position; a surface that touches nowhere comes back as it was."""
+    for offset, copies in (((1.0, 1.0, 0.0), 2), ((1.0, 1.0, 1.0), 1)):
+        v, f = _two_boxes(offset)
+        report = manifold_report(f, len(v))
+        assert (report.non_manifold_edges, report.non_manifold_vertices) == ((1, 0) if copies == 2 else (0, 1))
+        uv, uf = unzip_touching_sheets(v, f)
+        assert len(uv) == len(v) + copies and len(uf) == len(f)
+        welded, wf = merge_duplicate_vertices(uv, uf)[:2]
+        fixed = manifold_report(wf, len(welded))
+        assert fixed.closed and fixed.components == 2
+        assert trimesh.Trimesh(welded, wf, process=False).is_winding_consistent
+        moved = np.linalg.norm(uv[:, None] - v[None], axis=2).min(1)
+        assert np.count_nonzero(moved > 1e-9) == 2 * copies and moved.max() < 0.05
+    v, f = box()
+    uv, uf = unzip_touching_sheets(v, f)
+    assert np.allclose(np.sort(uv, 0), np.sort(v, 0)) and len(uf) == len(f)
+    assert unzip_touching_sheets(v, f[1:]) is None   # a hole: nothing to pair the open edges with
 
 
 def test_merge_duplicate_vertices_welds_a_triangle_soup():

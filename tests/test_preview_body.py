@@ -253,30 +253,44 @@ def test_crossed_arms_rest_in_front_of_the_chest(tmp_path):
         assert truth > 0.1 and abs(ours - truth) < 0.04, (side, ours, truth)
 
 
-def test_a_reduction_that_presses_two_sheets_together_is_tried_again(tmp_path, monkeypatch):
+@pytest.mark.parametrize("unzip", [True, False], ids=["unzipped", "coarser-grid"])
+def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, monkeypatch, unzip):
     """The face budget's quadric reduction can press two sheets of the dressed surface together along
     an edge (here the kneeling person's, fitted with BlazePose's own arm depth): the mesh is no longer
-    closed, and the preview used to give up the dressed body for the inflation. Smaller targets
-    (REDUCE_TRIES) collapse in another order; here they fail too, and the 1.3x coarser grid holds."""
+    closed, and the preview used to give up the dressed body for the inflation. The sheets are pulled
+    apart where they touch (unzip_touching_sheets), on the fine grid; without that, smaller targets
+    (REDUCE_TRIES) collapse in another order, here they fail too, and the 1.3x coarser grid holds."""
     import trimesh
 
     from synchuman.engines import ReconstructSettings
     from synchuman.engines.preview import body_fit, dress
+    from synchuman.geometry import mesh_utils
 
     monkeypatch.setattr(body_fit, "ELBOW_DEPTH", 1.0)  # the pose whose reduction fails at the budget
     monkeypatch.setattr(body_fit, "HAND_DEPTH", 1.0)
+    if not unzip:
+        monkeypatch.setattr(mesh_utils, "unzip_touching_sheets", lambda v, f: None)
+    unzipped = []
+    real_unzip = mesh_utils.unzip_touching_sheets
+    monkeypatch.setattr(mesh_utils, "unzip_touching_sheets", lambda v, f: unzipped.append(len(f)) or real_unzip(v, f))
     tries = []
     reduce = dress._reduce
     monkeypatch.setattr(dress, "_reduce", lambda v, f, target: tries.append(len(f)) or reduce(v, f, target))
     _, build = _built(tmp_path, "kneeling_hood_garden", rig=False)
     assert build.notes["method"] == "body", build.notes["warnings"]
     budget = ReconstructSettings().max_faces
-    # the fine grid's reduction did not stay closed (its mesh was kept over the budget), the coarser one's did
-    assert len(tries) == 2 and tries[1] < tries[0]
-    assert build.notes["grid_cell_px"] == pytest.approx(1.3 * dress.grid_cell(build.notes["height_px"], budget), rel=0.01)
+    fine = dress.grid_cell(build.notes["height_px"], budget)
+    if unzip:   # the fine grid's reduction touched, and was unzipped at the first target
+        assert len(tries) == 1 and len(unzipped) == 1
+        assert build.notes["grid_cell_px"] == pytest.approx(fine, rel=0.01)
+    else:       # the fine grid's reduction did not stay closed (its mesh was kept over the budget)
+        assert len(tries) == 2 and tries[1] < tries[0] and len(unzipped) == len(dress.REDUCE_TRIES)
+        assert build.notes["grid_cell_px"] == pytest.approx(1.3 * fine, rel=0.01)
     assert len(build.closed_faces) <= budget
     closed = trimesh.Trimesh(build.closed_vertices, build.closed_faces, process=False)
     assert closed.is_watertight and closed.is_winding_consistent
+    closed.merge_vertices()   # welded by position too: the unzipped copies stay apart
+    assert closed.is_watertight
 
 
 def _legs_under_a_garment(hem_row: int) -> tuple[np.ndarray, np.ndarray]:

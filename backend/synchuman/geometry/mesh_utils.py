@@ -233,6 +233,68 @@ def make_manifold(vertices: np.ndarray, faces: np.ndarray, face_priority: np.nda
     return np.asarray(vertices)[source_vertex], new_index.reshape(-1, 3)
 
 
+def unzip_touching_sheets(vertices: np.ndarray, faces: np.ndarray, nudge: float = 0.02
+                          ) -> tuple[np.ndarray, np.ndarray] | None:
+    """A closed, consistently oriented surface whose sheets touch along an edge (used by four faces)
+    or at a vertex (a quadric reduction presses two of them together), pulled apart into sheets that
+    only meet: every such vertex gets a copy per sheet, moved `nudge` of the way to the middle of its
+    own faces (so welding by position keeps them apart). (vertices, faces), the vertices renumbered;
+    None when the half-edges cannot be paired (a hole, a flipped face)."""
+    faces = np.asarray(faces, np.int64)
+    m = len(faces)
+    tail = faces.T.ravel()                      # half-edge h = k * m + f runs corner k -> corner k+1 of face f
+    head = faces[:, [1, 2, 0]].T.ravel()
+    lo, hi = np.minimum(tail, head), np.maximum(tail, head)
+    forward = tail < head
+    order = np.lexsort((np.arange(3 * m), forward, hi, lo))
+    key = lo[order] * (int(faces.max(initial=0)) + 1) + hi[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    if (sizes % 2).any():
+        return None
+    # within an edge's group, backward half-edges sort first: the i-th backward pairs with the i-th forward
+    group = np.repeat(np.arange(len(starts)), sizes)
+    rank = np.arange(len(order)) - starts[group]
+    half = sizes[group] // 2
+    if (forward[order] != (rank >= half)).any():
+        return None
+    first = order[rank < half]
+    second = order[starts[group[rank < half]] + rank[rank < half] + half[rank < half]]
+    # a half-edge's two corners: (its face, corner k) and (its face, corner k+1); paired half-edges join
+    # the corners at the same vertex, and each vertex copy is one connected set of corners
+    corner = lambda h, k: ((h // m + k) % 3) * m + h % m  # noqa: E731  (corner k of half-edge h's two)
+
+    def corner_sets(h1, h2):
+        a, b = np.r_[corner(h1, 0), corner(h1, 1)], np.r_[corner(h2, 1), corner(h2, 0)]
+        return connected_components(sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(3 * m, 3 * m)), directed=False)
+
+    touching = sizes[group[rank < half]] == 4
+    if touching.any():
+        # two sheets along one edge: a backward half-edge pairs with the forward one of its own sheet,
+        # the one whose face is reached round the edge's lower vertex without crossing the edge
+        _, fan = corner_sets(first[~touching], second[~touching])
+        b1, b2 = first[touching][0::2], first[touching][1::2]
+        s1, s2 = second[touching][0::2], second[touching][1::2]
+        low = lambda h, is_forward: corner(h, 0 if is_forward else 1)  # noqa: E731
+        swap = (fan[low(b1, False)] == fan[low(s2, True)]) | (fan[low(b2, False)] == fan[low(s1, True)])
+        s1, s2 = np.where(swap, s2, s1), np.where(swap, s1, s2)
+        second = second.copy()
+        second[np.flatnonzero(touching)[0::2]], second[np.flatnonzero(touching)[1::2]] = s1, s2
+    count, label = corner_sets(first, second)
+    vertex_of = np.empty(count, np.int64)
+    vertex_of[label] = faces.T.ravel()
+    out = np.asarray(vertices, np.float64)[vertex_of]
+    copies = np.bincount(vertex_of, minlength=len(vertices))
+    split = copies[vertex_of] > 1
+    if split.any():   # each copy a little way towards the middle of its own corners' faces
+        centre = np.zeros((count, 3))
+        np.add.at(centre, label, np.asarray(vertices, np.float64)[faces].mean(1)[np.tile(np.arange(m), 3)])
+        centre /= np.bincount(label, minlength=count)[:, None]
+        step = centre - out
+        out[split] += nudge * step[split]
+    return out, label.reshape(3, m).T
+
+
 def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, int]:
     """Flips every edge-connected component whose signed volume is negative (normals pointing inwards).
     Returns (faces, number of components flipped)."""

@@ -321,10 +321,12 @@ def _drop_specks(faces: np.ndarray, n: int) -> np.ndarray:
 
 def _reduce(verts: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
     """Quadric decimation; kept only if the result is still closed (else the input). A collapse can
-    press two sheets together along an edge (an arm against the torso): a slightly smaller target
-    collapses in another order, so up to REDUCE_TRIES targets are tried."""
+    press two sheets together along an edge (an arm against the torso, a shin against the other):
+    they are pulled apart where they touch (unzip_touching_sheets); failing that, a slightly smaller
+    target collapses in another order, so up to REDUCE_TRIES targets are tried."""
     import fast_simplification
 
+    from ...geometry.mesh_utils import unzip_touching_sheets
     from .mesh import edge_use_counts
 
     points, triangles = verts.astype(np.float64), faces.astype(np.int32)
@@ -333,6 +335,11 @@ def _reduce(verts: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarr
         tri = np.asarray(tri, np.int64)
         ok = (tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 2] != tri[:, 0])
         tri = tri[ok]
-        if len(tri) and (edge_use_counts(tri) == 2).all():
+        if not len(tri):
+            continue
+        if (edge_use_counts(tri) == 2).all():
             return np.asarray(pts, np.float64), tri
+        unzipped = unzip_touching_sheets(pts, tri)
+        if unzipped is not None and (edge_use_counts(unzipped[1]) == 2).all():
+            return unzipped
     return verts, faces
