@@ -76,6 +76,7 @@ class PoseObservation:
     mask: np.ndarray | None = None  # (H, W) person mask, bool or 0..1
     focal_px: float | None = None  # the camera's focal length in photo pixels; None: orthographic
     principal_px: tuple[float, float] | None = None  # where its axis meets the photo; None: the photo's centre
+    image_trust: np.ndarray | None = None  # (33,) 0..1 scales a landmark's 2D weight only (None: all 1)
 
     @classmethod
     def from_person_pose(cls, pose, mask: np.ndarray | None = None) -> "PoseObservation":
@@ -280,6 +281,8 @@ class BodyFitter:
         uv = torch.as_tensor(np.asarray(obs.landmarks_px, dtype=np.float32))
         vis = torch.as_tensor(np.clip(np.asarray(obs.visibility, dtype=np.float32), 0, 1))
         weights = vis * self.landmarks.weights
+        weights_2d = weights if obs.image_trust is None else \
+            weights * torch.as_tensor(np.asarray(obs.image_trust, dtype=np.float32))
         world = None if obs.world_landmarks is None else torch.as_tensor(np.asarray(obs.world_landmarks, dtype=np.float32))
         outside = None if obs.mask is None else _outside_distance(obs.mask)
 
@@ -325,7 +328,7 @@ class BodyFitter:
             inverse_distance = scale / projection_focal if projection_focal else 0.0
             offset = offset0 + size * shift
             proj = project_to_photo(marks, scale, offset, inverse_distance, principal)
-            terms = {"2d": s.weight_2d * (weights * (((proj - uv) / size) ** 2).sum(-1)).sum() / weights.sum().clamp(min=1e-6)}
+            terms = {"2d": s.weight_2d * (weights_2d * (((proj - uv) / size) ** 2).sum(-1)).sum() / weights.sum().clamp(min=1e-6)}
             if world is not None:
                 terms["3d"] = s.weight_3d * (weights * ((marks - world) ** 2).sum(-1)).sum() / weights.sum().clamp(min=1e-6)
             if full and outside is not None:

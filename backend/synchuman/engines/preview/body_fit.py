@@ -41,6 +41,12 @@ MAX_SHIN_LEAN = 0.15  # metres: the most backward lean of a shin taken out
 MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone leave the head above the mask
 UPRIGHT_WEIGHT = 1e-3  # 100x the pose prior, on the spine, neck and head alone (body.fit.UPRIGHT)
 SEATED_KNEE = 0.1  # metres: both knees (in the photo) this far in front of their hips and below them: seated
+# a levelled thigh and its shin are at least this long, in torso lengths (hips' to shoulders' centre):
+# BlazePose's own, standing, median 0.88 and 0.83 (also the body model's and real people's proportions)
+SEATED_THIGH, SEATED_SHIN = 0.88, 0.83
+LAP_HAND, LAP_ELBOW = 0.7, 0.25  # a seated person's hand on the lap: its depth, hip to knee; its elbow's, shoulder to hand
+SEATED_KNEE_TRUST = 0.2  # of a levelled knee's 2D weight
+LAP_MARGIN = 0.3  # torso lengths: how far above the hips and beyond the knees a hand still counts as on the lap
 
 _lock = threading.Lock()
 _shared: dict = {}
@@ -130,6 +136,11 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
         knees_in_photo = not outside[[LANDMARK["left_knee"], LANDMARK["right_knee"]]].any()
         levelled = knees_in_photo and _level_seated_thighs(world)
         _shrink_arm_depth(world)
+        if levelled:
+            _hands_on_lap(world, uv)
+            # in wide trousers BlazePose's knees sit halfway down the shins: their depth leads
+            obs.image_trust = np.ones(len(uv))
+            obs.image_trust[[LANDMARK["left_knee"], LANDMARK["right_knee"]]] = SEATED_KNEE_TRUST
     obs.world_landmarks = world
     return obs, levelled
 
@@ -139,19 +150,47 @@ def _level_seated_thighs(world: np.ndarray) -> bool:
     (its hips sit higher on a bent hip, and the photo's perspective drops the knees nearer the camera;
     with wide trousers hiding the knees, 70 degrees, a crouch): with both knees in front of the hips
     and below them, each thigh is turned level at its length and its shin hangs straight down from
-    the knee at its length (BlazePose's slanted back under the seat), the foot moving with it. In place
+    the knee at its length (BlazePose's slanted back under the seat), the foot moving with it. Both
+    are at least the usual share of the torso's length (SEATED_THIGH, SEATED_SHIN): in wide trousers
+    BlazePose puts the knees halfway down the shins and shortens both. In place
     (True where it applied); world: y down, z away from the camera."""
     thighs = {side: world[LANDMARK[f"{side}_knee"]] - world[LANDMARK[f"{side}_hip"]] for side in ("left", "right")}
     if not all(-t[2] >= SEATED_KNEE and t[1] > 0 for t in thighs.values()):
         return False
+    centre = lambda a, b: (world[LANDMARK[a]] + world[LANDMARK[b]]) / 2  # noqa: E731
+    torso = np.linalg.norm(centre("left_shoulder", "right_shoulder") - centre("left_hip", "right_hip"))
     for side, thigh in thighs.items():
         level = np.array([thigh[0], 0.0, thigh[2]])
-        level *= np.linalg.norm(thigh) / np.linalg.norm(level)
+        level *= max(np.linalg.norm(thigh), SEATED_THIGH * torso) / np.linalg.norm(level)
         world[[LANDMARK[f"{side}_{p}"] for p in ("knee", "ankle", "heel", "foot_index")]] += level - thigh
         shin = world[LANDMARK[f"{side}_ankle"]] - world[LANDMARK[f"{side}_knee"]]
         down = np.array([shin[0], np.hypot(shin[1], shin[2]), 0.0])
+        down *= max(np.linalg.norm(shin), SEATED_SHIN * torso) / np.linalg.norm(down)
         world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]] += down - shin
     return True
+
+
+def _hands_on_lap(world: np.ndarray, uv: np.ndarray) -> None:
+    """A seated person's hands, where the photo shows them over the lap (no higher than a little above
+    the hips, and not beside the knees), rest on the thighs: each wrist LAP_HAND of the way from its
+    hip to its knee in depth, its elbow LAP_ELBOW of that about the shoulder (BlazePose's and the
+    shrunk arm depth put them beside the hips). In place; world: z away from the camera."""
+    at = lambda name: LANDMARK[name]  # noqa: E731
+    hip_row = (uv[at("left_hip"), 1] + uv[at("right_hip"), 1]) / 2
+    torso_px = np.linalg.norm((uv[at("left_shoulder")] + uv[at("right_shoulder")]) / 2
+                              - (uv[at("left_hip")] + uv[at("right_hip")]) / 2)
+    knees_u = sorted((uv[at("left_knee"), 0], uv[at("right_knee"), 0]))
+    margin = LAP_MARGIN * torso_px
+    for side in ("left", "right"):
+        wrist = uv[at(f"{side}_wrist")]
+        if wrist[1] < hip_row - margin or not knees_u[0] - margin <= wrist[0] <= knees_u[1] + margin:
+            continue
+        hip, knee = world[at(f"{side}_hip"), 2], world[at(f"{side}_knee"), 2]
+        hand = [at(f"{side}_{p}") for p in ("wrist", "pinky", "index", "thumb")]
+        move = hip + LAP_HAND * (knee - hip) - world[hand[0], 2]
+        world[hand, 2] += move
+        shoulder = world[at(f"{side}_shoulder"), 2]
+        world[at(f"{side}_elbow"), 2] = shoulder + LAP_ELBOW * (world[hand[0], 2] - shoulder)
 
 
 def _shrink_arm_depth(world: np.ndarray) -> None:

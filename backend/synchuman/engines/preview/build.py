@@ -23,6 +23,7 @@ from ...images import write_png
 from . import dress as D
 from . import mesh as M
 from . import silhouette as S
+from .backpack import SIZE_M, SURFACE_M, Backpack, find_straps
 from .body_fit import fit_body
 from .camera import PhotoCamera, focal_px
 from .head import Head, find_head
@@ -157,9 +158,17 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
         progress("body", 0, 1, "fitting the body model")
         body, why = fit_body(person.pose, mask, focal_px((W, H), photo.focal_35mm, sil.height_px))
         progress("body", 1, 1, "body fitted" if body is not None else why)
+    backpack = None
+    if body is not None:
+        straps = find_straps(rgba[..., :3], mask, person.pose.image)
+        backpack = Backpack.place(body, straps) if straps is not None else None
+        if backpack is not None:
+            log.info("a backpack's straps are in the photo: a daypack goes behind the back")
+            notes["backpack"] = {"straps_rgb": [int(c) for c in backpack.colour_rgb], "size_m": list(SIZE_M),
+                                 "note": "a typical daypack behind the back, seen by its straps (its size is a guess)"}
 
     # 3. geometry in photo pixels
-    dressed = _dressed_geometry(body, sil, radius, mask, settings, progress) if body is not None else None
+    dressed = _dressed_geometry(body, sil, radius, mask, settings, progress, backpack) if body is not None else None
     if body is not None and dressed is None:
         body, why = None, (f"reduced to {settings.max_faces} faces, the dressed surface did not stay closed; "
                            "a larger face budget (Face Budget, --max-faces) may keep it")
@@ -191,16 +200,21 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
         closed_faces = closed_faces[:, [0, 2, 1]]
     progress("geometry", 5, 5, f"{len(closed_faces)} faces, {len(closed)} vertices")
 
-    posed, vertex_parts, part_names = None, None, None
+    posed, vertex_parts, part_names, part_colours = None, None, None, {}
     if body is not None:
         metric_to_output = np.diag([m, m, m, 1.0])
         metric_to_output[:3, 3] = shift
         posed, vertex_parts = _posed_body(body, metric_to_output @ body.model_to_metric, closed)
-        part_names = body.part_names
+        part_names = list(body.part_names)
+        if backpack is not None:   # its own part, in its straps' colour (the photo does not show it)
+            on_pack = backpack.signed_distance(body.camera.from_photo(closed_px)) < SURFACE_M
+            vertex_parts = np.where(on_pack, len(part_names), vertex_parts)
+            part_names.append("backpack")
+            part_colours[len(part_names) - 1] = backpack.colour_rgb
 
     # 4. texture: one path for both geometries (without body parts, the back is the colour-cluster fill)
     textured = texture_mesh(rgba[..., :3], alpha, closed_px, closed_faces, vertex_parts, part_names,
-                            head.placed(sil.box, (H, W)), int(settings.texture_size),
+                            head.placed(sil.box, (H, W)), int(settings.texture_size), part_colours=part_colours,
                             tick=lambda d, t, msg="": progress("texture", d, t, msg))
     notes.update(textured.notes)
     verts = closed[textured.vertex_index]
@@ -224,9 +238,9 @@ def _volume(vertices: np.ndarray, faces: np.ndarray) -> float:
     return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
 
-def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, settings, progress):
-    """The fitted body dressed by the mask (dress.py): closed mesh in photo pixels, faces, facts; None
-    when the face budget is too small to keep it closed."""
+def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, settings, progress, backpack=None):
+    """The fitted body dressed by the mask (dress.py), carrying `backpack` (backpack.Backpack) if any:
+    closed mesh in photo pixels, faces, facts; None when the face budget is too small to keep it closed."""
     progress("geometry", 0, 5, "dressing the body")
     inflated = _inflation_depth(sil, radius, None)
     cell = D.grid_cell(sil.height_px, settings.max_faces)
@@ -240,8 +254,9 @@ def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, setting
         body.warnings.append("The person is cut by the photo's frame: the parts outside it are completed from "
                              "the fitted body model (a guess, without clothes).")
     hip_row = float(np.median(px[body.vertex_parts == body.part_names.index("hips"), 1]))
+    solids = (backpack.in_photo(body.camera),) if backpack is not None else ()
     for _ in range(2):
-        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete)
+        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete, solids)
         progress("geometry", 2, 5, "surface")
         px, faces = D.surface(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:

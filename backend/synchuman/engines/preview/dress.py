@@ -12,12 +12,17 @@ An occupancy volume on a grid of cubic cells over the person's box:
    column holds something; where the mask is much wider than the body (a skirt or a coat over the
    legs) at least a round tube across that row of the mask, so the garment keeps its depth down to
    its hem (wide trousers down to the feet: the two legs' depth, shallower);
+   and any solid carried by the person that the photo shows only by a sign (a backpack behind
+   the body, seen by its straps: backpack.py);
 3. the union, lightly blurred, carved by the mask's coverage (from its signed distance): nothing
    projects outside the photo's silhouette and the outline sits on it to sub-pixel precision;
 then marching cubes, tiny pieces dropped, and a reduction to the face budget.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -36,6 +41,15 @@ TROUSERS_WIDTH = 2.0  # the mask this much wider than the legs just above the fe
 FEET_BAND = (0.04, 0.12)  # of the body's height above its lowest row: just above the feet
 REDUCE_TRIES = (1.0, 0.95, 0.9)  # shares of the face budget the reduction aims at, in turn
 MIN_PIECE = 0.002  # pieces with fewer faces than this share of the whole are specks
+
+
+@dataclass
+class Solid:
+    """A closed shape added to the dressed volume (then carved by the mask like the rest)."""
+
+    lo: np.ndarray  # (3,) its bounds in the photo frame (u, v, z pixels)
+    hi: np.ndarray
+    signed_distance: Callable[[np.ndarray], np.ndarray]  # photo points (N, 3) -> pixels, negative inside
 
 
 def grid_cell(height_px: float, max_faces: int) -> float:
@@ -105,14 +119,14 @@ def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48))
 
 
 def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated,
-              hip_row: float, complete_in: tuple[int, int] | None = None):
+              hip_row: float, complete_in: tuple[int, int] | None = None, solids: tuple[Solid, ...] = ()):
     """The dressed volume on the grid: (volume (ny, nx, nz) in 0..1, origin (u, v, z) of node 0, facts).
     `inflated(u, v)`: the silhouette inflation's half-depth (pixels) at photo points, a garment's
     least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide).
     `complete_in` (W, H): the photo's size when the person is cut by its frame; outside the photo
     the body itself is kept (the legs of a half-body photo, completed from the body model).
     `hip_row`: the photo row of the body's hips; a skirt's or coat's tube starts just below it and
-    hangs straight."""
+    hangs straight. `solids`: shapes added to the union (a backpack)."""
     u0, v0, u1, v1 = sil.box
     if complete_in is not None:
         lo, hi = np.floor(body_px[:, :2].min(0)) - 2 * cell, np.ceil(body_px[:, :2].max(0)) + 2 * cell
@@ -140,8 +154,8 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     lo_g, hi_g, phi, thick = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips)
 
     # the grid's depth covers the body and the garment (a skirt can be deeper than the legs inside it)
-    zlo = min(float(body_px[:, 2].min()), float(lo_g[thick > 0].min(initial=np.inf)))
-    zhi = max(float(body_px[:, 2].max()), float(hi_g[thick > 0].max(initial=-np.inf)))
+    zlo = min([float(body_px[:, 2].min()), float(lo_g[thick > 0].min(initial=np.inf))] + [float(x.lo[2]) for x in solids])
+    zhi = max([float(body_px[:, 2].max()), float(hi_g[thick > 0].max(initial=-np.inf))] + [float(x.hi[2]) for x in solids])
     z0 = zlo - 3 * cell
     nz = int(np.ceil((zhi - zlo) / cell)) + 7
     # the body: winding along each column, averaged over each cell: sum_s clip(t - k, 0, 1), t in cells + 0.5
@@ -159,6 +173,8 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     garment -= np.maximum(zk[None, None] - cell / 2, lo_g[..., None])
     union = np.maximum(body, np.clip(garment / cell, 0.0, 1.0, out=garment))
     del body, garment
+    for solid in solids:
+        _add_solid(union, solid, (u0, v0, z0), cell)
     # the blur rounds the cells' steps off but never removes what was there (thin arms stay)
     union = np.maximum(_blur3(union, BLUR_CELLS), union)
     carve = np.clip(0.5 + phi / cell, 0.0, 1.0).astype(np.float32)
@@ -170,6 +186,20 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     facts = {"grid_cell_px": round(cell, 3), "grid": [int(nx), int(ny), int(nz)], "completed": complete_in is not None,
              "garment_columns": round(float(((thick > 0) & ~has).sum() / max(int((phi > 0).sum()), 1)), 4)}
     return vol, (float(u0), float(v0), z0), facts
+
+
+def _add_solid(union: np.ndarray, solid: Solid, origin, cell: float) -> None:
+    """union (ny, nx, nz) = max(union, the solid's cell coverage), over the solid's bounds only."""
+    lo = np.maximum(np.floor((solid.lo - np.asarray(origin)) / cell).astype(int) - 1, 0)
+    hi = np.minimum(np.ceil((solid.hi - np.asarray(origin)) / cell).astype(int) + 2, [union.shape[1], union.shape[0], union.shape[2]])
+    if (hi <= lo).any():
+        return
+    i, j, k = (np.arange(lo[a], hi[a]) for a in range(3))
+    J, I, K = np.meshgrid(j, i, k, indexing="ij")
+    points = np.column_stack([origin[0] + cell * I.ravel(), origin[1] + cell * J.ravel(), origin[2] + cell * K.ravel()])
+    cover = np.clip(0.5 - solid.signed_distance(points) / cell, 0.0, 1.0).reshape(J.shape)
+    block = union[lo[1]:hi[1], lo[0]:hi[0], lo[2]:hi[2]]
+    np.maximum(block, cover.astype(union.dtype), out=block)
 
 
 def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: float, nx: int, ny: int, inflated,

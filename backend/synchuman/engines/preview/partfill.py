@@ -59,9 +59,11 @@ def head_from_parts(head: Head, part_front: np.ndarray, head_ids: list[int], sha
 
 
 def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, face_parts: np.ndarray,
-              part_names: list[str], radius: np.ndarray, tick=None) -> tuple[np.ndarray, np.ndarray, dict]:
+              part_names: list[str], radius: np.ndarray, tick=None, known: dict[int, np.ndarray] | None = None
+              ) -> tuple[np.ndarray, np.ndarray, dict]:
     """The back image (box size, like `front`), one solid colour per part (P, 3) uint8, and notes.
-    `radius`: the silhouette's local thickness (the side blend's width)."""
+    `radius`: the silhouette's local thickness (the side blend's width); `known`: part index -> RGB for
+    parts whose colour is known though the photo may not show them."""
     part_back = _part_image(vis.back_tri, face_parts)
     h, w = part_back.shape
     mask_w = cv2.resize(sil.mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
@@ -83,6 +85,9 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
         if part_names[p] in NECK_PARTS:   # the photo shows the neck's front as the head's throat
             source |= throat
         here = part_back == p
+        if known and p in known:
+            back_w[here] = known[p]
+            continue
         if source.sum() < 4:
             if here.any():
                 cells[p] = np.median(base_w[here], axis=0)
@@ -90,6 +95,8 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
         cells[p] = np.median(source_w[source], axis=0)
         if here.any():
             back_w[here] = nearest_fill(source_w, source)[here]
+    for p, colour in (known or {}).items():
+        cells[p] = colour
     if hanging.any():
         back_w[hanging] = notes["hair_rgb"]
     if head_ids and "hair_rgb" in notes:

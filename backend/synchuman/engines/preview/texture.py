@@ -94,7 +94,7 @@ def rim_grazing(verts_px: np.ndarray, faces: np.ndarray, sil: S.Silhouette, radi
 
 def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces: np.ndarray,
                  vertex_parts: np.ndarray | None, part_names: list[str] | None, head: Head | None, size: int,
-                 tick=None) -> TexturedMesh:
+                 tick=None, part_colours: dict[int, np.ndarray] | None = None) -> TexturedMesh:
     """Texture a closed mesh in photo coordinates.
 
     rgb (H, W, 3) uint8 photo; mask (H, W) the person (bool, or alpha as uint8 0..255 / float 0..1);
@@ -102,7 +102,8 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
     counter-clockwise seen from outside; vertex_parts (V,) indices into part_names, or None for a mesh
     without body parts (colour-cluster back fill); head: the head in the photo's frame
     (`find_head(rgb, mask)`), or None to find it here; size: the texture's side in texels.
-    tick(done, total, message) reports progress.
+    tick(done, total, message) reports progress. part_colours: part index -> RGB for parts whose colour
+    is known though the photo may not show them (a backpack, from its straps).
     """
     started = time.perf_counter()
     tick = tick or (lambda *a: None)
@@ -140,8 +141,11 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
         face_parts = face_parts_from_vertices(faces, vertex_parts)
         if len(names) <= int(face_parts.max()):
             raise ValueError(f"texture_mesh: vertex_parts index {int(face_parts.max())} but only {len(names)} part names")
-        back, cell_colours, notes = part_fill(front, sil, head_box, vis, face_parts, names, radius, tick=fill_tick)
+        back, cell_colours, notes = part_fill(front, sil, head_box, vis, face_parts, names, radius, tick=fill_tick,
+                                              known=part_colours)
         chart = np.where(photo_faces, FRONT, np.where(vis.back | vis.front, BACK, CELL + face_parts))
+        if part_colours:   # one solid colour: the photo's pixels there are the person in front of it
+            chart = np.where(np.isin(face_parts, list(part_colours)), CELL + face_parts, chart)
         n_cells = len(names)
     tick(3, 5, "baking")
     atlas = layout(sil.box, int(size), cells=n_cells)

@@ -1,0 +1,224 @@
+"""A backpack, seen from the front by its straps. A photo of a person facing the camera hides the
+backpack itself, but its two shoulder straps run down the chest: two narrow bands of one colour, one
+on each side between the neck and the shoulder, from the shoulders to about the middle of the torso.
+Without the backpack the dressed body is too shallow by its depth (15-20 cm), and a bounding box set
+by the back lies that much off.
+
+`find_straps` looks for the two bands in the photo (numpy and OpenCV only: classical, not learned),
+`Backpack.place` puts a typical daypack behind the fitted torso, and `Backpack.signed_distance` is
+its rounded box for the dressed volume (dress.occupancy), which the mask then carves like the rest.
+Long hair falling in front of the shoulders also makes two bands: it continues up beside the face,
+which straps do not, so such bands are not taken for straps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ...foreground.pose import LANDMARK
+from .dress import Solid
+
+SEEN = 0.5  # the shoulders and hips must be at least this visible
+ROWS = (0.08, 0.42)  # torso lengths below the shoulders' centre: where the straps are looked for
+SPAN = (0.3, 0.9)  # of the half shoulder width from the torso's axis: where a strap runs
+HALF_WIDTHS = (0.035, 0.05, 0.07)  # a strap's half-width, in shoulder widths
+LIGHTNESS = 0.5  # weight of lightness against hue in colour distances
+SIDES_ALIKE = 0.5  # a band between two different colours (a garment's edge) loses this share of their difference
+MIN_CONTRAST = 14.0  # Lab units: a strap differs this much from the cloth on both sides of it
+MIN_ROWS = 0.4  # share of the rows in which a side shows its band (a pack's side beside it may hide it)
+MAX_WANDER = 0.05  # shoulder widths: how far from one column a band may wander and still be one strap
+MAX_COLOUR_SPREAD = 0.6  # of its contrast: one strap keeps one colour down its length
+MAX_PAIR_COLOUR = 22.0  # Lab units between the two straps' colours
+ABOVE = (0.25, 0.45)  # torso lengths above the shoulder joints, beside the face: long hair is there, a strap is not
+# a typical 20-25 litre daypack: width, height, depth (metres), its edges' rounding, and its top
+# below the shoulders' top
+SIZE_M = (0.30, 0.42, 0.16)
+ROUNDING_M = 0.04
+TOP_BELOW_SHOULDERS_M = 0.04
+SURFACE_M = 0.01  # the dressed mesh's vertices this near the box are the backpack's (its texture part)
+
+
+@dataclass
+class Straps:
+    colour_lab: np.ndarray  # (3,) uint8: the straps' median colour (OpenCV 8-bit Lab)
+    colour_rgb: np.ndarray  # (3,) uint8
+    columns: tuple[float, float]  # photo columns of the two straps (left to right in the photo), mid-search
+    rows: tuple[float, float]  # the photo rows searched
+    contrast: float  # median Lab distance to the cloth beside them
+
+
+def _band_scores(lab_row: np.ndarray, inside: np.ndarray, half: int):
+    """For every column x of one row: (contrast of [x-half, x+half] against the cloth on both sides of it,
+    less their difference, and its mean colour). Only the person's pixels count: the band must lie on
+    them, and at least half of each side (an arm hanging beside the torso leaves a gap)."""
+    n = len(lab_row)
+    csum = np.vstack([np.zeros((1, 3)), np.cumsum(lab_row * inside[:, None], 0)])
+    msum = np.concatenate([[0.0], np.cumsum(inside.astype(np.float64))])
+    side = max(2, half // 2)  # narrow sides right beside the band: a strap's edges are sharp, shading's soft
+    xs = np.clip(np.arange(n), half + side, n - half - side - 1)
+
+    def mean(a, b):
+        count = msum[b] - msum[a]
+        return (csum[b] - csum[a]) / np.maximum(count, 1)[:, None], count / (b - a)
+
+    centre, c_in = mean(xs - half, xs + half + 1)
+    left, l_in = mean(xs - half - side, xs - half)
+    right, r_in = mean(xs + half + 1, xs + half + side + 1)
+    # the same cloth on both sides (not the edge between two garments)
+    contrast = np.minimum(np.linalg.norm(centre - left, axis=1), np.linalg.norm(centre - right, axis=1)) \
+        - SIDES_ALIKE * np.linalg.norm(left - right, axis=1)
+    ok = (xs == np.arange(n)) & (c_in == 1) & (l_in >= 0.5) & (r_in >= 0.5)
+    return np.where(ok, contrast, 0.0), centre
+
+
+def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Straps | None:
+    """The two shoulder straps of a backpack in a photo, or None. rgb (H, W, 3) uint8; mask (H, W) the
+    person; landmarks (33, >=3): BlazePose's u, v (photo pixels) and visibility."""
+    at = lambda name: landmarks[LANDMARK[name]]  # noqa: E731
+    joints = [at(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+    if min(j[2] for j in joints) < SEEN:
+        return None
+    ls, rs, lh, rh = (np.asarray(j[:2], np.float64) for j in joints)
+    shoulders, hips = (ls + rs) / 2, (lh + rh) / 2
+    torso = float(np.linalg.norm(shoulders - hips))
+    width = float(np.linalg.norm(ls - rs))
+    if torso < 20 or width < 0.4 * torso:  # too small, or seen from the side: no pair of straps
+        return None
+    # work on the photo about the shoulders only (from beside the face to below the straps)
+    x0 = max(int(min(ls[0], rs[0]) - width), 0)
+    y0 = max(int(shoulders[1] - (ABOVE[1] + 0.05) * torso), 0)
+    x1 = min(int(max(ls[0], rs[0]) + width) + 1, mask.shape[1])
+    y1 = min(int(shoulders[1] + (ROWS[1] + 0.05) * torso) + 1, mask.shape[0])
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    offset = np.array([x0, y0], np.float64)
+    ls, rs, shoulders, hips = ls - offset, rs - offset, shoulders - offset, hips - offset
+    rgb, mask = rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+    h, w = mask.shape
+    lab = cv2.cvtColor(cv2.GaussianBlur(np.ascontiguousarray(rgb), (0, 0), max(0.6, 0.008 * width)),
+                       cv2.COLOR_RGB2LAB).astype(np.float64)
+    lab[..., 0] *= LIGHTNESS  # cloth is shaded across the body: hue tells a strap from it better
+    inside = mask > 0
+    # the person's right shoulder is on the photo's left for a person facing the camera; the sides are
+    # taken in photo order (a back view's "straps" then are whatever runs down the back)
+    sides = sorted([ls, rs], key=lambda p: p[0])
+    rows = np.arange(int(shoulders[1] + ROWS[0] * torso), int(shoulders[1] + ROWS[1] * torso) + 1)
+    rows = rows[(rows >= 0) & (rows < h)]
+    if len(rows) < 8:
+        return None
+    # the torso's axis, row by row (a person may lean), and the cloth's own colour along it
+    axis = np.interp(rows, [shoulders[1], hips[1]], [shoulders[0], hips[0]])
+    cloth = np.median(lab[rows, np.clip(axis.astype(int), 0, w - 1)], 0)
+    # per row and side, every column where a band stands out (as an offset from the axis); then the
+    # column most rows agree on
+    found = {0: [], 1: []}  # side -> (row, offset from the axis, contrast, colour)
+    for v, axis_u in zip(rows, axis):
+        for frac in HALF_WIDTHS:
+            half = max(1, int(round(frac * width)))
+            contrast, colour = _band_scores(lab[v], inside[v], half)
+            for k, shoulder in enumerate(sides):
+                reach = shoulder[0] - axis_u
+                a, b = sorted((axis_u + SPAN[0] * reach, axis_u + SPAN[1] * reach))
+                a, b = max(int(a), 1), min(int(b) + 1, w - 1)
+                c = contrast[a - 1:b + 1]
+                peaks = a + np.nonzero((c[1:-1] >= MIN_CONTRAST) & (c[1:-1] >= c[:-2]) & (c[1:-1] >= c[2:]))[0]
+                for x in peaks:
+                    if np.linalg.norm(colour[x] - cloth) >= MIN_CONTRAST:  # not a strip of the cloth itself
+                        found[k].append((v, x - axis_u, contrast[x], colour[x]))
+    bands = []
+    tolerance = MAX_WANDER * width
+    for k in (0, 1):
+        if not found[k]:
+            return None
+        f = found[k]
+        v = np.array([p[0] for p in f], np.float64)
+        x = np.array([p[1] for p in f], np.float64)
+        # rows covered within the tolerance of each candidate column (a vote; one per row)
+        support = [len(np.unique(v[np.abs(x - column) <= tolerance])) for column in x]
+        near = np.abs(x - x[int(np.argmax(support))]) <= tolerance
+        if np.max(support) < MIN_ROWS * len(rows):
+            return None
+        contrast = np.array([p[2] for p in f])[near]
+        colours = np.array([p[3] for p in f])[near]
+        colour = np.median(colours, 0)
+        if np.median(np.linalg.norm(colours - colour, axis=1)) > MAX_COLOUR_SPREAD * np.median(contrast):
+            return None
+        line = np.polyfit(v[near], x[near] + np.interp(v[near], rows, axis), 1)  # in photo columns
+        bands.append((float(np.median(x[near])), colour, float(np.median(contrast)), line))
+    (xr, cr, kr, line_r), (xl, cl, kl, line_l) = bands
+    if np.linalg.norm(cr - cl) > MAX_PAIR_COLOUR or xl - xr < 0.3 * width:
+        return None
+    colour = (cr + cl) / 2
+    # long hair in front of the shoulders: the same colour continues up beside the face (a pack's top
+    # or its straps over the shoulders stop lower)
+    for line in (line_r, line_l):
+        x = int(round(np.polyval(line, shoulders[1])))
+        above = np.linspace(shoulders[1] - ABOVE[1] * torso, shoulders[1] - ABOVE[0] * torso, 8).astype(int)
+        same = [0 <= v < h and 0 <= x < w and inside[v, x] and np.linalg.norm(lab[v, x] - colour) < MIN_CONTRAST
+                for v in above]
+        if np.mean(same) >= 0.5:
+            return None
+    shown = np.clip(colour * [1 / LIGHTNESS, 1, 1], 0, 255).astype(np.uint8)
+    return Straps(colour_lab=shown, colour_rgb=cv2.cvtColor(shown[None, None], cv2.COLOR_LAB2RGB)[0, 0],
+                  columns=tuple(float(np.polyval(line, rows.mean()) + x0) for line in (line_r, line_l)),
+                  rows=(float(rows[0] + y0), float(rows[-1] + y0)), contrast=float(min(kr, kl)))
+
+
+@dataclass
+class Backpack:
+    """A daypack behind the fitted torso: a rounded box in the metric frame (y up)."""
+
+    centre: np.ndarray  # (3,) metres
+    axes: np.ndarray  # (3, 3) rows: the person's left, up, forward (unit vectors)
+    half: np.ndarray  # (3,) half-extents along the axes, metres (rounding included)
+    colour_rgb: np.ndarray  # (3,) uint8: the straps' colour
+
+    @classmethod
+    def place(cls, body, straps: Straps) -> "Backpack | None":
+        """Behind a fitted body's upper torso (`body_fit.PhotoBody`), its top just below the shoulders,
+        centred on the spine, turned with the torso; None if the body has no torso to carry it."""
+        metric = body.camera.from_photo(body.vertices_px)
+        part = lambda name: metric[body.vertex_parts == body.part_names.index(name)]  # noqa: E731
+        torso, left, right = part("torso"), part("upper_arm.L"), part("upper_arm.R")
+        if min(len(torso), len(left), len(right)) == 0:
+            return None
+        across = left.mean(0) - right.mean(0)
+        across[1] = 0.0
+        if np.linalg.norm(across) < 1e-6:
+            return None
+        across /= np.linalg.norm(across)
+        up = np.array([0.0, 1.0, 0.0])
+        forward = np.cross(across, up)
+        top = float(np.percentile(torso[:, 1], 97))
+        half = np.array(SIZE_M) / 2
+        # the back under the pack: the torso's vertices at its height, near the spine
+        centre_line = torso.mean(0)
+        band = torso[(torso[:, 1] < top - TOP_BELOW_SHOULDERS_M) & (torso[:, 1] > top - TOP_BELOW_SHOULDERS_M - 2 * half[1])
+                     & (np.abs((torso - centre_line) @ across) < half[0])]
+        if len(band) == 0:
+            return None
+        back = float(((band - centre_line) @ forward).min())
+        centre = centre_line + (back - half[2]) * forward
+        centre[1] = top - TOP_BELOW_SHOULDERS_M - half[1]
+        return cls(centre=centre, axes=np.stack([across, up, forward]), half=half, colour_rgb=straps.colour_rgb)
+
+    def signed_distance(self, points: np.ndarray) -> np.ndarray:
+        """Metres from metric points (N, 3) to the rounded box (negative inside)."""
+        local = np.abs((np.asarray(points, np.float64) - self.centre) @ self.axes.T) - (self.half - ROUNDING_M)
+        outside = np.linalg.norm(np.maximum(local, 0.0), axis=1)
+        return outside + np.minimum(local.max(1), 0.0) - ROUNDING_M
+
+    def corners(self) -> np.ndarray:
+        """(8, 3) metric corners of its bounding box."""
+        signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], np.float64)
+        return self.centre + (signs * self.half) @ self.axes
+
+    def in_photo(self, camera) -> Solid:
+        """The pack in the engine's photo frame (`camera.PhotoCamera`; distances scaled at the camera's
+        reference depth, exact for the preview's orthographic camera)."""
+        corners = camera.to_photo(self.corners())
+        return Solid(lo=corners.min(0), hi=corners.max(0),
+                     signed_distance=lambda px: self.signed_distance(camera.from_photo(px)) * camera.px_per_m)

@@ -1,0 +1,72 @@
+"""A backpack seen from the front by its straps (engines/preview/backpack.py): found in real photos of
+the benchmark's people by the real pose step, never on people without one (long hair, an open coat's
+edges, a checked shirt, the creases beside the arms), and its box."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import clothed_people as cp  # noqa: E402
+
+from synchuman.engines.preview.backpack import MIN_CONTRAST, SIZE_M, Backpack, find_straps  # noqa: E402
+from synchuman.foreground import cut_person  # noqa: E402
+from synchuman.foreground.pose import LANDMARK  # noqa: E402
+
+
+def _straps(name: str, seed: int, garments: tuple[str, ...] | None = None):
+    """find_straps on the benchmark's person `name` (benchmark seed `seed`, 512 px), its garments
+    replaced by `garments` if given."""
+    spec = next(c for c in cp.CASES if c[0] == name)
+    index = cp.CASES.index(spec)
+    if garments is not None:
+        spec = (spec[0], spec[1], garments, *spec[3:])
+    rgb = cp.render_case(spec, 512, seed=1000 * seed + index + 1)["photo"][..., :3]
+    person = cut_person(rgb)
+    assert person.pose is not None
+    straps = find_straps(rgb, person.alpha >= 128, person.pose.image)
+    if straps is not None:   # both run down the chest, between the shoulders, one on each side of its middle
+        shoulders = sorted(person.pose.image[[LANDMARK["left_shoulder"], LANDMARK["right_shoulder"]], 0])
+        middle = sum(shoulders) / 2
+        assert shoulders[0] < straps.columns[0] < middle < straps.columns[1] < shoulders[1], (shoulders, straps.columns)
+    return straps
+
+
+@pytest.mark.parametrize("name,seed", [("two_people_street", 0), ("raised_knee_backpack", 0),
+                                       ("seated_hair_backpack_room", 7)])
+def test_a_backpacks_straps_are_found(name, seed):
+    straps = _straps(name, seed)
+    assert straps is not None and straps.contrast >= MIN_CONTRAST
+
+
+@pytest.mark.parametrize("name,seed", [("standing_studio", 0), ("walking_coat_street", 0),
+                                       ("crossed_arms_hair_rocket", 0), ("kneeling_hood_garden", 7),
+                                       ("seated_trousers_box", 7), ("dog_trousers_garden", 7)])
+def test_people_without_a_backpack_have_no_straps(name, seed):
+    """Long hair over the shoulders, an open coat's edges, a hood's strings, a logo, the creases beside
+    the arms are not straps."""
+    assert _straps(name, seed) is None
+
+
+def test_the_same_person_without_the_pack_has_no_straps():
+    """The person in a checked shirt whose straps are found (seed 7), photographed without the pack."""
+    assert _straps("raised_knee_backpack", 7) is not None
+    assert _straps("raised_knee_backpack", 7, garments=()) is None
+
+
+def test_the_backpacks_box_and_its_distance():
+    pack = Backpack(centre=np.array([0.0, 1.2, -0.2]), axes=np.eye(3), half=np.array(SIZE_M) / 2,
+                    colour_rgb=np.array([10, 20, 30], np.uint8))
+    half = np.array(SIZE_M) / 2
+    faces = pack.centre + np.array([[half[0], 0, 0], [0, half[1], 0], [0, 0, -half[2]]])
+    assert np.allclose(pack.signed_distance(faces), 0.0, atol=1e-9)   # the middle of each face is on it
+    assert pack.signed_distance(pack.centre[None])[0] == pytest.approx(-half.min())
+    assert pack.signed_distance(pack.centre[None] + [0, 0, -half[2] - 0.05])[0] == pytest.approx(0.05)
+    corners = pack.corners()
+    assert np.allclose(corners.min(0), pack.centre - half) and np.allclose(corners.max(0), pack.centre + half)
+    assert pack.signed_distance(corners).min() > 0   # rounded: the box's corners are outside
