@@ -278,7 +278,6 @@ def unzip_touching_sheets(vertices: np.ndarray, faces: np.ndarray, nudge: float 
         low = lambda h, is_forward: corner(h, 0 if is_forward else 1)  # noqa: E731
         swap = (fan[low(b1, False)] == fan[low(s2, True)]) | (fan[low(b2, False)] == fan[low(s1, True)])
         s1, s2 = np.where(swap, s2, s1), np.where(swap, s1, s2)
-        second = second.copy()
         second[np.flatnonzero(touching)[0::2]], second[np.flatnonzero(touching)[1::2]] = s1, s2
     count, label = corner_sets(first, second)
     vertex_of = np.empty(count, np.int64)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ...common import ProgressFn
 from ...foreground import PersonCut, cut_person
+from ...geometry.mesh_utils import edge_topology
 from ...images import write_png
 from . import dress as D
 from . import mesh as M
@@ -112,7 +113,7 @@ def silhouette_iou(cover: np.ndarray, mask: np.ndarray) -> float:
 def mesh_report(vertices: np.ndarray, faces: np.ndarray) -> dict:
     """Closedness and orientation from edge counts (cheap; no trimesh needed)."""
     directed_unique = M.directed_edges_unique(faces)
-    counts = M.edge_use_counts(faces)
+    counts = edge_topology(faces).face_count
     volume = _volume(vertices, faces)
     lo, hi = vertices.min(0), vertices.max(0)
     return {"vertices": int(len(vertices)), "faces": int(len(faces)),

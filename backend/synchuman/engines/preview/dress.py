@@ -356,8 +356,7 @@ def _reduce(verts: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarr
     target collapses in another order, so up to REDUCE_TRIES targets are tried."""
     import fast_simplification
 
-    from ...geometry.mesh_utils import unzip_touching_sheets
-    from .mesh import edge_use_counts
+    from ...geometry.mesh_utils import edge_topology, unzip_touching_sheets
 
     points, triangles = verts.astype(np.float64), faces.astype(np.int32)
     for share in REDUCE_TRIES:
@@ -367,9 +366,9 @@ def _reduce(verts: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarr
         tri = tri[ok]
         if not len(tri):
             continue
-        if (edge_use_counts(tri) == 2).all():
+        if (edge_topology(tri).face_count == 2).all():
             return np.asarray(pts, np.float64), tri
         unzipped = unzip_touching_sheets(pts, tri)
-        if unzipped is not None and (edge_use_counts(unzipped[1]) == 2).all():
+        if unzipped is not None and (edge_topology(unzipped[1]).face_count == 2).all():
             return unzipped
     return verts, faces

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...geometry.mesh_utils import edge_topology
+
 # Local slots of a cell, in cyclic order around it: corners c0 (top-left), c1 (top-right),
 # c2 (bottom-right), c3 (bottom-left) and the edges between them.
 #   0 = c0, 1 = top edge, 2 = c1, 3 = right edge, 4 = c2, 5 = bottom edge, 6 = c3, 7 = left edge
@@ -165,11 +167,6 @@ def boundary_edges(faces: np.ndarray) -> np.ndarray:
     return np.stack([once // n, once % n], axis=1)
 
 
-def edge_use_counts(faces: np.ndarray) -> np.ndarray:
-    _, counts = np.unique(_edge_keys(faces), return_counts=True)
-    return counts
-
-
 def directed_edges_unique(faces: np.ndarray) -> bool:
     """Every directed edge used once: neighbouring faces are consistently oriented."""
     keys = _edge_keys(faces, directed=True)
@@ -198,7 +195,7 @@ def reduce_sheet(xyz: np.ndarray, faces: np.ndarray, border: np.ndarray, target:
     used, inv = np.unique(tri, return_inverse=True)
     tri = inv.reshape(-1, 3)
     pts = pts[used]
-    counts = edge_use_counts(tri)
+    counts = edge_topology(tri).face_count
     if counts.max() > 2:
         return xyz, faces, border
     b_edges = boundary_edges(tri)
