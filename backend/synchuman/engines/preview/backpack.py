@@ -43,11 +43,10 @@ SURFACE_M = 0.01  # the dressed mesh's vertices this near the box are the backpa
 
 @dataclass
 class Straps:
-    colour_lab: np.ndarray  # (3,) uint8: the straps' median colour (OpenCV 8-bit Lab)
-    colour_rgb: np.ndarray  # (3,) uint8
+    colour_rgb: np.ndarray  # (3,) uint8: the straps' median colour
     columns: tuple[float, float]  # photo columns of the two straps (left to right in the photo), mid-search
     rows: tuple[float, float]  # the photo rows searched
-    contrast: float  # median Lab distance to the cloth beside them
+    contrast: float  # the weaker strap's median contrast with the cloth beside it (_band_scores; Lab units)
 
 
 def _band_scores(lab_row: np.ndarray, inside: np.ndarray, half: int):
@@ -161,8 +160,8 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                 for v in above]
         if np.mean(same) >= 0.5:
             return None
-    shown = np.clip(colour * [1 / LIGHTNESS, 1, 1], 0, 255).astype(np.uint8)
-    return Straps(colour_lab=shown, colour_rgb=cv2.cvtColor(shown[None, None], cv2.COLOR_LAB2RGB)[0, 0],
+    lab_colour = np.clip(colour * [1 / LIGHTNESS, 1, 1], 0, 255).astype(np.uint8)
+    return Straps(colour_rgb=cv2.cvtColor(lab_colour[None, None], cv2.COLOR_LAB2RGB)[0, 0],
                   columns=tuple(float(np.polyval(line, rows.mean()) + x0) for line in (line_r, line_l)),
                   rows=(float(rows[0] + y0), float(rows[-1] + y0)), contrast=float(min(kr, kl)))
 
