@@ -175,22 +175,19 @@ def _hands_on_lap(world: np.ndarray, uv: np.ndarray) -> None:
     the hips, and not beside the knees), rest on the thighs: each wrist LAP_HAND of the way from its
     hip to its knee in depth, its elbow LAP_ELBOW of that about the shoulder (BlazePose's and the
     shrunk arm depth put them beside the hips). In place; world: z away from the camera."""
-    at = lambda name: LANDMARK[name]  # noqa: E731
-    hip_row = (uv[at("left_hip"), 1] + uv[at("right_hip"), 1]) / 2
-    torso_px = np.linalg.norm((uv[at("left_shoulder")] + uv[at("right_shoulder")]) / 2
-                              - (uv[at("left_hip")] + uv[at("right_hip")]) / 2)
-    knees_u = sorted((uv[at("left_knee"), 0], uv[at("right_knee"), 0]))
-    margin = LAP_MARGIN * torso_px
+    pair = lambda part: (uv[LANDMARK[f"left_{part}"]] + uv[LANDMARK[f"right_{part}"]]) / 2  # noqa: E731
+    hips, shoulders = pair("hip"), pair("shoulder")
+    margin = LAP_MARGIN * np.linalg.norm(shoulders - hips)
+    knees_u = sorted((uv[LANDMARK["left_knee"], 0], uv[LANDMARK["right_knee"], 0]))
     for side in ("left", "right"):
-        wrist = uv[at(f"{side}_wrist")]
-        if wrist[1] < hip_row - margin or not knees_u[0] - margin <= wrist[0] <= knees_u[1] + margin:
+        wrist = uv[LANDMARK[f"{side}_wrist"]]
+        if wrist[1] < hips[1] - margin or not knees_u[0] - margin <= wrist[0] <= knees_u[1] + margin:
             continue
-        hip, knee = world[at(f"{side}_hip"), 2], world[at(f"{side}_knee"), 2]
-        hand = [at(f"{side}_{p}") for p in ("wrist", "pinky", "index", "thumb")]
-        move = hip + LAP_HAND * (knee - hip) - world[hand[0], 2]
-        world[hand, 2] += move
-        shoulder = world[at(f"{side}_shoulder"), 2]
-        world[at(f"{side}_elbow"), 2] = shoulder + LAP_ELBOW * (world[hand[0], 2] - shoulder)
+        hip, knee = world[LANDMARK[f"{side}_hip"], 2], world[LANDMARK[f"{side}_knee"], 2]
+        hand = [LANDMARK[f"{side}_{p}"] for p in ("wrist", "pinky", "index", "thumb")]
+        world[hand, 2] += hip + LAP_HAND * (knee - hip) - world[hand[0], 2]
+        shoulder = world[LANDMARK[f"{side}_shoulder"], 2]
+        world[LANDMARK[f"{side}_elbow"], 2] = shoulder + LAP_ELBOW * (world[hand[0], 2] - shoulder)
 
 
 def _shrink_arm_depth(world: np.ndarray) -> None:
