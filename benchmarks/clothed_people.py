@@ -117,11 +117,12 @@ def make_person(pose: str, garments: tuple[str, ...] = (), seed: int = 0, *, hei
 
 
 def frame_camera(points: np.ndarray, size: int, *, ortho: bool, fill: float, offset=(0.0, 0.0),
-                 distance: float = 4.2) -> Camera:
-    """A camera at eye height looking at the points' centre, scaled so they fill `fill` of the frame."""
+                 distance: float = 4.2, eye_m: float | None = None) -> Camera:
+    """A camera at eye height (or `eye_m` above the floor) looking at the points' centre, scaled so
+    they fill `fill` of the frame."""
     lo, hi = points.min(0), points.max(0)
     target = (lo + hi) / 2
-    eye = np.array([target[0], min(1.5, target[1] + 0.3), target[2] + distance])
+    eye = np.array([target[0], eye_m if eye_m is not None else min(1.5, target[1] + 0.3), target[2] + distance])
     cam = Camera.look_at(eye, target, 1.0, (size, size), orthographic=ortho)
     uv, _ = cam.project(points)
     ext = (uv.max(0) - uv.min(0)).max()
@@ -175,7 +176,7 @@ def render_case(spec, size: int = 1024, ss: int = 2, step: float = 0.008, seed: 
     if opt.get("half"):
         framing = framing[framing[:, 1] > person.joints["pelvis"][1] + 0.08]
     cam = frame_camera(framing, size, ortho=opt.get("ortho", False), fill=opt.get("fill", 0.95 if opt.get("half") else 0.86),
-                       offset=opt.get("offset", (-0.12, 0.0) if opt.get("second") else (0.0, 0.0)))
+                       offset=opt.get("offset", (-0.12, 0.0) if opt.get("second") else (0.0, 0.0)), eye_m=opt.get("eye_m"))
     rgb, alpha, cover_all = _shade_scene(objects, cam, ss)
     contacts = np.concatenate([m.vertices[m.vertices[:, 1] < 0.03] for _, m, _ in objects])[::7]
     bg = scenes.Backdrop(backdrop, rng).render(cam, contacts)

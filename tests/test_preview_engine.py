@@ -291,7 +291,7 @@ def test_photo_camera_round_trips_and_keeps_planes_planar():
     into the GLB frame), the reference point shows at its pixel, and a plane stays a plane."""
     from synchuman.engines.preview.camera import PhotoCamera
 
-    cam = PhotoCamera(480.0, np.array([0.1, 0.9, -0.05]), np.array([400.0, 470.0]), 0.3, np.array([511.5, 511.5]), 0.12)
+    cam = PhotoCamera(480.0, np.array([0.1, 0.9, -0.05]), np.array([400.0, 470.0]), 0.3, np.array([511.5, 511.5]), 0.12, 0.09)
     pts = np.random.default_rng(1).normal(scale=0.4, size=(200, 3)) + cam.centre
     px = cam.to_photo(pts)
     assert np.allclose(cam.from_photo(px), pts, atol=1e-9)
@@ -303,6 +303,10 @@ def test_photo_camera_round_trips_and_keeps_planes_planar():
     near = cam.centre + np.array([[0.3, 0.0, 0.0], [0.3, 0.0, 0.4]])
     persp, ortho = level.to_photo(near), level.to_photo(near, perspective=False)
     assert abs(persp[1, 0] - 511.5) > abs(persp[0, 0] - 511.5) and ortho[0, 0] == pytest.approx(ortho[1, 0])
+    # a camera looking down sees an upright person's head nearer than the feet, by the sine of its pitch
+    down = PhotoCamera(480.0, np.zeros(3), np.array([511.5, 511.5]), 0.0, np.array([511.5, 511.5]), 0.0, 0.1)
+    feet, head = down.to_photo(np.array([[0.0, 0.0, 0.0], [0.0, 1.7, 0.0]]))
+    assert head[2] - feet[2] == pytest.approx(480.0 * 1.7 * np.sin(0.1))
     # a plane in pixels is a plane in metres (the map is projective)
     uv = np.random.default_rng(2).uniform(0, 1000, size=(50, 2))
     plane = cam.from_photo(np.column_stack([uv, 0.2 * uv[:, 0] - 0.1 * uv[:, 1] + 30.0]))

@@ -38,6 +38,11 @@ ELBOW_DEPTH = 0.25  # share of BlazePose's elbow depth about the shoulder that i
 HAND_DEPTH = 0.5  # ... and of its wrist's and fingers'
 SHIN_UPRIGHT = 0.7  # a shin at least this long in the photo, relative to its thigh, stands upright
 MAX_SHIN_LEAN = 0.15  # metres: the most backward lean of a shin taken out
+STANDING_LEG = 1.4  # torso lengths: a leg at least this long in the photo (hip to ankle) stands in it
+STRAIGHT_LEG = 0.97  # ... and straight: hip to ankle at least this share of hip to knee to ankle
+MAX_PITCH = np.radians(10.0)  # the most a camera is taken to look down (or up) at a standing person
+STEP_ROWS = 0.09  # torso lengths: two standing legs whose ankles' rows differ more take a step
+REST_ANKLE_LEAN = np.radians(1.0)  # a body standing at ease (the model's rest pose) has its ankles this far behind its hips
 MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone leave the head above the mask
 UPRIGHT_WEIGHT = 1e-3  # 100x the pose prior, on the spine, neck and head alone (body.fit.UPRIGHT)
 SEATED_KNEE = 0.1  # metres: both knees (in the photo) this far in front of their hips and below them: seated
@@ -94,9 +99,9 @@ class PhotoBody:
 
 
 def _observation(pose, mask: np.ndarray, focal_px: float | None):
-    """The pose step's landmarks as a fit observation, and whether a seated person's thighs were
-    levelled: landmarks outside the photo are silenced (the detector guesses them), hidden ones
-    inside it keep a little weight."""
+    """The pose step's landmarks as a fit observation, whether a seated person's thighs were
+    levelled, and the camera's pitch (radians, looking down): landmarks outside the photo are
+    silenced (the detector guesses them), hidden ones inside it keep a little weight."""
     from ...body.fit import PoseObservation
 
     obs = PoseObservation.from_person_pose(pose, mask)
@@ -112,12 +117,15 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
     world = obs.world_landmarks
     if world is not None and not np.all(np.isfinite(world)):
         world = None
-    levelled = False
+    levelled, pitch = False, 0.0
     if world is not None:
+        # the rules below hold in the world (people stand and sit upright), where BlazePose's frame is
+        # the camera's: they are applied with the camera's pitch taken out
+        pitch = _camera_pitch(world, uv, vis, outside)
+        world = _pitched(world.astype(np.float64), -pitch)
         # BlazePose's metric depth often leans the torso 20-30 degrees towards the camera while the legs
         # stand straight: trust depth within the limbs (a raised knee, an arm pointing at the camera),
         # and keep the shoulders over the hips in depth (people in photos hold their torso upright)
-        world = world.astype(np.float64).copy()
         lean = 0.5 * (world[LANDMARK["left_shoulder"], 2] + world[LANDMARK["right_shoulder"], 2]) \
             - 0.5 * (world[LANDMARK["left_hip"], 2] + world[LANDMARK["right_hip"], 2])
         world[:UPPER_BODY, 2] -= lean
@@ -135,14 +143,62 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
                 world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] -= min(lean, MAX_SHIN_LEAN)
         knees_in_photo = not outside[[LANDMARK["left_knee"], LANDMARK["right_knee"]]].any()
         levelled = knees_in_photo and _level_seated_thighs(world)
+        if not levelled:
+            _stand_legs_upright(world, uv, vis, outside)
         _shrink_arm_depth(world)
         if levelled:
             _hands_on_lap(world, uv)
             # in wide trousers BlazePose's knees sit halfway down the shins: their depth leads
             obs.image_trust = np.ones(len(uv))
             obs.image_trust[[LANDMARK["left_knee"], LANDMARK["right_knee"]]] = SEATED_KNEE_TRUST
+        world = _pitched(world, pitch)
     obs.world_landmarks = world
-    return obs, levelled
+    return obs, levelled, pitch
+
+
+def _midpoint(points: np.ndarray, part: str) -> np.ndarray:
+    """The midpoint of a landmark pair ("hip", "shoulder", ...) in (33, k) landmarks."""
+    return (points[LANDMARK[f"left_{part}"]] + points[LANDMARK[f"right_{part}"]]) / 2
+
+
+def _standing_legs(uv: np.ndarray, vis: np.ndarray, outside: np.ndarray, seen: float = 0.0) -> list[str]:
+    """The sides whose leg the photo shows standing in its plane: hip, knee and ankle inside the photo
+    (and at least `seen` visible), the leg straight and at least STANDING_LEG torso lengths long (a thigh
+    or shin pointing at the camera, or a seated person's, is shorter)."""
+    torso_px = np.linalg.norm(_midpoint(uv, "shoulder") - _midpoint(uv, "hip"))
+    sides = []
+    for side in ("left", "right"):
+        hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
+        leg = np.linalg.norm(uv[ankle] - uv[hip])
+        bent = np.linalg.norm(uv[knee] - uv[hip]) + np.linalg.norm(uv[ankle] - uv[knee])
+        if not outside[[hip, knee, ankle]].any() and vis[[knee, ankle]].min() >= seen \
+                and leg >= STANDING_LEG * torso_px and leg >= STRAIGHT_LEG * bent:
+            sides.append(side)
+    return sides
+
+
+def _camera_pitch(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outside: np.ndarray) -> float:
+    """How far the camera looks down (radians), from the legs the photo shows standing and clearly
+    seen: BlazePose's depth is the camera's, so a standing leg's ankle shows behind its hip by the
+    camera's pitch (photographers hold the camera above a person's middle), plus the small lean of
+    a body at ease (REST_ANKLE_LEAN). Not from a step (two standing legs, their ankles on different
+    rows), whose legs lean by its stride. 0 where no leg says; at most MAX_PITCH either way."""
+    sides = _standing_legs(uv, vis, outside, SEEN)
+    ankles = [LANDMARK["left_ankle"], LANDMARK["right_ankle"]]
+    torso_px = np.linalg.norm(_midpoint(uv, "shoulder") - _midpoint(uv, "hip"))
+    if not sides or (len(sides) == 2 and abs(uv[ankles[0], 1] - uv[ankles[1], 1]) > STEP_ROWS * torso_px):
+        return 0.0
+    angles = [np.arctan2(*(world[LANDMARK[f"{side}_ankle"]] - world[LANDMARK[f"{side}_hip"]])[[2, 1]]) for side in sides]
+    return float(np.clip(np.mean(angles) - REST_ANKLE_LEAN, -MAX_PITCH, MAX_PITCH))
+
+
+def _pitched(world: np.ndarray, pitch: float) -> np.ndarray:
+    """Hip-centred landmarks (y down, z away) as a camera pitched down by `pitch` more sees them:
+    the world's down (0, 1, 0) goes to (0, cos, sin), away from the camera below the hips."""
+    c, s = np.cos(pitch), np.sin(pitch)
+    out = world.copy()
+    out[:, 1], out[:, 2] = c * world[:, 1] - s * world[:, 2], s * world[:, 1] + c * world[:, 2]
+    return out
 
 
 def _level_seated_thighs(world: np.ndarray) -> bool:
@@ -157,8 +213,7 @@ def _level_seated_thighs(world: np.ndarray) -> bool:
     thighs = {side: world[LANDMARK[f"{side}_knee"]] - world[LANDMARK[f"{side}_hip"]] for side in ("left", "right")}
     if not all(-t[2] >= SEATED_KNEE and t[1] > 0 for t in thighs.values()):
         return False
-    centre = lambda a, b: (world[LANDMARK[a]] + world[LANDMARK[b]]) / 2  # noqa: E731
-    torso = np.linalg.norm(centre("left_shoulder", "right_shoulder") - centre("left_hip", "right_hip"))
+    torso = np.linalg.norm(_midpoint(world, "shoulder") - _midpoint(world, "hip"))
     for side, thigh in thighs.items():
         level = np.array([thigh[0], 0.0, thigh[2]])
         level *= max(np.linalg.norm(thigh), SEATED_THIGH * torso) / np.linalg.norm(level)
@@ -170,13 +225,23 @@ def _level_seated_thighs(world: np.ndarray) -> bool:
     return True
 
 
+def _stand_legs_upright(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outside: np.ndarray) -> None:
+    """A leg the photo shows standing in its plane (`_standing_legs`) stands upright in depth: its
+    knee and foot at its hip's depth. BlazePose puts a standing person's hidden or trousered ankles
+    10-20 cm behind the hips, which leans the whole body forward. A walker's stride is set later from
+    where the feet stand (body.fit.stride_depth). In place; world upright, z away from the camera."""
+    for side in _standing_legs(uv, vis, outside):
+        hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
+        world[knee, 2] = world[hip, 2]
+        world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] += world[hip, 2] - world[ankle, 2]
+
+
 def _hands_on_lap(world: np.ndarray, uv: np.ndarray) -> None:
     """A seated person's hands, where the photo shows them over the lap (no higher than a little above
     the hips, and not beside the knees), rest on the thighs: each wrist LAP_HAND of the way from its
     hip to its knee in depth, its elbow LAP_ELBOW of that about the shoulder (BlazePose's and the
     shrunk arm depth put them beside the hips). In place; world: z away from the camera."""
-    pair = lambda part: (uv[LANDMARK[f"left_{part}"]] + uv[LANDMARK[f"right_{part}"]]) / 2  # noqa: E731
-    hips, shoulders = pair("hip"), pair("shoulder")
+    hips, shoulders = _midpoint(uv, "hip"), _midpoint(uv, "shoulder")
     margin = LAP_MARGIN * np.linalg.norm(shoulders - hips)
     knees_u = sorted((uv[LANDMARK["left_knee"], 0], uv[LANDMARK["right_knee"], 0]))
     for side in ("left", "right"):
@@ -217,7 +282,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
 
     from ...body.fit import FACING_CAMERA, camera_pose
 
-    obs, levelled = _observation(pose, mask, focal_px)
+    obs, levelled, pitch = _observation(pose, mask, focal_px)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the fit is many tiny operations: one thread costs 5x less CPU than two
     try:
@@ -242,7 +307,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     off_axis = (fit.offset[0] - fit.principal[0]) / fit.scale  # metres right of the camera's axis
     yaw = float(np.arctan(off_axis * fit.inverse_distance))
     camera = PhotoCamera(fit.scale, np.zeros(3), np.asarray(fit.offset, dtype=np.float64) - 0.5, fit.inverse_distance,
-                         np.asarray(fit.principal, dtype=np.float64) - 0.5, yaw)
+                         np.asarray(fit.principal, dtype=np.float64) - 0.5, yaw, pitch)
     model_to_metric[:3] = np.column_stack([camera.turn(model_to_metric[:3, :3].T).T, camera.turn(model_to_metric[None, :3, 3])[0]])
     px = camera.to_photo(camera.turn(verts_cam @ flip))
 
@@ -259,6 +324,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     body.facts = {"landmark_error_px": round(float(fit.landmark_error_px), 2), "fit_seconds": round(fit.seconds, 3),
                   "stride_m": round(fit.losses["stride_m"], 3) if "stride_m" in fit.losses else None,
                   "arm_swing": "arm_swing" in fit.losses, "thighs_levelled": levelled,
+                  "camera_pitch_deg": round(float(np.degrees(pitch)), 2),
                   "focal_px": round(float(focal_px), 1) if focal_px else None,
                   "mask_explained": round(cover, 4), "body_inside_mask": round(inside, 4),
                   "phenotype": {k: round(v, 4) for k, v in fit.phenotype_dict().items()}}

@@ -7,9 +7,11 @@ t = p - centre and w = 1 - t_z * inverse_distance,
     u = u_p + (u_c - u_p + s * t_x) / w,   v = v_p + (v_c - v_p - s * t_y) / w,   d = s * t_z / w,
 
 in pixels: (u_p, v_p) is where the camera's axis meets the photo (its centre), s pixels per metre at
-the reference's depth. The metric frame is turned about the reference by `yaw` (about y) from the
-camera's: a person off the photo's centre is seen a little from the side, and faces +z once the
-line of sight to them is the z axis. The map is projective, so it keeps planes planar: the
+the reference's depth. The metric frame is turned about the reference from the camera's, first by
+`yaw` (about y): a person off the photo's centre is seen a little from the side, and faces +z once
+the line of sight to them is the z axis; then by `pitch` (about x), how far the camera looks down:
+the metric frame's y axis is then the world's vertical, and a person standing upright stands
+upright in it (a camera looking down sees their head nearer than their feet). The map is projective, so it keeps planes planar: the
 engine builds its geometry in (u, v, d), where the photo is an orthographic view of it (the mask
 carves straight along d), and maps the result back to metres with `from_photo`. An inverse distance
 of 0 is an orthographic camera (the inflation's: it has no fitted body to measure in metres).
@@ -47,11 +49,16 @@ class PhotoCamera:
     inverse_distance: float = 0.0  # 1 / the camera's distance to the reference, per metre
     principal_px: np.ndarray = field(default_factory=lambda: np.zeros(2))  # where the axis meets the photo
     yaw: float = 0.0  # radians about y: camera frame -> metric frame, about the reference
+    pitch: float = 0.0  # radians the camera looks down (negative: up); then about x
 
     def turn(self, t: np.ndarray, inverse: bool = False) -> np.ndarray:
-        """Reference-relative points turned by the yaw (camera -> metric frame), or back."""
-        c, s = np.cos(self.yaw), np.sin(-self.yaw if inverse else self.yaw)
-        return np.column_stack([c * t[:, 0] + s * t[:, 2], t[:, 1], -s * t[:, 0] + c * t[:, 2]])
+        """Reference-relative points turned by the yaw and the pitch (camera -> metric frame), or back."""
+        sign = -1.0 if inverse else 1.0
+        cy, sy = np.cos(self.yaw), sign * np.sin(self.yaw)
+        cp, sp = np.cos(self.pitch), sign * np.sin(self.pitch)
+        yawed = lambda t: np.column_stack([cy * t[:, 0] + sy * t[:, 2], t[:, 1], -sy * t[:, 0] + cy * t[:, 2]])  # noqa: E731
+        pitched = lambda t: np.column_stack([t[:, 0], cp * t[:, 1] + sp * t[:, 2], -sp * t[:, 1] + cp * t[:, 2]])  # noqa: E731
+        return yawed(pitched(t)) if inverse else pitched(yawed(t))
 
     def to_photo(self, points: np.ndarray, perspective: bool = True) -> np.ndarray:
         """Metric points (N, 3) -> (u, v, d) pixels; `perspective=False` drops the perspective (an
@@ -74,9 +81,10 @@ class PhotoCamera:
     def moved(self, scale: float, shift: np.ndarray) -> "PhotoCamera":
         """The same camera for points moved to `scale * p + shift`."""
         return PhotoCamera(self.px_per_m / scale, scale * self.centre + shift, self.centre_px,
-                           self.inverse_distance / scale, self.principal_px, self.yaw)
+                           self.inverse_distance / scale, self.principal_px, self.yaw, self.pitch)
 
     def as_dict(self) -> dict:
         return {"px_per_m": float(self.px_per_m), "centre_m": [float(x) for x in self.centre],
                 "centre_px": [float(x) for x in self.centre_px], "inverse_distance_per_m": float(self.inverse_distance),
-                "principal_px": [float(x) for x in self.principal_px], "yaw_rad": float(self.yaw)}
+                "principal_px": [float(x) for x in self.principal_px], "yaw_rad": float(self.yaw),
+                "pitch_rad": float(self.pitch)}
