@@ -306,6 +306,30 @@ def test_the_cameras_pitch_is_read_from_standing_legs_but_not_from_a_step():
     assert _camera_pitch(world, uv, hidden, inside) == 0.0
 
 
+def test_a_hidden_foot_stands_on_the_floor_and_a_raised_one_in_view_stays_raised():
+    """BlazePose guesses a foot it cannot see (behind the other leg, under a coat) short and bent: a
+    walker turned from the camera came out kicking back, the foot 25 cm up. Hidden and well above the
+    seen one, it is put on the floor, and its photo position no longer pulls; a foot in plain view
+    stays where BlazePose puts it (a raised knee)."""
+    from synchuman.engines.preview.body_fit import _hidden_foot_on_the_floor
+
+    world = np.zeros((33, 3))  # metres, y down
+    at = lambda side, *parts: [LANDMARK[f"{side}_{p}"] for p in parts]  # noqa: E731
+    world[at("right", "knee")], world[at("left", "knee")] = [-0.1, 0.4, 0.0], [0.1, 0.3, 0.1]
+    world[at("right", "ankle", "heel", "foot_index"), 1] = [0.8, 0.85, 0.83]
+    world[at("left", "ankle", "heel", "foot_index"), 1] = [0.5, 0.55, 0.53]
+    seen, inside = np.ones(33), np.zeros(33, bool)
+    trust = np.ones(33)
+    raised = world.copy()
+    _hidden_foot_on_the_floor(raised, seen, inside, trust)  # both feet in view: the left one is raised
+    assert np.array_equal(raised, world) and trust.min() == 1.0
+    seen[at("left", "ankle", "heel", "foot_index")] = 0.2
+    _hidden_foot_on_the_floor(world, seen, inside, trust)
+    assert world[at("left", "ankle", "heel", "foot_index"), 1] == pytest.approx([0.8, 0.85, 0.83])
+    assert world[at("left", "knee")[0], 1] == pytest.approx(0.45)
+    assert trust[at("left", "ankle", "heel", "foot_index", "knee")].max() == 0.0 and trust.sum() == 29
+
+
 def test_a_camera_looking_down_is_taken_out_and_the_person_stands_upright(tmp_path):
     """A camera 1.45 m high, 4.2 m away, looks 8 degrees down at a standing person: in its frame the
     head is 12 cm nearer than the feet. The output's y axis is the world's vertical: the camera's pitch

@@ -108,11 +108,11 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
     obs.focal_px = focal_px
     h, w = mask.shape
     uv = obs.landmarks_px
-    vis = np.clip(obs.visibility.astype(np.float64), 0.0, 1.0)
+    seen = np.clip(obs.visibility.astype(np.float64), 0.0, 1.0)
     outside = (uv[:, 0] < 0) | (uv[:, 0] > w) | (uv[:, 1] < 0) | (uv[:, 1] > h)
     # inside the photo, a hidden landmark (a kneeling person's ankles behind the thighs) still
     # steers a little: its depth guess is often right
-    vis = np.where(outside, 0.0, np.maximum(vis, HIDDEN))
+    vis = np.where(outside, 0.0, np.maximum(seen, HIDDEN))
     obs.visibility = vis
     world = obs.world_landmarks
     if world is not None and not np.all(np.isfinite(world)):
@@ -143,13 +143,14 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
                 world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] -= min(lean, MAX_SHIN_LEAN)
         knees_in_photo = not outside[[LANDMARK["left_knee"], LANDMARK["right_knee"]]].any()
         levelled = knees_in_photo and _level_seated_thighs(world)
+        obs.image_trust = np.ones(len(uv))
         if not levelled:
             _stand_legs_upright(world, uv, vis, outside)
+            _hidden_foot_on_the_floor(world, seen, outside, obs.image_trust)
         _shrink_arm_depth(world)
         if levelled:
             _hands_on_lap(world, uv)
             # in wide trousers BlazePose's knees sit halfway down the shins: their depth leads
-            obs.image_trust = np.ones(len(uv))
             obs.image_trust[[LANDMARK["left_knee"], LANDMARK["right_knee"]]] = SEATED_KNEE_TRUST
         world = _pitched(world, pitch)
     obs.world_landmarks = world
@@ -234,6 +235,27 @@ def _stand_legs_upright(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outs
         hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
         world[knee, 2] = world[hip, 2]
         world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] += world[hip, 2] - world[ankle, 2]
+
+
+def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.ndarray, trust: np.ndarray) -> None:
+    """A foot BlazePose cannot see (behind the other leg or a coat) while it sees the other one, and
+    puts RAISED_FOOT or more above it, stands on the floor like the other: BlazePose guesses a hidden
+    leg short and bent (a walker turned from the camera came out kicking back, the foot 25 cm up),
+    where a raised foot is in plain view. Its ankle, heel and toe go down to the seen foot's
+    heights, its knee half as far, and the photo's positions of all four, as wrong, no longer pull
+    (`trust` 0). In place; world upright, y down."""
+    from ...body.fit import RAISED_FOOT
+
+    for side, other in (("left", "right"), ("right", "left")):
+        foot = [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]
+        ground = [LANDMARK[f"{other}_{p}"] for p in ("ankle", "heel", "foot_index")]
+        drop = world[ground[0], 1] - world[foot[0], 1]
+        if seen[foot[0]] >= SEEN or seen[ground[0]] < SEEN or outside[foot + ground].any() or drop < RAISED_FOOT:
+            continue
+        world[foot, 1] = world[ground, 1]
+        knee = LANDMARK[f"{side}_knee"]
+        world[knee, 1] += drop / 2
+        trust[foot + [knee]] = 0.0
 
 
 def _hands_on_lap(world: np.ndarray, uv: np.ndarray) -> None:

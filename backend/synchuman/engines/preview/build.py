@@ -74,8 +74,8 @@ class PreviewBuild:
 
     @property
     def to_photo(self) -> tuple[float, float, float]:
-        """(metres per pixel, u of x = 0, v of y = 0): the camera without perspective or yaw (exact for
-        an orthographic one)."""
+        """(metres per pixel, u of x = 0, v of y = 0): the camera without perspective, yaw or pitch
+        (exact for the inflation's orthographic, level one)."""
         c = self.camera
         return (1.0 / c.px_per_m, float(c.centre_px[0] - c.px_per_m * c.centre[0]),
                 float(c.centre_px[1] + c.px_per_m * c.centre[1]))
