@@ -330,6 +330,34 @@ def test_a_hidden_foot_stands_on_the_floor_and_a_raised_one_in_view_stays_raised
     assert trust[at("left", "ankle", "heel", "foot_index", "knee")].max() == 0.0 and trust.sum() == 29
 
 
+def test_a_foot_placed_above_the_masks_bottom_is_put_on_the_floor():
+    """BlazePose puts feet it cannot see well (under wide trousers, behind a kneeling person's shins)
+    well above where the mask ends under them, and the fitted body floated: a seated person's soles
+    12 cm above the floor. Such a foot moves down to just above the mask's bottom; a foot already
+    there, and a raised foot, stay."""
+    from synchuman.engines.preview.body_fit import SOLE_GAP, _feet_on_the_floor
+
+    mask = np.zeros((1000, 600), bool)
+    mask[100:500, 180:420] = True  # the body
+    mask[500:863, 200:260] = True  # the left leg: its foot ends at row 863
+    mask[500:900, 340:400] = True  # the right one at row 900
+    uv = np.full((33, 2), 300.0)
+    uv[LANDMARK["nose"]] = [300.0, 110.0]
+    feet = lambda side: [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]  # noqa: E731
+    uv[feet("left")] = [[230.0, 780.0], [225.0, 800.0], [240.0, 800.0]]  # 63 px (8 %) above its foot's end
+    uv[feet("right")] = [[370.0, 870.0], [365.0, 885.0], [380.0, 885.0]]  # 15 px (2 %) above: seen feet end so
+    size = 885.0 - 110.0
+    world, inside = np.zeros((33, 3)), np.zeros(33, bool)
+    raised = world.copy()
+    raised[feet("left"), 1] = -0.2  # the landmarks put the left foot 20 cm up: a raised foot
+    kept = uv.copy()
+    _feet_on_the_floor(kept, inside, mask, raised)
+    assert np.array_equal(kept, uv)
+    _feet_on_the_floor(uv, inside, mask, world)
+    assert uv[feet("left"), 1] == pytest.approx(np.array([780.0, 800.0, 800.0]) + 63.0 - SOLE_GAP * size)
+    assert uv[feet("right"), 1] == pytest.approx([870.0, 885.0, 885.0])
+
+
 def test_a_camera_looking_down_is_taken_out_and_the_person_stands_upright(tmp_path):
     """A camera 1.45 m high, 4.2 m away, looks 8 degrees down at a standing person: in its frame the
     head is 12 cm nearer than the feet. The output's y axis is the world's vertical: the camera's pitch

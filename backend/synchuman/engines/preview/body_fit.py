@@ -36,6 +36,8 @@ FACE = LANDMARK["left_shoulder"]  # landmarks before the shoulders: the face
 FACE_DEPTH = 0.5
 ELBOW_DEPTH = 0.25  # share of BlazePose's elbow depth about the shoulder that is kept
 HAND_DEPTH = 0.5  # ... and of its wrist's and fingers'
+FLOOR_GAP = 0.04  # of the person's size: a foot whose landmarks end this far above the mask's bottom under it floats
+SOLE_GAP = 0.015  # ... where a seen foot's lowest landmark usually ends above it (the sole)
 SHIN_UPRIGHT = 0.7  # a shin at least this long in the photo, relative to its thigh, stands upright
 MAX_SHIN_LEAN = 0.15  # metres: the most backward lean of a shin taken out
 STANDING_LEG = 1.4  # torso lengths: a leg at least this long in the photo (hip to ankle) stands in it
@@ -107,7 +109,7 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
     obs = PoseObservation.from_person_pose(pose, mask)
     obs.focal_px = focal_px
     h, w = mask.shape
-    uv = obs.landmarks_px
+    uv = obs.landmarks_px = np.array(obs.landmarks_px, dtype=np.float64)  # a copy: the feet may move
     seen = np.clip(obs.visibility.astype(np.float64), 0.0, 1.0)
     outside = (uv[:, 0] < 0) | (uv[:, 0] > w) | (uv[:, 1] < 0) | (uv[:, 1] > h)
     # inside the photo, a hidden landmark (a kneeling person's ankles behind the thighs) still
@@ -147,6 +149,7 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
         if not levelled:
             _stand_legs_upright(world, uv, vis, outside)
             _hidden_foot_on_the_floor(world, seen, outside, obs.image_trust)
+        _feet_on_the_floor(uv, outside, mask, world)
         _shrink_arm_depth(world)
         if levelled:
             _hands_on_lap(world, uv)
@@ -256,6 +259,31 @@ def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.n
         knee = LANDMARK[f"{side}_knee"]
         world[knee, 1] += drop / 2
         trust[foot + [knee]] = 0.0
+
+
+def _feet_on_the_floor(uv: np.ndarray, outside: np.ndarray, mask: np.ndarray, world: np.ndarray) -> None:
+    """Feet rest on the floor, where the mask ends under them: BlazePose puts feet it cannot see well
+    (under wide trousers, behind a kneeling person's shins) 5-12 % of the person's size above the
+    mask's bottom, where seen feet end 1-3 % above it, and the fitted body then floats (a seated person's
+    soles 12 cm above the floor). A foot whose lowest landmark ends more than FLOOR_GAP above the
+    mask's bottom in its own columns (`body.fit.sole_rows`: not where the feet share columns) is
+    moved down to SOLE_GAP above it in the photo, ankle, heel and toe alike; not a raised foot (one
+    the landmarks put RAISED_FOOT above the other). In place (uv: photo pixels)."""
+    from ...body.fit import RAISED_FOOT, sole_rows
+
+    inside = ~outside
+    if inside.sum() < 2:
+        return
+    size = float(np.ptp(uv[inside], axis=0).max())
+    rows = sole_rows(mask, uv, inside, size)
+    ankles = world[[LANDMARK["left_ankle"], LANDMARK["right_ankle"]], 1]
+    if abs(ankles[0] - ankles[1]) > RAISED_FOOT:
+        return
+    for side, row in zip(("left", "right"), rows):
+        foot = [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]
+        gap = row - uv[foot[1:], 1].max()
+        if np.isfinite(gap) and gap > FLOOR_GAP * size:
+            uv[foot, 1] += gap - SOLE_GAP * size
 
 
 def _hands_on_lap(world: np.ndarray, uv: np.ndarray) -> None:
