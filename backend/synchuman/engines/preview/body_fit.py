@@ -165,11 +165,16 @@ def _midpoint(points: np.ndarray, part: str) -> np.ndarray:
     return (points[LANDMARK[f"left_{part}"]] + points[LANDMARK[f"right_{part}"]]) / 2
 
 
+def _torso_length(points: np.ndarray) -> float:
+    """From the hips' midpoint to the shoulders', in the landmarks' units (pixels or metres)."""
+    return float(np.linalg.norm(_midpoint(points, "shoulder") - _midpoint(points, "hip")))
+
+
 def _standing_legs(uv: np.ndarray, vis: np.ndarray, outside: np.ndarray, seen: float = 0.0) -> list[str]:
     """The sides whose leg the photo shows standing in its plane: hip, knee and ankle inside the photo
     (and at least `seen` visible), the leg straight and at least STANDING_LEG torso lengths long (a thigh
     or shin pointing at the camera, or a seated person's, is shorter)."""
-    torso_px = np.linalg.norm(_midpoint(uv, "shoulder") - _midpoint(uv, "hip"))
+    torso_px = _torso_length(uv)
     sides = []
     for side in ("left", "right"):
         hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
@@ -189,8 +194,7 @@ def _camera_pitch(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outside: n
     rows), whose legs lean by its stride. 0 where no leg says; at most MAX_PITCH either way."""
     sides = _standing_legs(uv, vis, outside, SEEN)
     ankles = [LANDMARK["left_ankle"], LANDMARK["right_ankle"]]
-    torso_px = np.linalg.norm(_midpoint(uv, "shoulder") - _midpoint(uv, "hip"))
-    if not sides or (len(sides) == 2 and abs(uv[ankles[0], 1] - uv[ankles[1], 1]) > STEP_ROWS * torso_px):
+    if not sides or (len(sides) == 2 and abs(uv[ankles[0], 1] - uv[ankles[1], 1]) > STEP_ROWS * _torso_length(uv)):
         return 0.0
     angles = [np.arctan2(*(world[LANDMARK[f"{side}_ankle"]] - world[LANDMARK[f"{side}_hip"]])[[2, 1]]) for side in sides]
     return float(np.clip(np.mean(angles) - REST_ANKLE_LEAN, -MAX_PITCH, MAX_PITCH))
@@ -217,7 +221,7 @@ def _level_seated_thighs(world: np.ndarray) -> bool:
     thighs = {side: world[LANDMARK[f"{side}_knee"]] - world[LANDMARK[f"{side}_hip"]] for side in ("left", "right")}
     if not all(-t[2] >= SEATED_KNEE and t[1] > 0 for t in thighs.values()):
         return False
-    torso = np.linalg.norm(_midpoint(world, "shoulder") - _midpoint(world, "hip"))
+    torso = _torso_length(world)
     for side, thigh in thighs.items():
         level = np.array([thigh[0], 0.0, thigh[2]])
         level *= max(np.linalg.norm(thigh), SEATED_THIGH * torso) / np.linalg.norm(level)
@@ -291,8 +295,8 @@ def _hands_on_lap(world: np.ndarray, uv: np.ndarray) -> None:
     the hips, and not beside the knees), rest on the thighs: each wrist LAP_HAND of the way from its
     hip to its knee in depth, its elbow LAP_ELBOW of that about the shoulder (BlazePose's and the
     shrunk arm depth put them beside the hips). In place; world: z away from the camera."""
-    hips, shoulders = _midpoint(uv, "hip"), _midpoint(uv, "shoulder")
-    margin = LAP_MARGIN * np.linalg.norm(shoulders - hips)
+    hips = _midpoint(uv, "hip")
+    margin = LAP_MARGIN * _torso_length(uv)
     knees_u = sorted((uv[LANDMARK["left_knee"], 0], uv[LANDMARK["right_knee"], 0]))
     for side in ("left", "right"):
         wrist = uv[LANDMARK[f"{side}_wrist"]]
