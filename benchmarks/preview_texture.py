@@ -130,11 +130,10 @@ def body_stand_in(model, fitter, photo, alpha):
 
 
 def run_case(spec, seed: int, model, fitter, save: Path | None) -> dict:
-    from types import SimpleNamespace
-
     from synchuman.engines import ReconstructSettings
     from synchuman.engines.preview import build_preview
     from synchuman.engines.preview.texture import texture_mesh
+    from synchuman.images import Photo
 
     case = cp.render_case(spec, 1024, seed=seed)
     person = remake_person(spec, seed)
@@ -150,7 +149,8 @@ def run_case(spec, seed: int, model, fitter, save: Path | None) -> dict:
                               "s": seconds, "hidden": tm.notes["texture_charts"]["hidden_faces"] / len(faces)}
         if save:
             _save(save / spec[0], verts_px[tm.vertex_index], tm, rows["body parts"]["views"])
-    photo_rgba = SimpleNamespace(rgba=np.dstack([photo, alpha]), has_alpha=True)
+    photo_rgba = Photo(rgba=np.dstack([photo, alpha]), has_alpha=True, path=None, sha256="", format="PNG",
+                       original_size=(photo.shape[1], photo.shape[0]))
     settings = ReconstructSettings(engine="preview")
     built = build_preview(photo_rgba, settings, lambda *a: None)
     pts = built.photo_coords(built.vertices)

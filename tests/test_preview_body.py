@@ -306,6 +306,27 @@ def test_the_cameras_pitch_is_read_from_standing_legs_but_not_from_a_step():
     assert _camera_pitch(world, uv, hidden, inside) == 0.0
 
 
+def test_a_sole_is_laid_flat_at_its_length_and_heading():
+    """`_flat_soles` puts each toe at its heel's height (y down), keeping the heel-to-toe length and
+    its heading on the floor; a foot BlazePose points straight down heads towards the camera; the
+    toes' photo positions pull less."""
+    from synchuman.engines.preview.body_fit import TOE_TRUST, _flat_soles
+    from synchuman.foreground.pose import LANDMARK
+
+    world = np.zeros((33, 3))
+    heel, toe = LANDMARK["left_heel"], LANDMARK["left_foot_index"]
+    world[heel], world[toe] = [0.1, 0.8, 0.0], [0.1 + 0.12, 0.8 + 0.12, -0.16]   # 31 degrees down
+    other_heel, other_toe = LANDMARK["right_heel"], LANDMARK["right_foot_index"]
+    world[other_heel], world[other_toe] = [-0.1, 0.8, 0.0], [-0.1, 0.98, -0.02]   # straight down
+    trust = np.ones(33)
+    _flat_soles(world, trust)
+    assert world[toe, 1] == pytest.approx(0.8) and world[other_toe, 1] == pytest.approx(0.8)
+    length = np.linalg.norm([0.12, 0.12, -0.16])
+    assert world[toe] - world[heel] == pytest.approx(length * np.array([0.6, 0.0, -0.8]))
+    assert world[other_toe] - world[other_heel] == pytest.approx([0.0, 0.0, -np.hypot(0.18, 0.02)])
+    assert trust[toe] == trust[other_toe] == TOE_TRUST and trust[heel] == 1.0
+
+
 def test_a_hidden_foot_stands_on_the_floor_and_a_raised_one_in_view_stays_raised():
     """BlazePose guesses a foot it cannot see (behind the other leg, under a coat) short and bent: a
     walker turned from the camera came out kicking back, the foot 25 cm up. Hidden and well above the
@@ -362,7 +383,10 @@ def test_a_camera_looking_down_is_taken_out_and_the_person_stands_upright(tmp_pa
     """A camera 1.45 m high, 4.2 m away, looks 8 degrees down at a standing person: in its frame the
     head is 12 cm nearer than the feet. The output's y axis is the world's vertical: the camera's pitch
     is read from the legs (job.json says how much), and the fitted body stands upright in the GLB,
-    its feet under its hips and its shoulders over them."""
+    its feet under its hips and its shoulders over them. It stands on flat feet: seen from above, a
+    foot pointing at the camera has its toe below its heel in the photo, which the orthographic fit
+    read as a foot pointing down (31 and 36 degrees from the ankle to the toes, on tiptoe, where the
+    body model's flat foot has about 15-20)."""
     from synchuman.engines import ReconstructSettings
     from synchuman.engines.preview import build_preview
     from synchuman.images import load_photo
@@ -382,6 +406,10 @@ def test_a_camera_looking_down_is_taken_out_and_the_person_stands_upright(tmp_pa
     hips, ankles = mid("upperleg01.L", "upperleg01.R"), mid("foot.L", "foot.R")
     shoulders = mid("upperarm01.L", "upperarm01.R")
     assert abs(ankles[2] - hips[2]) < 0.04 and abs(shoulders[2] - hips[2]) < 0.05, (hips, ankles, shoulders)
+    for side in "LR":
+        foot = joint(f"toe3-1.{side}") - joint(f"foot.{side}")
+        down = np.degrees(np.arctan2(-foot[1], np.hypot(foot[0], foot[2])))
+        assert 10.0 < down < 27.0, (side, down)
 
 
 def test_a_seated_persons_hands_rest_on_the_lap(tmp_path):
@@ -419,7 +447,8 @@ def test_crossed_arms_rest_in_front_of_the_chest(tmp_path):
 @pytest.mark.parametrize("unzip", [True, False], ids=["unzipped", "coarser-grid"])
 def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, monkeypatch, unzip):
     """The face budget's quadric reduction can press two sheets of the dressed surface together along
-    an edge (here the kneeling person's, fitted with BlazePose's own arm depth and feet): the mesh is no longer
+    an edge (here the kneeling person's, fitted with BlazePose's own arm depth and feet, its hood's tube
+    not smoothed down the rows): the mesh is no longer
     closed, and the preview used to give up the dressed body for the inflation. The sheets are pulled
     apart where they touch (unzip_touching_sheets), on the fine grid; without that, smaller targets
     (REDUCE_TRIES) collapse in another order, here they fail too, and the 1.3x coarser grid holds."""
@@ -432,6 +461,7 @@ def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, mon
     monkeypatch.setattr(body_fit, "ELBOW_DEPTH", 1.0)  # the pose whose reduction fails at the budget
     monkeypatch.setattr(body_fit, "HAND_DEPTH", 1.0)
     monkeypatch.setattr(body_fit, "_feet_on_the_floor", lambda *a: None)
+    monkeypatch.setattr(dress, "_down_the_rows", lambda tube, middle, sigma: (tube, middle))
     if not unzip:
         monkeypatch.setattr(mesh_utils, "unzip_touching_sheets", lambda v, f: None)
     unzipped = []
@@ -479,6 +509,25 @@ def test_wide_trousers_are_two_legs_deep_and_a_skirt_is_round():
     tube = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)[0]
     assert tube[60].max() == pytest.approx(dress.TUBE_DEPTH * 23.0, rel=0.01)
     assert tube[100].max() == pytest.approx(dress.TUBE_DEPTH * 5.0, rel=0.01)  # one bare leg's own tube
+
+
+def test_a_skirt_whose_outline_is_jagged_is_not_terraced():
+    """A mask's edge moves a cell in and out from row to row (the matte, a hand beside the hem), and
+    each row's tube followed it: the coat or skirt came out terraced. Down the rows the tube's depth is
+    averaged (TUBE_SMOOTH), so a one-cell wobble of the width barely shows, the mean depth stays, and
+    the tube does not leak above the hem's rows or onto the bare legs below."""
+    from synchuman.engines.preview import dress
+
+    inside, has = _legs_under_a_garment(hem_row=80)
+    inside[20:80:2, 48] = True   # every other row one cell wider
+    tube, middle = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)
+    smooth, smooth_middle = dress._down_the_rows(tube, middle, dress.TUBE_SMOOTH)
+    column = slice(30, 70), 25   # the garment's middle, away from its top and hem
+    steps, smooth_steps = np.abs(np.diff(tube[column])), np.abs(np.diff(smooth[column]))
+    assert steps.max() > 0.3 and smooth_steps.max() < steps.max() / 4, (steps.max(), smooth_steps.max())
+    assert smooth[column].mean() == pytest.approx(tube[column].mean(), rel=0.01)
+    assert np.array_equal(smooth > 0, tube > 0)   # where there is a tube, and nowhere else
+    assert smooth[100].max() == pytest.approx(tube[100].max(), rel=0.01)   # a bare leg keeps its own
 
 
 def test_a_person_small_in_the_frame_is_not_put_far_away(tmp_path):

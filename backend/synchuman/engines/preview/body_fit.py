@@ -38,6 +38,7 @@ ELBOW_DEPTH = 0.25  # share of BlazePose's elbow depth about the shoulder that i
 HAND_DEPTH = 0.5  # ... and of its wrist's and fingers'
 FLOOR_GAP = 0.04  # of the person's size: a foot whose landmarks end this far above the mask's bottom under it floats
 SOLE_GAP = 0.015  # ... where a seen foot's lowest landmark usually ends above it (the sole)
+TOE_TRUST = 0.3  # of a toe's 2D weight, once a standing person's sole is laid flat
 SHIN_UPRIGHT = 0.7  # a shin at least this long in the photo, relative to its thigh, stands upright
 MAX_SHIN_LEAN = 0.15  # metres: the most backward lean of a shin taken out
 STANDING_LEG = 1.4  # torso lengths: a leg at least this long in the photo (hip to ankle) stands in it
@@ -150,6 +151,8 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
             _stand_legs_upright(world, uv, vis, outside)
             _hidden_foot_on_the_floor(world, seen, outside, obs.image_trust)
         _feet_on_the_floor(uv, outside, mask, world)
+        if len(_standing_legs(uv, vis, outside)) == 2 and not _a_step(uv):
+            _flat_soles(world, obs.image_trust)
         _shrink_arm_depth(world)
         if levelled:
             _hands_on_lap(world, uv)
@@ -186,6 +189,13 @@ def _standing_legs(uv: np.ndarray, vis: np.ndarray, outside: np.ndarray, seen: f
     return sides
 
 
+def _a_step(uv: np.ndarray) -> bool:
+    """Do two standing legs take a step: their ankles on rows more than STEP_ROWS torso lengths apart
+    (the nearer foot stands lower in the photo)?"""
+    ankles = uv[[LANDMARK["left_ankle"], LANDMARK["right_ankle"]], 1]
+    return bool(abs(ankles[0] - ankles[1]) > STEP_ROWS * _torso_length(uv))
+
+
 def _camera_pitch(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outside: np.ndarray) -> float:
     """How far the camera looks down (radians), from the legs the photo shows standing and clearly
     seen: BlazePose's depth is the camera's, so a standing leg's ankle shows behind its hip by the
@@ -193,8 +203,7 @@ def _camera_pitch(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outside: n
     a body at ease (REST_ANKLE_LEAN). Not from a step (two standing legs, their ankles on different
     rows), whose legs lean by its stride. 0 where no leg says; at most MAX_PITCH either way."""
     sides = _standing_legs(uv, vis, outside, SEEN)
-    ankles = [LANDMARK["left_ankle"], LANDMARK["right_ankle"]]
-    if not sides or (len(sides) == 2 and abs(uv[ankles[0], 1] - uv[ankles[1], 1]) > STEP_ROWS * _torso_length(uv)):
+    if not sides or (len(sides) == 2 and _a_step(uv)):
         return 0.0
     angles = [np.arctan2(*(world[LANDMARK[f"{side}_ankle"]] - world[LANDMARK[f"{side}_hip"]])[[2, 1]]) for side in sides]
     return float(np.clip(np.mean(angles) - REST_ANKLE_LEAN, -MAX_PITCH, MAX_PITCH))
@@ -288,6 +297,24 @@ def _feet_on_the_floor(uv: np.ndarray, outside: np.ndarray, mask: np.ndarray, wo
         gap = row - uv[foot[1:], 1].max()
         if np.isfinite(gap) and gap > FLOOR_GAP * size:
             uv[foot, 1] += gap - SOLE_GAP * size
+
+
+def _flat_soles(world: np.ndarray, trust: np.ndarray) -> None:
+    """A person standing still has both soles flat on the floor: each toe at its heel's height, at the
+    heel-to-toe length and heading BlazePose gives (towards the camera where it gives none), and the
+    toe's photo position no longer pulls (`trust` TOE_TRUST). The orthographic fit reads the toe's
+    row, which the camera's height puts below the heel's for a foot pointing at it, as a foot
+    pointing down: standing people came out on tiptoe (30 degrees, where a flat foot is 15), and
+    their lowest point, the toes, shrank them to the given height. In place; world upright, y down."""
+    for side in ("left", "right"):
+        heel, toe = LANDMARK[f"{side}_heel"], LANDMARK[f"{side}_foot_index"]
+        foot = world[toe] - world[heel]
+        length = float(np.linalg.norm(foot))
+        heading = np.array([foot[0], 0.0, foot[2]])
+        level = float(np.linalg.norm(heading))
+        heading = heading / level if level > 0.3 * length else np.array([0.0, 0.0, -1.0])
+        world[toe] = world[heel] + length * heading
+        trust[toe] = min(trust[toe], TOE_TRUST)
 
 
 def _hands_on_lap(world: np.ndarray, uv: np.ndarray) -> None:

@@ -36,6 +36,7 @@ SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
 TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
 TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
 TUBE_BELOW_HIPS = 0.05  # of the person's height: the tube starts this far below the hips (the crotch)
+TUBE_SMOOTH = 3.0  # cells: the tube's depth and middle are averaged down the rows over about this far
 TROUSERS_DEPTH = 0.55  # two wide trouser legs side by side: depth over their width together
 TROUSERS_WIDTH = 2.0  # the mask this much wider than the legs just above the feet: trousers
 FEET_BAND = (0.04, 0.12)  # of the body's height above its lowest row: just above the feet
@@ -234,6 +235,7 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     # the hips: higher up the hands and arms beside the hips and torso are in the row's run (a coat's
     # chest was twice its depth), and a garment there lies on the body, whose depth leads
     tube, tube_centre = _row_tube(phi > 0, has, centre, cell, sil.height_px)
+    tube, tube_centre = _down_the_rows(tube, tube_centre, TUBE_SMOOTH)
     tube[: max(0, int(np.ceil(hips + TUBE_BELOW_HIPS * sil.height_px / cell)))] = 0.0
     half = np.maximum(half, skirt * tube)
     # ... hanging straight about the row's middle depth, not sheared with each leg of a stride
@@ -280,6 +282,19 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
         on_body = np.asarray(ndimage.mean(depth_centre, np.where(has, runs, 0), index), np.float64)
     mid = np.r_[0.0, np.where(np.isfinite(on_body), on_body, ndimage.mean(depth_centre, runs, index))]
     return half, np.where(runs > 0, mid[runs], depth_centre).astype(np.float32)
+
+
+def _down_the_rows(tube: np.ndarray, middle: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The tube's half-depth and middle depth averaged down each column where the tube is (a
+    Gaussian over `sigma` cells, normalised): row by row, the mask's run widths jump with its edge and
+    with a hand beside the garment, which left a coat or skirt terraced."""
+    from scipy.ndimage import gaussian_filter1d
+
+    on = (tube > 0).astype(np.float32)
+    weight = np.maximum(gaussian_filter1d(on, sigma, axis=0), 1e-6)
+    smooth = lambda field: gaussian_filter1d(field * on, sigma, axis=0) / weight  # noqa: E731
+    inside = on > 0
+    return np.where(inside, smooth(tube), 0.0).astype(np.float32), np.where(inside, smooth(middle), middle).astype(np.float32)
 
 
 def _trousers(inside: np.ndarray, has: np.ndarray) -> bool:
