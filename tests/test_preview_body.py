@@ -288,8 +288,9 @@ def _standing_landmarks(pitch_deg: float) -> tuple[np.ndarray, np.ndarray]:
 
 def test_the_cameras_pitch_is_read_from_standing_legs_but_not_from_a_step():
     """BlazePose's depth is the camera's: a standing person's ankles show behind the hips by how far the
-    camera looks down. Two legs at a step (ankles on different rows) lean by the stride instead."""
-    from synchuman.engines.preview.body_fit import MAX_PITCH, _camera_pitch
+    camera looks down. Two legs at a step (ankles on different rows) lean by the stride instead, and
+    legs BlazePose cannot see say nothing: then the camera looks down as photographers' usually do."""
+    from synchuman.engines.preview.body_fit import MAX_PITCH, USUAL_PITCH, _camera_pitch
 
     seen, inside = np.ones(33), np.zeros(33, bool)
     for pitch in (-3.0, 0.0, 6.0):
@@ -300,10 +301,10 @@ def test_the_cameras_pitch_is_read_from_standing_legs_but_not_from_a_step():
     world, uv = _standing_landmarks(6.0)
     step = uv.copy()
     step[[LANDMARK[f"left_{p}"] for p in ("ankle", "heel", "foot_index")], 1] += 40.0  # 0.27 torso lengths lower
-    assert _camera_pitch(world, step, seen, inside) == 0.0
+    assert _camera_pitch(world, step, seen, inside) == pytest.approx(USUAL_PITCH)
     hidden = seen.copy()
-    hidden[[LANDMARK["left_ankle"], LANDMARK["right_ankle"]]] = 0.2  # legs BlazePose cannot see say nothing
-    assert _camera_pitch(world, uv, hidden, inside) == 0.0
+    hidden[[LANDMARK["left_ankle"], LANDMARK["right_ankle"]]] = 0.2
+    assert _camera_pitch(world, uv, hidden, inside) == pytest.approx(USUAL_PITCH)
 
 
 def test_a_sole_is_laid_flat_at_its_length_and_heading():
@@ -447,8 +448,8 @@ def test_crossed_arms_rest_in_front_of_the_chest(tmp_path):
 @pytest.mark.parametrize("unzip", [True, False], ids=["unzipped", "coarser-grid"])
 def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, monkeypatch, unzip):
     """The face budget's quadric reduction can press two sheets of the dressed surface together along
-    an edge (here the kneeling person's, fitted with BlazePose's own arm depth and feet, its hood's tube
-    not smoothed down the rows): the mesh is no longer
+    an edge (here the kneeling person's, fitted with BlazePose's own arm depth and feet and a level
+    camera, its hood's tube not smoothed down the rows): the mesh is no longer
     closed, and the preview used to give up the dressed body for the inflation. The sheets are pulled
     apart where they touch (unzip_touching_sheets), on the fine grid; without that, smaller targets
     (REDUCE_TRIES) collapse in another order, here they fail too, and the 1.3x coarser grid holds."""
@@ -462,6 +463,7 @@ def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, mon
     monkeypatch.setattr(body_fit, "HAND_DEPTH", 1.0)
     monkeypatch.setattr(body_fit, "_feet_on_the_floor", lambda *a: None)
     monkeypatch.setattr(dress, "_down_the_rows", lambda tube, middle, sigma: (tube, middle))
+    monkeypatch.setattr(body_fit, "USUAL_PITCH", 0.0)
     if not unzip:
         monkeypatch.setattr(mesh_utils, "unzip_touching_sheets", lambda v, f: None)
     unzipped = []

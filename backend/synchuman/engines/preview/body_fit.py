@@ -44,6 +44,9 @@ MAX_SHIN_LEAN = 0.15  # metres: the most backward lean of a shin taken out
 STANDING_LEG = 1.4  # torso lengths: a leg at least this long in the photo (hip to ankle) stands in it
 STRAIGHT_LEG = 0.97  # ... and straight: hip to ankle at least this share of hip to knee to ankle
 MAX_PITCH = np.radians(10.0)  # the most a camera is taken to look down (or up) at a standing person
+# where no leg says: a photographer stands, the camera above the person's middle (the benchmark's
+# standing people read 2.8-6.5 degrees)
+USUAL_PITCH = np.radians(4.0)
 STEP_ROWS = 0.09  # torso lengths: two standing legs whose ankles' rows differ more take a step
 REST_ANKLE_LEAN = np.radians(1.0)  # a body standing at ease (the model's rest pose) has its ankles this far behind its hips
 MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone leave the head above the mask
@@ -201,10 +204,10 @@ def _camera_pitch(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outside: n
     seen: BlazePose's depth is the camera's, so a standing leg's ankle shows behind its hip by the
     camera's pitch (photographers hold the camera above a person's middle), plus the small lean of
     a body at ease (REST_ANKLE_LEAN). Not from a step (two standing legs, their ankles on different
-    rows), whose legs lean by its stride. 0 where no leg says; at most MAX_PITCH either way."""
+    rows), whose legs lean by its stride. USUAL_PITCH where no leg says; at most MAX_PITCH either way."""
     sides = _standing_legs(uv, vis, outside, SEEN)
     if not sides or (len(sides) == 2 and _a_step(uv)):
-        return 0.0
+        return float(USUAL_PITCH)
     angles = [np.arctan2(*(world[LANDMARK[f"{side}_ankle"]] - world[LANDMARK[f"{side}_hip"]])[[2, 1]]) for side in sides]
     return float(np.clip(np.mean(angles) - REST_ANKLE_LEAN, -MAX_PITCH, MAX_PITCH))
 
