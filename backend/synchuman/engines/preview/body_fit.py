@@ -305,7 +305,7 @@ def _feet_on_the_floor(uv: np.ndarray, outside: np.ndarray, mask: np.ndarray, wo
 def _flat_soles(world: np.ndarray, trust: np.ndarray) -> None:
     """A person standing still has both soles flat on the floor: each toe at its heel's height, at the
     heel-to-toe length and heading BlazePose gives (towards the camera where it gives none), and the
-    toe's photo position no longer pulls (`trust` TOE_TRUST). The orthographic fit reads the toe's
+    toe's photo position pulls less (`trust` at most TOE_TRUST). The orthographic fit reads the toe's
     row, which the camera's height puts below the heel's for a foot pointing at it, as a foot
     pointing down: standing people came out on tiptoe (30 degrees, where a flat foot is 15), and
     their lowest point, the toes, shrank them to the given height. In place; world upright, y down."""
