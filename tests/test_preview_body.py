@@ -312,7 +312,6 @@ def test_a_sole_is_laid_flat_at_its_length_and_heading():
     its heading on the floor; a foot BlazePose points straight down heads towards the camera; the
     toes' photo positions pull less."""
     from synchuman.engines.preview.body_fit import TOE_TRUST, _flat_soles
-    from synchuman.foreground.pose import LANDMARK
 
     world = np.zeros((33, 3))
     heel, toe = LANDMARK["left_heel"], LANDMARK["left_foot_index"]
@@ -523,7 +522,7 @@ def test_a_skirt_whose_outline_is_jagged_is_not_terraced():
     inside, has = _legs_under_a_garment(hem_row=80)
     inside[20:80:2, 48] = True   # every other row one cell wider
     tube, middle = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)
-    smooth, smooth_middle = dress._down_the_rows(tube, middle, dress.TUBE_SMOOTH)
+    smooth, _ = dress._down_the_rows(tube, middle, dress.TUBE_SMOOTH)
     column = slice(30, 70), 25   # the garment's middle, away from its top and hem
     steps, smooth_steps = np.abs(np.diff(tube[column])), np.abs(np.diff(smooth[column]))
     assert steps.max() > 0.3 and smooth_steps.max() < steps.max() / 4, (steps.max(), smooth_steps.max())
