@@ -138,20 +138,11 @@ def _observation(pose, mask: np.ndarray, focal_px: float | None):
         # ... and its face 20 cm in front of the shoulders is as exaggerated: halve the face's depth
         # about the shoulders (a nose sits ~10 cm in front of them)
         world[:FACE, 2] *= FACE_DEPTH
-        # ... and puts the ankles 7-13 cm behind the knees of a person standing straight: where the
-        # photo shows a shin at full length (not foreshortened, as a kneeling person's is), its
-        # backward lean is taken out
-        for side in ("left", "right"):
-            hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
-            thigh_px, shin_px = np.linalg.norm(uv[knee] - uv[hip]), np.linalg.norm(uv[ankle] - uv[knee])
-            lean = world[ankle, 2] - world[knee, 2]
-            if lean > 0 and shin_px >= SHIN_UPRIGHT * thigh_px:
-                world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] -= min(lean, MAX_SHIN_LEAN)
+        _legs_upright_in_depth(world, uv, vis, outside)
         knees_in_photo = not outside[[LANDMARK["left_knee"], LANDMARK["right_knee"]]].any()
         levelled = knees_in_photo and _level_seated_thighs(world)
         obs.image_trust = np.ones(len(uv))
         if not levelled:
-            _stand_legs_upright(world, uv, vis, outside)
             _hidden_foot_on_the_floor(world, seen, outside, obs.image_trust)
         _feet_on_the_floor(uv, outside, mask, world)
         if len(_standing_legs(uv, vis, outside)) == 2 and not _a_step(uv):
@@ -245,15 +236,30 @@ def _level_seated_thighs(world: np.ndarray) -> bool:
     return True
 
 
-def _stand_legs_upright(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outside: np.ndarray) -> None:
-    """A leg the photo shows standing in its plane (`_standing_legs`) stands upright in depth: its
-    knee and foot at its hip's depth. BlazePose puts a standing person's hidden or trousered ankles
-    10-20 cm behind the hips, which leans the whole body forward. A walker's stride is set later from
-    where the feet stand (body.fit.stride_depth). In place; world upright, z away from the camera."""
-    for side in _standing_legs(uv, vis, outside):
+def _legs_upright_in_depth(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outside: np.ndarray) -> None:
+    """BlazePose leans legs back in depth: it puts a standing person's ankles 7-13 cm behind the
+    knees, and hidden or trousered ankles 10-20 cm behind the hips, which leaned the whole fitted body
+    forward over its feet.
+    - A leg the photo shows standing in its plane (`_standing_legs`) stands upright: its knee and
+      foot at its hip's depth. A walker's stride is set later from where the feet stand
+      (body.fit.stride_depth).
+    - Another leg whose shin the photo shows at full length (at least SHIN_UPRIGHT of its thigh's
+      length: not a kneeling person's foreshortened shin) has its shin's backward lean, up to
+      MAX_SHIN_LEAN, taken out.
+    The foot moves with its ankle. In place; world upright (the camera's pitch taken out), z away
+    from the camera."""
+    standing = _standing_legs(uv, vis, outside)
+    for side in ("left", "right"):
         hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
-        world[knee, 2] = world[hip, 2]
-        world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")], 2] += world[hip, 2] - world[ankle, 2]
+        foot = [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]
+        if side in standing:
+            world[knee, 2] = world[hip, 2]
+            world[foot, 2] += world[hip, 2] - world[ankle, 2]
+            continue
+        thigh_px, shin_px = np.linalg.norm(uv[knee] - uv[hip]), np.linalg.norm(uv[ankle] - uv[knee])
+        lean = world[ankle, 2] - world[knee, 2]
+        if lean > 0 and shin_px >= SHIN_UPRIGHT * thigh_px:
+            world[foot, 2] -= min(lean, MAX_SHIN_LEAN)
 
 
 def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.ndarray, trust: np.ndarray) -> None:
