@@ -531,6 +531,65 @@ def test_a_skirt_whose_outline_is_jagged_is_not_terraced():
     assert smooth[100].max() == pytest.approx(tube[100].max(), rel=0.01)   # a bare leg keeps its own
 
 
+def test_a_garment_on_turned_hips_is_turned_with_them():
+    """A skirt on hips turned from the camera is an ellipse turned with them: the photo shows it wider
+    than its own width, its depth over that width grows, and its chords' midpoints slope across the
+    run. The tube built from the photo's run (`_row_tube` with the turn) matches the true turned
+    ellipse's depth, column by column; facing the camera, it is the plain round tube."""
+    from synchuman.engines.preview import dress
+
+    turn = np.radians(30.0)
+    inside, has = _legs_under_a_garment(hem_row=80)
+    tube, middle = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, turn)
+    # the true section: semi-axes a (across the hips) and TUBE_DEPTH * a, turned by `turn` towards
+    # the camera, as wide in the photo as the run (46 cells: half-width 23)
+    c, s, k = np.cos(turn), np.sin(turn), dress.TUBE_DEPTH
+    a = 23.0 / np.hypot(c, k * s)
+    u = np.arange(2, 48) + 0.5 - 25.0   # cell centres about the run's middle
+    angles = np.linspace(0, 2 * np.pi, 20001)
+    ex, ed = a * np.cos(angles), k * a * np.sin(angles)
+    pu, pd = c * ex - s * ed, s * ex + c * ed   # the turned outline, in (photo column, depth towards the camera)
+    for x, half, mid in zip(u[3:-3], tube[60, 5:45], middle[60, 5:45]):
+        near = np.abs(pu - x) < 0.02
+        lo, hi = pd[near].min(), pd[near].max()
+        assert half == pytest.approx((hi - lo) / 2, abs=0.3) and mid == pytest.approx((hi + lo) / 2, abs=0.3), x
+    assert dress.turned_section(k, 0.0) == (pytest.approx(k), 0.0)
+    facing, _ = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0)
+    assert tube[60].max() > 1.05 * facing[60].max()
+    # turned the other way, the midpoints slope the other way
+    _, back = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, -turn)
+    assert back[60, 10] == pytest.approx(-middle[60, 10]) and middle[60, 10] < -2.0
+
+
+def test_a_turned_persons_skirt_is_turned_with_the_torso(tmp_path, monkeypatch):
+    """The person turned 30 degrees from the camera in a skirt: the fitted torso is turned the same
+    way (MediaPipe reads less of the turn than there is), and the skirt's tube, turned with it, is
+    deeper than the one facing the camera, nearer the true skirt's depth."""
+    import people_body as pb
+
+    from synchuman.engines.preview import body_fit
+
+    def skirt_depth(vertices) -> float:   # the depth over the height, between 35 % and 45 % of it
+        v = np.asarray(vertices, np.float64)
+        height = np.ptp(v[:, 1])
+        band = (v[:, 1] - v[:, 1].min() >= 0.35 * height) & (v[:, 1] - v[:, 1].min() <= 0.45 * height)
+        return float(np.ptp(v[band, 2]) / height)
+
+    case, turned = _built(tmp_path, "turned30_skirt_studio", rig=False)
+    assert turned.notes["method"] == "body", turned.notes["warnings"]
+    joints = case["truth"]["joints3d"]
+    hips = joints[pb.JOINTS.index("hip_l")] - joints[pb.JOINTS.index("hip_r")]
+    hips = hips if hips[0] >= 0 else -hips
+    true_turn = np.degrees(np.arctan2(hips[2], hips[0]))   # GLB frame: x right, z towards the camera
+    fitted = turned.notes["body_fit"]["torso_turn_deg"]
+    assert abs(true_turn) > 25 and np.sign(fitted) == np.sign(true_turn) and abs(fitted) > 10, (fitted, true_turn)
+    monkeypatch.setattr(body_fit, "_torso_turn", lambda *a: 0.0)
+    _, facing = _built(tmp_path, "turned30_skirt_studio", rig=False)
+    truth = skirt_depth(case["truth"]["vertices"])
+    assert skirt_depth(facing.closed_vertices) * 1.03 < skirt_depth(turned.closed_vertices) < truth, \
+        (skirt_depth(facing.closed_vertices), skirt_depth(turned.closed_vertices), truth)
+
+
 def test_a_person_small_in_the_frame_is_not_put_far_away(tmp_path):
     """Without EXIF, the normal lens would put the small walking person (a sixth of the photo's height)
     about 10 m from the camera, and the stride read from where the feet stand grows with that

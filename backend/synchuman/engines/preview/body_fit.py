@@ -100,6 +100,7 @@ class PhotoBody:
     camera: PhotoCamera  # metric frame <-> photo frame
     vertex_parts: np.ndarray  # (V,) index into part_names
     part_names: list[str]
+    torso_turn: float = 0.0  # radians: the torso turned from the photo's plane, its right side towards the camera
     warnings: list[str] = field(default_factory=list)
     facts: dict = field(default_factory=dict)
 
@@ -406,7 +407,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     parts, names = body_segments(model.skin_weights.numpy(), model.bone_labels, faces, model.face_parts.numpy(),
                                  model.part_labels)
     body = PhotoBody(fit=fit, vertices_px=px, faces=faces, model_to_metric=model_to_metric, camera=camera,
-                     vertex_parts=parts, part_names=list(names))
+                     vertex_parts=parts, part_names=list(names), torso_turn=_torso_turn(fit.joints_camera, model))
     # does the body explain the photo?
     height = float(np.ptp(px[:, 1]))
     rel_error = fit.landmark_error_px / max(height, 1.0)
@@ -415,6 +416,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
                   "stride_m": round(fit.losses["stride_m"], 3) if "stride_m" in fit.losses else None,
                   "arm_swing": "arm_swing" in fit.losses, "thighs_levelled": levelled,
                   "camera_pitch_deg": round(float(np.degrees(pitch)), 2),
+                  "torso_turn_deg": round(float(np.degrees(body.torso_turn)), 1),
                   "focal_px": round(float(focal_px), 1) if focal_px else None,
                   "mask_explained": round(cover, 4), "body_inside_mask": round(inside, 4),
                   "phenotype": {k: round(v, 4) for k, v in fit.phenotype_dict().items()}}
@@ -424,6 +426,19 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
         return None, (f"the fitted body does not match the person's outline (explains {100 * cover:.0f}% of it, "
                       f"{100 * inside:.0f}% inside it)")
     return body, ""
+
+
+def _torso_turn(joints_camera: np.ndarray, model) -> float:
+    """How far the fitted torso turns from the photo's plane (radians, its right side in the photo
+    towards the camera): the mean of the hips' and the shoulders' axes (a walker's hips twist with
+    the stride, and the skirt or coat hangs from the whole torso). joints_camera: x right, z away
+    from the camera."""
+    turns = []
+    for left, right in (("upperleg01.L", "upperleg01.R"), ("upperarm01.L", "upperarm01.R")):
+        axis = joints_camera[model.bone(left)] - joints_camera[model.bone(right)]
+        axis = axis if axis[0] >= 0 else -axis
+        turns.append(np.arctan2(-axis[2], axis[0]))
+    return float(np.mean(turns))
 
 
 def _agreement(px: np.ndarray, faces: np.ndarray, mask: np.ndarray) -> tuple[float, float]:

@@ -257,7 +257,8 @@ def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, setting
     hip_row = float(np.median(px[body.vertex_parts == body.part_names.index("hips"), 1]))
     solids = (backpack.in_photo(body.camera),) if backpack is not None else ()
     for _ in range(2):
-        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete, solids)
+        vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete, solids,
+                                         body.torso_turn)
         progress("geometry", 2, 5, "surface")
         px, faces = D.surface(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:
