@@ -531,6 +531,36 @@ def test_a_skirt_whose_outline_is_jagged_is_not_terraced():
     assert smooth[100].max() == pytest.approx(tube[100].max(), rel=0.01)   # a bare leg keeps its own
 
 
+def test_thighs_with_a_hand_touching_each_are_no_skirt():
+    """A walker's thighs touch in the mask below the crotch and each hand touches a thigh: one run of
+    the mask across both thighs and both hands, much wider than the body there. A tube across it
+    stood out as a lump at the crotch and flaps at the hands. With the fitted hands set aside, the
+    run reaches no further than the thighs, so it is no skirt: no tube. A skirt keeps its tube, also
+    on its top rows, as wide as the hips, above where it flares (TUBE_REACH_ROWS); one bare leg keeps
+    its own."""
+    from synchuman.engines.preview import dress
+
+    has = np.zeros((120, 60), bool)
+    has[:, 12:22] = has[:, 28:38] = True          # two legs, a 6-cell gap
+    has[20:40, 6:10] = has[20:40, 40:44] = True   # the fitted hands beside the thighs
+    inside = has.copy()
+    inside[20:40, 0:51] = True                    # thighs touching, each hand (wider in the mask) touching one
+    hands = np.zeros_like(has)
+    hands[18:42, 0:12] = hands[18:42, 39:52] = True
+    hip_span = 26.0
+    before = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)[0]
+    with_hands = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, None, hip_span)[0]
+    tube = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, hands, hip_span)[0]
+    assert before[30, 25] > 10.0 and with_hands[30, 25] > 10.0 and tube[30].max() == 0.0
+    assert tube[60, 12:22].max() == pytest.approx(before[60, 12:22].max())   # one leg: its own tube
+    # a skirt, its top rows only a little wider than the hips
+    inside, has = _legs_under_a_garment(hem_row=80)
+    inside[20:30] = has[20:30]
+    inside[20:30, 11:39] = True
+    tube = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, None, hip_span)[0]
+    assert tube[22].max() > 10.0 and tube[60].max() == pytest.approx(dress.TUBE_DEPTH * 23.0, rel=0.01)
+
+
 def test_a_garment_on_turned_hips_is_turned_with_them():
     """A skirt on hips turned from the camera is an ellipse turned with them: the photo shows it wider
     than its own width, its depth over that width grows, and its chords' midpoints slope across the

@@ -254,11 +254,13 @@ def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, setting
         cell = D.grid_cell(max(sil.height_px, float(np.ptp(px[:, 1]))), settings.max_faces)
         body.warnings.append("The person is cut by the photo's frame: the parts outside it are completed from "
                              "the fitted body model (a guess, without clothes).")
-    hip_row = float(np.median(px[body.vertex_parts == body.part_names.index("hips"), 1]))
+    hips = px[body.vertex_parts == body.part_names.index("hips")]
+    hip_row, hip_width = float(np.median(hips[:, 1])), float(np.ptp(hips[:, 0]))
+    hands_px = px[np.isin(body.vertex_parts, [body.part_names.index("hand.L"), body.part_names.index("hand.R")])]
     solids = (backpack.in_photo(body.camera),) if backpack is not None else ()
     for _ in range(2):
         vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete, solids,
-                                         body.torso_turn)
+                                         body.torso_turn, hands_px, hip_width)
         progress("geometry", 2, 5, "surface")
         px, faces = D.surface(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:

@@ -36,6 +36,9 @@ SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
 TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
 TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
 TUBE_BELOW_HIPS = 0.05  # of the person's height: the tube starts this far below the hips (the crotch)
+LEGS_WIDTH = 0.8  # of the hips' width: a run of the mask at least this wide is around both legs
+TUBE_REACH = 0.15  # of such a run's width: a skirt or coat reaches at least this far beyond the legs
+TUBE_REACH_ROWS = 0.1  # of the person's height: ... or hangs down to a run that does within this far
 TUBE_SMOOTH = 3.0  # cells: the tube's depth and middle are averaged down the rows over about this far
 TROUSERS_DEPTH = 0.55  # two wide trouser legs side by side: depth over their width together
 TROUSERS_WIDTH = 2.0  # the mask this much wider than the legs just above the feet: trousers
@@ -121,7 +124,7 @@ def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48))
 
 def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated,
               hip_row: float, complete_in: tuple[int, int] | None = None, solids: tuple[Solid, ...] = (),
-              torso_turn: float = 0.0):
+              torso_turn: float = 0.0, hands_px: np.ndarray | None = None, hip_width: float = np.inf):
     """The dressed volume on the grid: (volume (ny, nx, nz) in 0..1, origin (u, v, z) of node 0, facts).
     `inflated(u, v)`: the silhouette inflation's half-depth (pixels) at photo points, a garment's
     least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide).
@@ -129,8 +132,10 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     the body itself is kept (the legs of a half-body photo, completed from the body model).
     `hip_row`: the photo row of the body's hips; a skirt's or coat's tube starts just below it and
     hangs straight, its section turned with the torso (`torso_turn`, radians: how far it turns from
-    the photo's plane, its right side towards the camera). `solids`: shapes added to the
-    union (a backpack)."""
+    the photo's plane, its right side towards the camera); across both legs only where it reaches
+    beyond them (`_around_the_legs`: `hands_px`, the fitted hands' photo points, and `hip_width`,
+    the hips' width in pixels; inf: every run keeps its tube). `solids`: shapes added to the union
+    (a backpack)."""
     u0, v0, u1, v1 = sil.box
     if complete_in is not None:
         lo, hi = np.floor(body_px[:, :2].min(0)) - 2 * cell, np.ceil(body_px[:, :2].max(0)) + 2 * cell
@@ -155,7 +160,9 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     front = np.where(has, front.reshape(ny, nx), 0.0)
     back = np.where(has, back.reshape(ny, nx), 0.0)
     hips = (hip_row - v0) / cell
-    lo_g, hi_g, phi, thick = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips, torso_turn)
+    hands = None if hands_px is None or not len(hands_px) else _cells_near(hands_px, u0, v0, cell, nx, ny)
+    lo_g, hi_g, phi, thick = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips, torso_turn, hands,
+                                      hip_width)
 
     # the grid's depth covers the body and the garment (a skirt can be deeper than the legs inside it)
     zlo = min([float(body_px[:, 2].min()), float(lo_g[thick > 0].min(initial=np.inf))] + [float(x.lo[2]) for x in solids])
@@ -192,6 +199,15 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     return vol, (float(u0), float(v0), z0), facts
 
 
+def _cells_near(points_px: np.ndarray, u0: float, v0: float, cell: float, nx: int, ny: int) -> np.ndarray:
+    """(ny, nx) bool: the grid cells within two cells of any of the photo points (N, 2+)."""
+    cells = np.zeros((ny, nx), np.uint8)
+    ij = np.round((np.asarray(points_px)[:, :2] - [u0, v0]) / cell).astype(int)
+    ij = ij[(ij[:, 0] >= 0) & (ij[:, 0] < nx) & (ij[:, 1] >= 0) & (ij[:, 1] < ny)]
+    cells[ij[:, 1], ij[:, 0]] = 1
+    return cv2.dilate(cells, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
+
+
 def _add_solid(union: np.ndarray, solid: Solid, origin, cell: float) -> None:
     """union (ny, nx, nz) = max(union, the solid's cell coverage), over the solid's bounds only."""
     lo = np.maximum(np.floor((solid.lo - np.asarray(origin)) / cell).astype(int) - 1, 0)
@@ -207,11 +223,11 @@ def _add_solid(union: np.ndarray, solid: Solid, origin, cell: float) -> None:
 
 
 def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: float, nx: int, ny: int, inflated,
-             hips: float, torso_turn: float = 0.0):
+             hips: float, torso_turn: float = 0.0, hands: np.ndarray | None = None, hip_width: float = np.inf):
     """Per grid column, the garment's depth interval (lo, hi), the mask's signed distance phi (pixels,
     > 0 inside) and the garment's half-thickness (0: no garment there), from the body's front and
-    back in the columns it covers (`has`); `hips`: the grid row of the body's hips; `torso_turn`: see
-    `occupancy`."""
+    back in the columns it covers (`has`); `hips`: the grid row of the body's hips; `torso_turn`,
+    `hip_width`: see `occupancy`; `hands`: grid cells of the fitted hands (`_around_the_legs`)."""
     # continued from the body's interior (away from its rounded outline)
     inner = cv2.distanceTransform(has.astype(np.uint8), cv2.DIST_L2, 3)
     known = inner >= 2.5
@@ -238,7 +254,7 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     # hem (the 2D inflation goes to nothing at the hem, an outline like any other), from just below
     # the hips: higher up the hands and arms beside the hips and torso are in the row's run (a coat's
     # chest was twice its depth), and a garment there lies on the body, whose depth leads
-    tube, tube_centre = _row_tube(phi > 0, has, centre, cell, sil.height_px, torso_turn)
+    tube, tube_centre = _row_tube(phi > 0, has, centre, cell, sil.height_px, torso_turn, hands, hip_width / cell)
     tube, tube_centre = _down_the_rows(tube, tube_centre, TUBE_SMOOTH)
     tube[: max(0, int(np.ceil(hips + TUBE_BELOW_HIPS * sil.height_px / cell)))] = 0.0
     half = np.maximum(half, skirt * tube)
@@ -253,14 +269,16 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
 
 
 def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cell: float,
-              height_px: float, turn: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+              height_px: float, turn: float = 0.0, hands: np.ndarray | None = None,
+              hip_span: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """Per grid cell, the half-depth (pixels) of a round tube across its row's run of the mask, for
     runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube; 0 elsewhere), and
     the depth of the tube's middle: the mean of `depth_centre` (the body's, per column) over the run's
     body columns. The tube's section is an ellipse TUBE_DEPTH as deep as wide, turned by `turn`
-    (radians, its right end towards the camera: `turned_section`). Where the garment reaches the feet
-    as wide as it is above (wide trousers: TROUSERS_WIDTH), a run over both legs is two trouser legs
-    side by side, TROUSERS_DEPTH deep over its width, facing the camera."""
+    (radians, its right end towards the camera: `turned_section`), and only across runs that may be a
+    garment (`_around_the_legs`, with `hands` and the hips' width `hip_span` in cells). Where the
+    garment reaches the feet as wide as it is above (wide trousers: TROUSERS_WIDTH), a run over both
+    legs is two trouser legs side by side, TROUSERS_DEPTH deep over its width, facing the camera."""
     from scipy import ndimage
 
     along_rows = [[0, 0, 0], [1, 1, 1], [0, 0, 0]]  # runs never join across rows
@@ -274,6 +292,7 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
     radius = np.r_[0.0, 0.5 * (last - first + 1)]
     centre = np.r_[0.0, 0.5 * (first + last)]
     radius[radius * 2 * cell > TUBE_MAX_WIDTH * height_px] = 0.0
+    radius[~_around_the_legs(runs, n, has, hands, cell, height_px, hip_span)] = 0.0
     depth, shear = turned_section(TUBE_DEPTH, turn)
     ratio, slope = np.full(n + 1, depth), np.full(n + 1, shear)
     if _trousers(inside, has):
@@ -289,6 +308,35 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
     mid = np.r_[0.0, np.where(np.isfinite(on_body), on_body, ndimage.mean(depth_centre, runs, index))]
     middle = mid[runs] + slope[runs] * cell * (cols - c)
     return half, np.where(runs > 0, middle, depth_centre).astype(np.float32)
+
+
+def _around_the_legs(runs: np.ndarray, n: int, has: np.ndarray, hands: np.ndarray | None, cell: float,
+                     height_px: float, hip_span: float) -> np.ndarray:
+    """Per run of the mask (index 0 unused), may a tube across it be a garment? A run narrower than
+    LEGS_WIDTH of the hips (`hip_span`, cells: one leg, a hand) keeps its own round tube. A wider one,
+    around both legs, only where the mask, the hands at its ends aside, reaches beyond the body's
+    span in it by TUBE_REACH of its width (a skirt's or a coat's flare), or hangs down inside the
+    mask to such a run within TUBE_REACH_ROWS of the height (a skirt's top is as wide as the hips):
+    thighs side by side with a hand touching each are no skirt, and their tube stood out as a lump
+    at the crotch and flaps at the hands. `hands`: grid cells of the fitted hands (None: none)."""
+    cols = np.broadcast_to(np.arange(runs.shape[1]), runs.shape)
+    trimmed = runs if hands is None else np.where(hands, 0, runs)
+
+    def span(cells: np.ndarray) -> np.ndarray:   # per run, from its first to its last cell in `cells`
+        first, last = np.full(n + 1, np.inf), np.full(n + 1, -np.inf)
+        np.minimum.at(first, trimmed[cells], cols[cells])
+        np.maximum.at(last, trimmed[cells], cols[cells])
+        return np.where(np.isfinite(first), last - first + 1, 0.0)
+
+    width, body = span(trimmed > 0), span(has & (trimmed > 0))
+    wide = width >= LEGS_WIDTH * hip_span
+    reaches = (wide & (width - body >= TUBE_REACH * np.maximum(width, 1.0)))[runs] & (runs > 0)
+    below = np.where(reaches, 0.0, np.inf)   # rows down the mask to a run that reaches beyond the legs
+    for r in range(len(runs) - 2, -1, -1):
+        below[r] = np.where(runs[r] > 0, np.minimum(below[r], below[r + 1] + 1), np.inf)
+    hanging = np.zeros(n + 1, bool)
+    hanging[runs[below * cell <= TUBE_REACH_ROWS * height_px]] = True
+    return ~wide | hanging
 
 
 def turned_section(depth: float, turn: float) -> tuple[float, float]:
