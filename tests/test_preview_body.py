@@ -561,6 +561,24 @@ def test_thighs_with_a_hand_touching_each_are_no_skirt():
     assert tube[22].max() > 10.0 and tube[60].max() == pytest.approx(dress.TUBE_DEPTH * 23.0, rel=0.01)
 
 
+def test_the_mask_between_two_thighs_is_no_deeper_than_they_are():
+    """Thighs that touch in the photo, one in front of the other in a stride: the mask between them
+    is no garment, and its fill may not stand out in front of the front thigh or behind the rear
+    one. `_between_the_body` gives the depth span of the body on both sides of a gap up to its
+    reach; beside one body part only (hair beyond the head, a skirt beyond the legs) no limit."""
+    from synchuman.engines.preview import dress
+
+    has = np.zeros((4, 30), bool)
+    has[:, 5:12] = has[:, 15:22] = True       # two thighs, a 3-cell gap
+    front = np.where(np.arange(30) < 13, 10.0, 30.0)[None].repeat(4, 0)   # the left one behind
+    back = np.where(np.arange(30) < 13, -20.0, 2.0)[None].repeat(4, 0)
+    lo, hi = dress._between_the_body(has, front, back, reach=4.0)
+    assert lo[0, 13] == -20.0 and hi[0, 13] == 30.0      # the gap: from the rear's back to the front's front
+    assert np.isinf(lo[0, 24]) and np.isinf(hi[0, 2])    # beyond the outer thighs: one side only
+    lo, hi = dress._between_the_body(has, front, back, reach=1.0)
+    assert np.isinf(lo[0, 13])                           # a gap wider than twice the reach is no gap
+
+
 def test_a_garment_on_turned_hips_is_turned_with_them():
     """A skirt on hips turned from the camera is an ellipse turned with them: the photo shows it wider
     than its own width, its depth over that width grows, and its chords' midpoints slope across the

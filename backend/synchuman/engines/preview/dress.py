@@ -8,10 +8,11 @@ An occupancy volume on a grid of cubic cells over the person's box:
 2. garment: where the mask reaches beyond the body (a skirt between the legs, a coat's flare, hair,
    a hood), an interval per column about a depth centre continued from the nearby body (smooth
    fill), as thick as the silhouette's inflation there (a round cross-section as wide as that part
-   of the silhouette, going to zero at its outline), and at least a cell thick so every masked
-   column holds something; where the mask is much wider than the body (a skirt or a coat over the
-   legs) at least a round tube across that row of the mask, so the garment keeps its depth down to
-   its hem (wide trousers down to the feet: the two legs' depth, shallower);
+   of the silhouette, going to zero at its outline; between two body parts close together, no
+   deeper than they are), and at least a cell thick so every masked column holds something; where
+   the mask is much wider than the body (a skirt or a coat over the legs) at least a round tube
+   across that row of the mask, turned with the torso, so the garment keeps its depth down to its
+   hem (wide trousers down to the feet: the two legs' depth, shallower);
    and any solid carried by the person that the photo shows only by a sign (a backpack behind
    the body, seen by its straps: backpack.py);
 3. the union, lightly blurred, carved by the mask's coverage (from its signed distance): nothing
@@ -39,6 +40,7 @@ TUBE_BELOW_HIPS = 0.05  # of the person's height: the tube starts this far below
 LEGS_WIDTH = 0.8  # of the hips' width: a run of the mask at least this wide is around both legs
 TUBE_REACH = 0.15  # of such a run's width: a skirt or coat reaches at least this far beyond the legs
 TUBE_REACH_ROWS = 0.1  # of the person's height: ... or hangs down to a run that does within this far
+GAP_WIDTH = 0.03  # of the person's height: mask this close to the body on both sides lies between two body parts
 TUBE_SMOOTH = 3.0  # cells: the tube's depth and middle are averaged down the rows over about this far
 TROUSERS_DEPTH = 0.55  # two wide trouser legs side by side: depth over their width together
 TROUSERS_WIDTH = 2.0  # the mask this much wider than the legs just above the feet: trousers
@@ -264,8 +266,30 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     thick = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
     thick = np.where(phi > 0, np.maximum(thick, np.where(weight > 0, cell, 0.0)), 0.0)
     lo_g, hi_g = centre - thick, centre + thick
+    # ... and, off the body and the tube, no deeper than the body on both sides of it (thighs that
+    # touch in the photo: the inflation of the wide mask there stood 4-5 cm out in front and behind)
+    lo_cap, hi_cap = _between_the_body(has, front, back, GAP_WIDTH * sil.height_px / cell)
+    free = (tube <= 0) & ~has
+    lo_g = np.where(free, np.maximum(lo_g, lo_cap), lo_g)
+    hi_g = np.where(free, np.minimum(hi_g, hi_cap), hi_g)
     lo_g, hi_g = lo_g.astype(np.float32), hi_g.astype(np.float32)
     return lo_g, hi_g, phi, thick
+
+
+def _between_the_body(has: np.ndarray, front: np.ndarray, back: np.ndarray, reach: float):
+    """Per cell, the depth interval spanned by the body columns nearest on its left and on its right
+    in its row, where both lie within `reach` cells ((-inf, inf) elsewhere): the mask between two
+    thighs that touch in the photo is no garment deeper than they are."""
+    ny, nx = has.shape
+    cols = np.broadcast_to(np.arange(nx), has.shape)
+    left = np.maximum.accumulate(np.where(has, cols, -1), axis=1)
+    right = np.minimum.accumulate(np.where(has, cols, nx)[:, ::-1], axis=1)[:, ::-1]
+    both = (left >= 0) & (right < nx) & (cols - left <= reach) & (right - cols <= reach)
+    li, ri = np.clip(left, 0, nx - 1), np.clip(right, 0, nx - 1)
+    take = lambda a, i: np.take_along_axis(a, i, axis=1)  # noqa: E731
+    lo = np.minimum(take(back, li), take(back, ri))
+    hi = np.maximum(take(front, li), take(front, ri))
+    return np.where(both, lo, -np.inf), np.where(both, hi, np.inf)
 
 
 def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cell: float,
