@@ -38,6 +38,9 @@ NO_DEPS_MARK = "--no-deps"   # a requirement line ending in `# --no-deps` goes i
 TORCH_INDEX_ENV = "SYNCHUMAN_TORCH_INDEX"
 DEFAULT_TORCH_INDEX = {"cpu": "https://download.pytorch.org/whl/cpu", "cuda": ""}
 PYTHON_VERSION = (3, 11)
+# seconds a cancelled pip gets to end before it is killed: well within the runner's grace time for
+# this process (5 s), so pip never outlives it and writes into the folder it deletes
+CHILD_GRACE_S = 2.0
 # What Blender's own Python must not hand to another interpreter.
 _FOREIGN_PYTHON_ENV = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONEXECUTABLE", "PYTHONNOUSERSITE")
 
@@ -202,21 +205,35 @@ class Installer:
     def _run(self, argv: list[str]) -> tuple[int, str]:
         self._log("$ " + " ".join(argv))
         with open(self.log_path, "a", encoding="utf-8") as log:
+            # its own process group, so a cancel ends pip and whatever pip started
             self.child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          env=clean_env())
+                                          env=clean_env(), start_new_session=os.name != "nt")
             code = self.child.wait()
             self.child = None
         tail = self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
         return code, tail
 
     def stop_child(self) -> None:
-        if self.child is not None and self.child.poll() is None:
-            self.child.terminate()
-            try:
-                self.child.wait(10)
-            except subprocess.TimeoutExpired:
-                self.child.kill()
-                self.child.wait()
+        """Ends the running pip and what it started: SIGTERM, then SIGKILL after CHILD_GRACE_S."""
+        child = self.child
+        if child is None or child.poll() is not None:
+            return
+        self._signal_child(child, signal.SIGTERM)
+        try:
+            child.wait(CHILD_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self._signal_child(child, getattr(signal, "SIGKILL", signal.SIGTERM))
+            child.wait()
+
+    @staticmethod
+    def _signal_child(child: subprocess.Popen, signum: int) -> None:
+        if os.name == "nt":   # no process groups to signal: TerminateProcess
+            child.kill()
+            return
+        try:
+            os.killpg(child.pid, signum)   # the whole group: pip's own helpers too
+        except ProcessLookupError:
+            pass
 
     def install(self) -> dict:
         reqs_file = self.bundle / f"requirements-{self.flavour}.txt"
