@@ -341,8 +341,8 @@ def _around_the_legs(runs: np.ndarray, n: int, has: np.ndarray, hands: np.ndarra
     around both legs, only where the mask, the hands at its ends aside, reaches beyond the body's
     span in it by TUBE_REACH of its width (a skirt's or a coat's flare), or hangs down inside the
     mask to such a run within TUBE_REACH_ROWS of the height (a skirt's top is as wide as the hips):
-    thighs side by side with a hand touching each are no skirt, and their tube stood out as a lump
-    at the crotch and flaps at the hands. `hands`: grid cells of the fitted hands (None: none)."""
+    thighs side by side with a hand touching each are no skirt, and their tube stood out in front
+    and behind, as flaps at the hands. `hands`: grid cells of the fitted hands (None: none)."""
     cols = np.broadcast_to(np.arange(runs.shape[1]), runs.shape)
     trimmed = runs if hands is None else np.where(hands, 0, runs)
 
