@@ -17,6 +17,7 @@ next run deletes. Repair builds a new folder the same way and switches current.j
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -186,6 +187,7 @@ class Installer:
         self.log_path = target / LOG_NAME
         self.env_dir = target / f"{ENV_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         self.child: subprocess.Popen | None = None
+        self._starting = self._cancel_pending = False
         self.started = time.monotonic()
         self.index = 0
         self.count = 0
@@ -205,13 +207,33 @@ class Installer:
     def _run(self, argv: list[str]) -> tuple[int, str]:
         self._log("$ " + " ".join(argv))
         with open(self.log_path, "a", encoding="utf-8") as log:
-            # its own process group, so a cancel ends pip and whatever pip started
-            self.child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          env=clean_env(), start_new_session=os.name != "nt")
+            with self._cancel_held():
+                # its own process group, so a cancel ends pip and whatever pip started
+                self.child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                              env=clean_env(), start_new_session=os.name != "nt")
             code = self.child.wait()
             self.child = None
         tail = self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
         return code, tail
+
+    @contextlib.contextmanager
+    def _cancel_held(self):
+        """A cancel that lands while a child is being started waits until `self.child` names it.
+
+        Raised inside Popen, it would leave the child running with nobody to stop it."""
+        self._starting = True
+        try:
+            yield
+        finally:
+            self._starting = False
+        if self._cancel_pending:
+            raise Cancelled()
+
+    def on_cancel_signal(self, signum, frame) -> None:
+        if self._starting:
+            self._cancel_pending = True
+            return
+        raise Cancelled()
 
     def stop_child(self) -> None:
         """Ends the running pip and what it started: SIGTERM, then SIGKILL after CHILD_GRACE_S."""
@@ -324,10 +346,6 @@ def remove(target: Path) -> None:
         (target / name).unlink(missing_ok=True)
 
 
-def _raise_cancelled(signum, frame):
-    raise Cancelled()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m synchuman_blender.setup_backend", description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", required=True, help="folder of the environment (Blender: the extension's user folder)")
@@ -352,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.get(TORCH_INDEX_ENV, DEFAULT_TORCH_INDEX[flavour])
     installer = Installer(target, flavour, Path(args.bundle), args.find_links, args.no_index, torch_index, args.python)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _raise_cancelled)
+        signal.signal(signum, installer.on_cancel_signal)
     try:
         marker = installer.install()
     except (SetupError, Cancelled, OSError) as exc:
