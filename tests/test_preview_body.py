@@ -457,16 +457,16 @@ def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, mon
     import trimesh
 
     from synchuman.engines import ReconstructSettings
-    from synchuman.engines.preview import body_fit, dress
+    from synchuman.engines.preview import body_fit, dress, garment_tube, surface
     from synchuman.geometry import mesh_utils
 
     monkeypatch.setattr(body_fit, "ELBOW_DEPTH", 1.0)  # the pose whose reduction fails at the budget
     monkeypatch.setattr(body_fit, "HAND_DEPTH", 1.0)
     monkeypatch.setattr(body_fit, "_feet_on_the_floor", lambda *a: None)
-    monkeypatch.setattr(dress, "_down_the_rows", lambda tube, middle, sigma: (tube, middle))
+    monkeypatch.setattr(garment_tube, "_down_the_rows", lambda tube, middle, sigma: (tube, middle))
     monkeypatch.setattr(body_fit, "USUAL_PITCH", 0.0)
     monkeypatch.setattr(body_fit, "_torso_turn", lambda *a: 0.0)
-    monkeypatch.setattr(dress, "_around_the_legs", lambda runs, n, *a: np.ones(n + 1, bool))
+    monkeypatch.setattr(garment_tube, "_around_the_legs", lambda runs, n, *a: np.ones(n + 1, bool))
     monkeypatch.setattr(dress, "_between_the_body", lambda has, *a: (np.full(has.shape, -np.inf), np.full(has.shape, np.inf)))
     if not unzip:
         monkeypatch.setattr(mesh_utils, "unzip_touching_sheets", lambda v, f: None)
@@ -474,8 +474,8 @@ def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, mon
     real_unzip = mesh_utils.unzip_touching_sheets
     monkeypatch.setattr(mesh_utils, "unzip_touching_sheets", lambda v, f: unzipped.append(len(f)) or real_unzip(v, f))
     tries = []
-    reduce = dress._reduce
-    monkeypatch.setattr(dress, "_reduce", lambda v, f, target: tries.append(len(f)) or reduce(v, f, target))
+    reduce = surface._reduce
+    monkeypatch.setattr(surface, "_reduce", lambda v, f, target: tries.append(len(f)) or reduce(v, f, target))
     _, build = _built(tmp_path, "kneeling_hood_garden", rig=False)
     assert build.notes["method"] == "body", build.notes["warnings"]
     budget = ReconstructSettings().max_faces
@@ -484,7 +484,7 @@ def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, mon
         assert len(tries) == 1 and len(unzipped) == 1
         assert build.notes["grid_cell_px"] == pytest.approx(fine, rel=0.01)
     else:       # the fine grid's reduction did not stay closed (its mesh was kept over the budget)
-        assert len(tries) == 2 and tries[1] < tries[0] and len(unzipped) == len(dress.REDUCE_TRIES)
+        assert len(tries) == 2 and tries[1] < tries[0] and len(unzipped) == len(surface.REDUCE_TRIES)
         assert build.notes["grid_cell_px"] == pytest.approx(1.3 * fine, rel=0.01)
     assert len(build.closed_faces) <= budget
     closed = trimesh.Trimesh(build.closed_vertices, build.closed_faces, process=False)
@@ -504,17 +504,17 @@ def _legs_under_a_garment(hem_row: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_wide_trousers_are_two_legs_deep_and_a_skirt_is_round():
-    from synchuman.engines.preview import dress
+    from synchuman.engines.preview import garment_tube
 
     # down to the feet: wide trousers, whose two legs together are about half as deep as wide
     inside, has = _legs_under_a_garment(hem_row=120)
-    tube = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)[0]
-    assert tube[60].max() == pytest.approx(dress.TROUSERS_DEPTH * 23.0, rel=0.01)
+    tube = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)[0]
+    assert tube[60].max() == pytest.approx(garment_tube.TROUSERS_DEPTH * 23.0, rel=0.01)
     # with a hem above the feet: a skirt, round (TUBE_DEPTH of its width), the legs below it no tube
     inside, has = _legs_under_a_garment(hem_row=80)
-    tube = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)[0]
-    assert tube[60].max() == pytest.approx(dress.TUBE_DEPTH * 23.0, rel=0.01)
-    assert tube[100].max() == pytest.approx(dress.TUBE_DEPTH * 5.0, rel=0.01)  # one bare leg's own tube
+    tube = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)[0]
+    assert tube[60].max() == pytest.approx(garment_tube.TUBE_DEPTH * 23.0, rel=0.01)
+    assert tube[100].max() == pytest.approx(garment_tube.TUBE_DEPTH * 5.0, rel=0.01)  # one bare leg's own tube
 
 
 def test_a_skirt_whose_outline_is_jagged_is_not_terraced():
@@ -522,12 +522,12 @@ def test_a_skirt_whose_outline_is_jagged_is_not_terraced():
     each row's tube followed it: the coat or skirt came out terraced. Down the rows the tube's depth is
     averaged (TUBE_SMOOTH), so a one-cell wobble of the width barely shows, the mean depth stays, and
     the tube does not leak above the hem's rows or onto the bare legs below."""
-    from synchuman.engines.preview import dress
+    from synchuman.engines.preview import garment_tube
 
     inside, has = _legs_under_a_garment(hem_row=80)
     inside[20:80:2, 48] = True   # every other row one cell wider
-    tube, middle = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)
-    smooth, _ = dress._down_the_rows(tube, middle, dress.TUBE_SMOOTH)
+    tube, middle = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)
+    smooth, _ = garment_tube._down_the_rows(tube, middle, garment_tube.TUBE_SMOOTH)
     column = slice(30, 70), 25   # the garment's middle, away from its top and hem
     steps, smooth_steps = np.abs(np.diff(tube[column])), np.abs(np.diff(smooth[column]))
     assert steps.max() > 0.3 and smooth_steps.max() < steps.max() / 4, (steps.max(), smooth_steps.max())
@@ -543,7 +543,7 @@ def test_thighs_with_a_hand_touching_each_are_no_skirt():
     run reaches no further than the thighs, so it is no skirt: no tube. A skirt keeps its tube, also
     on its top rows, as wide as the hips, above where it flares (TUBE_REACH_ROWS); one bare leg keeps
     its own."""
-    from synchuman.engines.preview import dress
+    from synchuman.engines.preview import garment_tube
 
     has = np.zeros((120, 60), bool)
     has[:, 12:22] = has[:, 28:38] = True          # two legs, a 6-cell gap
@@ -553,17 +553,17 @@ def test_thighs_with_a_hand_touching_each_are_no_skirt():
     hands = np.zeros_like(has)
     hands[18:42, 0:12] = hands[18:42, 39:52] = True
     hip_span = 26.0
-    before = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)[0]
-    with_hands = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, None, hip_span)[0]
-    tube = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, hands, hip_span)[0]
+    before = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)[0]
+    with_hands = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, None, hip_span)[0]
+    tube = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, hands, hip_span)[0]
     assert before[30, 25] > 10.0 and with_hands[30, 25] > 10.0 and tube[30].max() == 0.0
     assert tube[60, 12:22].max() == pytest.approx(before[60, 12:22].max())   # one leg: its own tube
     # a skirt, its top rows only a little wider than the hips
     inside, has = _legs_under_a_garment(hem_row=80)
     inside[20:30] = has[20:30]
     inside[20:30, 11:39] = True
-    tube = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, None, hip_span)[0]
-    assert tube[22].max() > 10.0 and tube[60].max() == pytest.approx(dress.TUBE_DEPTH * 23.0, rel=0.01)
+    tube = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, None, hip_span)[0]
+    assert tube[22].max() > 10.0 and tube[60].max() == pytest.approx(garment_tube.TUBE_DEPTH * 23.0, rel=0.01)
 
 
 def test_the_mask_between_two_thighs_is_no_deeper_than_they_are():
@@ -589,14 +589,14 @@ def test_a_garment_on_turned_hips_is_turned_with_them():
     than its own width, its depth over that width grows, and its chords' midpoints slope across the
     run. The tube built from the photo's run (`_row_tube` with the turn) matches the true turned
     ellipse's depth, column by column; facing the camera, it is the plain round tube."""
-    from synchuman.engines.preview import dress
+    from synchuman.engines.preview import garment_tube
 
     turn = np.radians(30.0)
     inside, has = _legs_under_a_garment(hem_row=80)
-    tube, middle = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, turn)
+    tube, middle = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, turn)
     # the true section: semi-axes a (across the hips) and TUBE_DEPTH * a, turned by `turn` towards
     # the camera, as wide in the photo as the run (46 cells: half-width 23)
-    c, s, k = np.cos(turn), np.sin(turn), dress.TUBE_DEPTH
+    c, s, k = np.cos(turn), np.sin(turn), garment_tube.TUBE_DEPTH
     a = 23.0 / np.hypot(c, k * s)
     u = np.arange(2, 48) + 0.5 - 25.0   # cell centres about the run's middle
     angles = np.linspace(0, 2 * np.pi, 20001)
@@ -606,11 +606,11 @@ def test_a_garment_on_turned_hips_is_turned_with_them():
         near = np.abs(pu - x) < 0.02
         lo, hi = pd[near].min(), pd[near].max()
         assert half == pytest.approx((hi - lo) / 2, abs=0.3) and mid == pytest.approx((hi + lo) / 2, abs=0.3), x
-    assert dress.turned_section(k, 0.0) == (pytest.approx(k), 0.0)
-    facing, _ = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0)
+    assert garment_tube.turned_section(k, 0.0) == (pytest.approx(k), 0.0)
+    facing, _ = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0)
     assert tube[60].max() > 1.05 * facing[60].max()
     # turned the other way, the midpoints slope the other way
-    _, back = dress._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, -turn)
+    _, back = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, -turn)
     assert back[60, 10] == pytest.approx(-middle[60, 10]) and middle[60, 10] < -2.0
 
 
@@ -661,12 +661,12 @@ def test_a_coat_over_a_stride_hangs_straight():
     """In a step the body's depth differs column by column (the front leg nearer, the rear one
     farther); a skirt or coat over both hangs about the row's middle depth (the mean over its body
     columns), not sheared with each leg: the tube's middle is one depth across the run."""
-    from synchuman.engines.preview import dress
+    from synchuman.engines.preview import garment_tube
 
     inside, has = _legs_under_a_garment(hem_row=80)
     depth_centre = np.where(np.arange(60) < 25, 20.0, -20.0)[None].repeat(120, 0)  # left leg near, right far
     depth_centre[:, 28:38] = -16.0
-    tube, middle = dress._row_tube(inside, has, depth_centre, 1.0, 120.0)
+    tube, middle = garment_tube._row_tube(inside, has, depth_centre, 1.0, 120.0)
     legs = has[60]
     assert middle[60, 2:48] == pytest.approx(np.full(46, depth_centre[60, legs].mean()))  # one depth over the run
     assert middle[100, 12:22] == pytest.approx(20.0) and middle[100, 28:38] == pytest.approx(-16.0)  # bare legs: their own

@@ -2,8 +2,8 @@
 
     foreground + pose (foreground/) -> silhouette fields (silhouette.py) -> the body model fitted to
     the landmarks and mask (body_fit.py) -> the body dressed by the mask: one closed surface
-    (dress.py) -> texture: photo on the front, the back part by part (texture.py and its modules,
-    head.py) -> rig: skeleton and skin weights from the fitted body (synchuman.rig) -> GLB + front,
+    (dress.py, garment_tube.py, surface.py) -> texture: photo on the front, the back part by part
+    (texture.py and its modules, head.py) -> rig: skeleton and skin weights from the fitted body (synchuman.rig) -> GLB + front,
     side and back views (views.py, raster.py) + the fitted body (views/body.json, body.npz)
 
 When no body can be fitted (no pose found, the shoulders not both seen, a fit that does not match

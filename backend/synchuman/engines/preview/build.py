@@ -24,6 +24,7 @@ from ...images import write_png
 from . import dress as D
 from . import mesh as M
 from . import silhouette as S
+from . import surface
 from .backpack import SIZE_M, SURFACE_M, Backpack, find_straps
 from .body_fit import fit_body
 from .camera import PhotoCamera, focal_px
@@ -262,7 +263,7 @@ def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, setting
         vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete, solids,
                                          body.torso_turn, hands_px, hip_width)
         progress("geometry", 2, 5, "surface")
-        px, faces = D.surface(vol, origin, cell, settings.max_faces)
+        px, faces = surface.extract(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:
             return px, faces, {"geometry": "body + garment volume, marching cubes", **facts}
         cell *= 1.3   # the reduction could not keep it closed: a coarser grid, once

@@ -12,12 +12,12 @@ An occupancy volume on a grid of cubic cells over the person's box:
    deeper than they are), and at least a cell thick so every masked column holds something; where
    the mask is much wider than the body (a skirt or a coat over the legs) at least a round tube
    across that row of the mask, turned with the torso, so the garment keeps its depth down to its
-   hem (wide trousers down to the feet: the two legs' depth, shallower);
+   hem (wide trousers down to the feet: the two legs' depth, shallower; garment_tube.py);
    and any solid carried by the person that the photo shows only by a sign (a backpack behind
    the body, seen by its straps: backpack.py);
 3. the union, lightly blurred, carved by the mask's coverage (from its signed distance): nothing
    projects outside the photo's silhouette and the outline sits on it to sub-pixel precision;
-then marching cubes, tiny pieces dropped, and a reduction to the face budget.
+then its closed surface (surface.py).
 """
 
 from __future__ import annotations
@@ -28,25 +28,13 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from .garment_tube import hanging_tube
 from .silhouette import Silhouette
 
 ROWS = 220  # grid cells over the person's height (before the face budget's say)
 MIN_ROWS = 140  # however small the budget (the reduction takes it the rest of the way): thin arms stay
 BLUR_CELLS = 1.0
-SMOOTHING = 10  # Taubin steps: the cells' staircase goes, the volume stays
-TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
-TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
-TUBE_BELOW_HIPS = 0.05  # of the person's height: the tube starts this far below the hips (the crotch)
-LEGS_WIDTH = 0.8  # of the hips' width: a run of the mask at least this wide is around both legs
-TUBE_REACH = 0.15  # of such a run's width: a skirt or coat reaches at least this far beyond the legs
-TUBE_REACH_ROWS = 0.1  # of the person's height: ... or hangs down to a run that does within this far
 GAP_WIDTH = 0.03  # of the person's height: mask this close to the body on both sides lies between two body parts
-TUBE_SMOOTH = 3.0  # cells: the tube's depth and middle are averaged down the rows over about this far
-TROUSERS_DEPTH = 0.55  # two wide trouser legs side by side: depth over their width together
-TROUSERS_WIDTH = 2.0  # the mask this much wider than the legs just above the feet: trousers
-FEET_BAND = (0.04, 0.12)  # of the body's height above its lowest row: just above the feet
-REDUCE_TRIES = (1.0, 0.95, 0.9)  # shares of the face budget the reduction aims at, in turn
-MIN_PIECE = 0.002  # pieces with fewer faces than this share of the whole are specks
 
 
 @dataclass
@@ -253,12 +241,9 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     skirt = np.clip((wider - 1.4) / 0.6, 0.0, 1.0)
     weight = np.maximum(weight, skirt)
     # a skirt or a coat over the legs hangs as a tube: as deep as it is wide row by row, down to its
-    # hem (the 2D inflation goes to nothing at the hem, an outline like any other), from just below
-    # the hips: higher up the hands and arms beside the hips and torso are in the row's run (a coat's
-    # chest was twice its depth), and a garment there lies on the body, whose depth leads
-    tube, tube_centre = _row_tube(phi > 0, has, centre, cell, sil.height_px, torso_turn, hands, hip_width / cell)
-    tube, tube_centre = _down_the_rows(tube, tube_centre, TUBE_SMOOTH)
-    tube[: max(0, int(np.ceil(hips + TUBE_BELOW_HIPS * sil.height_px / cell)))] = 0.0
+    # hem (the 2D inflation goes to nothing at the hem, an outline like any other), from just below the hips
+    tube, tube_centre = hanging_tube(phi > 0, has, centre, cell, sil.height_px, hips, torso_turn, hands,
+                                     hip_width / cell)
     half = np.maximum(half, skirt * tube)
     # ... hanging straight about the row's middle depth, not sheared with each leg of a stride
     centre = np.where(tube > 0, centre + skirt * (tube_centre - centre), centre)
@@ -292,188 +277,9 @@ def _between_the_body(has: np.ndarray, front: np.ndarray, back: np.ndarray, reac
     return np.where(both, lo, -np.inf), np.where(both, hi, np.inf)
 
 
-def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cell: float,
-              height_px: float, turn: float = 0.0, hands: np.ndarray | None = None,
-              hip_span: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
-    """Per grid cell, the half-depth (pixels) of a round tube across its row's run of the mask, for
-    runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube; 0 elsewhere), and
-    the depth of the tube's middle: the mean of `depth_centre` (the body's, per column) over the run's
-    body columns. The tube's section is an ellipse TUBE_DEPTH as deep as wide, turned by `turn`
-    (radians, its right end towards the camera: `turned_section`), and only across runs that may be a
-    garment (`_around_the_legs`, with `hands` and the hips' width `hip_span` in cells). Where the
-    garment reaches the feet as wide as it is above (wide trousers: TROUSERS_WIDTH), a run over both
-    legs is two trouser legs side by side, TROUSERS_DEPTH deep over its width, facing the camera."""
-    from scipy import ndimage
-
-    along_rows = [[0, 0, 0], [1, 1, 1], [0, 0, 0]]  # runs never join across rows
-    runs, n = ndimage.label(inside, structure=along_rows)
-    if n == 0:
-        return np.zeros(inside.shape, np.float32), depth_centre
-    cols = np.broadcast_to(np.arange(inside.shape[1]), inside.shape)
-    index = np.arange(1, n + 1)
-    first = np.asarray(ndimage.minimum(cols, runs, index))
-    last = np.asarray(ndimage.maximum(cols, runs, index))
-    radius = np.r_[0.0, 0.5 * (last - first + 1)]
-    centre = np.r_[0.0, 0.5 * (first + last)]
-    radius[radius * 2 * cell > TUBE_MAX_WIDTH * height_px] = 0.0
-    radius[~_around_the_legs(runs, n, has, hands, cell, height_px, hip_span)] = 0.0
-    depth, shear = turned_section(TUBE_DEPTH, turn)
-    ratio, slope = np.full(n + 1, depth), np.full(n + 1, shear)
-    if _trousers(inside, has):
-        # body pieces per run of the mask: two or more are both legs (or arms beside the torso)
-        pieces, _ = ndimage.label(has & inside, structure=along_rows)
-        starts = (pieces > 0) & (np.pad(pieces, ((0, 0), (1, 0)))[:, :-1] == 0)
-        count = np.bincount(runs[starts], minlength=n + 1)
-        ratio[count >= 2], slope[count >= 2] = TROUSERS_DEPTH, 0.0
-    r, c, k = radius[runs], centre[runs], ratio[runs]
-    half = (k * cell * np.sqrt(np.maximum(r ** 2 - (cols - c) ** 2, 0.0))).astype(np.float32)
-    with np.errstate(invalid="ignore"):  # a run without body columns: its own columns' mean
-        on_body = np.asarray(ndimage.mean(depth_centre, np.where(has, runs, 0), index), np.float64)
-    mid = np.r_[0.0, np.where(np.isfinite(on_body), on_body, ndimage.mean(depth_centre, runs, index))]
-    middle = mid[runs] + slope[runs] * cell * (cols - c)
-    return half, np.where(runs > 0, middle, depth_centre).astype(np.float32)
-
-
-def _around_the_legs(runs: np.ndarray, n: int, has: np.ndarray, hands: np.ndarray | None, cell: float,
-                     height_px: float, hip_span: float) -> np.ndarray:
-    """Per run of the mask (index 0 unused), may a tube across it be a garment? A run narrower than
-    LEGS_WIDTH of the hips (`hip_span`, cells: one leg, a hand) keeps its own round tube. A wider one,
-    around both legs, only where the mask, the hands at its ends aside, reaches beyond the body's
-    span in it by TUBE_REACH of its width (a skirt's or a coat's flare), or hangs down inside the
-    mask to such a run within TUBE_REACH_ROWS of the height (a skirt's top is as wide as the hips):
-    thighs side by side with a hand touching each are no skirt, and their tube stood out in front
-    and behind, as flaps at the hands. `hands`: grid cells of the fitted hands (None: none)."""
-    cols = np.broadcast_to(np.arange(runs.shape[1]), runs.shape)
-    trimmed = runs if hands is None else np.where(hands, 0, runs)
-
-    def span(cells: np.ndarray) -> np.ndarray:   # per run, from its first to its last cell in `cells`
-        first, last = np.full(n + 1, np.inf), np.full(n + 1, -np.inf)
-        np.minimum.at(first, trimmed[cells], cols[cells])
-        np.maximum.at(last, trimmed[cells], cols[cells])
-        return np.where(np.isfinite(first), last - first + 1, 0.0)
-
-    width, body = span(trimmed > 0), span(has & (trimmed > 0))
-    wide = width >= LEGS_WIDTH * hip_span
-    reaches = (wide & (width - body >= TUBE_REACH * np.maximum(width, 1.0)))[runs] & (runs > 0)
-    below = np.where(reaches, 0.0, np.inf)   # rows down the mask to a run that reaches beyond the legs
-    for r in range(len(runs) - 2, -1, -1):
-        below[r] = np.where(runs[r] > 0, np.minimum(below[r], below[r + 1] + 1), np.inf)
-    hanging = np.zeros(n + 1, bool)
-    hanging[runs[below * cell <= TUBE_REACH_ROWS * height_px]] = True
-    return ~wide | hanging
-
-
-def turned_section(depth: float, turn: float) -> tuple[float, float]:
-    """An elliptical section `depth` as deep as it is wide, turned by `turn` radians about the
-    vertical (its right end towards the camera), as the camera sees it: (its depth at the middle
-    over its half-width in the photo, and the slope of its chords' midpoints, depth per column).
-    A skirt 0.8 as deep as wide, on hips turned 30 degrees, shows 0.95 of its width in the photo
-    and is 0.88 as deep as that, its chords' midpoints sloping 0.17."""
-    s, c = np.sin(turn), np.cos(turn)
-    across = s * s + (c / depth) ** 2      # the ellipse's quadratic form along the line of sight
-    return float(1.0 / (depth * across)), float((1.0 / depth ** 2 - 1.0) * s * c / across)
-
-
-def _down_the_rows(tube: np.ndarray, middle: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """The tube's half-depth and middle depth averaged down each column where the tube is (a
-    Gaussian over `sigma` cells, normalised): row by row, the mask's run widths jump with its edge and
-    with a hand beside the garment, which left a coat or skirt terraced."""
-    from scipy.ndimage import gaussian_filter1d
-
-    on = (tube > 0).astype(np.float32)
-    weight = np.maximum(gaussian_filter1d(on, sigma, axis=0), 1e-6)
-    smooth = lambda field: gaussian_filter1d(field * on, sigma, axis=0) / weight  # noqa: E731
-    inside = on > 0
-    return np.where(inside, smooth(tube), 0.0).astype(np.float32), np.where(inside, smooth(middle), middle).astype(np.float32)
-
-
-def _trousers(inside: np.ndarray, has: np.ndarray) -> bool:
-    """Does the garment reach the feet as wide as trousers (not a skirt's or a coat's hem with bare
-    legs below it)? Over the rows just above the feet, the mask against the body's width."""
-    rows = np.flatnonzero(has.any(1))
-    if len(rows) < 20:
-        return False
-    top, bottom = rows[0], rows[-1]
-    height = bottom - top
-    band = slice(int(bottom - FEET_BAND[1] * height), int(bottom - FEET_BAND[0] * height))
-    body = float(has[band].sum())
-    return body > 0 and float(inside[band].sum()) >= TROUSERS_WIDTH * body
-
-
 def _blur3(vol: np.ndarray, sigma: float) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
 
     return gaussian_filter(vol, sigma, mode="constant", truncate=2.5)
 
 
-def surface(vol: np.ndarray, origin, cell: float, max_faces: int) -> tuple[np.ndarray, np.ndarray]:
-    """Marching cubes of the volume (closed: padded with empty cells), specks dropped, reduced to
-    `max_faces`. Vertices in photo pixels."""
-    from skimage.measure import marching_cubes
-
-    padded = np.pad(vol, 1)
-    verts, faces, _, _ = marching_cubes(padded, 0.5, allow_degenerate=False)
-    faces = faces.astype(np.int64)
-    faces = _drop_specks(faces, len(verts))
-    verts = _taubin(verts, faces, SMOOTHING)
-    if len(faces) > max_faces:
-        verts, faces = _reduce(verts, faces, max_faces)
-    used, inv = np.unique(faces, return_inverse=True)
-    verts, faces = verts[used], inv.reshape(-1, 3)
-    u0, v0, z0 = origin
-    px = np.column_stack([u0 + cell * (verts[:, 1] - 1), v0 + cell * (verts[:, 0] - 1), z0 + cell * (verts[:, 2] - 1)])
-    return px, faces
-
-
-def _taubin(verts: np.ndarray, faces: np.ndarray, steps: int, lam: float = 0.5, mu: float = -0.53) -> np.ndarray:
-    """Taubin smoothing (a shrinking and an inflating Laplacian step in turn)."""
-    from scipy.sparse import coo_matrix, diags
-
-    n = len(verts)
-    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    adj = coo_matrix((np.ones(2 * len(e)), (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(n, n)).tocsr()
-    adj.data[:] = 1.0
-    mean = diags(1.0 / np.maximum(np.asarray(adj.sum(1)).ravel(), 1.0)) @ adj
-    v = verts.astype(np.float64)
-    for _ in range(steps):
-        v = v + lam * (mean @ v - v)
-        v = v + mu * (mean @ v - v)
-    return v
-
-
-def _drop_specks(faces: np.ndarray, n: int) -> np.ndarray:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
-    graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    face_label = label[faces[:, 0]]
-    counts = np.bincount(face_label)
-    keep = counts[face_label] >= max(24, MIN_PIECE * len(faces))
-    return faces[keep]
-
-
-def _reduce(verts: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """Quadric decimation; kept only if the result is still closed (else the input). A collapse can
-    press two sheets together along an edge (an arm against the torso, a shin against the other):
-    they are pulled apart where they touch (unzip_touching_sheets); failing that, a slightly smaller
-    target collapses in another order, so up to REDUCE_TRIES targets are tried."""
-    import fast_simplification
-
-    from ...geometry.mesh_utils import edge_topology, unzip_touching_sheets
-
-    points, triangles = verts.astype(np.float64), faces.astype(np.int32)
-    for share in REDUCE_TRIES:
-        pts, tri = fast_simplification.simplify(points, triangles, target_count=int(share * target), agg=7.0)
-        tri = np.asarray(tri, np.int64)
-        ok = (tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 2] != tri[:, 0])
-        tri = tri[ok]
-        if not len(tri):
-            continue
-        if (edge_topology(tri).face_count == 2).all():
-            return np.asarray(pts, np.float64), tri
-        unzipped = unzip_touching_sheets(pts, tri)
-        if unzipped is not None and (edge_topology(unzipped[1]).face_count == 2).all():
-            return unzipped
-    return verts, faces

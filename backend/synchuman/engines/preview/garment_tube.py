@@ -1,0 +1,146 @@
+"""The garment's tube: where the mask hangs wider than the body below the hips (a skirt, a coat, wide
+trousers), the dressed volume keeps a round section across each row's run of the mask, as deep as
+it is wide and turned with the torso, down to the hem. Used by dress.py's garment step; grid cells
+as there (rows down the photo, columns across it)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
+TUBE_MAX_WIDTH = 0.45  # of the person's height: wider runs are arms held out, not a garment
+TUBE_BELOW_HIPS = 0.05  # of the person's height: the tube starts this far below the hips (the crotch)
+LEGS_WIDTH = 0.8  # of the hips' width: a run of the mask at least this wide is around both legs
+TUBE_REACH = 0.15  # of such a run's width: a skirt or coat reaches at least this far beyond the legs
+TUBE_REACH_ROWS = 0.1  # of the person's height: ... or hangs down to a run that does within this far
+TUBE_SMOOTH = 3.0  # cells: the tube's depth and middle are averaged down the rows over about this far
+TROUSERS_DEPTH = 0.55  # two wide trouser legs side by side: depth over their width together
+TROUSERS_WIDTH = 2.0  # the mask this much wider than the legs just above the feet: trousers
+FEET_BAND = (0.04, 0.12)  # of the body's height above its lowest row: just above the feet
+
+
+def hanging_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cell: float, height_px: float,
+                 hips: float, turn: float = 0.0, hands: np.ndarray | None = None,
+                 hip_span: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """The tube's half-depth and middle depth per grid cell (`_row_tube`), averaged down the rows
+    (`_down_the_rows`), from TUBE_BELOW_HIPS below the hips' row `hips` down: higher up the hands and
+    arms beside the hips and torso are in the row's run (a coat's chest was twice its depth), and a
+    garment there lies on the body, whose depth leads."""
+    tube, middle = _row_tube(inside, has, depth_centre, cell, height_px, turn, hands, hip_span)
+    tube, middle = _down_the_rows(tube, middle, TUBE_SMOOTH)
+    tube[: max(0, int(np.ceil(hips + TUBE_BELOW_HIPS * height_px / cell)))] = 0.0
+    return tube, middle
+
+
+def _run_ends(runs: np.ndarray, n: int, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per run label 0..n, its first and last column among `cells` (inf and -inf where it has none)."""
+    cols = np.broadcast_to(np.arange(runs.shape[1]), runs.shape)
+    first, last = np.full(n + 1, np.inf), np.full(n + 1, -np.inf)
+    np.minimum.at(first, runs[cells], cols[cells])
+    np.maximum.at(last, runs[cells], cols[cells])
+    return first, last
+
+
+def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cell: float,
+              height_px: float, turn: float = 0.0, hands: np.ndarray | None = None,
+              hip_span: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Per grid cell, the half-depth (pixels) of a round tube across its row's run of the mask, for
+    runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube; 0 elsewhere), and
+    the depth of the tube's middle: the mean of `depth_centre` (the body's, per column) over the run's
+    body columns. The tube's section is an ellipse TUBE_DEPTH as deep as wide, turned by `turn`
+    (radians, its right end towards the camera: `turned_section`), and only across runs that may be a
+    garment (`_around_the_legs`, with `hands` and the hips' width `hip_span` in cells). Where the
+    garment reaches the feet as wide as it is above (wide trousers: TROUSERS_WIDTH), a run over both
+    legs is two trouser legs side by side, TROUSERS_DEPTH deep over its width, facing the camera."""
+    from scipy import ndimage
+
+    along_rows = [[0, 0, 0], [1, 1, 1], [0, 0, 0]]  # runs never join across rows
+    runs, n = ndimage.label(inside, structure=along_rows)
+    if n == 0:
+        return np.zeros(inside.shape, np.float32), depth_centre
+    cols = np.broadcast_to(np.arange(inside.shape[1]), inside.shape)
+    index = np.arange(1, n + 1)
+    first, last = _run_ends(runs, n, runs > 0)
+    first[0] = last[0] = 0.0   # label 0 is no run
+    radius, centre = 0.5 * (last - first + 1), 0.5 * (first + last)
+    radius[0] = 0.0
+    radius[radius * 2 * cell > TUBE_MAX_WIDTH * height_px] = 0.0
+    radius[~_around_the_legs(runs, n, has, hands, cell, height_px, hip_span)] = 0.0
+    depth, shear = turned_section(TUBE_DEPTH, turn)
+    ratio, slope = np.full(n + 1, depth), np.full(n + 1, shear)
+    if _trousers(inside, has):
+        # body pieces per run of the mask: two or more are both legs (or arms beside the torso)
+        pieces, _ = ndimage.label(has & inside, structure=along_rows)
+        starts = (pieces > 0) & (np.pad(pieces, ((0, 0), (1, 0)))[:, :-1] == 0)
+        count = np.bincount(runs[starts], minlength=n + 1)
+        ratio[count >= 2], slope[count >= 2] = TROUSERS_DEPTH, 0.0
+    r, c, k = radius[runs], centre[runs], ratio[runs]
+    half = (k * cell * np.sqrt(np.maximum(r ** 2 - (cols - c) ** 2, 0.0))).astype(np.float32)
+    with np.errstate(invalid="ignore"):  # a run without body columns: its own columns' mean
+        on_body = np.asarray(ndimage.mean(depth_centre, np.where(has, runs, 0), index), np.float64)
+    mid = np.r_[0.0, np.where(np.isfinite(on_body), on_body, ndimage.mean(depth_centre, runs, index))]
+    middle = mid[runs] + slope[runs] * cell * (cols - c)
+    return half, np.where(runs > 0, middle, depth_centre).astype(np.float32)
+
+
+def _around_the_legs(runs: np.ndarray, n: int, has: np.ndarray, hands: np.ndarray | None, cell: float,
+                     height_px: float, hip_span: float) -> np.ndarray:
+    """Per run of the mask (index 0 unused), may a tube across it be a garment? A run narrower than
+    LEGS_WIDTH of the hips (`hip_span`, cells: one leg, a hand) keeps its own round tube. A wider one,
+    around both legs, only where the mask, the hands at its ends aside, reaches beyond the body's
+    span in it by TUBE_REACH of its width (a skirt's or a coat's flare), or hangs down inside the
+    mask to such a run within TUBE_REACH_ROWS of the height (a skirt's top is as wide as the hips):
+    thighs side by side with a hand touching each are no skirt, and their tube stood out in front
+    and behind, as flaps at the hands. `hands`: grid cells of the fitted hands (None: none)."""
+    trimmed = runs if hands is None else np.where(hands, 0, runs)
+
+    def span(cells: np.ndarray) -> np.ndarray:   # per run, from its first to its last cell in `cells`
+        first, last = _run_ends(trimmed, n, cells)
+        return np.where(np.isfinite(first), last - first + 1, 0.0)
+
+    width, body = span(trimmed > 0), span(has & (trimmed > 0))
+    wide = width >= LEGS_WIDTH * hip_span
+    reaches = (wide & (width - body >= TUBE_REACH * np.maximum(width, 1.0)))[runs] & (runs > 0)
+    below = np.where(reaches, 0.0, np.inf)   # rows down the mask to a run that reaches beyond the legs
+    for r in range(len(runs) - 2, -1, -1):
+        below[r] = np.where(runs[r] > 0, np.minimum(below[r], below[r + 1] + 1), np.inf)
+    hanging = np.zeros(n + 1, bool)
+    hanging[runs[below * cell <= TUBE_REACH_ROWS * height_px]] = True
+    return ~wide | hanging
+
+
+def turned_section(depth: float, turn: float) -> tuple[float, float]:
+    """An elliptical section `depth` as deep as it is wide, turned by `turn` radians about the
+    vertical (its right end towards the camera), as the camera sees it: (its depth at the middle
+    over its half-width in the photo, and the slope of its chords' midpoints, depth per column).
+    A skirt 0.8 as deep as wide, on hips turned 30 degrees, shows 0.95 of its width in the photo
+    and is 0.88 as deep as that, its chords' midpoints sloping 0.17."""
+    s, c = np.sin(turn), np.cos(turn)
+    across = s * s + (c / depth) ** 2      # the ellipse's quadratic form along the line of sight
+    return float(1.0 / (depth * across)), float((1.0 / depth ** 2 - 1.0) * s * c / across)
+
+
+def _down_the_rows(tube: np.ndarray, middle: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The tube's half-depth and middle depth averaged down each column where the tube is (a
+    Gaussian over `sigma` cells, normalised): row by row, the mask's run widths jump with its edge and
+    with a hand beside the garment, which left a coat or skirt terraced."""
+    from scipy.ndimage import gaussian_filter1d
+
+    on = (tube > 0).astype(np.float32)
+    weight = np.maximum(gaussian_filter1d(on, sigma, axis=0), 1e-6)
+    smooth = lambda field: gaussian_filter1d(field * on, sigma, axis=0) / weight  # noqa: E731
+    inside = on > 0
+    return np.where(inside, smooth(tube), 0.0).astype(np.float32), np.where(inside, smooth(middle), middle).astype(np.float32)
+
+
+def _trousers(inside: np.ndarray, has: np.ndarray) -> bool:
+    """Does the garment reach the feet as wide as trousers (not a skirt's or a coat's hem with bare
+    legs below it)? Over the rows just above the feet, the mask against the body's width."""
+    rows = np.flatnonzero(has.any(1))
+    if len(rows) < 20:
+        return False
+    top, bottom = rows[0], rows[-1]
+    height = bottom - top
+    band = slice(int(bottom - FEET_BAND[1] * height), int(bottom - FEET_BAND[0] * height))
+    body = float(has[band].sum())
+    return body > 0 and float(inside[band].sum()) >= TROUSERS_WIDTH * body
