@@ -1,6 +1,6 @@
 """How good is the pose step's depth? MediaPipe's metric 3D landmarks (`PersonPose.world_m`) against
 the true 3D joints of the clothed people (benchmarks/clothed_people.py), per joint, before and after
-the preview's corrections (`engines/preview/body_fit._observation`: the upper body moved back over
+the preview's corrections (`engines/preview/landmark_rules.observation`: the upper body moved back over
 the hips, the face's depth halved, a standing shin's backward lean taken out).
 
     .venv/bin/python benchmarks/pose_depth.py [--seed 0 7] [--only CASE ...]
@@ -32,7 +32,7 @@ def depths(case: dict) -> dict[str, list[tuple[float, float, float]]]:
     """Per joint: (true depth, MediaPipe's raw depth, after the preview's corrections), metres."""
     import people_body as pb
 
-    from synchuman.engines.preview.body_fit import _observation
+    from synchuman.engines.preview.landmark_rules import observation
     from synchuman.foreground import cut_person
     from synchuman.foreground.pose import LANDMARK
 
@@ -40,7 +40,7 @@ def depths(case: dict) -> dict[str, list[tuple[float, float, float]]]:
     if person.pose is None:
         return {}
     raw = np.asarray(person.pose.world_m, np.float64)
-    fixed = _observation(person.pose, person.alpha >= 128, None)[0].world_landmarks
+    fixed = observation(person.pose, person.alpha >= 128, None)[0].world_landmarks
     true = dict(zip(pb.JOINTS, np.asarray(case["truth"]["joints3d"], np.float64)))
     true_hips = (true["hip_l"] + true["hip_r"]) / 2
     hips = lambda w: (w[LANDMARK["left_hip"]] + w[LANDMARK["right_hip"]]) / 2  # noqa: E731

@@ -253,7 +253,7 @@ def test_a_seated_person_in_wide_trousers_is_seated_not_crouching(tmp_path):
 def test_levelled_thighs_and_shins_are_at_least_the_usual_share_of_the_torso():
     """In wide trousers BlazePose shortens a seated person's thighs and shins (its knees halfway down
     the shins): levelled, they are at least 0.88 and 0.83 torso lengths, the standing people's."""
-    from synchuman.engines.preview.body_fit import SEATED_SHIN, SEATED_THIGH, _level_seated_thighs
+    from synchuman.engines.preview.landmark_rules import SEATED_SHIN, SEATED_THIGH, _level_seated_thighs
 
     world = np.zeros((33, 3))  # metres, y down, z away from the camera
     at = lambda *names: [LANDMARK[n] for n in names]  # noqa: E731
@@ -278,7 +278,7 @@ def _standing_landmarks(pitch_deg: float) -> tuple[np.ndarray, np.ndarray]:
     from synchuman.body import shared_body_model
     from synchuman.body.fit import camera_pose
     from synchuman.body.landmarks import LandmarkRegressor
-    from synchuman.engines.preview.body_fit import _pitched
+    from synchuman.engines.preview.landmark_rules import _pitched
 
     model = shared_body_model()
     marks = camera_pose(model, LandmarkRegressor(model), np.full(6, 0.5), np.zeros((model.num_bones, 3)), np.eye(3))[2]
@@ -290,7 +290,7 @@ def test_the_cameras_pitch_is_read_from_standing_legs_but_not_from_a_step():
     """BlazePose's depth is the camera's: a standing person's ankles show behind the hips by how far the
     camera looks down. Two legs at a step (ankles on different rows) lean by the stride instead, and
     legs BlazePose cannot see say nothing: then the camera looks down as photographers' usually do."""
-    from synchuman.engines.preview.body_fit import MAX_PITCH, USUAL_PITCH, _camera_pitch
+    from synchuman.engines.preview.landmark_rules import MAX_PITCH, USUAL_PITCH, _camera_pitch
 
     seen, inside = np.ones(33), np.zeros(33, bool)
     for pitch in (-3.0, 0.0, 6.0):
@@ -311,7 +311,7 @@ def test_a_sole_is_laid_flat_at_its_length_and_heading():
     """`_flat_soles` puts each toe at its heel's height (y down), keeping the heel-to-toe length and
     its heading on the floor; a foot BlazePose points straight down heads towards the camera; the
     toes' photo positions pull less."""
-    from synchuman.engines.preview.body_fit import TOE_TRUST, _flat_soles
+    from synchuman.engines.preview.landmark_rules import TOE_TRUST, _flat_soles
 
     world = np.zeros((33, 3))
     heel, toe = LANDMARK["left_heel"], LANDMARK["left_foot_index"]
@@ -332,7 +332,7 @@ def test_a_hidden_foot_stands_on_the_floor_and_a_raised_one_in_view_stays_raised
     walker turned from the camera came out kicking back, the foot 25 cm up. Hidden and well above the
     seen one, it is put on the floor, and its photo position no longer pulls; a foot in plain view
     stays where BlazePose puts it (a raised knee)."""
-    from synchuman.engines.preview.body_fit import _hidden_foot_on_the_floor
+    from synchuman.engines.preview.landmark_rules import _hidden_foot_on_the_floor
 
     world = np.zeros((33, 3))  # metres, y down
     at = lambda side, *parts: [LANDMARK[f"{side}_{p}"] for p in parts]  # noqa: E731
@@ -356,7 +356,7 @@ def test_a_foot_placed_above_the_masks_bottom_is_put_on_the_floor():
     well above where the mask ends under them, and the fitted body floated: a seated person's soles
     12 cm above the floor. Such a foot moves down to just above the mask's bottom; a foot already
     there, and a raised foot, stay."""
-    from synchuman.engines.preview.body_fit import SOLE_GAP, _feet_on_the_floor
+    from synchuman.engines.preview.landmark_rules import SOLE_GAP, _feet_on_the_floor
 
     mask = np.zeros((1000, 600), bool)
     mask[100:500, 180:420] = True  # the body
@@ -457,14 +457,14 @@ def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, mon
     import trimesh
 
     from synchuman.engines import ReconstructSettings
-    from synchuman.engines.preview import body_fit, dress, garment_tube, surface
+    from synchuman.engines.preview import body_fit, dress, garment_tube, landmark_rules, surface
     from synchuman.geometry import mesh_utils
 
-    monkeypatch.setattr(body_fit, "ELBOW_DEPTH", 1.0)  # the pose whose reduction fails at the budget
-    monkeypatch.setattr(body_fit, "HAND_DEPTH", 1.0)
-    monkeypatch.setattr(body_fit, "_feet_on_the_floor", lambda *a: None)
+    monkeypatch.setattr(landmark_rules, "ELBOW_DEPTH", 1.0)  # the pose whose reduction fails at the budget
+    monkeypatch.setattr(landmark_rules, "HAND_DEPTH", 1.0)
+    monkeypatch.setattr(landmark_rules, "_feet_on_the_floor", lambda *a: None)
     monkeypatch.setattr(garment_tube, "_down_the_rows", lambda tube, middle, sigma: (tube, middle))
-    monkeypatch.setattr(body_fit, "USUAL_PITCH", 0.0)
+    monkeypatch.setattr(landmark_rules, "USUAL_PITCH", 0.0)
     monkeypatch.setattr(body_fit, "_torso_turn", lambda *a: 0.0)
     monkeypatch.setattr(garment_tube, "_around_the_legs", lambda runs, n, *a: np.ones(n + 1, bool))
     monkeypatch.setattr(dress, "_between_the_body", lambda has, *a: (np.full(has.shape, -np.inf), np.full(has.shape, np.inf)))

@@ -1,9 +1,10 @@
 """The `preview` engine: a classical reconstruction on the CPU, no model weights, in a few seconds.
 
-    foreground + pose (foreground/) -> silhouette fields (silhouette.py) -> the body model fitted to
-    the landmarks and mask (body_fit.py) -> the body dressed by the mask: one closed surface
-    (dress.py, garment_tube.py, surface.py) -> texture: photo on the front, the back part by part
-    (texture.py and its modules, head.py) -> rig: skeleton and skin weights from the fitted body (synchuman.rig) -> GLB + front,
+    foreground + pose (foreground/) -> silhouette fields (silhouette.py) -> the landmarks corrected
+    by how people stand and sit (landmark_rules.py) -> the body model fitted to the landmarks and
+    mask (body_fit.py) -> the body dressed by the mask: one closed surface (dress.py, garment_tube.py,
+    surface.py) -> texture: photo on the front, the back part by part (texture.py and its modules,
+    head.py) -> rig: skeleton and skin weights from the fitted body (synchuman.rig) -> GLB + front,
     side and back views (views.py, raster.py) + the fitted body (views/body.json, body.npz)
 
 When no body can be fitted (no pose found, the shoulders not both seen, a fit that does not match

@@ -22,42 +22,16 @@ import numpy as np
 from ...foreground.pose import LANDMARK
 from .bodyparts import body_segments
 from .camera import PhotoCamera
+from .landmark_rules import SEEN, observation
 
 log = logging.getLogger("synchuman.preview")
 
-SEEN = 0.5  # a landmark at least this visible counts as seen
-HIDDEN = 0.3  # the least weight of a landmark inside the photo
 TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
 MAX_LANDMARK_ERROR = 0.06  # of the person's height: beyond it the fit does not match the photo
 MIN_MASK_COVER = 0.45  # the body's projection must explain at least this much of the mask
 MIN_BODY_INSIDE = 0.7  # ... and lie mostly inside it
-UPPER_BODY = LANDMARK["left_hip"]  # landmarks before the hips: face, shoulders, arms, hands
-FACE = LANDMARK["left_shoulder"]  # landmarks before the shoulders: the face
-FACE_DEPTH = 0.5
-ELBOW_DEPTH = 0.25  # share of BlazePose's elbow depth about the shoulder that is kept
-HAND_DEPTH = 0.5  # ... and of its wrist's and fingers'
-FLOOR_GAP = 0.04  # of the person's size: a foot whose landmarks end this far above the mask's bottom under it floats
-SOLE_GAP = 0.015  # ... where a seen foot's lowest landmark usually ends above it (the sole)
-TOE_TRUST = 0.3  # of a toe's 2D weight, once a standing person's sole is laid flat
-SHIN_UPRIGHT = 0.7  # a shin at least this long in the photo, relative to its thigh, stands upright
-MAX_SHIN_LEAN = 0.15  # metres: the most backward lean of a shin taken out
-STANDING_LEG = 1.4  # torso lengths: a leg at least this long in the photo (hip to ankle) stands in it
-STRAIGHT_LEG = 0.97  # ... and straight: hip to ankle at least this share of hip to knee to ankle
-MAX_PITCH = np.radians(10.0)  # the most a camera is taken to look down (or up) at a standing person
-# where no leg says: a photographer stands, the camera above the person's middle (the benchmark's
-# standing people read 2.8-6.5 degrees)
-USUAL_PITCH = np.radians(4.0)
-STEP_ROWS = 0.09  # torso lengths: two standing legs whose ankles' rows differ more take a step
-REST_ANKLE_LEAN = np.radians(1.0)  # a body standing at ease (the model's rest pose) has its ankles this far behind its hips
 MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone leave the head above the mask
 UPRIGHT_WEIGHT = 1e-3  # 100x the pose prior, on the spine, neck and head alone (body.fit.UPRIGHT)
-SEATED_KNEE = 0.1  # metres: both knees (in the photo) this far in front of their hips and below them: seated
-# a levelled thigh and its shin are at least this long, in torso lengths (hips' to shoulders' centre):
-# BlazePose's own, standing, median 0.88 and 0.83 (also the body model's and real people's proportions)
-SEATED_THIGH, SEATED_SHIN = 0.88, 0.83
-LAP_HAND, LAP_ELBOW = 0.7, 0.25  # a seated person's hand on the lap: its depth, hip to knee; its elbow's, shoulder to hand
-SEATED_KNEE_TRUST = 0.2  # of a levelled knee's 2D weight
-LAP_MARGIN = 0.3  # torso lengths: how far above the hips and beyond the knees a hand still counts as on the lap
 
 _lock = threading.Lock()
 _shared: dict = {}
@@ -105,258 +79,6 @@ class PhotoBody:
     facts: dict = field(default_factory=dict)
 
 
-def _observation(pose, mask: np.ndarray, focal_px: float | None):
-    """The pose step's landmarks as a fit observation, whether a seated person's thighs were
-    levelled, and the camera's pitch (radians, looking down): landmarks outside the photo are
-    silenced (the detector guesses them), hidden ones inside it keep a little weight."""
-    from ...body.fit import PoseObservation
-
-    obs = PoseObservation.from_person_pose(pose, mask)
-    obs.focal_px = focal_px
-    h, w = mask.shape
-    uv = obs.landmarks_px = np.array(obs.landmarks_px, dtype=np.float64)  # a copy: the feet may move
-    seen = np.clip(obs.visibility.astype(np.float64), 0.0, 1.0)
-    outside = (uv[:, 0] < 0) | (uv[:, 0] > w) | (uv[:, 1] < 0) | (uv[:, 1] > h)
-    # inside the photo, a hidden landmark (a kneeling person's ankles behind the thighs) still
-    # steers a little: its depth guess is often right
-    vis = np.where(outside, 0.0, np.maximum(seen, HIDDEN))
-    obs.visibility = vis
-    world = obs.world_landmarks
-    if world is not None and not np.all(np.isfinite(world)):
-        world = None
-    levelled, pitch = False, 0.0
-    if world is not None:
-        # the rules below hold in the world (people stand and sit upright), where BlazePose's frame is
-        # the camera's: they are applied with the camera's pitch taken out
-        pitch = _camera_pitch(world, uv, vis, outside)
-        world = _pitched(world.astype(np.float64), -pitch)
-        # BlazePose's metric depth often leans the torso 20-30 degrees towards the camera while the legs
-        # stand straight: trust depth within the limbs (a raised knee, an arm pointing at the camera),
-        # and keep the shoulders over the hips in depth (people in photos hold their torso upright)
-        lean = 0.5 * (world[LANDMARK["left_shoulder"], 2] + world[LANDMARK["right_shoulder"], 2]) \
-            - 0.5 * (world[LANDMARK["left_hip"], 2] + world[LANDMARK["right_hip"], 2])
-        world[:UPPER_BODY, 2] -= lean
-        # ... and its face 20 cm in front of the shoulders is as exaggerated: halve the face's depth
-        # about the shoulders (a nose sits ~10 cm in front of them)
-        world[:FACE, 2] *= FACE_DEPTH
-        _legs_upright_in_depth(world, uv, vis, outside)
-        knees_in_photo = not outside[[LANDMARK["left_knee"], LANDMARK["right_knee"]]].any()
-        levelled = knees_in_photo and _level_seated_thighs(world)
-        obs.image_trust = np.ones(len(uv))
-        if not levelled:
-            _hidden_foot_on_the_floor(world, seen, outside, obs.image_trust)
-        _feet_on_the_floor(uv, outside, mask, world)
-        if len(_standing_legs(uv, vis, outside)) == 2 and not _a_step(uv):
-            _flat_soles(world, obs.image_trust)
-        _shrink_arm_depth(world)
-        if levelled:
-            _hands_on_lap(world, uv)
-            # in wide trousers BlazePose's knees sit halfway down the shins: their depth leads
-            obs.image_trust[[LANDMARK["left_knee"], LANDMARK["right_knee"]]] = SEATED_KNEE_TRUST
-        world = _pitched(world, pitch)
-    obs.world_landmarks = world
-    return obs, levelled, pitch
-
-
-def _midpoint(points: np.ndarray, part: str) -> np.ndarray:
-    """The midpoint of a landmark pair ("hip", "shoulder", ...) in (33, k) landmarks."""
-    return (points[LANDMARK[f"left_{part}"]] + points[LANDMARK[f"right_{part}"]]) / 2
-
-
-def _torso_length(points: np.ndarray) -> float:
-    """From the hips' midpoint to the shoulders', in the landmarks' units (pixels or metres)."""
-    return float(np.linalg.norm(_midpoint(points, "shoulder") - _midpoint(points, "hip")))
-
-
-def _standing_legs(uv: np.ndarray, vis: np.ndarray, outside: np.ndarray, seen: float = 0.0) -> list[str]:
-    """The sides whose leg the photo shows standing in its plane: hip, knee and ankle inside the photo
-    (and at least `seen` visible), the leg straight and at least STANDING_LEG torso lengths long (a thigh
-    or shin pointing at the camera, or a seated person's, is shorter)."""
-    torso_px = _torso_length(uv)
-    sides = []
-    for side in ("left", "right"):
-        hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
-        leg = np.linalg.norm(uv[ankle] - uv[hip])
-        bent = np.linalg.norm(uv[knee] - uv[hip]) + np.linalg.norm(uv[ankle] - uv[knee])
-        if not outside[[hip, knee, ankle]].any() and vis[[knee, ankle]].min() >= seen \
-                and leg >= STANDING_LEG * torso_px and leg >= STRAIGHT_LEG * bent:
-            sides.append(side)
-    return sides
-
-
-def _a_step(uv: np.ndarray) -> bool:
-    """Do two standing legs take a step: their ankles on rows more than STEP_ROWS torso lengths apart
-    (the nearer foot stands lower in the photo)?"""
-    ankles = uv[[LANDMARK["left_ankle"], LANDMARK["right_ankle"]], 1]
-    return bool(abs(ankles[0] - ankles[1]) > STEP_ROWS * _torso_length(uv))
-
-
-def _camera_pitch(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outside: np.ndarray) -> float:
-    """How far the camera looks down (radians), from the legs the photo shows standing and clearly
-    seen: BlazePose's depth is the camera's, so a standing leg's ankle shows behind its hip by the
-    camera's pitch (photographers hold the camera above a person's middle), plus the small lean of
-    a body at ease (REST_ANKLE_LEAN). Not from a step (two standing legs, their ankles on different
-    rows), whose legs lean by its stride. USUAL_PITCH where no leg says; at most MAX_PITCH either way."""
-    sides = _standing_legs(uv, vis, outside, SEEN)
-    if not sides or (len(sides) == 2 and _a_step(uv)):
-        return float(USUAL_PITCH)
-    angles = [np.arctan2(*(world[LANDMARK[f"{side}_ankle"]] - world[LANDMARK[f"{side}_hip"]])[[2, 1]]) for side in sides]
-    return float(np.clip(np.mean(angles) - REST_ANKLE_LEAN, -MAX_PITCH, MAX_PITCH))
-
-
-def _pitched(world: np.ndarray, pitch: float) -> np.ndarray:
-    """Hip-centred landmarks (y down, z away) as a camera pitched down by `pitch` more sees them:
-    the world's down (0, 1, 0) goes to (0, cos, sin), away from the camera below the hips."""
-    c, s = np.cos(pitch), np.sin(pitch)
-    out = world.copy()
-    out[:, 1], out[:, 2] = c * world[:, 1] - s * world[:, 2], s * world[:, 1] + c * world[:, 2]
-    return out
-
-
-def _level_seated_thighs(world: np.ndarray) -> bool:
-    """A seated person's thighs rest level on the seat, where BlazePose slopes them ~30 degrees down
-    (its hips sit higher on a bent hip, and the photo's perspective drops the knees nearer the camera;
-    with wide trousers hiding the knees, 70 degrees, a crouch): with both knees in front of the hips
-    and below them, each thigh is turned level at its length and its shin hangs straight down from
-    the knee at its length (BlazePose's slanted back under the seat), the foot moving with it. Both
-    are at least the usual share of the torso's length (SEATED_THIGH, SEATED_SHIN): in wide trousers
-    BlazePose puts the knees halfway down the shins and shortens both. In place
-    (True where it applied); world: y down, z away from the camera."""
-    thighs = {side: world[LANDMARK[f"{side}_knee"]] - world[LANDMARK[f"{side}_hip"]] for side in ("left", "right")}
-    if not all(-t[2] >= SEATED_KNEE and t[1] > 0 for t in thighs.values()):
-        return False
-    torso = _torso_length(world)
-    for side, thigh in thighs.items():
-        level = np.array([thigh[0], 0.0, thigh[2]])
-        level *= max(np.linalg.norm(thigh), SEATED_THIGH * torso) / np.linalg.norm(level)
-        world[[LANDMARK[f"{side}_{p}"] for p in ("knee", "ankle", "heel", "foot_index")]] += level - thigh
-        shin = world[LANDMARK[f"{side}_ankle"]] - world[LANDMARK[f"{side}_knee"]]
-        down = np.array([shin[0], np.hypot(shin[1], shin[2]), 0.0])
-        down *= max(np.linalg.norm(shin), SEATED_SHIN * torso) / np.linalg.norm(down)
-        world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]] += down - shin
-    return True
-
-
-def _legs_upright_in_depth(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outside: np.ndarray) -> None:
-    """BlazePose leans legs back in depth: it puts a standing person's ankles 7-13 cm behind the
-    knees, and hidden or trousered ankles 10-20 cm behind the hips, which leaned the whole fitted body
-    forward over its feet.
-    - A leg the photo shows standing in its plane (`_standing_legs`) stands upright: its knee and
-      foot at its hip's depth. A walker's stride is set later from where the feet stand
-      (body.fit.stride_depth).
-    - Another leg whose shin the photo shows at full length (at least SHIN_UPRIGHT of its thigh's
-      length: not a kneeling person's foreshortened shin) has its shin's backward lean, up to
-      MAX_SHIN_LEAN, taken out.
-    The foot moves with its ankle. In place; world upright (the camera's pitch taken out), z away
-    from the camera."""
-    standing = _standing_legs(uv, vis, outside)
-    for side in ("left", "right"):
-        hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
-        foot = [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]
-        if side in standing:
-            world[knee, 2] = world[hip, 2]
-            world[foot, 2] += world[hip, 2] - world[ankle, 2]
-            continue
-        thigh_px, shin_px = np.linalg.norm(uv[knee] - uv[hip]), np.linalg.norm(uv[ankle] - uv[knee])
-        lean = world[ankle, 2] - world[knee, 2]
-        if lean > 0 and shin_px >= SHIN_UPRIGHT * thigh_px:
-            world[foot, 2] -= min(lean, MAX_SHIN_LEAN)
-
-
-def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.ndarray, trust: np.ndarray) -> None:
-    """A foot BlazePose cannot see (behind the other leg or a coat) while it sees the other one, and
-    puts RAISED_FOOT or more above it, stands on the floor like the other: BlazePose guesses a hidden
-    leg short and bent (a walker turned from the camera came out kicking back, the foot 25 cm up),
-    where a raised foot is in plain view. Its ankle, heel and toe go down to the seen foot's
-    heights, its knee half as far, and the photo's positions of all four, as wrong, no longer pull
-    (`trust` 0). In place; world upright, y down."""
-    from ...body.fit import RAISED_FOOT
-
-    for side, other in (("left", "right"), ("right", "left")):
-        foot = [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]
-        ground = [LANDMARK[f"{other}_{p}"] for p in ("ankle", "heel", "foot_index")]
-        drop = world[ground[0], 1] - world[foot[0], 1]
-        if seen[foot[0]] >= SEEN or seen[ground[0]] < SEEN or outside[foot + ground].any() or drop < RAISED_FOOT:
-            continue
-        world[foot, 1] = world[ground, 1]
-        knee = LANDMARK[f"{side}_knee"]
-        world[knee, 1] += drop / 2
-        trust[foot + [knee]] = 0.0
-
-
-def _feet_on_the_floor(uv: np.ndarray, outside: np.ndarray, mask: np.ndarray, world: np.ndarray) -> None:
-    """Feet rest on the floor, where the mask ends under them: BlazePose puts feet it cannot see well
-    (under wide trousers, behind a kneeling person's shins) 5-12 % of the person's size above the
-    mask's bottom, where seen feet end 1-3 % above it, and the fitted body then floats (a seated person's
-    soles 12 cm above the floor). A foot whose lowest landmark ends more than FLOOR_GAP above the
-    mask's bottom in its own columns (`body.fit.sole_rows`: not where the feet share columns) is
-    moved down to SOLE_GAP above it in the photo, ankle, heel and toe alike; not a raised foot (one
-    the landmarks put RAISED_FOOT above the other). In place (uv: photo pixels)."""
-    from ...body.fit import RAISED_FOOT, sole_rows
-
-    inside = ~outside
-    if inside.sum() < 2:
-        return
-    size = float(np.ptp(uv[inside], axis=0).max())
-    rows = sole_rows(mask, uv, inside, size)
-    ankles = world[[LANDMARK["left_ankle"], LANDMARK["right_ankle"]], 1]
-    if abs(ankles[0] - ankles[1]) > RAISED_FOOT:
-        return
-    for side, row in zip(("left", "right"), rows):
-        foot = [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]
-        gap = row - uv[foot[1:], 1].max()
-        if np.isfinite(gap) and gap > FLOOR_GAP * size:
-            uv[foot, 1] += gap - SOLE_GAP * size
-
-
-def _flat_soles(world: np.ndarray, trust: np.ndarray) -> None:
-    """A person standing still has both soles flat on the floor: each toe at its heel's height, at the
-    heel-to-toe length and heading BlazePose gives (towards the camera where it gives none), and the
-    toe's photo position pulls less (`trust` at most TOE_TRUST). The orthographic fit reads the toe's
-    row, which the camera's height puts below the heel's for a foot pointing at it, as a foot
-    pointing down: standing people came out on tiptoe (30 degrees, where a flat foot is 15), and
-    their lowest point, the toes, shrank them to the given height. In place; world upright, y down."""
-    for side in ("left", "right"):
-        heel, toe = LANDMARK[f"{side}_heel"], LANDMARK[f"{side}_foot_index"]
-        foot = world[toe] - world[heel]
-        length = float(np.linalg.norm(foot))
-        heading = np.array([foot[0], 0.0, foot[2]])
-        level = float(np.linalg.norm(heading))
-        heading = heading / level if level > 0.3 * length else np.array([0.0, 0.0, -1.0])
-        world[toe] = world[heel] + length * heading
-        trust[toe] = min(trust[toe], TOE_TRUST)
-
-
-def _hands_on_lap(world: np.ndarray, uv: np.ndarray) -> None:
-    """A seated person's hands, where the photo shows them over the lap (no higher than a little above
-    the hips, and not beside the knees), rest on the thighs: each wrist LAP_HAND of the way from its
-    hip to its knee in depth, its elbow LAP_ELBOW of that about the shoulder (BlazePose's and the
-    shrunk arm depth put them beside the hips). In place; world: z away from the camera."""
-    hips = _midpoint(uv, "hip")
-    margin = LAP_MARGIN * _torso_length(uv)
-    knees_u = sorted((uv[LANDMARK["left_knee"], 0], uv[LANDMARK["right_knee"], 0]))
-    for side in ("left", "right"):
-        wrist = uv[LANDMARK[f"{side}_wrist"]]
-        if wrist[1] < hips[1] - margin or not knees_u[0] - margin <= wrist[0] <= knees_u[1] + margin:
-            continue
-        hip, knee = world[LANDMARK[f"{side}_hip"], 2], world[LANDMARK[f"{side}_knee"], 2]
-        hand = [LANDMARK[f"{side}_{p}"] for p in ("wrist", "pinky", "index", "thumb")]
-        world[hand, 2] += hip + LAP_HAND * (knee - hip) - world[hand[0], 2]
-        shoulder = world[LANDMARK[f"{side}_shoulder"], 2]
-        world[LANDMARK[f"{side}_elbow"], 2] = shoulder + LAP_ELBOW * (world[hand[0], 2] - shoulder)
-
-
-def _shrink_arm_depth(world: np.ndarray) -> None:
-    """BlazePose's elbow and wrist depth about the shoulder correlates only 0.2-0.4 and 0.0-0.2 with the
-    truth (benchmarks/pose_depth.py): shrunk towards the shoulder's (ELBOW_DEPTH, HAND_DEPTH), it misses
-    by less. A walker's arms are set by the stride instead (body.fit.arm_swing). In place."""
-    for side in ("left", "right"):
-        shoulder = world[LANDMARK[f"{side}_shoulder"], 2]
-        for part, share in ((("elbow",), ELBOW_DEPTH), (("wrist", "pinky", "index", "thumb"), HAND_DEPTH)):
-            joints = [LANDMARK[f"{side}_{p}"] for p in part]
-            world[joints, 2] = shoulder + share * (world[joints, 2] - shoulder)
-
-
 def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[PhotoBody | None, str]:
     """The body fitted to one person, or (None, why not). focal_px: the photo's focal length
     (camera.focal_px); None fits an orthographic camera."""
@@ -373,7 +95,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
 
     from ...body.fit import FACING_CAMERA, camera_pose
 
-    obs, levelled, pitch = _observation(pose, mask, focal_px)
+    obs, levelled, pitch = observation(pose, mask, focal_px)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the fit is many tiny operations: one thread costs 5x less CPU than two
     try:
