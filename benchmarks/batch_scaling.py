@@ -53,7 +53,7 @@ def main() -> None:
             rows.append((name, run(photos, Path(tmp) / name.replace(" ", "_").replace(",", ""), extra)))
     base = rows[0][1]
     print(f"preview engine, {args.photos} photos of {EXAMPLE.name}, texture 1024, machine: 2 cores")
-    print(f"| runner | start-up s | busy s | photos/min | s per item | overhead per item vs in-process |")
+    print("| runner | start-up s | busy s | photos/min | s per item | overhead per item vs in-process |")
     print("|---|---|---|---|---|---|")
     for name, r in rows:
         per_item = r["busy_s"] / r["done"]

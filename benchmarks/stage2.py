@@ -90,7 +90,6 @@ def random_init_(model):
 
 
 def build_random(folder: str, dtype=None):
-    import torch
     from synchuman.models.registry import build_model, read_model_config
 
     name, cfg = read_model_config(CONFIGS / folder)

@@ -30,7 +30,6 @@ def test_reconstruct_json_events(example_photo, tmp_path):
 def test_a_good_job_reports_what_the_user_should_know(example_photo, tmp_path):
     """A photo with a useless alpha channel is reconstructed from its colours, and the result says so."""
     import numpy as np
-    from PIL import Image
 
     rgb = np.asarray(Image.open(example_photo).convert("RGB"))
     photo = tmp_path / "faded.png"

@@ -77,7 +77,7 @@ def test_joints_fall_on_the_person(skirt_case):
 
 def test_garments_stand_off_the_body_and_cover_it():
     person = cp.make_person("walking", ("skirt", "coat"), seed=3, step=STEP, yaw_deg=20)
-    body, garments = person.groups[0], person.groups[1:]
+    body = person.groups[0]
     m = person.mesh
     worn = np.isin(m.labels, pb.GARMENT_LABELS)
     assert worn.mean() > 0.2

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from synchuman.models.mv_unet import MultiviewUNetConfig, MVTransformerBlock, face_blend, rowwise_groups, rowwise_ungroup
+from synchuman.models.mv_unet import MVTransformerBlock, face_blend, rowwise_groups, rowwise_ungroup
 from synchuman.models.sync_blocks import (SyncBlockMV, SyncBlockSS, gather_pixels_for_voxels,
                                           gather_voxels_for_pixels, pixel_ray_voxels, voxel_pixel_index)
 

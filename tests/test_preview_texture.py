@@ -12,7 +12,7 @@ import torch
 from synchuman.body.fit import BodyFitter
 from synchuman.body.synthetic import observe
 from synchuman.engines.preview.bodyparts import SEGMENTS, body_segments
-from synchuman.engines.preview.raster import rasterize, shade_textured
+from synchuman.engines.preview.raster import rasterize
 from synchuman.engines.preview.texture import BACK, CELL, FRONT, texture_mesh
 from synchuman.engines.preview.views import render_view
 

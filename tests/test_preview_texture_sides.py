@@ -20,7 +20,7 @@ import preview_texture as bench  # noqa: E402
 from synchuman.body.data import body_data_path  # noqa: E402
 from synchuman.engines import ReconstructSettings  # noqa: E402
 from synchuman.engines.preview import build_preview  # noqa: E402
-from synchuman.engines.preview.texture import BACK, texture_mesh  # noqa: E402
+from synchuman.engines.preview.texture import texture_mesh  # noqa: E402
 from synchuman.engines.preview.views import render_view  # noqa: E402
 from synchuman.foreground.pose import LANDMARK  # noqa: E402
 from synchuman.images import Photo, load_photo  # noqa: E402

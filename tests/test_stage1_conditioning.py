@@ -9,7 +9,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from golden_support import golden_roots
 

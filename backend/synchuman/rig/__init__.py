@@ -19,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common import REST_POSE_CHOICES as REST_POSES
+from ..common import RIG_NAME_CHOICES as NAME_SETS
 from ..errors import SyncHumanError
 from ..export.glb import Skin
-from .repose import REST_POSES, apply_pose, bone_transforms, pose_artefacts, target_directions
-from .skeleton import BONE_NAMES, NAME_SETS, Skeleton, body_bone_map, build_skeleton, collapse_weights, renamed
+from .repose import apply_pose, bone_transforms, pose_artefacts, target_directions
+from .skeleton import BONE_NAMES, Skeleton, body_bone_map, build_skeleton, collapse_weights, renamed
 from .weights import INFLUENCES, WeightSettings, blend_hinges, limit_influences, transfer_weights
 
 __all__ = ["BONE_NAMES", "NAME_SETS", "REST_POSES", "RigResult", "Skeleton", "rig_result", "save_fitted_body"]

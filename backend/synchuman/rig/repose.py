@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..common import REST_POSE_CHOICES as REST_POSES
 from .skeleton import Skeleton
 TOUCH_M = 0.06  # a hand this close to the hip or thigh bones is merged with them in the mesh
 _ARM_CHAIN = ("upper_arm", "forearm", "hand")

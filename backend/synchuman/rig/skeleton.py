@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..common import RIG_NAME_CHOICES as NAME_SETS
 
 
 def _side(rows):
