@@ -234,6 +234,41 @@ def test_a_seated_persons_thighs_rest_level(tmp_path):
     assert build.notes["body_fit"]["thighs_levelled"] is True  # and job.json says so
 
 
+def test_a_seated_body_sits_on_the_floor(tmp_path, monkeypatch):
+    """Fitted to the landmarks, a seated body floated 4-5 cm above the floor and its seat (its shins
+    cannot reach the feet's landmarks): it is lowered until its feet meet the mask's bottom, and lies
+    nearer the true body."""
+    from scipy.spatial import cKDTree
+
+    from synchuman.engines import ReconstructSettings
+    from synchuman.engines.preview import body_fit, build_preview
+    from synchuman.engines.preview.build import silhouette_iou
+    from synchuman.images import load_photo
+
+    case = _case("seated_hair_backpack_room", 512)
+    path = tmp_path / "seated.png"
+    Image.fromarray(case["photo"]).save(path)
+    settings = ReconstructSettings(engine="preview", rig=False, height_m=float(case["meta"]["top_m"]))
+    truth, true_body = case["truth"]["vertices"], case["truth"]["body_vertices"].astype(np.float64)
+    true_body = true_body - [(truth[:, 0].min() + truth[:, 0].max()) / 2, truth[:, 1].min(),
+                             (truth[:, 2].min() + truth[:, 2].max()) / 2]
+
+    def seated():   # (the body's lowest point above the floor, its Chamfer to the true body, metres; the build)
+        build = build_preview(load_photo(path), settings, lambda *a: None)
+        mesh = build.closed_vertices
+        body = build.body.vertices - [(mesh[:, 0].min() + mesh[:, 0].max()) / 2, mesh[:, 1].min(),
+                                      (mesh[:, 2].min() + mesh[:, 2].max()) / 2]
+        chamfer = (cKDTree(true_body).query(body)[0].mean() + cKDTree(body).query(true_body)[0].mean()) / 2
+        return float(body[:, 1].min()), float(chamfer), build
+
+    floor, chamfer, build = seated()
+    assert build.notes["body_fit"]["thighs_levelled"] is True and build.notes["body_fit"]["lowered_to_floor_m"] > 0.02
+    assert abs(floor) < 0.01 and silhouette_iou(build.render_view("front")[1], build.mask) >= 0.97
+    monkeypatch.setattr(body_fit, "_seated_on_the_floor", lambda *a: 0.0)
+    floating, chamfer_floating, _ = seated()
+    assert floating > 0.03 and chamfer < chamfer_floating - 0.0005, (floating, chamfer, chamfer_floating)
+
+
 def test_a_seated_person_in_wide_trousers_is_seated_not_crouching(tmp_path):
     """Wide trousers hide the knees: BlazePose puts them low in the photo and slopes the thighs ~70
     degrees down, and the fit was a crouch with the shins slanting back under the seat (Chamfer 12 cm

@@ -31,6 +31,7 @@ MAX_LANDMARK_ERROR = 0.06  # of the person's height: beyond it the fit does not 
 MIN_MASK_COVER = 0.45  # the body's projection must explain at least this much of the mask
 MIN_BODY_INSIDE = 0.7  # ... and lie mostly inside it
 MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone leave the head above the mask
+FLOOR_REACH = 0.08  # of the body's height in the photo: the most a seated body is lowered to the floor
 UPRIGHT_WEIGHT = 1e-3  # 100x the pose prior, on the spine, neck and head alone (body.fit.UPRIGHT)
 
 _lock = threading.Lock()
@@ -115,6 +116,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     model_to_metric = np.eye(4)
     model_to_metric[:3, :3] = flip @ to_camera
     model_to_metric[:3, 3] = flip @ (verts_cam[0] - raw @ to_camera.T)
+    lowered = _seated_on_the_floor(verts_cam, fit, mask) if levelled else 0.0
     # the fit puts pixel centres at .5, the engine's fields at integers; the metric frame faces the
     # line of sight to the hips (camera.py)
     off_axis = (fit.offset[0] - fit.principal[0]) / fit.scale  # metres right of the camera's axis
@@ -137,6 +139,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     body.facts = {"landmark_error_px": round(float(fit.landmark_error_px), 2), "fit_seconds": round(fit.seconds, 3),
                   "stride_m": round(fit.losses["stride_m"], 3) if "stride_m" in fit.losses else None,
                   "arm_swing": "arm_swing" in fit.losses, "thighs_levelled": levelled,
+                  "lowered_to_floor_m": round(lowered / fit.scale, 3),
                   "camera_pitch_deg": round(float(np.degrees(pitch)), 2),
                   "torso_turn_deg": round(float(np.degrees(body.torso_turn)), 1),
                   "focal_px": round(float(focal_px), 1) if focal_px else None,
@@ -148,6 +151,30 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
         return None, (f"the fitted body does not match the person's outline (explains {100 * cover:.0f}% of it, "
                       f"{100 * inside:.0f}% inside it)")
     return body, ""
+
+
+def _seated_on_the_floor(verts_cam: np.ndarray, fit, mask: np.ndarray) -> float:
+    """Lowers a seated body (fit.offset) until its lowest point meets the mask's bottom under it; the
+    pixels it moved (0: it did not). Fitted to the landmarks, a seated body floats 4-5 cm above the
+    floor and its seat: its shins cannot reach the feet's landmarks, and its head stands above the
+    mask. Not past FLOOR_REACH of its height (the mask's bottom is something else), nor where the
+    mask meets the photo's bottom edge (the feet are cut off)."""
+    from ...body.fit import project_to_photo
+
+    px = project_to_photo(verts_cam, fit.scale, np.asarray(fit.offset, np.float64), fit.inverse_distance,
+                          np.asarray(fit.principal, np.float64))
+    low = float(px[:, 1].max())
+    feet = px[px[:, 1] >= low - 0.02 * np.ptp(px[:, 1])]
+    h, w = mask.shape
+    cols = np.arange(max(int(feet[:, 0].min()), 0), min(int(np.ceil(feet[:, 0].max())) + 1, w))
+    rows = np.flatnonzero(mask[:, cols].any(1)) if len(cols) else np.zeros(0, int)
+    if not len(rows) or rows[-1] >= h - 1:
+        return 0.0
+    gap = float(rows[-1]) + 0.5 - low   # the fit's pixel centres are at .5
+    if not 0.0 < gap <= FLOOR_REACH * np.ptp(px[:, 1]):
+        return 0.0
+    fit.offset = np.asarray(fit.offset, np.float64) + [0.0, gap]
+    return gap
 
 
 def _torso_turn(joints_camera: np.ndarray, model) -> float:
