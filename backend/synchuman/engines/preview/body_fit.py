@@ -3,7 +3,9 @@
 down, d towards the camera; pixels, pixel centres at integers). The fit projects orthographically;
 the photo's focal length only reads a stride's depth from where the feet stand (body.fit): a
 perspective projection of the whole body, tried on the benchmark people, lost more on cropped and
-long-lens photos (whose perspective a normal lens misjudges) than it gained.
+long-lens photos (whose perspective a normal lens misjudges) than it gained. The landmarks are
+corrected first by how people stand and sit (landmark_rules.py); after the fit, a seated body is
+lowered onto the floor (`_seated_on_the_floor`).
 
 The model and its fitter are loaded once per process (`shared_fitter`, like `BlazePose.shared()`);
 torch is imported only here, when a job first fits a body. `fit_body` says why it gives up (no pose,
