@@ -48,6 +48,23 @@ def test_fit_recovers_a_raised_knee_and_a_bent_elbow(body_model, fitter):
     assert abs(fit.phenotype_dict()["height"] - 0.7) < 0.2
 
 
+def test_fit_recovers_longer_thighs_and_shorter_shins(body_model):
+    """The legs' segments' lengths are free within FitSettings.limb_range: a body whose thighs are
+    8 % longer and shins 5 % shorter than its phenotype's is fitted with them, and the knees land
+    where they are; with the lengths held, the knees and landmarks miss more."""
+    from synchuman.body.fit import FitSettings
+
+    pose = _pose(body_model, upperleg01_L=(-0.5, 0, 0), lowerleg01_L=(0.8, 0, 0))
+    truth = observe(body_model, [0.5, 0.6, 0.5, 0.5, 0.6, 0.5], pose, yaw_deg=15, limb_scale=[1.08, 0.95])
+    free = BodyFitter(body_model, FitSettings(limb_range=0.15)).fit(truth.observation)
+    held = BodyFitter(body_model, FitSettings()).fit(truth.observation)
+    assert held.limb_scale is None and np.allclose(free.limb_scale, [1.08, 0.95], atol=0.03), free.limb_scale
+    knees = [body_model.bone("lowerleg01.L"), body_model.bone("lowerleg01.R")]
+    miss = lambda fit: float(np.linalg.norm(fit.joints_camera[knees] - truth.joints_camera[knees], axis=1).max())  # noqa: E731
+    assert miss(free) < 0.02 and miss(free) < 0.6 * miss(held), (miss(free), miss(held))
+    assert free.landmark_error_px < held.landmark_error_px
+
+
 def test_fit_keeps_the_body_inside_a_wider_clothed_silhouette(body_model, fitter):
     """Clothes widen the mask; the body must stay itself (not swell to fill it) and inside it."""
     import cv2

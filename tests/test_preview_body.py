@@ -483,8 +483,9 @@ def test_crossed_arms_rest_in_front_of_the_chest(tmp_path):
 def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, monkeypatch, unzip):
     """The face budget's quadric reduction can press two sheets of the dressed surface together along
     an edge (here the kneeling person's, fitted with BlazePose's own arm depth and feet and a level
-    camera, its hood's tube not smoothed down the rows nor turned, every run's tube kept, and the mask
-    between body parts not held to their depth: the geometry whose reduction touches; each later
+    camera, its hood's tube not smoothed down the rows nor turned, every run's tube kept, the mask
+    between body parts not held to their depth, and its legs at the phenotype's lengths: the geometry
+    whose reduction touches; each later
     change to the dressing is patched out here to keep this vehicle): the mesh is no longer
     closed, and the preview used to give up the dressed body for the inflation. The sheets are pulled
     apart where they touch (unzip_touching_sheets), on the fine grid; without that, smaller targets
@@ -501,6 +502,7 @@ def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, mon
     monkeypatch.setattr(garment_tube, "_down_the_rows", lambda tube, middle, sigma: (tube, middle))
     monkeypatch.setattr(landmark_rules, "USUAL_PITCH", 0.0)
     monkeypatch.setattr(body_fit, "_torso_turn", lambda *a: 0.0)
+    monkeypatch.setattr(body_fit.shared_fitter().settings, "limb_range", 0.0)   # the phenotype's legs
     monkeypatch.setattr(garment_tube, "_around_the_legs", lambda runs, n, *a: np.ones(n + 1, bool))
     monkeypatch.setattr(dress, "_between_the_body", lambda has, *a: (np.full(has.shape, -np.inf), np.full(has.shape, np.inf)))
     if not unzip:

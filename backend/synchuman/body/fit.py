@@ -36,7 +36,7 @@ import torch
 
 from ..foreground.pose import LANDMARK
 from .landmarks import LEFT_HIP, RIGHT_HIP, LandmarkRegressor, hip_centre
-from .model import PHENOTYPES, BodyModel, axis_angle_to_matrix
+from .model import LIMB_SEGMENTS, PHENOTYPES, BodyModel, axis_angle_to_matrix
 
 # Model frame -> camera frame for an upright body facing the camera.
 FACING_CAMERA = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -94,6 +94,8 @@ class FitSettings:
     weight_mask: float = 0.3
     weight_pose_prior: float = 1e-5
     weight_shape_prior: float = 1e-5
+    limb_range: float = 0.0  # the legs' segments may be this much longer or shorter (0: the phenotype's)
+    weight_limb_prior: float = 1e-3
     weight_upright: float = 0.0  # the spine, neck and head bend only where the landmarks insist (see UPRIGHT)
     silhouette_points: int = 800
     stride_from_ground: bool = False  # the feet's depths from where they stand (needs the photo's focal length)
@@ -116,16 +118,19 @@ class BodyFit:
     landmark_error_px: float  # visibility-weighted mean 2D landmark error
     seconds: float
     losses: dict = field(default_factory=dict)
+    limb_scale: np.ndarray | None = None  # (len(LIMB_SEGMENTS),) the legs' segments' lengths (None: 1)
 
     def phenotype_dict(self) -> dict:
         return {name: float(v) for name, v in zip(PHENOTYPES, self.phenotype)}
 
 
-def camera_pose(model: BodyModel, landmarks: LandmarkRegressor, phenotype, rotvecs, camera_rotation):
+def camera_pose(model: BodyModel, landmarks: LandmarkRegressor, phenotype, rotvecs, camera_rotation, limb_scale=None):
     """A posed body in the camera frame, hip-centred: vertices (V, 3), joints (J, 3), landmarks
     (33, 3), as numpy arrays. camera_rotation (3, 3) turns the upright, camera-facing body."""
     with torch.no_grad():
-        out = model(torch.as_tensor(phenotype, dtype=model.dtype)[None], torch.as_tensor(rotvecs, dtype=model.dtype)[None])
+        limbs = None if limb_scale is None else torch.as_tensor(limb_scale, dtype=model.dtype)[None]
+        out = model(torch.as_tensor(phenotype, dtype=model.dtype)[None], torch.as_tensor(rotvecs, dtype=model.dtype)[None],
+                    limb_scale=limbs)
         to_camera = torch.as_tensor(camera_rotation, dtype=model.dtype) @ FACING_CAMERA.to(model.dtype)
         verts, joints = out.vertices[0] @ to_camera.T, out.joints[0] @ to_camera.T
         marks = landmarks(verts[None], joints[None])[0]
@@ -260,14 +265,15 @@ class BodyFitter:
 
     def project(self, fit: BodyFit) -> tuple[np.ndarray, np.ndarray]:
         """The fitted body's vertices in the camera frame (V, 3) and in photo pixels (V, 2)."""
-        verts, _, _ = camera_pose(self.model, self.landmarks, fit.phenotype, fit.rotations, fit.camera_rotation)
+        verts, _, _ = camera_pose(self.model, self.landmarks, fit.phenotype, fit.rotations, fit.camera_rotation,
+                                  fit.limb_scale)
         return verts, project_to_photo(verts, fit.scale, fit.offset, fit.inverse_distance, fit.principal)
 
-    def _pose(self, phenotype, free_rotvecs, camera_rot):
+    def _pose(self, phenotype, free_rotvecs, camera_rot, limb_scale=None):
         """Landmarks (33, 3), silhouette points (N, 3) and joints (J, 3): camera frame, hip-centred."""
         rot = torch.zeros(1, self.model.num_bones, 3, dtype=free_rotvecs.dtype)
         rot = rot.index_copy(1, self.free, free_rotvecs[None])
-        out = self.posed(phenotype[None], rot)
+        out = self.posed(phenotype[None], rot, limb_scale=None if limb_scale is None else limb_scale[None])
         to_camera = camera_rot @ FACING_CAMERA.to(camera_rot.dtype)
         verts = out.vertices[0] @ to_camera.T
         joints = out.joints[0] @ to_camera.T
@@ -289,6 +295,10 @@ class BodyFitter:
         # Start: the average body, turned like the torso of the world landmarks (if any), placed
         # and scaled by least squares on the visible torso landmarks.
         phen_logit = torch.zeros(len(PHENOTYPES), requires_grad=True)
+        limb_logit = torch.zeros(len(LIMB_SEGMENTS), requires_grad=True)
+
+        def limbs():
+            return 1.0 + s.limb_range * torch.tanh(limb_logit) if s.limb_range else None
         free = torch.zeros(len(FREE_BONES), 3, requires_grad=True)
         with torch.no_grad():
             marks0, _, _ = self._pose(torch.full((6,), 0.5), free, torch.eye(3))
@@ -323,7 +333,8 @@ class BodyFitter:
         def losses(full: bool) -> dict:
             phenotype = torch.sigmoid(phen_logit)
             camera = axis_angle_to_matrix(camera_vec) @ camera0_t
-            marks, sil, _ = self._pose(phenotype, free, camera)
+            limb_scale = limbs()
+            marks, sil, _ = self._pose(phenotype, free, camera, limb_scale)
             scale = log_scale.exp()
             inverse_distance = scale / projection_focal if projection_focal else 0.0
             offset = offset0 + size * shift
@@ -341,15 +352,19 @@ class BodyFitter:
                 if s.weight_upright:
                     terms["upright"] = s.weight_upright * (free[self.upright] ** 2).sum()
                 terms["shape"] = s.weight_shape_prior * ((phenotype - 0.5) ** 2).sum()
+                if limb_scale is not None:
+                    terms["limbs"] = s.weight_limb_prior * ((limb_scale - 1.0) ** 2).sum()
             return terms
 
         stages = ((s.align_iterations, [camera_vec, log_scale, shift], False),
-                  (s.iterations, [camera_vec, log_scale, shift, free, phen_logit], True))
+                  (s.iterations, [camera_vec, log_scale, shift, free, phen_logit] + ([limb_logit] if s.limb_range else []),
+                   True))
         evaluations, stride, swung = 0, None, False
         for steps, params, full in stages:
             if full and soles is not None:  # the camera is placed: read the stride before the pose
                 with torch.no_grad():
-                    marks, _, _ = self._pose(torch.sigmoid(phen_logit), free, axis_angle_to_matrix(camera_vec) @ camera0_t)
+                    marks, _, _ = self._pose(torch.sigmoid(phen_logit), free, axis_angle_to_matrix(camera_vec) @ camera0_t,
+                                             limbs())
                     floor = float(marks[list(SOLES[0] + SOLES[1]), 1].max())  # the lowest heel or toe (y is down)
                     world, stride = stride_depth(world, soles, float(log_scale.exp()), float(offset0[1] + size * shift[1]),
                                                  focal, floor, float(principal[1]), size)
@@ -380,7 +395,8 @@ class BodyFitter:
                 final["arm_swing"] = 1.0
             phenotype = torch.sigmoid(phen_logit)
             camera = axis_angle_to_matrix(camera_vec) @ camera0_t
-            marks, _, joints = self._pose(phenotype, free, camera)
+            limb_scale = limbs()
+            marks, _, joints = self._pose(phenotype, free, camera, limb_scale)
             offset = offset0 + size * shift
             scale = float(log_scale.exp())
             inverse_distance = scale / projection_focal if projection_focal else 0.0
@@ -391,4 +407,5 @@ class BodyFitter:
                        scale=scale, offset=offset.detach().numpy(), inverse_distance=inverse_distance,
                        principal=principal.numpy(),
                        joints_camera=joints.numpy(),
-                       landmark_error_px=err, seconds=time.monotonic() - started, losses=final)
+                       landmark_error_px=err, seconds=time.monotonic() - started, losses=final,
+                       limb_scale=None if limb_scale is None else limb_scale.detach().numpy())

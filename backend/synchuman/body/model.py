@@ -34,6 +34,9 @@ PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
 _VARIATIONS = (("race", 3, None), ("gender", 2, (0.0, 1.0)), ("age", 5, (-1 / 3, 1.0)),
                ("muscle", 3, (0.0, 1.0)), ("weight", 3, (0.0, 1.0)), ("height", 2, (0.0, 1.0)),
                ("proportions", 2, (0.0, 1.0)), ("cupsize", 3, (0.0, 1.0)), ("firmness", 3, (0.0, 1.0)))
+# The leg segments whose length a fit may scale (`limb_scale`, in this order, both sides alike): the
+# segment's bones, and the bone whose head ends it.
+LIMB_SEGMENTS = (("thigh", ("upperleg01", "upperleg02"), "lowerleg01"), ("shin", ("lowerleg01", "lowerleg02"), "foot"))
 # Model frame (z up, facing -y) -> project frame (y up, facing +z).
 TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
@@ -113,6 +116,7 @@ class BodyModel:
         self.face_texture_indices = arrays["face_texture_indices"]
         self._levels = self._depth_levels(self.bone_parents)
         self._parents = torch.tensor([max(p, 0) for p in self.bone_parents])
+        self._limbs = self._limb_segments()
 
     # -- sizes and names ---------------------------------------------------------------------------
     @property
@@ -140,6 +144,43 @@ class BodyModel:
             idx = [i for i in range(len(parents)) if depth[i] == d]
             levels.append((torch.tensor(idx), torch.tensor([parents[i] for i in idx])))
         return levels
+
+    def _limb_segments(self) -> list[tuple[int, int, int, torch.Tensor, torch.Tensor]]:
+        """Per LIMB_SEGMENTS entry and side: (its index in limb_scale, the bone at its top, the bone at
+        its end, its own bones as a (J,) 0/1 mask, the bones from its end down as a (J,) mask)."""
+        below = [[i] for i in range(self.num_bones)]
+        for i in reversed(range(self.num_bones)):   # parents come before their children
+            if self.bone_parents[i] >= 0:
+                below[self.bone_parents[i]] += below[i]
+        out = []
+        for k, (_, bones, end) in enumerate(LIMB_SEGMENTS):
+            for side in ("L", "R"):
+                own = torch.zeros(self.num_bones, dtype=self.dtype)
+                own[[self.bone(f"{b}.{side}") for b in bones]] = 1.0
+                after = torch.zeros(self.num_bones, dtype=self.dtype)
+                after[below[self.bone(f"{end}.{side}")]] = 1.0
+                out.append((k, self.bone(f"{bones[0]}.{side}"), self.bone(f"{end}.{side}"), own, after))
+        return out
+
+    def stretched_limbs(self, vertices: torch.Tensor, heads: torch.Tensor, limb_scale: torch.Tensor):
+        """Rest vertices (B, V, 3) and bone heads (B, J, 3) with each leg segment's length scaled by
+        limb_scale (B, len(LIMB_SEGMENTS)): what hangs below a segment moves with its end, and the
+        segment's own skin stretches along it; each vertex as much as its skin weights say."""
+        dv, dh = torch.zeros_like(vertices), torch.zeros_like(heads)
+        for k, top, end, own, after in self._limbs:
+            stretch = (limb_scale[:, k] - 1.0)[:, None, None]
+            span = heads[:, end] - heads[:, top]                       # (B, 3)
+            length = span.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+            axis = span / length
+
+            def along(points):   # how far along the segment, within it (B, N, 1)
+                return ((points - heads[:, None, top]) @ axis[..., None]).clamp(min=0.0) \
+                    .minimum(length[:, None])
+
+            w_own, w_after = self.skin_weights @ own, self.skin_weights @ after
+            dv = dv + stretch * (w_after[None, :, None] * span[:, None] + w_own[None, :, None] * along(vertices) * axis[:, None])
+            dh = dh + stretch * (after[None, :, None] * span[:, None] + own[None, :, None] * along(heads) * axis[:, None])
+        return vertices + dv, heads + dh
 
     # -- shape ---------------------------------------------------------------------------------------
     def default_phenotype(self, batch: int = 1) -> torch.Tensor:
@@ -188,13 +229,16 @@ class BodyModel:
 
     # -- pose ----------------------------------------------------------------------------------------
     def forward(self, phenotype: torch.Tensor | None = None, rotations: torch.Tensor | None = None,
-                translation: torch.Tensor | None = None) -> BodyPose:
+                translation: torch.Tensor | None = None, limb_scale: torch.Tensor | None = None) -> BodyPose:
         """phenotype (B, 6); rotations (B, J, 3, 3) or rotation vectors (B, J, 3), identity when
-        None; translation (B, 3) of the root bone's head (zero: the root head at the origin)."""
+        None; translation (B, 3) of the root bone's head (zero: the root head at the origin);
+        limb_scale (B, len(LIMB_SEGMENTS)) the legs' segments' lengths (None: the phenotype's)."""
         if phenotype is None:
             phenotype = self.default_phenotype()
         batch = phenotype.shape[0]
         rest_v, heads, rest_r = self.rest_shape(phenotype)
+        if limb_scale is not None:
+            rest_v, heads = self.stretched_limbs(rest_v, heads, limb_scale)
         eye = torch.eye(3, dtype=self.dtype)
         if rotations is None:
             rotations = eye.expand(batch, self.num_bones, 3, 3)

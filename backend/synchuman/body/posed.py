@@ -38,14 +38,16 @@ class PosedBody:
     source: str  # how it was fitted, e.g. "photo landmarks + mask" or "landmarks + generated mesh"
     mesh_to_body: np.ndarray | None = None  # (N,) per result-mesh vertex: the nearest body vertex
     facts: dict = field(default_factory=dict)  # fit statistics and warnings, JSON-able
+    limb_scale: np.ndarray | None = None  # (len(model.LIMB_SEGMENTS),) the legs' segments' lengths (None: 1)
 
     @classmethod
     def from_model(cls, model: BodyModel, phenotype, rotations, model_to_output: np.ndarray, source: str,
-                   facts: dict | None = None) -> "PosedBody":
+                   facts: dict | None = None, limb_scale=None) -> "PosedBody":
         """Pose the model and carry it into the output frame by `model_to_output` (4x4 similarity)."""
         with torch.no_grad():
             out = model(torch.as_tensor(np.asarray(phenotype), dtype=model.dtype)[None],
-                        torch.as_tensor(np.asarray(rotations), dtype=model.dtype)[None])
+                        torch.as_tensor(np.asarray(rotations), dtype=model.dtype)[None],
+                        limb_scale=None if limb_scale is None else torch.as_tensor(np.asarray(limb_scale), dtype=model.dtype)[None])
         t = np.asarray(model_to_output, dtype=np.float64)
         linear = t[:3, :3]
         turn = linear / np.cbrt(np.linalg.det(linear))  # the similarity's rotation
@@ -57,7 +59,7 @@ class PosedBody:
                    model_to_output=t, vertices=place(out.vertices[0]), faces=model.faces.numpy().copy(),
                    joints=place(out.joints[0]), bone_rotations=turn @ out.bone_rotations[0].double().numpy(),
                    bone_labels=list(model.bone_labels), bone_parents=list(model.bone_parents), source=source,
-                   facts=dict(facts or {}))
+                   facts=dict(facts or {}), limb_scale=None if limb_scale is None else np.asarray(limb_scale, np.float64))
 
     @property
     def scale(self) -> float:
@@ -73,6 +75,8 @@ class PosedBody:
                   "joints": self.joints.astype(np.float32), "bone_rotations": self.bone_rotations.astype(np.float32)}
         if self.mesh_to_body is not None:
             arrays["mesh_to_body"] = self.mesh_to_body.astype(np.int32)
+        if self.limb_scale is not None:
+            arrays["limb_scale"] = self.limb_scale
         npz, tmp_npz = folder / "body.npz", folder / "body.tmp.npz"
         np.savez_compressed(tmp_npz, **arrays)
         tmp_npz.replace(npz)
@@ -99,4 +103,5 @@ class PosedBody:
                    vertices=a["vertices"].astype(np.float64), faces=a["faces"].astype(np.int64),
                    joints=a["joints"].astype(np.float64), bone_rotations=a["bone_rotations"].astype(np.float64),
                    bone_labels=facts["bone_labels"], bone_parents=facts["bone_parents"], source=facts["source"],
-                   mesh_to_body=a.get("mesh_to_body"), facts={k: v for k, v in facts.items() if k not in own})
+                   mesh_to_body=a.get("mesh_to_body"), facts={k: v for k, v in facts.items() if k not in own},
+                   limb_scale=a.get("limb_scale"))

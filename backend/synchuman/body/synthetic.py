@@ -26,12 +26,13 @@ class KnownBody:
 
 def observe(model: BodyModel, phenotype, rotvecs: torch.Tensor, yaw_deg: float = 0.0,
             image_size: tuple[int, int] = (1024, 1024), scale: float = 420.0,
-            offset: tuple[float, float] | None = None, focal_px: float | None = None) -> KnownBody:
+            offset: tuple[float, float] | None = None, focal_px: float | None = None,
+            limb_scale=None) -> KnownBody:
     """rotvecs (J, 3) model pose; yaw_deg turns the body about the vertical axis; scale: pixels per
-    metre at the hip centre's depth."""
+    metre at the hip centre's depth; limb_scale: the legs' segments' lengths (model.LIMB_SEGMENTS)."""
     w, h = image_size
     yaw = axis_angle_to_matrix(torch.tensor([0.0, -float(np.deg2rad(yaw_deg)), 0.0]))
-    verts, joints, marks = camera_pose(model, LandmarkRegressor(model), phenotype, rotvecs, yaw)
+    verts, joints, marks = camera_pose(model, LandmarkRegressor(model), phenotype, rotvecs, yaw, limb_scale)
     if offset is None:  # centre the body's projection in the frame
         lo, hi = verts[:, :2].min(0), verts[:, :2].max(0)
         offset = (w / 2 - scale * (lo[0] + hi[0]) / 2, h / 2 - scale * (lo[1] + hi[1]) / 2)

@@ -155,4 +155,4 @@ def refine_depth(body: PosedBody, mesh_vertices: np.ndarray, bone_map: np.ndarra
     return PosedBody(phenotype=body.phenotype, rotations=body.rotations, model_to_output=body.model_to_output,
                      vertices=vertices, faces=body.faces, joints=joints, bone_rotations=body.bone_rotations,
                      bone_labels=body.bone_labels, bone_parents=body.bone_parents, source=body.source + ", depth refined",
-                     mesh_to_body=body.mesh_to_body, facts=facts)
+                     mesh_to_body=body.mesh_to_body, facts=facts, limb_scale=body.limb_scale)

@@ -33,6 +33,7 @@ MAX_LANDMARK_ERROR = 0.06  # of the person's height: beyond it the fit does not 
 MIN_MASK_COVER = 0.45  # the body's projection must explain at least this much of the mask
 MIN_BODY_INSIDE = 0.7  # ... and lie mostly inside it
 MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone leave the head above the mask
+LIMB_RANGE = 0.15  # the legs' segments may be this much longer or shorter than the phenotype's
 FLOOR_REACH = 0.08  # of the body's height in the photo: the most a seated body is lowered to the floor
 UPRIGHT_WEIGHT = 1e-3  # 100x the pose prior, on the spine, neck and head alone (body.fit.UPRIGHT)
 
@@ -53,7 +54,7 @@ def shared_fitter():
                 _shared["fitter"] = BodyFitter(shared_body_model(), FitSettings(iterations=60, silhouette_points=600, weight_mask=MASK_WEIGHT,
                                                                      weight_upright=UPRIGHT_WEIGHT,
                                                                      stride_from_ground=True, arm_swing=True,
-                                                                     perspective=False))
+                                                                     perspective=False, limb_range=LIMB_RANGE))
                 _shared["reason"] = None
             except Exception as exc:  # missing or damaged body data, or no torch: the inflation runs instead
                 log.warning("body model unavailable: %s", exc)
@@ -106,13 +107,15 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     finally:
         torch.set_num_threads(threads)
     model = fitter.model
-    verts_cam, _, _ = camera_pose(model, fitter.landmarks, fit.phenotype, fit.rotations, fit.camera_rotation)
+    verts_cam, _, _ = camera_pose(model, fitter.landmarks, fit.phenotype, fit.rotations, fit.camera_rotation,
+                                  fit.limb_scale)
     if not np.all(np.isfinite(verts_cam)):
         return None, "the body fit did not converge"
     # model -> camera frame (hip-centred; y down, z away) -> metric frame (y up, z towards the camera)
     with torch.no_grad():
+        limbs = None if fit.limb_scale is None else torch.as_tensor(fit.limb_scale, dtype=model.dtype)[None]
         raw = model(torch.as_tensor(fit.phenotype, dtype=model.dtype)[None],
-                    torch.as_tensor(fit.rotations, dtype=model.dtype)[None]).vertices[0, 0].double().numpy()
+                    torch.as_tensor(fit.rotations, dtype=model.dtype)[None], limb_scale=limbs).vertices[0, 0].double().numpy()
     flip = np.diag([1.0, -1.0, -1.0])
     to_camera = fit.camera_rotation @ FACING_CAMERA.double().numpy()
     model_to_metric = np.eye(4)

@@ -328,7 +328,7 @@ def _posed_body(body, model_to_output: np.ndarray, closed: np.ndarray):
 
     posed = PosedBody.from_model(shared_fitter().model, body.fit.phenotype, body.fit.rotations, model_to_output,
                                  source="photo landmarks + mask (preview engine)",
-                                 facts={**body.facts, "warnings": body.warnings})
+                                 facts={**body.facts, "warnings": body.warnings}, limb_scale=body.fit.limb_scale)
     _, nearest = cKDTree(posed.vertices).query(closed)
     posed.mesh_to_body = nearest.astype(np.int64)
     return posed, body.vertex_parts[nearest]
