@@ -63,6 +63,8 @@ def test_fit_recovers_longer_thighs_and_shorter_shins(body_model):
     miss = lambda fit: float(np.linalg.norm(fit.joints_camera[knees] - truth.joints_camera[knees], axis=1).max())  # noqa: E731
     assert miss(free) < 0.02 and miss(free) < 0.6 * miss(held), (miss(free), miss(held))
     assert free.landmark_error_px < held.landmark_error_px
+    truth.observation.legs_measured = False   # no ankle seen: nothing to measure the legs to
+    assert BodyFitter(body_model, FitSettings(limb_range=0.15)).fit(truth.observation).limb_scale is None
 
 
 def test_fit_keeps_the_body_inside_a_wider_clothed_silhouette(body_model, fitter):

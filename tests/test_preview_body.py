@@ -234,6 +234,19 @@ def test_a_seated_persons_thighs_rest_level(tmp_path):
     assert build.notes["body_fit"]["thighs_levelled"] is True  # and job.json says so
 
 
+def test_the_legs_lengths_are_fitted_where_an_ankle_is_seen(tmp_path):
+    """A standing person's thighs and shins take their own lengths (job.json's body_fit.leg_lengths,
+    saved with the body); a kneeling person's ankles are hidden under the thighs, and its legs keep
+    the phenotype's lengths (fitted, they came out 12-14 % long)."""
+    standing = _built(tmp_path, "standing_studio", rig=False)[1]
+    lengths = standing.notes["body_fit"]["leg_lengths"]
+    assert set(lengths) == {"thigh", "shin"} and all(0.85 <= v <= 1.15 for v in lengths.values())
+    assert max(abs(v - 1.0) for v in lengths.values()) > 0.02   # the photo's legs are not the phenotype's
+    assert np.allclose(standing.body.limb_scale, [lengths["thigh"], lengths["shin"]], atol=1e-3)
+    kneeling = _built(tmp_path, "kneeling_hood_garden", rig=False)[1]
+    assert kneeling.notes["body_fit"]["leg_lengths"] is None and kneeling.body.limb_scale is None
+
+
 def test_a_seated_body_sits_on_the_floor(tmp_path, monkeypatch):
     """Fitted to the landmarks, a seated body floated 4-5 cm above the floor and its seat (its shins
     cannot reach the feet's landmarks): it is lowered until its feet meet the mask's bottom, and lies

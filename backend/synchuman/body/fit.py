@@ -77,6 +77,7 @@ class PoseObservation:
     focal_px: float | None = None  # the camera's focal length in photo pixels; None: orthographic
     principal_px: tuple[float, float] | None = None  # where its axis meets the photo; None: the photo's centre
     image_trust: np.ndarray | None = None  # (33,) 0..1 scales a landmark's 2D weight only (None: all 1)
+    legs_measured: bool = True  # the photo shows where the legs end (FitSettings.limb_range applies)
 
     @classmethod
     def from_person_pose(cls, pose, mask: np.ndarray | None = None) -> "PoseObservation":
@@ -297,8 +298,10 @@ class BodyFitter:
         phen_logit = torch.zeros(len(PHENOTYPES), requires_grad=True)
         limb_logit = torch.zeros(len(LIMB_SEGMENTS), requires_grad=True)
 
+        limb_range = s.limb_range if obs.legs_measured else 0.0
+
         def limbs():
-            return 1.0 + s.limb_range * torch.tanh(limb_logit) if s.limb_range else None
+            return 1.0 + limb_range * torch.tanh(limb_logit) if limb_range else None
         free = torch.zeros(len(FREE_BONES), 3, requires_grad=True)
         with torch.no_grad():
             marks0, _, _ = self._pose(torch.full((6,), 0.5), free, torch.eye(3))
@@ -357,7 +360,7 @@ class BodyFitter:
             return terms
 
         stages = ((s.align_iterations, [camera_vec, log_scale, shift], False),
-                  (s.iterations, [camera_vec, log_scale, shift, free, phen_logit] + ([limb_logit] if s.limb_range else []),
+                  (s.iterations, [camera_vec, log_scale, shift, free, phen_logit] + ([limb_logit] if limb_range else []),
                    True))
         evaluations, stride, swung = 0, None, False
         for steps, params, full in stages:

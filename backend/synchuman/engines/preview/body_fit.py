@@ -98,6 +98,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     import torch
 
     from ...body.fit import FACING_CAMERA, camera_pose
+    from ...body.model import LIMB_SEGMENTS
 
     obs, levelled, pitch = observation(pose, mask, focal_px)
     threads = torch.get_num_threads()
@@ -145,6 +146,8 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
                   "stride_m": round(fit.losses["stride_m"], 3) if "stride_m" in fit.losses else None,
                   "arm_swing": "arm_swing" in fit.losses, "thighs_levelled": levelled,
                   "lowered_to_floor_m": round(lowered / fit.scale, 3),
+                  "leg_lengths": None if fit.limb_scale is None else
+                  {name: round(float(v), 3) for (name, _, _), v in zip(LIMB_SEGMENTS, fit.limb_scale)},
                   "camera_pitch_deg": round(float(np.degrees(pitch)), 2),
                   "torso_turn_deg": round(float(np.degrees(body.torso_turn)), 1),
                   "focal_px": round(float(focal_px), 1) if focal_px else None,

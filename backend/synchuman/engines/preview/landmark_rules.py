@@ -57,6 +57,10 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
     # steers a little: its depth guess is often right
     vis = np.where(outside, 0.0, np.maximum(seen, HIDDEN))
     obs.visibility = vis
+    # the legs' lengths are fitted only where an ankle is seen: a kneeling person's shins hidden under
+    # the thighs, or wide trousers down to the floor, leave the fit no end to measure them to
+    ankles = [LANDMARK["left_ankle"], LANDMARK["right_ankle"]]
+    obs.legs_measured = bool((np.where(outside[ankles], 0.0, seen[ankles]) >= SEEN).any())
     world = obs.world_landmarks
     if world is not None and not np.all(np.isfinite(world)):
         world = None
