@@ -296,12 +296,13 @@ class BodyFitter:
         # Start: the average body, turned like the torso of the world landmarks (if any), placed
         # and scaled by least squares on the visible torso landmarks.
         phen_logit = torch.zeros(len(PHENOTYPES), requires_grad=True)
-        limb_logit = torch.zeros(len(LIMB_SEGMENTS), requires_grad=True)
-
+        # the legs' segments' lengths, free within limb_range where the photo shows where the legs end
         limb_range = s.limb_range if obs.legs_measured else 0.0
+        limb_logit = torch.zeros(len(LIMB_SEGMENTS), requires_grad=True)
 
         def limbs():
             return 1.0 + limb_range * torch.tanh(limb_logit) if limb_range else None
+
         free = torch.zeros(len(FREE_BONES), 3, requires_grad=True)
         with torch.no_grad():
             marks0, _, _ = self._pose(torch.full((6,), 0.5), free, torch.eye(3))
