@@ -129,9 +129,8 @@ def camera_pose(model: BodyModel, landmarks: LandmarkRegressor, phenotype, rotve
     """A posed body in the camera frame, hip-centred: vertices (V, 3), joints (J, 3), landmarks
     (33, 3), as numpy arrays. camera_rotation (3, 3) turns the upright, camera-facing body."""
     with torch.no_grad():
-        limbs = None if limb_scale is None else torch.as_tensor(limb_scale, dtype=model.dtype)[None]
         out = model(torch.as_tensor(phenotype, dtype=model.dtype)[None], torch.as_tensor(rotvecs, dtype=model.dtype)[None],
-                    limb_scale=limbs)
+                    limb_scale=limb_scale)
         to_camera = torch.as_tensor(camera_rotation, dtype=model.dtype) @ FACING_CAMERA.to(model.dtype)
         verts, joints = out.vertices[0] @ to_camera.T, out.joints[0] @ to_camera.T
         marks = landmarks(verts[None], joints[None])[0]
@@ -274,7 +273,7 @@ class BodyFitter:
         """Landmarks (33, 3), silhouette points (N, 3) and joints (J, 3): camera frame, hip-centred."""
         rot = torch.zeros(1, self.model.num_bones, 3, dtype=free_rotvecs.dtype)
         rot = rot.index_copy(1, self.free, free_rotvecs[None])
-        out = self.posed(phenotype[None], rot, limb_scale=None if limb_scale is None else limb_scale[None])
+        out = self.posed(phenotype[None], rot, limb_scale=limb_scale)
         to_camera = camera_rot @ FACING_CAMERA.to(camera_rot.dtype)
         verts = out.vertices[0] @ to_camera.T
         joints = out.joints[0] @ to_camera.T

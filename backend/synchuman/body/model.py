@@ -232,12 +232,14 @@ class BodyModel:
                 translation: torch.Tensor | None = None, limb_scale: torch.Tensor | None = None) -> BodyPose:
         """phenotype (B, 6); rotations (B, J, 3, 3) or rotation vectors (B, J, 3), identity when
         None; translation (B, 3) of the root bone's head (zero: the root head at the origin);
-        limb_scale (B, len(LIMB_SEGMENTS)) the legs' segments' lengths (None: the phenotype's)."""
+        limb_scale (B, len(LIMB_SEGMENTS)), or one row for the batch (a tensor or an array): the legs'
+        segments' lengths (None: the phenotype's)."""
         if phenotype is None:
             phenotype = self.default_phenotype()
         batch = phenotype.shape[0]
         rest_v, heads, rest_r = self.rest_shape(phenotype)
         if limb_scale is not None:
+            limb_scale = torch.as_tensor(limb_scale, dtype=self.dtype).reshape(batch, len(LIMB_SEGMENTS))
             rest_v, heads = self.stretched_limbs(rest_v, heads, limb_scale)
         eye = torch.eye(3, dtype=self.dtype)
         if rotations is None:

@@ -46,8 +46,7 @@ class PosedBody:
         """Pose the model and carry it into the output frame by `model_to_output` (4x4 similarity)."""
         with torch.no_grad():
             out = model(torch.as_tensor(np.asarray(phenotype), dtype=model.dtype)[None],
-                        torch.as_tensor(np.asarray(rotations), dtype=model.dtype)[None],
-                        limb_scale=None if limb_scale is None else torch.as_tensor(np.asarray(limb_scale), dtype=model.dtype)[None])
+                        torch.as_tensor(np.asarray(rotations), dtype=model.dtype)[None], limb_scale=limb_scale)
         t = np.asarray(model_to_output, dtype=np.float64)
         linear = t[:3, :3]
         turn = linear / np.cbrt(np.linalg.det(linear))  # the similarity's rotation

@@ -114,9 +114,8 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
         return None, "the body fit did not converge"
     # model -> camera frame (hip-centred; y down, z away) -> metric frame (y up, z towards the camera)
     with torch.no_grad():
-        limbs = None if fit.limb_scale is None else torch.as_tensor(fit.limb_scale, dtype=model.dtype)[None]
-        raw = model(torch.as_tensor(fit.phenotype, dtype=model.dtype)[None],
-                    torch.as_tensor(fit.rotations, dtype=model.dtype)[None], limb_scale=limbs).vertices[0, 0].double().numpy()
+        raw = model(torch.as_tensor(fit.phenotype, dtype=model.dtype)[None], torch.as_tensor(fit.rotations, dtype=model.dtype)[None],
+                    limb_scale=fit.limb_scale).vertices[0, 0].double().numpy()
     flip = np.diag([1.0, -1.0, -1.0])
     to_camera = fit.camera_rotation @ FACING_CAMERA.double().numpy()
     model_to_metric = np.eye(4)
