@@ -74,6 +74,16 @@ def test_phenotype_changes_the_body(body_model):
     assert heights[0] - heights[1] > 0.15, heights
 
 
+def test_every_phenotype_has_a_gradient_at_the_average_body(body_model):
+    # the average (0.5) sits on an anchor of muscle and weight: the blend's gradient must not vanish
+    # there, or a fit starting from the average body could never move them
+    phenotype = body_model.default_phenotype(1).requires_grad_(True)
+    v = body_model(phenotype).vertices[0]
+    girth = (v[:, :2] - v[:, :2].mean(0)).norm(dim=1).mean() + (v[:, 2].amax() - v[:, 2].amin())
+    (grad,) = torch.autograd.grad(girth, phenotype)
+    assert (grad[0].abs() > 1e-4).all(), dict(zip(PHENOTYPES, grad[0].tolist()))
+
+
 def test_bending_an_elbow_moves_that_hand_only(body_model):
     rot = torch.zeros(1, body_model.num_bones, 3)
     rot[0, body_model.bone("lowerarm01.L"), 0] = -math.pi / 2

@@ -236,15 +236,34 @@ def test_a_seated_persons_thighs_rest_level(tmp_path):
 
 def test_the_legs_lengths_are_fitted_where_an_ankle_is_seen(tmp_path):
     """A standing person's thighs and shins take their own lengths (job.json's body_fit.leg_lengths,
-    saved with the body); a kneeling person's ankles are hidden under the thighs, and its legs keep
-    the phenotype's lengths (fitted, they came out 12-14 % long)."""
+    saved with the body); where wide trousers hide the ankles (and the person does not kneel: see
+    below), the legs keep the phenotype's lengths."""
     standing = _built(tmp_path, "standing_studio", rig=False)[1]
     lengths = standing.notes["body_fit"]["leg_lengths"]
     assert set(lengths) == {"thigh", "shin"} and all(0.85 <= v <= 1.15 for v in lengths.values())
     assert max(abs(v - 1.0) for v in lengths.values()) > 0.02   # the photo's legs are not the phenotype's
     assert np.allclose(standing.body.limb_scale, [lengths["thigh"], lengths["shin"]], atol=1e-3)
-    kneeling = _built(tmp_path, "kneeling_hood_garden", rig=False)[1]
-    assert kneeling.notes["body_fit"]["leg_lengths"] is None and kneeling.body.limb_scale is None
+    assert standing.notes["body_fit"]["kneeling"] is False
+    hidden = _built(tmp_path, "dog_trousers_garden", rig=False)[1]
+    assert hidden.notes["body_fit"]["leg_lengths"] is None and hidden.body.limb_scale is None
+
+
+def test_a_kneeling_persons_shins_lie_behind_the_knees_and_the_body_on_the_floor(tmp_path):
+    """BlazePose slopes a kneeling person's hidden shins up to the feet, and the rule that puts feet on
+    the mask's bottom pulled their photo positions down: the fitted toes went 5-6 cm through the floor,
+    and the thighs, with no ankle seen, kept the phenotype's length, too short to reach the knees on
+    the floor. With the knees on the mask's bottom and the ankles behind them, the shins are laid
+    level behind the knees, the feet's photo positions no longer pull, and the thighs are measured."""
+    build = _built(tmp_path, "kneeling_hood_garden", rig=False)[1]
+    facts = build.notes["body_fit"]
+    assert facts["kneeling"] is True and facts["thighs_levelled"] is False
+    assert facts["leg_lengths"]["thigh"] > 1.03, facts["leg_lengths"]   # the photo's thighs, hip to knee
+    floor = build.closed_vertices[:, 1].min()
+    assert abs(build.body.vertices[:, 1].min() - floor) < 0.03   # nothing far through the floor
+    joint = lambda bone: build.body.joints[build.body.bone_labels.index(bone)]  # noqa: E731  (y up, z towards the camera)
+    for side in ("L", "R"):
+        knee, ankle = joint(f"lowerleg01.{side}"), joint(f"foot.{side}")
+        assert knee[1] - floor < 0.14 and ankle[2] - knee[2] < -0.3, (side, knee, ankle, floor)
 
 
 def test_a_seated_body_sits_on_the_floor(tmp_path, monkeypatch):
@@ -277,7 +296,7 @@ def test_a_seated_body_sits_on_the_floor(tmp_path, monkeypatch):
     floor, chamfer, build = seated()
     assert build.notes["body_fit"]["thighs_levelled"] is True and build.notes["body_fit"]["lowered_to_floor_m"] > 0.02
     assert abs(floor) < 0.01 and silhouette_iou(build.render_view("front")[1], build.mask) >= 0.97
-    monkeypatch.setattr(body_fit, "_seated_on_the_floor", lambda *a: 0.0)
+    monkeypatch.setattr(body_fit, "_on_the_floor", lambda *a: 0.0)
     floating, chamfer_floating, _ = seated()
     assert floating > 0.03 and chamfer < chamfer_floating - 0.0005, (floating, chamfer, chamfer_floating)
 
@@ -492,55 +511,72 @@ def test_crossed_arms_rest_in_front_of_the_chest(tmp_path):
         assert truth > 0.1 and abs(ours - truth) < 0.04, (side, ours, truth)
 
 
+PRESSED_SHEETS = Path(__file__).parent / "data" / "pressed_sheets_volume.npz"
+
+
+def _pressed_sheets_volume(grid: str):
+    """A dressed volume whose reduction to the face budget presses two sheets together along an edge:
+    the kneeling benchmark person's (seed 5, 512 px), as main 9318174 dressed it with BlazePose's own
+    arm depth and feet, a level camera, its hood's tube neither smoothed down the rows nor turned,
+    every run's tube kept, the mask between body parts not held to their depth, and the phenotype's
+    leg lengths, on the fine grid and on the 1.3x coarser one (uint8 coverage; saved, since every
+    later change to the fitting or the dressing moves this geometry): (volume, origin, cell, faces)."""
+    data = np.load(PRESSED_SHEETS)
+    return (data[grid].astype(np.float32) / 255.0, tuple(float(x) for x in data[f"{grid}_origin"]),
+            float(data[f"{grid}_cell"]), int(data["max_faces"]))
+
+
 @pytest.mark.parametrize("unzip", [True, False], ids=["unzipped", "coarser-grid"])
-def test_a_reduction_that_presses_two_sheets_together_stays_closed(tmp_path, monkeypatch, unzip):
+def test_a_reduction_that_presses_two_sheets_together_stays_closed(monkeypatch, unzip):
     """The face budget's quadric reduction can press two sheets of the dressed surface together along
-    an edge (here the kneeling person's, fitted with BlazePose's own arm depth and feet and a level
-    camera, its hood's tube not smoothed down the rows nor turned, every run's tube kept, the mask
-    between body parts not held to their depth, and its legs at the phenotype's lengths: the geometry
-    whose reduction touches; each later
-    change to the dressing is patched out here to keep this vehicle): the mesh is no longer
-    closed, and the preview used to give up the dressed body for the inflation. The sheets are pulled
-    apart where they touch (unzip_touching_sheets), on the fine grid; without that, smaller targets
-    (REDUCE_TRIES) collapse in another order, here they fail too, and the 1.3x coarser grid holds."""
+    an edge: the mesh is no longer closed, and the preview used to give up the dressed body for the
+    inflation. The sheets are pulled apart where they touch (unzip_touching_sheets); without that,
+    smaller targets (REDUCE_TRIES) collapse in another order, here they fail too, the surface comes
+    back unreduced (over the budget: `_dressed_geometry` then tries a 1.3x coarser grid), and the
+    coarser grid's reduction holds."""
     import trimesh
 
-    from synchuman.engines import ReconstructSettings
-    from synchuman.engines.preview import body_fit, dress, garment_tube, landmark_rules, surface
+    from synchuman.engines.preview import surface
     from synchuman.geometry import mesh_utils
 
-    monkeypatch.setattr(landmark_rules, "ELBOW_DEPTH", 1.0)  # the pose whose reduction fails at the budget
-    monkeypatch.setattr(landmark_rules, "HAND_DEPTH", 1.0)
-    monkeypatch.setattr(landmark_rules, "_feet_on_the_floor", lambda *a: None)
-    monkeypatch.setattr(garment_tube, "_down_the_rows", lambda tube, middle, sigma: (tube, middle))
-    monkeypatch.setattr(landmark_rules, "USUAL_PITCH", 0.0)
-    monkeypatch.setattr(body_fit, "_torso_turn", lambda *a: 0.0)
-    monkeypatch.setattr(body_fit.shared_fitter().settings, "limb_range", 0.0)   # the phenotype's legs
-    monkeypatch.setattr(garment_tube, "_around_the_legs", lambda runs, n, *a: np.ones(n + 1, bool))
-    monkeypatch.setattr(dress, "_between_the_body", lambda has, *a: (np.full(has.shape, -np.inf), np.full(has.shape, np.inf)))
-    if not unzip:
-        monkeypatch.setattr(mesh_utils, "unzip_touching_sheets", lambda v, f: None)
-    unzipped = []
+    unzipped, tries = [], []
     real_unzip = mesh_utils.unzip_touching_sheets
-    monkeypatch.setattr(mesh_utils, "unzip_touching_sheets", lambda v, f: unzipped.append(len(f)) or real_unzip(v, f))
-    tries = []
+    monkeypatch.setattr(mesh_utils, "unzip_touching_sheets",
+                        lambda v, f: unzipped.append(len(f)) or (real_unzip(v, f) if unzip else None))
     reduce = surface._reduce
     monkeypatch.setattr(surface, "_reduce", lambda v, f, target: tries.append(len(f)) or reduce(v, f, target))
-    _, build = _built(tmp_path, "kneeling_hood_garden", rig=False)
-    assert build.notes["method"] == "body", build.notes["warnings"]
-    budget = ReconstructSettings().max_faces
-    fine = dress.grid_cell(build.notes["height_px"], budget)
-    if unzip:   # the fine grid's reduction touched, and was unzipped at the first target
-        assert len(tries) == 1 and len(unzipped) == 1
-        assert build.notes["grid_cell_px"] == pytest.approx(fine, rel=0.01)
-    else:       # the fine grid's reduction did not stay closed (its mesh was kept over the budget)
-        assert len(tries) == 2 and tries[1] < tries[0] and len(unzipped) == len(surface.REDUCE_TRIES)
-        assert build.notes["grid_cell_px"] == pytest.approx(1.3 * fine, rel=0.01)
-    assert len(build.closed_faces) <= budget
-    closed = trimesh.Trimesh(build.closed_vertices, build.closed_faces, process=False)
+    vol, origin, cell, budget = _pressed_sheets_volume("fine")
+    px, faces = surface.extract(vol, origin, cell, budget)
+    assert len(tries) == 1 and len(unzipped) == (1 if unzip else len(surface.REDUCE_TRIES))
+    if not unzip:   # the fine grid's reduction did not stay closed: its mesh comes back over the budget
+        assert len(faces) > budget
+        unzipped.clear()
+        px, faces = surface.extract(*_pressed_sheets_volume("coarse"))
+        assert not unzipped   # the coarser grid's reduction closed at once
+    assert len(faces) <= budget
+    closed = trimesh.Trimesh(px, faces, process=False)
     assert closed.is_watertight and closed.is_winding_consistent
     closed.merge_vertices()   # welded by position too: the unzipped copies stay apart
     assert closed.is_watertight
+
+
+def test_a_dressed_surface_that_does_not_reduce_closed_is_made_on_a_coarser_grid(tmp_path, monkeypatch):
+    """`_dressed_geometry`: when the fine grid's surface comes back over the face budget (its reduction
+    could not keep it closed), the volume is made again on a 1.3x coarser grid, whose surface is kept."""
+    from synchuman.engines.preview import surface
+
+    cells = []
+    extract = surface.extract
+
+    def over_budget_once(vol, origin, cell, max_faces):
+        cells.append(cell)
+        px, faces = extract(vol, origin, cell, max_faces)
+        return (px, np.concatenate([faces] * 3)) if len(cells) == 1 else (px, faces)
+
+    monkeypatch.setattr(surface, "extract", over_budget_once)
+    _, build = _built(tmp_path, "standing_studio", rig=False)
+    assert build.notes["method"] == "body" and len(cells) == 2
+    assert cells[1] == pytest.approx(1.3 * cells[0]) and build.notes["grid_cell_px"] == pytest.approx(cells[1], rel=1e-3)
 
 
 def _legs_under_a_garment(hem_row: int) -> tuple[np.ndarray, np.ndarray]:

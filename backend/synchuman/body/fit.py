@@ -16,7 +16,8 @@ The fit minimises, with L-BFGS on the CPU (first the camera alone, then everythi
   gives depth: a knee raised toward the camera, a seated pose, an arm pointing at the camera;
 - the silhouette: projected surface points outside the mask are pulled in (clothes make the mask
   larger than the body, so only "outside" is penalised);
-- priors: small rotations, knees that bend one way only, a phenotype near the average;
+- priors: small rotations, knees that bend one way only, a phenotype near the average (muscle and
+  weight held at it: `FITTED_PHENOTYPES`);
 - with a focal length, the stride: when the mask shows where both feet stand, the depth between the
   feet is read from their rows (`stride_depth`) and replaces the landmarks' own, which compress a
   walking person's stride to a third and may flip it; with `arm_swing`, a step also sets the arms'
@@ -44,6 +45,9 @@ FREE_BONES = ("spine05", "spine03", "spine01", "neck01", "head", "clavicle.L", "
               "upperarm01.L", "upperarm01.R", "lowerarm01.L", "lowerarm01.R", "wrist.L", "wrist.R",
               "upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R")
 KNEES = ("lowerleg01.L", "lowerleg01.R")
+# The phenotype the fit reads from a photo. Muscle and weight change the body's girth, which nothing
+# here measures (the mask only bounds the body: clothes are wider than it), so they stay average.
+FITTED_PHENOTYPES = ("gender", "age", "height", "proportions")
 UPRIGHT = ("spine05", "spine03", "spine01", "neck01", "head")  # the bones `weight_upright` keeps at rest
 TORSO = (LANDMARK["left_shoulder"], LANDMARK["right_shoulder"], LEFT_HIP, RIGHT_HIP)
 SOLES = ((LANDMARK["left_heel"], LANDMARK["left_foot_index"]), (LANDMARK["right_heel"], LANDMARK["right_foot_index"]))
@@ -257,6 +261,7 @@ class BodyFitter:
         self.free = torch.tensor([model.bone(b) for b in FREE_BONES])
         self.knees = torch.tensor([FREE_BONES.index(b) for b in KNEES])
         self.upright = torch.tensor([FREE_BONES.index(b) for b in UPRIGHT])
+        self.fitted_phenotypes = torch.tensor([PHENOTYPES.index(p) for p in FITTED_PHENOTYPES])
         # Silhouette samples: an even spread of vertices (every k-th) over the whole body.
         step = max(1, model.num_vertices // self.settings.silhouette_points)
         self.silhouette_ids = torch.arange(0, model.num_vertices, step)
@@ -294,7 +299,10 @@ class BodyFitter:
 
         # Start: the average body, turned like the torso of the world landmarks (if any), placed
         # and scaled by least squares on the visible torso landmarks.
-        phen_logit = torch.zeros(len(PHENOTYPES), requires_grad=True)
+        phen_logit = torch.zeros(len(FITTED_PHENOTYPES), requires_grad=True)
+
+        def phenotype_of(logit):
+            return torch.full((len(PHENOTYPES),), 0.5).index_copy(0, self.fitted_phenotypes, torch.sigmoid(logit))
         # the legs' segments' lengths, free within limb_range where the photo shows where the legs end
         limb_range = s.limb_range if obs.legs_measured else 0.0
         limb_logit = torch.zeros(len(LIMB_SEGMENTS), requires_grad=True)
@@ -334,7 +342,7 @@ class BodyFitter:
             soles = sole_rows(obs.mask, uv.numpy(), vis.numpy() >= FEET_SEEN, size)
 
         def losses(full: bool) -> dict:
-            phenotype = torch.sigmoid(phen_logit)
+            phenotype = phenotype_of(phen_logit)
             camera = axis_angle_to_matrix(camera_vec) @ camera0_t
             limb_scale = limbs()
             marks, sil, _ = self._pose(phenotype, free, camera, limb_scale)
@@ -366,7 +374,7 @@ class BodyFitter:
         for steps, params, full in stages:
             if full and soles is not None:  # the camera is placed: read the stride before the pose
                 with torch.no_grad():
-                    marks, _, _ = self._pose(torch.sigmoid(phen_logit), free, axis_angle_to_matrix(camera_vec) @ camera0_t,
+                    marks, _, _ = self._pose(phenotype_of(phen_logit), free, axis_angle_to_matrix(camera_vec) @ camera0_t,
                                              limbs())
                     floor = float(marks[list(SOLES[0] + SOLES[1]), 1].max())  # the lowest heel or toe (y is down)
                     world, stride = stride_depth(world, soles, float(log_scale.exp()), float(offset0[1] + size * shift[1]),
@@ -396,7 +404,7 @@ class BodyFitter:
                 final["stride_m"] = stride
             if swung:
                 final["arm_swing"] = 1.0
-            phenotype = torch.sigmoid(phen_logit)
+            phenotype = phenotype_of(phen_logit)
             camera = axis_angle_to_matrix(camera_vec) @ camera0_t
             limb_scale = limbs()
             marks, _, joints = self._pose(phenotype, free, camera, limb_scale)

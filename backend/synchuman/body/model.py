@@ -77,11 +77,16 @@ def nearest_rotation(m: torch.Tensor) -> torch.Tensor:
 
 
 def _anchor_weights(value: torch.Tensor, count: int, lo: float, hi: float) -> torch.Tensor:
-    """(B,) values -> (B, count) piecewise-linear weights over evenly spaced anchors (clamped)."""
-    anchors = torch.linspace(lo, hi, count, dtype=value.dtype, device=value.device)
+    """(B,) values -> (B, count) piecewise-linear weights over evenly spaced anchors (clamped): the
+    two anchors around each value share it linearly. On an anchor the gradient is the segment's
+    above it (the tent form relu(1 - |v - a| / step) has none there, and a fit starting at the middle
+    anchor never moved)."""
     step = (hi - lo) / (count - 1)
-    v = value.clamp(lo, hi)[:, None]
-    return torch.relu(1 - (v - anchors).abs() / step)
+    position = (value.clamp(lo, hi) - lo) / step
+    below = position.detach().floor().clamp(0, count - 2).long()[:, None]
+    upper = (position[:, None] - below).to(value.dtype)
+    weights = value.new_zeros(value.shape[0], count)
+    return weights.scatter(1, below, 1 - upper).scatter_add(1, below + 1, upper)
 
 
 class BodyModel:

@@ -5,7 +5,7 @@ the photo's focal length only reads a stride's depth from where the feet stand (
 perspective projection of the whole body, tried on the benchmark people, lost more on cropped and
 long-lens photos (whose perspective a normal lens misjudges) than it gained. The landmarks are
 corrected first by how people stand and sit (landmark_rules.py); after the fit, a seated body is
-lowered onto the floor (`_seated_on_the_floor`).
+lowered onto the floor, and so is a kneeling one (`_on_the_floor`).
 
 The model and its fitter are loaded once per process (`shared_fitter`, like `BlazePose.shared()`);
 torch is imported only here, when a job first fits a body. `fit_body` says why it gives up (no pose,
@@ -100,7 +100,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     from ...body.fit import FACING_CAMERA, camera_pose
     from ...body.model import LIMB_SEGMENTS
 
-    obs, levelled, pitch = observation(pose, mask, focal_px)
+    obs, posture, pitch = observation(pose, mask, focal_px)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the fit is many tiny operations: one thread costs 5x less CPU than two
     try:
@@ -121,7 +121,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     model_to_metric = np.eye(4)
     model_to_metric[:3, :3] = flip @ to_camera
     model_to_metric[:3, 3] = flip @ (verts_cam[0] - raw @ to_camera.T)
-    lowered = _seated_on_the_floor(verts_cam, fit, mask) if levelled else 0.0
+    lowered = _on_the_floor(verts_cam, fit, mask) if posture else 0.0
     # the fit puts pixel centres at .5, the engine's fields at integers; the metric frame faces the
     # line of sight to the hips (camera.py)
     off_axis = (fit.offset[0] - fit.principal[0]) / fit.scale  # metres right of the camera's axis
@@ -143,7 +143,8 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     cover, inside = _agreement(px[:, :2], faces, mask)
     body.facts = {"landmark_error_px": round(float(fit.landmark_error_px), 2), "fit_seconds": round(fit.seconds, 3),
                   "stride_m": round(fit.losses["stride_m"], 3) if "stride_m" in fit.losses else None,
-                  "arm_swing": "arm_swing" in fit.losses, "thighs_levelled": levelled,
+                  "arm_swing": "arm_swing" in fit.losses, "thighs_levelled": posture == "seated",
+                  "kneeling": posture == "kneeling",
                   "lowered_to_floor_m": round(lowered / fit.scale, 3),
                   "leg_lengths": None if fit.limb_scale is None else
                   {name: round(float(v), 3) for (name, _, _), v in zip(LIMB_SEGMENTS, fit.limb_scale)},
@@ -160,11 +161,11 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     return body, ""
 
 
-def _seated_on_the_floor(verts_cam: np.ndarray, fit, mask: np.ndarray) -> float:
-    """Lowers a seated body (fit.offset) until its lowest point meets the mask's bottom under it; the
-    pixels it moved (0: it did not). Fitted to the landmarks, a seated body floats 4-5 cm above the
-    floor and its seat: its shins cannot reach the feet's landmarks, and its head stands above the
-    mask. Not past FLOOR_REACH of its height (the mask's bottom is something else), nor where the
+def _on_the_floor(verts_cam: np.ndarray, fit, mask: np.ndarray) -> float:
+    """Lowers a seated or kneeling body (fit.offset) until its lowest point meets the mask's bottom
+    under it; the pixels it moved (0: it did not). Fitted to the landmarks, a seated body floats 4-5
+    cm above the floor and its seat: its shins cannot reach the feet's landmarks, and its head stands
+    above the mask. Not past FLOOR_REACH of its height (the mask's bottom is something else), nor where the
     mask meets the photo's bottom edge (the feet are cut off)."""
     from ...body.fit import project_to_photo
 

@@ -39,12 +39,17 @@ SEATED_THIGH, SEATED_SHIN = 0.88, 0.83
 LAP_HAND, LAP_ELBOW = 0.7, 0.25  # a seated person's hand on the lap: its depth, hip to knee; its elbow's, shoulder to hand
 SEATED_KNEE_TRUST = 0.2  # of a levelled knee's 2D weight
 LAP_MARGIN = 0.3  # torso lengths: how far above the hips and beyond the knees a hand still counts as on the lap
+KNEE_ON_FLOOR = 0.08  # of the person's size: a knee whose row is this near the mask's bottom under it rests on the floor
+KNEE_BAND = 0.05  # ... the mask's bottom in the columns this far beside the knee (same unit)
+KNEEL_SHIN_BACK = 0.15  # metres: ... and whose ankle BlazePose puts this far behind it: a kneeling person's shin
+KNEEL_HEEL_UP = 0.05  # metres: a kneeling person's heel above the ankle (the foot lies on its top, its sole up)
 
 
 def observation(pose, mask: np.ndarray, focal_px: float | None):
-    """The pose step's landmarks as a fit observation, whether a seated person's thighs were
-    levelled, and the camera's pitch (radians, looking down): landmarks outside the photo are
-    silenced (the detector guesses them), hidden ones inside it keep a little weight."""
+    """The pose step's landmarks as a fit observation, the posture the rules found ("seated": the
+    thighs were levelled; "kneeling": the shins laid on the floor; None), and the camera's pitch
+    (radians, looking down): landmarks outside the photo are silenced (the detector guesses them),
+    hidden ones inside it keep a little weight."""
     from ...body.fit import PoseObservation
 
     obs = PoseObservation.from_person_pose(pose, mask)
@@ -64,7 +69,7 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
     world = obs.world_landmarks
     if world is not None and not np.all(np.isfinite(world)):
         world = None
-    levelled, pitch = False, 0.0
+    posture, pitch = None, 0.0
     if world is not None:
         # the rules below hold in the world (people stand and sit upright), where BlazePose's frame is
         # the camera's: they are applied with the camera's pitch taken out
@@ -81,21 +86,26 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
         world[:FACE, 2] *= FACE_DEPTH
         _legs_upright_in_depth(world, uv, vis, outside)
         knees_in_photo = not outside[[LANDMARK["left_knee"], LANDMARK["right_knee"]]].any()
-        levelled = knees_in_photo and _level_seated_thighs(world)
         obs.image_trust = np.ones(len(uv))
-        if not levelled:
+        if knees_in_photo and _level_seated_thighs(world):
+            posture = "seated"
+        elif knees_in_photo and _kneeling_shins_on_the_floor(world, uv, seen, mask, obs.image_trust):
+            posture = "kneeling"
+            obs.legs_measured = True  # from the hips to the knees on the floor, and the shins lie behind them
+        else:
             _hidden_foot_on_the_floor(world, seen, outside, obs.image_trust)
-        _feet_on_the_floor(uv, outside, mask, world)
+        if posture != "kneeling":
+            _feet_on_the_floor(uv, outside, mask, world)
         if len(_standing_legs(uv, vis, outside)) == 2 and not _a_step(uv):
             _flat_soles(world, obs.image_trust)
         _shrink_arm_depth(world)
-        if levelled:
+        if posture == "seated":
             _hands_on_lap(world, uv)
             # in wide trousers BlazePose's knees sit halfway down the shins: their depth leads
             obs.image_trust[[LANDMARK["left_knee"], LANDMARK["right_knee"]]] = SEATED_KNEE_TRUST
         world = _pitched(world, pitch)
     obs.world_landmarks = world
-    return obs, levelled, pitch
+    return obs, posture, pitch
 
 
 def _midpoint(points: np.ndarray, part: str) -> np.ndarray:
@@ -174,6 +184,41 @@ def _level_seated_thighs(world: np.ndarray) -> bool:
         down = np.array([shin[0], np.hypot(shin[1], shin[2]), 0.0])
         down *= max(np.linalg.norm(shin), SEATED_SHIN * torso) / np.linalg.norm(down)
         world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]] += down - shin
+    return True
+
+
+def _kneeling_shins_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.ndarray, mask: np.ndarray,
+                                 trust: np.ndarray) -> bool:
+    """A kneeling person's shins lie on the floor behind the knees: where both knees are seen with
+    their rows within KNEE_ON_FLOOR of the mask's bottom under them, and BlazePose puts both ankles
+    at least KNEEL_SHIN_BACK behind them, each shin is laid level at its length and heading, its
+    foot on its top in line with it, the heel KNEEL_HEEL_UP above the ankle. The feet's photo
+    positions, the detector's guesses behind the thighs, no longer pull (`trust` 0), and the caller
+    leaves them where they are (`_feet_on_the_floor` pulled them down to the mask's bottom). With
+    BlazePose's shins sloping up to the feet, the fitted toes went 4-6 cm through the floor. In place
+    (True where it applied); world upright, y down, z away from the camera."""
+    h, w = mask.shape
+    size = float(np.ptp(uv[:, 1]))
+    knees = [LANDMARK["left_knee"], LANDMARK["right_knee"]]
+    if seen[knees].min() < SEEN or size <= 0:
+        return False
+    for side in ("left", "right"):
+        knee, ankle = LANDMARK[f"{side}_knee"], LANDMARK[f"{side}_ankle"]
+        if world[ankle, 2] - world[knee, 2] < KNEEL_SHIN_BACK:
+            return False
+        c0, c1 = max(int(uv[knee, 0] - KNEE_BAND * size), 0), min(int(uv[knee, 0] + KNEE_BAND * size) + 1, w)
+        rows = np.flatnonzero(mask[:, c0:c1].any(1)) if c1 > c0 else np.zeros(0, int)
+        if not len(rows) or rows[-1] >= h - 1 or rows[-1] + 1.0 - uv[knee, 1] > KNEE_ON_FLOOR * size:
+            return False
+    for side in ("left", "right"):
+        knee, ankle, heel, toe = (LANDMARK[f"{side}_{p}"] for p in ("knee", "ankle", "heel", "foot_index"))
+        shin = world[ankle] - world[knee]
+        back = np.array([shin[0], 0.0, shin[2]]) / np.hypot(shin[0], shin[2])
+        foot = float(np.linalg.norm(world[toe] - world[heel]))
+        world[ankle] = world[knee] + float(np.linalg.norm(shin)) * back
+        world[toe] = world[ankle] + foot * back
+        world[heel] = world[ankle] - [0.0, KNEEL_HEEL_UP, 0.0]
+        trust[[ankle, heel, toe]] = 0.0
     return True
 
 
