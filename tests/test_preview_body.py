@@ -603,6 +603,31 @@ def test_wide_trousers_are_two_legs_deep_and_a_skirt_is_round():
     assert tube[100].max() == pytest.approx(garment_tube.TUBE_DEPTH * 5.0, rel=0.01)  # one bare leg's own tube
 
 
+def test_an_open_coat_shows_the_legs_between_its_panels():
+    """An open coat shows the legs between its panels, and its tube's front there was 5-8 cm in front
+    of them (the walking coat's thighs: 55 mm of Chamfer). Where the photo's colour over the body's
+    columns in the tube is the legs' (read just above the feet), not the panels', the legs show
+    through; a skirt over the legs, or legs the coat's own colour, leave it closed."""
+    from synchuman.engines.preview import garment_tube
+
+    inside, has = _legs_under_a_garment(hem_row=80)
+    rows = np.arange(inside.shape[0])[:, None]
+    tube = np.where(inside & (rows >= 20) & (rows < 80), 5.0, 0.0)
+    coat, legs = np.array([40.0, -20.0, 20.0]), np.array([30.0, 10.0, -40.0])   # CIELAB
+    colours = np.where(has[..., None], legs, coat)
+    colours[20:80, 2:48] = coat
+    colours[20:80, 16:34] = legs   # the opening, over the legs' inner halves and the gap between them
+    opening = garment_tube.coat_opening(colours, tube, has, inside, 1.0, 120.0)
+    assert opening[20:80, 16:22].all() and opening[20:80, 28:34].all()
+    assert not opening[20:80, 12:16].any() and not opening[:, 34:].any() and not opening[:20].any()
+    assert not opening[80:].any()   # no tube below the hem
+    colours[20:80, 2:48] = coat    # a skirt: its own colour over the legs
+    assert not garment_tube.coat_opening(colours, tube, has, inside, 1.0, 120.0).any()
+    colours[20:80, 16:34] = legs
+    colours[has] = coat            # legs the coat's colour: nothing tells them apart
+    assert not garment_tube.coat_opening(colours, tube, has, inside, 1.0, 120.0).any()
+
+
 def test_a_skirt_whose_outline_is_jagged_is_not_terraced():
     """A mask's edge moves a cell in and out from row to row (the matte, a hand beside the hem), and
     each row's tube followed it: the coat or skirt came out terraced. Down the rows the tube's depth is

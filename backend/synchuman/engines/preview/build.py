@@ -170,7 +170,8 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
                                  "note": "a typical daypack behind the back, seen by its straps (its size is a guess)"}
 
     # 3. geometry in photo pixels
-    dressed = _dressed_geometry(body, sil, radius, mask, settings, progress, backpack) if body is not None else None
+    dressed = _dressed_geometry(body, sil, radius, rgba[..., :3], mask, settings, progress, backpack) \
+        if body is not None else None
     if body is not None and dressed is None:
         body, why = None, (f"reduced to {settings.max_faces} faces, the dressed surface did not stay closed; "
                            "a larger face budget (Face Budget, --max-faces) may keep it")
@@ -240,7 +241,8 @@ def _volume(vertices: np.ndarray, faces: np.ndarray) -> float:
     return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
 
-def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, settings, progress, backpack=None):
+def _dressed_geometry(body, sil: S.Silhouette, radius, rgb: np.ndarray, mask: np.ndarray, settings, progress,
+                      backpack=None):
     """The fitted body dressed by the mask (dress.py), carrying `backpack` (backpack.Backpack) if any:
     closed mesh in photo pixels, faces, facts; None when the face budget is too small to keep it closed."""
     progress("geometry", 0, 5, "dressing the body")
@@ -261,7 +263,7 @@ def _dressed_geometry(body, sil: S.Silhouette, radius, mask: np.ndarray, setting
     solids = (backpack.in_photo(body.camera),) if backpack is not None else ()
     for _ in range(2):
         vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete, solids,
-                                         body.torso_turn, hands_px, hip_width)
+                                         body.torso_turn, hands_px, hip_width, rgb)
         progress("geometry", 2, 5, "surface")
         px, faces = surface.extract(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:

@@ -12,7 +12,8 @@ An occupancy volume on a grid of cubic cells over the person's box:
    deeper than they are), and at least a cell thick so every masked column holds something; where
    the mask is much wider than the body (a skirt or a coat over the legs) at least a round tube
    across that row of the mask, turned with the torso, so the garment keeps its depth down to its
-   hem (wide trousers down to the feet: the two legs' depth, shallower; garment_tube.py);
+   hem (wide trousers down to the feet: the two legs' depth, shallower; garment_tube.py), its
+   front the legs' where the photo shows them between an open coat's panels (by colour);
    and any solid carried by the person that the photo shows only by a sign (a backpack behind
    the body, seen by its straps: backpack.py);
 3. the union, lightly blurred, carved by the mask's coverage (from its signed distance): nothing
@@ -28,7 +29,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .garment_tube import hanging_tube
+from .garment_tube import coat_opening, hanging_tube
 from .silhouette import Silhouette
 
 ROWS = 220  # grid cells over the person's height (before the face budget's say)
@@ -114,7 +115,8 @@ def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48))
 
 def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated,
               hip_row: float, complete_in: tuple[int, int] | None = None, solids: tuple[Solid, ...] = (),
-              torso_turn: float = 0.0, hands_px: np.ndarray | None = None, hip_width: float = np.inf):
+              torso_turn: float = 0.0, hands_px: np.ndarray | None = None, hip_width: float = np.inf,
+              rgb: np.ndarray | None = None):
     """The dressed volume on the grid: (volume (ny, nx, nz) in 0..1, origin (u, v, z) of node 0, facts).
     `inflated(u, v)`: the silhouette inflation's half-depth (pixels) at photo points, a garment's
     least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide).
@@ -125,7 +127,8 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     the photo's plane, its right side towards the camera); across both legs only where it reaches
     beyond them (`_around_the_legs`: `hands_px`, the fitted hands' photo points, and `hip_width`,
     the hips' width in pixels; inf: every run keeps its tube). `solids`: shapes added to the union
-    (a backpack)."""
+    (a backpack). `rgb`: the photo, where an open coat shows the legs between its panels
+    (`garment_tube.coat_opening`: the tube's front there is the legs')."""
     u0, v0, u1, v1 = sil.box
     if complete_in is not None:
         lo, hi = np.floor(body_px[:, :2].min(0)) - 2 * cell, np.ceil(body_px[:, :2].max(0)) + 2 * cell
@@ -151,8 +154,9 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     back = np.where(has, back.reshape(ny, nx), 0.0)
     hips = (hip_row - v0) / cell
     hands = None if hands_px is None or not len(hands_px) else _cells_near(hands_px, u0, v0, cell, nx, ny)
-    lo_g, hi_g, phi, thick = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips, torso_turn, hands,
-                                      hip_width)
+    colours = None if rgb is None else _cell_colours(rgb, u0, v0, cell, nx, ny)
+    lo_g, hi_g, phi, thick, opening = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips, torso_turn,
+                                               hands, hip_width, colours)
 
     # the grid's depth covers the body and the garment (a skirt can be deeper than the legs inside it)
     zlo = min([float(body_px[:, 2].min()), float(lo_g[thick > 0].min(initial=np.inf))] + [float(x.lo[2]) for x in solids])
@@ -185,7 +189,8 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
         carve[beyond] = 1.0
     vol = np.minimum(union, carve[..., None])
     facts = {"grid_cell_px": round(cell, 3), "grid": [int(nx), int(ny), int(nz)], "completed": complete_in is not None,
-             "garment_columns": round(float(((thick > 0) & ~has).sum() / max(int((phi > 0).sum()), 1)), 4)}
+             "garment_columns": round(float(((thick > 0) & ~has).sum() / max(int((phi > 0).sum()), 1)), 4),
+             "open_coat_cells": int(opening.sum())}
     return vol, (float(u0), float(v0), z0), facts
 
 
@@ -213,11 +218,14 @@ def _add_solid(union: np.ndarray, solid: Solid, origin, cell: float) -> None:
 
 
 def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: float, nx: int, ny: int, inflated,
-             hips: float, torso_turn: float = 0.0, hands: np.ndarray | None = None, hip_width: float = np.inf):
+             hips: float, torso_turn: float = 0.0, hands: np.ndarray | None = None, hip_width: float = np.inf,
+             colours: np.ndarray | None = None):
     """Per grid column, the garment's depth interval (lo, hi), the mask's signed distance phi (pixels,
-    > 0 inside) and the garment's half-thickness (0: no garment there), from the body's front and
-    back in the columns it covers (`has`); `hips`: the grid row of the body's hips; `torso_turn`,
-    `hip_width`: see `occupancy`; `hands`: grid cells of the fitted hands (`_around_the_legs`)."""
+    > 0 inside), the garment's half-thickness (0: no garment there) and an open coat's front (cells
+    where the photo shows the legs between its panels: `coat_opening`, with `colours`, the photo
+    in CIELAB at the cells), from the body's front and back in the columns it covers (`has`);
+    `hips`: the grid row of the body's hips; `torso_turn`, `hip_width`: see `occupancy`; `hands`:
+    grid cells of the fitted hands (`_around_the_legs`)."""
     # continued from the body's interior (away from its rounded outline)
     inner = cv2.distanceTransform(has.astype(np.uint8), cv2.DIST_L2, 3)
     known = inner >= 2.5
@@ -247,6 +255,8 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     half = np.maximum(half, skirt * tube)
     # ... hanging straight about the row's middle depth, not sheared with each leg of a stride
     centre = np.where(tube > 0, centre + skirt * (tube_centre - centre), centre)
+    opening = np.zeros(has.shape, bool) if colours is None else \
+        coat_opening(colours, tube, has, phi > 0, cell, sil.height_px)
     # blurred over a few cells, so garment and body meet without grooves
     thick = cv2.GaussianBlur((half * weight).astype(np.float32), (0, 0), 2.0)
     thick = np.where(phi > 0, np.maximum(thick, np.where(weight > 0, cell, 0.0)), 0.0)
@@ -257,8 +267,23 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     free = (tube <= 0) & ~has
     lo_g = np.where(free, np.maximum(lo_g, lo_cap), lo_g)
     hi_g = np.where(free, np.minimum(hi_g, hi_cap), hi_g)
+    # ... and an open coat's front, where the photo shows the legs between its panels, is the legs'
+    hi_g = np.where(opening, np.minimum(hi_g, front + cell), hi_g)
     lo_g, hi_g = lo_g.astype(np.float32), hi_g.astype(np.float32)
-    return lo_g, hi_g, phi, thick
+    return lo_g, hi_g, phi, thick, opening
+
+
+def _cell_colours(rgb: np.ndarray, u0: float, v0: float, cell: float, nx: int, ny: int) -> np.ndarray:
+    """The photo in CIELAB averaged over each grid cell, at the cells (ny, nx, 3); black outside it."""
+    k = max(1, int(round(cell)))
+    lab = cv2.cvtColor(cv2.blur(np.ascontiguousarray(rgb), (k, k)).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    h, w = lab.shape[:2]
+    cols = np.round(u0 + cell * np.arange(nx)).astype(int)
+    rows = np.round(v0 + cell * np.arange(ny)).astype(int)
+    out = np.zeros((ny, nx, 3), np.float32)
+    ci, ri = (cols >= 0) & (cols < w), (rows >= 0) & (rows < h)
+    out[np.ix_(ri, ci)] = lab[np.ix_(rows[ri], cols[ci])]
+    return out
 
 
 def _between_the_body(has: np.ndarray, front: np.ndarray, back: np.ndarray, reach: float):

@@ -1,10 +1,12 @@
 """The garment's tube: where the mask hangs wider than the body below the hips (a skirt, a coat, wide
 trousers), the dressed volume keeps a round section across each row's run of the mask, as deep as
-it is wide and turned with the torso, down to the hem. Used by dress.py's garment step; grid cells
-as there (rows down the photo, columns across it)."""
+it is wide and turned with the torso, down to the hem; where an open coat shows the legs between its
+panels, the photo's colour says so (`coat_opening`). Used by dress.py's garment step; grid cells as
+there (rows down the photo, columns across it)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 TUBE_DEPTH = 0.8  # a skirt's or coat's depth over its width, row by row
@@ -17,6 +19,10 @@ TUBE_SMOOTH = 3.0  # cells: the tube's depth and middle are averaged down the ro
 TROUSERS_DEPTH = 0.55  # two wide trouser legs side by side: depth over their width together
 TROUSERS_WIDTH = 2.0  # the mask this much wider than the legs just above the feet: trousers
 FEET_BAND = (0.04, 0.12)  # of the body's height above its lowest row: just above the feet
+OPEN_CONTRAST = 12.0  # CIELAB distance: a garment and the legs below it that differ this much can be told apart
+LIGHTNESS_WEIGHT = 0.5  # ... with lightness counted at this share: shading changes it more than the hue
+OPEN_RUN = 0.04  # of the person's height: the legs show through an opening over at least this many rows at a time
+MIN_SAMPLES = 8  # cells: fewer leave a colour unknown
 
 
 def hanging_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cell: float, height_px: float,
@@ -144,3 +150,36 @@ def _trousers(inside: np.ndarray, has: np.ndarray) -> bool:
     band = slice(int(bottom - FEET_BAND[1] * height), int(bottom - FEET_BAND[0] * height))
     body = float(has[band].sum())
     return body > 0 and float(inside[band].sum()) >= TROUSERS_WIDTH * body
+
+
+def coat_opening(colours: np.ndarray, tube: np.ndarray, has: np.ndarray, inside: np.ndarray, cell: float,
+                 height_px: float) -> np.ndarray:
+    """Per grid cell, does the photo show the legs through the garment's tube there (an open coat's
+    front, between its panels)? `colours` (ny, nx, 3): the photo in CIELAB at the cells; `tube`:
+    the tube's half-depth (hanging_tube); `has`: the body's columns; `inside`: the mask's cells.
+    The legs' colour is read on the body's columns just above the feet (FEET_BAND), the garment's
+    beside the body in the tube's rows (its panels); where the two differ by OPEN_CONTRAST
+    (lightness counted at LIGHTNESS_WEIGHT), the tube's cells over the body nearer the legs' colour
+    show the legs, in runs down a column at least OPEN_RUN long (specks are shading). No cell where
+    the legs or the panels are not seen, or look alike (a skirt over bare legs is its own colour, a
+    coat down to the ankles hides the legs: it stays closed)."""
+    colours = colours * np.array([LIGHTNESS_WEIGHT, 1.0, 1.0], np.float32)
+    in_tube = tube > 0
+    body_rows = np.flatnonzero(has.any(1))
+    opening = np.zeros(tube.shape, bool)
+    if not in_tube.any() or not len(body_rows):
+        return opening
+    feet = np.zeros(tube.shape, bool)
+    lowest = body_rows[-1]
+    feet[max(0, int(lowest - FEET_BAND[1] * height_px / cell)): max(0, int(lowest - FEET_BAND[0] * height_px / cell))] = True
+    legs = colours[feet & has & inside]
+    panels = colours[in_tube & ~has & inside]
+    if len(legs) < MIN_SAMPLES or len(panels) < MIN_SAMPLES:
+        return opening
+    leg, panel = np.median(legs, 0), np.median(panels, 0)
+    if np.linalg.norm(leg - panel) < OPEN_CONTRAST:
+        return opening
+    nearer_legs = np.linalg.norm(colours - leg, axis=-1) < np.linalg.norm(colours - panel, axis=-1)
+    run = max(1, int(round(OPEN_RUN * height_px / cell)))
+    down = cv2.getStructuringElement(cv2.MORPH_RECT, (1, run))
+    return cv2.morphologyEx((nearer_legs & in_tube & has).astype(np.uint8), cv2.MORPH_OPEN, down) > 0
