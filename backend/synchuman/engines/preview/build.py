@@ -243,8 +243,9 @@ def _volume(vertices: np.ndarray, faces: np.ndarray) -> float:
 
 def _dressed_geometry(body, sil: S.Silhouette, radius, rgb: np.ndarray, mask: np.ndarray, settings, progress,
                       backpack=None):
-    """The fitted body dressed by the mask (dress.py), carrying `backpack` (backpack.Backpack) if any:
-    closed mesh in photo pixels, faces, facts; None when the face budget is too small to keep it closed."""
+    """The fitted body dressed by the mask (dress.py), carrying `backpack` (backpack.Backpack) if any;
+    `rgb`, the photo, shows where an open coat's front is the legs: closed mesh in photo pixels,
+    faces, facts; None when the face budget is too small to keep it closed."""
     progress("geometry", 0, 5, "dressing the body")
     inflated = _inflation_depth(sil, radius, None)
     cell = D.grid_cell(sil.height_px, settings.max_faces)
