@@ -24,7 +24,7 @@ import numpy as np
 from ...foreground.pose import LANDMARK
 from .bodyparts import body_segments
 from .camera import PhotoCamera
-from .landmark_rules import SEEN, observation
+from .landmark_rules import SEEN, mask_bottom_row, observation
 
 log = logging.getLogger("synchuman.preview")
 
@@ -173,12 +173,10 @@ def _on_the_floor(verts_cam: np.ndarray, fit, mask: np.ndarray) -> float:
                           np.asarray(fit.principal, np.float64))
     low = float(px[:, 1].max())
     feet = px[px[:, 1] >= low - 0.02 * np.ptp(px[:, 1])]
-    h, w = mask.shape
-    cols = np.arange(max(int(feet[:, 0].min()), 0), min(int(np.ceil(feet[:, 0].max())) + 1, w))
-    rows = np.flatnonzero(mask[:, cols].any(1)) if len(cols) else np.zeros(0, int)
-    if not len(rows) or rows[-1] >= h - 1:
+    floor = mask_bottom_row(mask, feet[:, 0].min(), feet[:, 0].max())
+    if floor is None:
         return 0.0
-    gap = float(rows[-1]) + 0.5 - low   # the fit's pixel centres are at .5
+    gap = floor + 0.5 - low   # the fit's pixel centres are at .5
     if not 0.0 < gap <= FLOOR_REACH * np.ptp(px[:, 1]):
         return 0.0
     fit.offset = np.asarray(fit.offset, np.float64) + [0.0, gap]

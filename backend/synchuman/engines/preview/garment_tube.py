@@ -139,15 +139,23 @@ def _down_the_rows(tube: np.ndarray, middle: np.ndarray, sigma: float) -> tuple[
     return np.where(inside, smooth(tube), 0.0).astype(np.float32), np.where(inside, smooth(middle), middle).astype(np.float32)
 
 
+def _feet_rows(has: np.ndarray) -> slice | None:
+    """The grid rows just above the feet (FEET_BAND of the body's height in the grid; `has`: the
+    body's columns), None for a body under 20 rows."""
+    rows = np.flatnonzero(has.any(1))
+    if len(rows) < 20:
+        return None
+    top, bottom = rows[0], rows[-1]
+    height = bottom - top
+    return slice(int(bottom - FEET_BAND[1] * height), int(bottom - FEET_BAND[0] * height))
+
+
 def _trousers(inside: np.ndarray, has: np.ndarray) -> bool:
     """Does the garment reach the feet as wide as trousers (not a skirt's or a coat's hem with bare
     legs below it)? Over the rows just above the feet, the mask against the body's width."""
-    rows = np.flatnonzero(has.any(1))
-    if len(rows) < 20:
+    band = _feet_rows(has)
+    if band is None:
         return False
-    top, bottom = rows[0], rows[-1]
-    height = bottom - top
-    band = slice(int(bottom - FEET_BAND[1] * height), int(bottom - FEET_BAND[0] * height))
     body = float(has[band].sum())
     return body > 0 and float(inside[band].sum()) >= TROUSERS_WIDTH * body
 
@@ -165,14 +173,11 @@ def coat_opening(colours: np.ndarray, tube: np.ndarray, has: np.ndarray, inside:
     coat down to the ankles hides the legs: it stays closed)."""
     colours = colours * np.array([LIGHTNESS_WEIGHT, 1.0, 1.0], np.float32)
     in_tube = tube > 0
-    body_rows = np.flatnonzero(has.any(1))
+    feet = _feet_rows(has)
     opening = np.zeros(tube.shape, bool)
-    if not in_tube.any() or not len(body_rows):
+    if not in_tube.any() or feet is None:
         return opening
-    feet = np.zeros(tube.shape, bool)
-    lowest = body_rows[-1]
-    feet[max(0, int(lowest - FEET_BAND[1] * height_px / cell)): max(0, int(lowest - FEET_BAND[0] * height_px / cell))] = True
-    legs = colours[feet & has & inside]
+    legs = colours[feet][(has & inside)[feet]]
     panels = colours[in_tube & ~has & inside]
     if len(legs) < MIN_SAMPLES or len(panels) < MIN_SAMPLES:
         return opening

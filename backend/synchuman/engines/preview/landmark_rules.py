@@ -197,7 +197,6 @@ def _kneeling_shins_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.nda
     leaves them where they are (`_feet_on_the_floor` pulled them down to the mask's bottom). With
     BlazePose's shins sloping up to the feet, the fitted toes went 4-6 cm through the floor. In place
     (True where it applied); world upright, y down, z away from the camera."""
-    h, w = mask.shape
     size = float(np.ptp(uv[:, 1]))
     knees = [LANDMARK["left_knee"], LANDMARK["right_knee"]]
     if seen[knees].min() < SEEN or size <= 0:
@@ -206,9 +205,8 @@ def _kneeling_shins_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.nda
         knee, ankle = LANDMARK[f"{side}_knee"], LANDMARK[f"{side}_ankle"]
         if world[ankle, 2] - world[knee, 2] < KNEEL_SHIN_BACK:
             return False
-        c0, c1 = max(int(uv[knee, 0] - KNEE_BAND * size), 0), min(int(uv[knee, 0] + KNEE_BAND * size) + 1, w)
-        rows = np.flatnonzero(mask[:, c0:c1].any(1)) if c1 > c0 else np.zeros(0, int)
-        if not len(rows) or rows[-1] >= h - 1 or rows[-1] + 1.0 - uv[knee, 1] > KNEE_ON_FLOOR * size:
+        floor = mask_bottom_row(mask, uv[knee, 0] - KNEE_BAND * size, uv[knee, 0] + KNEE_BAND * size)
+        if floor is None or floor + 1.0 - uv[knee, 1] > KNEE_ON_FLOOR * size:
             return False
     for side in ("left", "right"):
         knee, ankle, heel, toe = (LANDMARK[f"{side}_{p}"] for p in ("knee", "ankle", "heel", "foot_index"))
@@ -220,6 +218,15 @@ def _kneeling_shins_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.nda
         world[heel] = world[ankle] - [0.0, KNEEL_HEEL_UP, 0.0]
         trust[[ankle, heel, toe]] = 0.0
     return True
+
+
+def mask_bottom_row(mask: np.ndarray, u0: float, u1: float) -> int | None:
+    """The mask's last row in the photo columns u0..u1 (clipped to the photo), None where it has none
+    there or runs into the photo's bottom edge (what stands on the floor is cut off)."""
+    h, w = mask.shape
+    c0, c1 = max(int(u0), 0), min(int(np.ceil(u1)) + 1, w)
+    rows = np.flatnonzero(mask[:, c0:c1].any(1)) if c1 > c0 else ()
+    return None if not len(rows) or rows[-1] >= h - 1 else int(rows[-1])
 
 
 def _legs_upright_in_depth(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, outside: np.ndarray) -> None:
