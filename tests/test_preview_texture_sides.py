@@ -20,6 +20,7 @@ import preview_texture as bench  # noqa: E402
 from synchuman.body.data import body_data_path  # noqa: E402
 from synchuman.engines import ReconstructSettings  # noqa: E402
 from synchuman.engines.preview import build_preview  # noqa: E402
+from synchuman.engines.preview.partfill import face_parts_from_vertices  # noqa: E402
 from synchuman.engines.preview.texture import texture_mesh  # noqa: E402
 from synchuman.engines.preview.views import render_view  # noqa: E402
 from synchuman.foreground.pose import LANDMARK  # noqa: E402
@@ -133,3 +134,27 @@ def test_back_of_a_bare_neck_is_skin(example_photo):
     nearest = np.argmin([np.linalg.norm(band - c, axis=-1) for c in (skin, hair, shirt)], axis=0)
     skin_rows = np.median(((nearest == 0) & cover[window]).sum(0))
     assert skin_rows >= 0.5 * (bottom - top), f"the nape shows {skin_rows} rows of skin, the throat {bottom - top}"
+
+
+def test_legs_completed_below_a_real_half_body_photo_take_solid_colours():
+    """A real photograph cut at the waist (scikit-image's astronaut, public domain): the legs completed
+    below the frame are one colour per body part, not the frame's bottom row stretched down them in
+    stripes (hundreds of colours), and the first part below the frame continues a colour the photo shows."""
+    from skimage import data
+
+    rgb = np.ascontiguousarray(data.astronaut()[..., :3])
+    built = _build(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]))
+    assert built.notes["completed"] is True
+    verts_px = built.photo_coords(built.closed_vertices)
+    tm = texture_mesh(rgb, built.mask, verts_px, built.closed_faces, built.vertex_parts, built.part_names, None, 1024)
+    beyond = (verts_px[built.closed_faces, 1] > rgb.shape[0] - 0.5).all(1)
+    assert beyond.sum() > 2000, beyond.sum()
+    uv = tm.uv[tm.faces[beyond]].mean(1)
+    size = tm.texture.shape[0]
+    colours = tm.texture[((1 - uv[:, 1]) * size).astype(int).clip(0, size - 1), (uv[:, 0] * size).astype(int).clip(0, size - 1)]
+    parts = face_parts_from_vertices(built.closed_faces, built.vertex_parts)[beyond]
+    assert {"shin.L", "shin.R", "foot.L", "foot.R"} <= {built.part_names[p] for p in parts}
+    assert len(np.unique(colours, axis=0)) <= len(set(parts)), len(np.unique(colours, axis=0))
+    # the suit's orange, which the photo shows just above the frame's bottom edge, is one of them
+    suit = np.median(rgb[470:510, 20:120].reshape(-1, 3), axis=0)
+    assert (np.linalg.norm(colours.astype(float) - suit, axis=1) < 40).mean() > 0.25

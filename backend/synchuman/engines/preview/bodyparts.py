@@ -14,6 +14,12 @@ import numpy as np
 
 SEGMENTS = ("head", "neck", "torso", "hips", "upper_arm.L", "upper_arm.R", "forearm.L", "forearm.R", "hand.L",
             "hand.R", "thigh.L", "thigh.R", "shin.L", "shin.R", "foot.L", "foot.R")
+# the segment whose colour a segment the photo does not show continues (a leg completed below a
+# half-body photo: the shin continues the thigh, the thigh the hips, ...)
+CONTINUES = {"neck": "torso", "hips": "torso", "upper_arm.L": "torso", "upper_arm.R": "torso",
+             "forearm.L": "upper_arm.L", "forearm.R": "upper_arm.R", "hand.L": "forearm.L", "hand.R": "forearm.R",
+             "thigh.L": "hips", "thigh.R": "hips", "shin.L": "thigh.L", "shin.R": "thigh.R", "foot.L": "shin.L",
+             "foot.R": "shin.R"}
 # bone name prefix -> segment (sided segments take the bone's .L/.R)
 _BONE_PREFIXES = (("head", "head"), ("eye", "head"), ("neck03", "head"), ("neck", "neck"), ("spine", "torso"),
                   ("clavicle", "torso"), ("root", "hips"), ("pelvis", "hips"), ("shoulder", "upper_arm"),

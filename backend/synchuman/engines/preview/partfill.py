@@ -6,7 +6,10 @@ part; it takes that part's colour where the photo shows the same part nearest to
 shirt sleeve continues the sleeve, a bare forearm stays skin, the torso's back continues the shirt
 even where an arm crosses in front of it in the photo, and the head's back takes the hair colour
 (the head region is the head part's, so the face is never copied to the back). Surfaces seen from
-neither side take their part's typical colour (a solid cell of the atlas).
+neither side take their part's typical colour (a solid cell of the atlas), and so do surfaces beyond the
+photo's frame (legs completed below a half-body photo); a part the photo does not show (or shows only
+a sliver of) continues the colour of its nearest part that it shows (`bodyparts.CONTINUES`: a shin
+its thigh, a thigh the hips).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import cv2
 import numpy as np
 
 from .backfill import back_fill, nearest_fill, side_blend
+from .bodyparts import CONTINUES
 from .head import Head
 from .silhouette import Silhouette
 from .skinhair import bare_skin, long_hair, to_lab
@@ -22,6 +26,9 @@ from .visibility import Visibility
 
 HEAD_PARTS = ("head",)   # body part names whose back is hair (anny's part label for the skull and face)
 HANGING_HAIR_PARTS = ("head", "neck", "torso")   # parts long hair covers from behind
+# a part shown on less of the person than this (a sliver at the photo's edge) lends its colour to no
+# other part: mixed with its neighbours' pixels and the frame's edge, its colour is unreliable
+MIN_SHOWN = 0.005
 NECK_PARTS = ("neck",)   # the body model labels the throat below the chin head: it is the neck's source too
 
 
@@ -80,6 +87,7 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
                                                part_names, notes)
     back_w = base_w.copy()
     cells = np.tile(base_w[mask_w].mean(0) if mask_w.any() else base_w.reshape(-1, 3).mean(0), (len(part_names), 1))
+    seen = set()
     for p in np.unique(np.concatenate([part_back[part_back >= 0], part_front[part_front >= 0]])):
         source = (part_front == p) & mask_w
         if part_names[p] in NECK_PARTS:   # the photo shows the neck's front as the head's throat
@@ -92,11 +100,20 @@ def part_fill(front: np.ndarray, sil: Silhouette, head: Head, vis: Visibility, f
             if here.any():
                 cells[p] = np.median(base_w[here], axis=0)
             continue
+        if source.sum() >= MIN_SHOWN * mask_w.sum():
+            seen.add(int(p))
         cells[p] = np.median(source_w[source], axis=0)
         if here.any():
             back_w[here] = nearest_fill(source_w, source)[here]
     for p, colour in (known or {}).items():
         cells[p] = colour
+        seen.add(int(p))
+    for p, name in enumerate(part_names):   # a part the photo does not show continues its nearest shown one
+        up = CONTINUES.get(name)
+        while up in part_names and part_names.index(up) not in seen:
+            up = CONTINUES.get(up)
+        if p not in seen and up in part_names:
+            cells[p] = cells[part_names.index(up)]
     if hanging.any():
         back_w[hanging] = notes["hair_rgb"]
     if head_ids and "hair_rgb" in notes:

@@ -7,7 +7,8 @@ plausible fill, blended where they meet. One entry point for every preview geome
    photo sees (facing it, not hidden behind another part) take the photo, faces a camera behind the
    person would see take the back chart, the rest (e.g. a torso's front behind a crossed arm) a
    solid colour cell of their body part. Faces near the outline seen nearly edge-on take the back
-   chart too: the photo would be stretched into streaks over them.
+   chart too: the photo would be stretched into streaks over them. Faces beyond the photo's frame
+   (legs completed below a half-body photo) take their part's cell.
 2. Atlas (atlas.py): the front chart is the photo's person box at the highest scale the texture
    size allows (the photo's own resolution for a standing person in a 1024 photo at 1024); the back
    chart is the same box seen from behind; the cells sit in the space left over.
@@ -92,6 +93,12 @@ def rim_grazing(verts_px: np.ndarray, faces: np.ndarray, sil: S.Silhouette, radi
     return out
 
 
+def beyond_photo(verts_px: np.ndarray, faces: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Faces wholly outside the photo (pixel centres at integers): all three corners beyond one of its edges."""
+    corners = verts_px[faces, :2]
+    return ((corners < -0.5).all(1) | (corners > [width - 0.5, height - 0.5]).all(1)).any(1)
+
+
 def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces: np.ndarray,
                  vertex_parts: np.ndarray | None, part_names: list[str] | None, head: Head | None, size: int,
                  tick=None, part_colours: dict[int, np.ndarray] | None = None) -> TexturedMesh:
@@ -113,8 +120,8 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
     if not (alpha >= 128).any():
         raise ValueError("texture_mesh: the mask is empty")
     # the box: the mask's, grown to hold the mesh (a dressed mesh may leave the mask a little) as far
-    # as the photo goes; a part beyond the photo (legs completed below a half-body photo) takes the
-    # colours at the box's edge, where nothing of the photo is left to show
+    # as the photo goes; a part beyond the photo (legs completed below a half-body photo) takes its
+    # part's solid colour
     H, W = alpha.shape
     ys, xs = np.nonzero(alpha >= 128)
     lo = np.maximum(verts_px[:, :2].min(0), 0.0)
@@ -135,7 +142,7 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
         back, notes = back_fill(front, sil, head_box, tick=fill_tick)
         back = side_blend(front, back, sil, radius)
         chart = np.where(photo_faces, FRONT, BACK)
-        cell_colours, n_cells = None, 0
+        cell_colours, n_cells, beyond = None, 0, np.zeros(len(faces), bool)
     else:
         names = list(part_names or [])
         face_parts = face_parts_from_vertices(faces, vertex_parts)
@@ -144,6 +151,9 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
         back, cell_colours, notes = part_fill(front, sil, head_box, vis, face_parts, names, radius, tick=fill_tick,
                                               known=part_colours)
         chart = np.where(photo_faces, FRONT, np.where(vis.back | vis.front, BACK, CELL + face_parts))
+        # beyond the photo's frame the charts hold only its edge, stretched into streaks
+        beyond = beyond_photo(verts_px, faces, W, H)
+        chart = np.where(beyond, CELL + face_parts, chart)
         if part_colours:   # one solid colour: the photo's pixels there are the person in front of it
             chart = np.where(np.isin(face_parts, list(part_colours)), CELL + face_parts, chart)
         n_cells = len(names)
@@ -167,7 +177,8 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
         uv[cell] = atlas.cell_uv(key[cell] - CELL)
     counts = np.bincount(np.minimum(chart, CELL), minlength=3)
     notes.update({"texture_charts": {"front_faces": int(counts[FRONT]), "back_faces": int(counts[BACK]),
-                                     "hidden_faces": int(counts[CELL]),
+                                     "hidden_faces": int(counts[CELL] - beyond.sum()),
+                                     "beyond_frame_faces": int(beyond.sum()),
                                      "grazing_faces": int((vis.front & ~photo_faces).sum())},
                   "texture_seconds": round(time.perf_counter() - started, 3)})
     tick(5, 5, f"{atlas.size}px texture")
