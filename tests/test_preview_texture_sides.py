@@ -1,7 +1,8 @@
 """The preview's back and sides on real engine runs (`build_preview`, the fitted body dressed by the
 photo, textured by `texture_mesh`): the side surfaces seen edge-on from the front do not show the
 photo's outline pixels stretched into streaks, the back of a bare neck is skin (not the shirt below
-it), and long hair keeps the hair colour down the back."""
+it), long hair keeps the hair colour down the back, and the legs completed below a real half-body
+photo take solid colours (not the frame's bottom row stretched down them)."""
 
 from __future__ import annotations
 
