@@ -132,6 +132,14 @@ class BodyFit:
 def camera_pose(model: BodyModel, landmarks: LandmarkRegressor, phenotype, rotvecs, camera_rotation, limb_scale=None):
     """A posed body in the camera frame, hip-centred: vertices (V, 3), joints (J, 3), landmarks
     (33, 3), as numpy arrays. camera_rotation (3, 3) turns the upright, camera-facing body."""
+    return camera_pose_and_centre(model, landmarks, phenotype, rotvecs, camera_rotation, limb_scale)[:3]
+
+
+def camera_pose_and_centre(model: BodyModel, landmarks: LandmarkRegressor, phenotype, rotvecs, camera_rotation,
+                           limb_scale=None):
+    """`camera_pose`'s arrays and the hip centre they were moved by: the posed model's vertices are
+    `(vertices + centre) @ to_camera` with `to_camera = camera_rotation @ FACING_CAMERA`, so the
+    model frame maps to the hip-centred camera frame as p -> to_camera @ p - centre."""
     with torch.no_grad():
         out = model(torch.as_tensor(phenotype, dtype=model.dtype)[None], torch.as_tensor(rotvecs, dtype=model.dtype)[None],
                     limb_scale=limb_scale)
@@ -139,7 +147,7 @@ def camera_pose(model: BodyModel, landmarks: LandmarkRegressor, phenotype, rotve
         verts, joints = out.vertices[0] @ to_camera.T, out.joints[0] @ to_camera.T
         marks = landmarks(verts[None], joints[None])[0]
         centre = hip_centre(marks)
-    return (verts - centre).numpy(), (joints - centre).numpy(), (marks - centre).numpy()
+    return (verts - centre).numpy(), (joints - centre).numpy(), (marks - centre).numpy(), centre.double().numpy()
 
 
 def project_to_photo(points, scale, offset, inverse_distance=0.0, principal=0.0):

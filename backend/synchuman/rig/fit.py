@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from ..body.fit import FACING_CAMERA, BodyFitter, FitSettings, PoseObservation, camera_pose
+from ..body.fit import FACING_CAMERA, BodyFitter, FitSettings, PoseObservation, camera_pose_and_centre
 from ..body.model import BodyModel
 from ..body.posed import CAMERA_TO_Y_UP, PosedBody
 
@@ -91,15 +91,14 @@ def fit_body_to_mesh(model: BodyModel, vertices: np.ndarray, pose=None, mask: np
         # Camera frame (hip-centred metres) -> pixels (fit.scale, fit.offset) -> output metres.
         turn = CAMERA_TO_Y_UP @ fit.camera_rotation @ FACING_CAMERA.double().numpy()
         scale = m * fit.scale
-        hip_centred, _, _ = camera_pose(model, fitter.landmarks, fit.phenotype, fit.rotations, fit.camera_rotation)
-        with torch.no_grad():
-            out = model(torch.as_tensor(fit.phenotype, dtype=model.dtype)[None],
-                        torch.as_tensor(fit.rotations, dtype=model.dtype)[None])
-        first = out.vertices[0, 0].double().numpy()
+        hip_centred, _, _, centre = camera_pose_and_centre(model, fitter.landmarks, fit.phenotype, fit.rotations,
+                                                           fit.camera_rotation)
+        # the posed model's own vertices (model frame), from the camera frame they were turned into
+        posed = (hip_centred.astype(np.float64) + centre) @ (fit.camera_rotation @ FACING_CAMERA.double().numpy())
         px = fit.scale * hip_centred[0, :2] + fit.offset
         placed = np.array([(px[0] - u0) * m, (v0 - px[1]) * m, -scale * hip_centred[0, 2]])
-        shift = placed - scale * turn @ first
-        points = out.vertices[0].double().numpy() @ (scale * turn).T + shift
+        shift = placed - scale * turn @ posed[0]
+        points = posed @ (scale * turn).T + shift
         shift[2] += depth_on_mesh(points, vertices)
         facts = {"landmark_error_px": round(fit.landmark_error_px, 2), "fit_seconds": round(fit.seconds, 3),
                  "metres_per_px": round(m, 6)}

@@ -97,7 +97,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
         return None, f"the body model is not available ({unavailable_reason()})"
     import torch
 
-    from ...body.fit import FACING_CAMERA, camera_pose
+    from ...body.fit import FACING_CAMERA, camera_pose_and_centre
     from ...body.model import LIMB_SEGMENTS
 
     obs, posture, pitch = observation(pose, mask, focal_px)
@@ -108,19 +108,16 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     finally:
         torch.set_num_threads(threads)
     model = fitter.model
-    verts_cam, _, _ = camera_pose(model, fitter.landmarks, fit.phenotype, fit.rotations, fit.camera_rotation,
-                                  fit.limb_scale)
+    verts_cam, _, _, centre = camera_pose_and_centre(model, fitter.landmarks, fit.phenotype, fit.rotations,
+                                                     fit.camera_rotation, fit.limb_scale)
     if not np.all(np.isfinite(verts_cam)):
         return None, "the body fit did not converge"
     # model -> camera frame (hip-centred; y down, z away) -> metric frame (y up, z towards the camera)
-    with torch.no_grad():
-        raw = model(torch.as_tensor(fit.phenotype, dtype=model.dtype)[None], torch.as_tensor(fit.rotations, dtype=model.dtype)[None],
-                    limb_scale=fit.limb_scale).vertices[0, 0].double().numpy()
     flip = np.diag([1.0, -1.0, -1.0])
     to_camera = fit.camera_rotation @ FACING_CAMERA.double().numpy()
     model_to_metric = np.eye(4)
     model_to_metric[:3, :3] = flip @ to_camera
-    model_to_metric[:3, 3] = flip @ (verts_cam[0] - raw @ to_camera.T)
+    model_to_metric[:3, 3] = -flip @ centre
     lowered = _on_the_floor(verts_cam, fit, mask) if posture else 0.0
     # the fit puts pixel centres at .5, the engine's fields at integers; the metric frame faces the
     # line of sight to the hips (camera.py)
