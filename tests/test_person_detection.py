@@ -47,6 +47,35 @@ def test_person_cut_out_of_a_real_busy_photo(background, pose, min_iou):
     assert ps.iou(cut.alpha >= 128, scene.masks[0]) >= min_iou
 
 
+def test_a_background_strip_the_mask_model_half_believes_is_cut_off():
+    """scikit-image's `camera` (public domain): MediaPipe's person probability runs 0.6-0.9 along the
+    skyline beside the held camera, out to the photo's right edge (column 481 of 512). Only where the
+    mask is confident, and just beyond it, is the person: the mask ends at the camera (the lens is at
+    column ~330), and the man is still whole."""
+    from skimage import data
+
+    cut = cut_person(np.ascontiguousarray(np.dstack([data.camera()] * 3)))
+    mask = cut.alpha >= 128
+    assert cut.source == "learned"
+    assert np.flatnonzero(mask.any(0)).max() < 400
+    rows = np.flatnonzero(mask.any(1))
+    assert rows[0] < 80 and rows[-1] == 511                    # head to the frame's bottom edge
+    assert 0.25 < mask.mean() < 0.4
+
+
+def test_the_confident_mask_keeps_a_soft_outline_and_drops_a_wide_half_believed_stretch():
+    from synchuman.foreground import confident_mask
+
+    prob = np.zeros((200, 300), np.float32)
+    prob[20:180, 40:100] = 1.0                      # the person, 160 px tall
+    prob[20:180, 100:103] = np.float32([0.9, 0.7, 0.55])   # their outline's soft band
+    prob[60:80, 103:290] = 0.7                      # a strip the model half-believes, joined to them
+    mask = confident_mask(prob, 160)
+    assert mask[20:180, 40:103].all()               # the body and its soft band
+    assert not mask[60:80, 110:].any()              # the strip, beyond 2 % of the height
+    assert (confident_mask(np.full((50, 50), 0.8, np.float32), 40) == (np.full((50, 50), 0.8) >= 0.5)).all()
+
+
 def test_two_people_the_most_prominent_is_chosen_and_a_box_chooses_the_other(caplog):
     big, small = ps.person("standing", seed=4), ps.person("walking", seed=5)
     scene = ps.compose("rocket", [ps.Placement(big, x=0.3, height=0.85), ps.Placement(small, x=0.75, height=0.7,

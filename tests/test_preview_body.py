@@ -168,6 +168,33 @@ def test_half_body_photo_gives_a_clean_result(tmp_path):
         assert any("silhouette inflated instead" in w for w in meta["warnings"])
 
 
+def test_legs_the_pose_step_cannot_see_stand_under_the_hips(tmp_path):
+    """scikit-image's `camera` (public domain): a man in a long coat, cut at the thighs, filming. The
+    pose step guesses his hidden left leg as a raised knee beside the coat, over the tripod (a quarter
+    of his height off the mask), and his right shin below the frame. Those guesses are silenced, and
+    a leg no landmark speaks for stands: the fit once swung the left leg's thigh and shin back along
+    the line of sight, where the silhouette could not see them, and the dressing followed it with a
+    sheet 45 cm behind the coat."""
+    from skimage import data
+
+    from synchuman.engines import ReconstructSettings
+    from synchuman.engines.preview import build_preview
+    from synchuman.images import load_photo
+
+    path = tmp_path / "camera.png"
+    Image.fromarray(np.dstack([data.camera()] * 3)).save(path)
+    build = build_preview(load_photo(path), ReconstructSettings(engine="preview", rig=False), lambda *a: None)
+    assert build.notes["method"] == "body" and build.notes["completed"] is True
+    body = build.body
+    joint = lambda bone: body.joints[body.bone_labels.index(bone)]  # noqa: E731  (output frame: y up, z towards the camera)
+    for side in ("L", "R"):
+        hip, knee, ankle = joint(f"upperleg01.{side}"), joint(f"lowerleg01.{side}"), joint(f"foot.{side}")
+        for upper, lower in ((hip, knee), (knee, ankle)):
+            drop = upper[1] - lower[1]
+            assert drop > 0.3 and np.hypot(*(upper - lower)[[0, 2]]) < 0.5 * drop, (side, upper, lower)
+    assert np.ptp(build.closed_vertices[:, 2]) < 0.75   # the sheet made the figure 0.92 m deep; now 0.66
+
+
 def test_inflation_without_the_rig_needs_no_torch(tmp_path, example_photo):
     """The body fit and the rig (both on by default) load the body model, with torch; the forced
     inflation without the rig never does."""
@@ -416,6 +443,37 @@ def test_a_hidden_foot_stands_on_the_floor_and_a_raised_one_in_view_stays_raised
     assert world[at("left", "ankle", "heel", "foot_index"), 1] == pytest.approx([0.8, 0.85, 0.83])
     assert world[at("left", "knee")[0], 1] == pytest.approx(0.45)
     assert trust[at("left", "ankle", "heel", "foot_index", "knee")].max() == 0.0 and trust.sum() == 29
+
+
+def test_a_limb_guessed_off_the_person_is_silenced_and_one_hidden_on_them_is_not():
+    """A hidden leg whose knee BlazePose puts well beside the mask is its guess (a part hidden behind
+    the body projects inside the mask): its hidden landmarks lose their weight, its seen ones keep it.
+    A hidden arm over the person keeps its little weight."""
+    from synchuman.engines.preview.landmark_rules import HIDDEN, OFF_PERSON, observation
+    from synchuman.foreground.pose import PersonPose
+
+    _, uv = _standing_landmarks(0.0)
+    mask = np.zeros((512, 512), bool)
+    for a, b in [("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"), ("left_hip", "left_ankle"),
+                 ("right_hip", "right_ankle"), ("left_shoulder", "left_wrist"), ("right_shoulder", "right_wrist")]:
+        for t in np.linspace(0, 1, 200):   # thick strokes along the body's segments
+            u, v = (1 - t) * uv[LANDMARK[a]] + t * uv[LANDMARK[b]]
+            mask[int(v) - 12:int(v) + 13, int(u) - 12:int(u) + 13] = True
+    mask[: int(uv[LANDMARK["nose"], 1]) - 40] = False
+    height = np.ptp(np.flatnonzero(mask.any(1)))
+    image = np.c_[uv, np.ones(33), np.zeros(33)]
+    leg = [LANDMARK[f"left_{p}"] for p in ("knee", "ankle", "heel", "foot_index")]
+    image[leg[:3], 2] = 0.1                                   # the knee, ankle and heel hidden, the toe seen
+    image[LANDMARK["left_knee"], 0] += 2 * OFF_PERSON * height  # ... the knee drawn well beside the person
+    image[LANDMARK["right_elbow"], 2] = 0.1                   # a hidden elbow where the arm is
+    pose = PersonPose(image=image, world_m=np.zeros((33, 3)), box=(0, 0, 512, 512))
+    obs = observation(pose, mask, None)[0]
+    assert obs.visibility[leg[:3]].max() == 0.0 and obs.visibility[leg[3]] == 1.0
+    assert obs.visibility[LANDMARK["right_elbow"]] == HIDDEN
+    image[LANDMARK["left_knee"], 0] = uv[LANDMARK["left_knee"], 0]   # the same leg hidden over the person
+    obs = observation(PersonPose(image=image, world_m=np.zeros((33, 3)), box=(0, 0, 512, 512)),
+                      mask, None)[0]
+    assert (obs.visibility[leg[:3]] == HIDDEN).all()
 
 
 def test_a_foot_placed_above_the_masks_bottom_is_put_on_the_floor():

@@ -17,7 +17,8 @@ The fit minimises, with L-BFGS on the CPU (first the camera alone, then everythi
 - the silhouette: projected surface points outside the mask are pulled in (clothes make the mask
   larger than the body, so only "outside" is penalised);
 - priors: small rotations, knees that bend one way only, a phenotype near the average (muscle and
-  weight held at it: `FITTED_PHENOTYPES`);
+  weight held at it: `FITTED_PHENOTYPES`), and with `weight_unseen_prior` a leg no landmark of any
+  weight speaks for kept near its rest (standing);
 - with a focal length, the stride: when the mask shows where both feet stand, the depth between the
   feet is read from their rows (`stride_depth`) and replaces the landmarks' own, which compress a
   walking person's stride to a third and may flip it; with `arm_swing`, a step also sets the arms'
@@ -45,6 +46,7 @@ FREE_BONES = ("spine05", "spine03", "spine01", "neck01", "head", "clavicle.L", "
               "upperarm01.L", "upperarm01.R", "lowerarm01.L", "lowerarm01.R", "wrist.L", "wrist.R",
               "upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R")
 KNEES = ("lowerleg01.L", "lowerleg01.R")
+LEGS = ("upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R")
 # The phenotype the fit reads from a photo. Muscle and weight change the body's girth, which nothing
 # here measures (the mask only bounds the body: clothes are wider than it), so they stay average.
 FITTED_PHENOTYPES = ("gender", "age", "height", "proportions")
@@ -66,6 +68,7 @@ LEG_FEET = ((FEET[0],) + SOLES[0], (FEET[1],) + SOLES[1])  # ankle, heel, toe pe
 LEG_KNEES = (LANDMARK["left_knee"], LANDMARK["right_knee"])
 ARM_HANDS = tuple(tuple(LANDMARK[f"{side}_{p}"] for p in ("wrist", "pinky", "index", "thumb")) for side in ("left", "right"))
 ARM_ELBOWS = (LANDMARK["left_elbow"], LANDMARK["right_elbow"])
+MOVED = 0.25  # a bone moves a landmark that moves at least this share of the farthest one's move
 SWING = 0.5  # a walking person's hand swings this share of its own foot's depth about the shoulders, the other way
 MIN_SWING_STRIDE = 0.2  # metres between the feet in depth: a shorter stride is a stance, not a step
 
@@ -98,6 +101,7 @@ class FitSettings:
     weight_3d: float = 1.0
     weight_mask: float = 0.3
     weight_pose_prior: float = 1e-5
+    weight_unseen_prior: float = 0.0  # the same, on the legs' bones (LEGS) that move no landmark of any weight
     weight_shape_prior: float = 1e-5
     limb_range: float = 0.0  # the legs' segments may be this much longer or shorter (0: the phenotype's)
     weight_limb_prior: float = 1e-3
@@ -275,6 +279,22 @@ class BodyFitter:
         self.silhouette_ids = torch.arange(0, model.num_vertices, step)
         self._n_landmark_vertices = len(self.landmarks.vertex_ids)
         self.posed = model.restricted(torch.cat([self.landmarks.vertex_ids, self.silhouette_ids]))
+        self.moved = self._landmarks_moved()
+        self.legs = torch.tensor([b in LEGS for b in FREE_BONES])
+
+    def _landmarks_moved(self) -> torch.Tensor:
+        """(free bones, 33): which landmarks each free bone moves, turned a little at the rest pose: by
+        at least MOVED of the farthest one's move (a hip landmark near the thigh's pivot says little
+        about where the thigh points)."""
+        n = len(FREE_BONES)
+        turned = torch.zeros(n + 1, len(FREE_BONES), 3)
+        turned[torch.arange(n), torch.arange(n)] = 0.2
+        with torch.no_grad():
+            rot = torch.zeros(n + 1, self.model.num_bones, 3).index_copy(1, self.free, turned)
+            out = self.posed(torch.full((n + 1, len(PHENOTYPES)), 0.5), rot)
+            marks = self.landmarks(out.vertices[:, :self._n_landmark_vertices], out.joints)
+        move = (marks[:n] - marks[n:]).norm(dim=-1)
+        return move > MOVED * move.amax(1, keepdim=True)
 
     def project(self, fit: BodyFit) -> tuple[np.ndarray, np.ndarray]:
         """The fitted body's vertices in the camera frame (V, 3) and in photo pixels (V, 2)."""
@@ -304,6 +324,10 @@ class BodyFitter:
             weights * torch.as_tensor(np.asarray(obs.image_trust, dtype=np.float32))
         world = None if obs.world_landmarks is None else torch.as_tensor(np.asarray(obs.world_landmarks, dtype=np.float32))
         outside = None if obs.mask is None else _outside_distance(obs.mask)
+        # a leg the landmarks say nothing about (beyond the photo's frame, or guessed off the person)
+        # stands: free, the silhouette alone would turn it along the line of sight, where it hides (an
+        # arm's rest pose is held out, no better a guess than where the silhouette leaves it)
+        unseen = self.legs & ~(self.moved & (weights > 0)).any(1)
 
         # Start: the average body, turned like the torso of the world landmarks (if any), placed
         # and scaled by least squares on the visible torso landmarks.
@@ -368,6 +392,8 @@ class BodyFitter:
                 knee = free[self.knees]
                 terms["pose"] = s.weight_pose_prior * ((free ** 2).sum() + 10 * (knee[:, 1:] ** 2).sum()
                                                        + 10 * (torch.relu(-knee[:, 0]) ** 2).sum())
+                if s.weight_unseen_prior and unseen.any():
+                    terms["unseen"] = s.weight_unseen_prior * (free[unseen] ** 2).sum()
                 if s.weight_upright:
                     terms["upright"] = s.weight_upright * (free[self.upright] ** 2).sum()
                 terms["shape"] = s.weight_shape_prior * ((phenotype - 0.5) ** 2).sum()

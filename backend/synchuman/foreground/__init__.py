@@ -36,13 +36,17 @@ from .learned import MODEL_NAME, BlazePose, Person, facing_checked
 from .masks import HINT, clean_alpha, foreground_mask, refine_edges
 from .pose import PersonPose, write_pose_views
 
-__all__ = ["PersonCut", "cut_person", "extract_foreground", "clean_alpha", "foreground_mask", "HINT",
+__all__ = ["PersonCut", "cut_person", "confident_mask", "extract_foreground", "clean_alpha", "foreground_mask", "HINT",
            "PersonPose", "write_pose_views", "detector_status"]
 
 # progress within the foreground stage: (done, total, message); the engines map it onto their stage
 TickFn = Callable[[float, float, str], None]
 BOX_MARGIN = 0.1        # a person box given by the user is searched with this margin around it
 MATTE_MIN_HEIGHT = 300  # people at least this tall (pixels) get the edge matte
+CONFIDENT = 0.95        # MediaPipe's person probability over the body itself: ~1
+CONFIDENT_REACH = 0.05  # of the person's height: the mask reaches at most this far beyond it
+HALF_BELIEVED = 0.01    # of the mask's area: a confident region this large is the person's, and a
+#                         stretch beyond its reach this large is not
 
 
 @dataclass
@@ -127,10 +131,32 @@ def _learned_alpha(rgb: np.ndarray, person: Person) -> np.ndarray:
     H, W = rgb.shape[:2]
     prob = person.probability((H, W))
     x0, y0, x1, y1 = person.box
+    mask = confident_mask(prob, y1 - y0)
     if y1 - y0 < MATTE_MIN_HEIGHT:
-        return clean_alpha(np.where(prob >= 0.5, 255, 0).astype(np.uint8), "the photo")
-    alpha = refine_edges(rgb, prob >= 0.5, scale=max(1.0, 1.0 / person.frame[2]))
+        return clean_alpha(np.where(mask, 255, 0).astype(np.uint8), "the photo")
+    alpha = refine_edges(rgb, mask, scale=max(1.0, 1.0 / person.frame[2]))
     return clean_alpha(alpha, "the photo")
+
+
+def confident_mask(prob: np.ndarray, height_px: float) -> np.ndarray:
+    """The person's mask: probability at least 0.5, less each large stretch (HALF_BELIEVED of the
+    mask's area) lying further than CONFIDENT_REACH of the person's height from where the probability
+    is CONFIDENT over a large region (the body: specks of confidence in a stretch do not count). The
+    soft band along a true outline is a few pixels wide, and fingertips are small; a stretch of
+    background the model half-believes (a skyline strip joined to a held camera) is wide, never
+    confident, and is cut off."""
+    import cv2
+
+    mask = prob >= 0.5
+    area = max(int(mask.sum()), 1)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((prob >= CONFIDENT).astype(np.uint8), connectivity=8)
+    body = np.isin(labels, np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= HALF_BELIEVED * area) + 1)
+    if not body.any():
+        return mask
+    far = mask & (cv2.distanceTransform((~body).astype(np.uint8), cv2.DIST_L2, 5) > CONFIDENT_REACH * height_px)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(far.astype(np.uint8), connectivity=8)
+    large = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= HALF_BELIEVED * area) + 1
+    return mask & ~np.isin(labels, large) if len(large) else mask
 
 
 def _classical(rgb: np.ndarray, region, tick) -> np.ndarray:

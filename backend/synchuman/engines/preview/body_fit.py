@@ -36,6 +36,7 @@ MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone l
 LIMB_RANGE = 0.15  # the legs' segments may be this much longer or shorter than the phenotype's
 FLOOR_REACH = 0.08  # of the body's height in the photo: the most a seated body is lowered to the floor
 UPRIGHT_WEIGHT = 1e-3  # 100x the pose prior, on the spine, neck and head alone (body.fit.UPRIGHT)
+UNSEEN_WEIGHT = 1e-2  # 1000x the pose prior, on a leg no landmark speaks for (body.fit.LEGS): it stands
 
 _lock = threading.Lock()
 _shared: dict = {}
@@ -51,10 +52,11 @@ def shared_fitter():
                 from ...body import shared_body_model
                 from ...body.fit import BodyFitter, FitSettings
 
-                _shared["fitter"] = BodyFitter(shared_body_model(), FitSettings(iterations=60, silhouette_points=600, weight_mask=MASK_WEIGHT,
-                                                                     weight_upright=UPRIGHT_WEIGHT,
-                                                                     stride_from_ground=True, arm_swing=True,
-                                                                     perspective=False, limb_range=LIMB_RANGE))
+                settings = FitSettings(iterations=60, silhouette_points=600, weight_mask=MASK_WEIGHT,
+                                       weight_upright=UPRIGHT_WEIGHT, weight_unseen_prior=UNSEEN_WEIGHT,
+                                       stride_from_ground=True, arm_swing=True, perspective=False,
+                                       limb_range=LIMB_RANGE)
+                _shared["fitter"] = BodyFitter(shared_body_model(), settings)
                 _shared["reason"] = None
             except Exception as exc:  # missing or damaged body data, or no torch: the inflation runs instead
                 log.warning("body model unavailable: %s", exc)

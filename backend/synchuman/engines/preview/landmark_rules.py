@@ -14,7 +14,10 @@ from ...foreground.pose import LANDMARK
 
 SEEN = 0.5  # a landmark at least this visible counts as seen
 HIDDEN = 0.3  # the least weight of a landmark inside the photo
+OFF_PERSON = 0.1  # of the mask's height: a limb with a hidden landmark this far outside the mask is a guess
 UPPER_BODY = LANDMARK["left_hip"]  # landmarks before the hips: face, shoulders, arms, hands
+LIMBS = [[LANDMARK[f"{side}_{p}"] for p in parts] for side in ("left", "right")
+         for parts in (("elbow", "wrist", "pinky", "index", "thumb"), ("knee", "ankle", "heel", "foot_index"))]
 FACE = LANDMARK["left_shoulder"]  # landmarks before the shoulders: the face
 FACE_DEPTH = 0.5
 ELBOW_DEPTH = 0.25  # share of BlazePose's elbow depth about the shoulder that is kept
@@ -48,8 +51,9 @@ KNEEL_HEEL_UP = 0.05  # metres: a kneeling person's heel above the ankle (the fo
 def observation(pose, mask: np.ndarray, focal_px: float | None):
     """The pose step's landmarks as a fit observation, the posture the rules found ("seated": the
     thighs were levelled; "kneeling": the shins laid on the floor; None), and the camera's pitch
-    (radians, looking down): landmarks outside the photo are silenced (the detector guesses them),
-    hidden ones inside it keep a little weight."""
+    (radians, looking down): landmarks outside the photo are silenced (the detector guesses them), and
+    so are hidden ones well outside the person's mask (a part hidden behind the body would project
+    inside it); other hidden ones keep a little weight."""
     from ...body.fit import PoseObservation
 
     obs = PoseObservation.from_person_pose(pose, mask)
@@ -58,6 +62,7 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
     uv = obs.landmarks_px = np.array(obs.landmarks_px, dtype=np.float64)  # a copy: the feet may move
     seen = np.clip(obs.visibility.astype(np.float64), 0.0, 1.0)
     outside = (uv[:, 0] < 0) | (uv[:, 0] > w) | (uv[:, 1] < 0) | (uv[:, 1] > h)
+    outside |= _guessed_limbs(uv, seen, mask, ~outside)
     # inside the photo, a hidden landmark (a kneeling person's ankles behind the thighs) still
     # steers a little: its depth guess is often right
     vis = np.where(outside, 0.0, np.maximum(seen, HIDDEN))
@@ -106,6 +111,28 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
         world = _pitched(world, pitch)
     obs.world_landmarks = world
     return obs, posture, pitch
+
+
+def _guessed_limbs(uv: np.ndarray, seen: np.ndarray, mask: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Per landmark, is it a hidden one (inside the photo) of a limb the detector guessed: one with a
+    hidden landmark more than OFF_PERSON of the mask's height outside the mask? A limb hidden behind
+    the body projects inside the mask; one guessed off it is wrong as a whole (the camera photo's
+    hidden leg was drawn as a raised knee beside the coat)."""
+    import cv2
+
+    rows = np.flatnonzero(mask.any(1))
+    guessed = np.zeros(len(uv), bool)
+    hidden = inside & (seen < SEEN)
+    if len(rows) == 0 or not hidden.any():
+        return guessed
+    gap = cv2.distanceTransform((~mask.astype(bool)).astype(np.uint8), cv2.DIST_L2, 3)
+    h, w = mask.shape
+    px = np.clip(uv.astype(int), 0, [w - 1, h - 1])
+    off = hidden & (gap[px[:, 1], px[:, 0]] > OFF_PERSON * (rows[-1] - rows[0] + 1))
+    for limb in LIMBS:
+        if off[limb].any():
+            guessed[limb] = hidden[limb]
+    return guessed
 
 
 def _midpoint(points: np.ndarray, part: str) -> np.ndarray:
