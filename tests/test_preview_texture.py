@@ -172,3 +172,32 @@ def test_a_mesh_beyond_the_photo_is_textured(scene):
     legs = np.isin(scene["seg"][scene["faces"]], [SEGMENTS.index("shin.L"), SEGMENTS.index("shin.R")]).all(1)
     shins = _face_colours(tm, np.nonzero(legs & beyond)[0])
     assert np.abs(shins - TROUSERS).max() < 30, np.unique(shins, axis=0)
+
+
+def test_a_patch_enclosed_by_a_garment_is_not_copied_to_the_back():
+    """A chest patch inside a suit (the astronaut's mission patch is 3.3 % of her figure) is front
+    detail: the back fill gives its place the suit's colour, while a garment region touching the
+    outline (the trousers) keeps its own."""
+    from synchuman.engines.preview.backfill import back_fill
+    from synchuman.engines.preview.head import Head
+    from synchuman.engines.preview.silhouette import analyse
+
+    h, w = 400, 200
+    alpha = np.zeros((h, w), np.uint8)
+    alpha[20:380, 40:160] = 255
+    front = np.zeros((h, w, 3), np.uint8)
+    front[...] = (220, 90, 40)                       # the suit
+    front[260:380, 40:160] = (40, 60, 120)           # trousers, down to the outline
+    yy, xx = np.mgrid[:h, :w]
+    patch = (yy - 120) ** 2 + (xx - 100) ** 2 <= 24 ** 2
+    front[patch] = (90, 40, 140)
+    assert 0.035 < patch.sum() / (alpha > 0).sum() < 0.05
+    sil = analyse(alpha, pad=0)
+    no_head = Head(np.zeros(sil.mask.shape, bool), None, 0, 0)
+    back, _ = back_fill(front[sil.box[1]:sil.box[3], sil.box[0]:sil.box[2]], sil, no_head)
+    v0, u0 = sil.box[1], sil.box[0]
+    nearer = lambda rgb, a, b: np.linalg.norm(rgb - a) < 0.5 * np.linalg.norm(rgb - b)  # noqa: E731
+    suit, trousers, mark = np.float64([220, 90, 40]), np.float64([40, 60, 120]), np.float64([90, 40, 140])
+    centre = back[120 - v0, 100 - u0].astype(float)   # darker than the suit: the front's shading is kept
+    assert nearer(centre, suit, mark), centre
+    assert nearer(back[340 - v0, 100 - u0].astype(float), trousers, suit)

@@ -3,7 +3,9 @@
 The photo never shows the back, so nothing of its detail is copied:
 1. The person's colours are clustered (k-means in Lab) and each pixel takes the most common cluster
    of a neighbourhood about 7 % of the figure's height wide: small details (a face's eyes and mouth,
-   a print on a shirt, buttons) disappear, large garment regions keep their colour.
+   a print on a shirt, buttons) disappear, and regions enclosed by another colour, up to
+   ISLAND_AREA of the figure (a chest patch), take the colour around them; large garment regions
+   keep their colour.
 2. The back of the head gets the hair colour: the dominant colour above and beside the face (Haar
    face detector), or of the top of the head when no face is found.
 3. Broad shading of the front (a heavy blur of its lightness) is kept at reduced strength, so the
@@ -23,6 +25,9 @@ import numpy as np
 from .head import Head, find_head
 from .silhouette import Silhouette
 
+# of the figure's area: an enclosed region of one colour up to this large (a print, a chest patch, a
+# shirt between a jacket's panels) is front detail, and the back takes the colour around it
+ISLAND_AREA = 0.06
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
@@ -84,7 +89,7 @@ def back_fill(front: np.ndarray, sil: Silhouette, head: Head | None = None, work
     for i in voters:
         votes[i] = cv2.boxFilter(((label == i) & m).astype(np.float32), -1, (win, win))
     mode = np.argmax(votes, axis=0)
-    mode = _absorb_islands(mode, m, max_area=0.03 * m.sum())
+    mode = _absorb_islands(mode, m, max_area=ISLAND_AREA * m.sum())
     back_lab = _local_label_colour(lab, label, mode, m, k, win, centres)
     # broad shading of the front, at half strength
     sig = max(1.0, 0.04 * sil.height_px * s)
