@@ -174,6 +174,11 @@ class BlazePose:
         s_xy = crop.shape[1] / (x1 - x0)
         return self._detect(crop, (x0, y0, s_xy), (rgb.shape[1], rgb.shape[0]))
 
+    def look_at(self, rgb: np.ndarray, region: tuple[int, int, int, int]) -> Person | None:
+        """One look at `region` for the person there (no search for others, no second look): for a
+        person already found, seen again alone."""
+        return self._detect_region(rgb, region, DETECT_SIDE)
+
     # -- people in a photo -------------------------------------------------------------------------
     def find_people(self, rgb: np.ndarray, region: tuple[int, int, int, int] | None = None) -> list[Person]:
         """Every person found in `region` (default: the whole photo), most prominent first; the first is

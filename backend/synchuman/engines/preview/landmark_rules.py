@@ -94,7 +94,7 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
         obs.image_trust = np.ones(len(uv))
         if knees_in_photo and _level_seated_thighs(world):
             posture = "seated"
-        elif knees_in_photo and _kneeling_shins_on_the_floor(world, uv, seen, mask, obs.image_trust):
+        elif knees_in_photo and _kneeling_shins_on_the_floor(world, uv, seen, outside, mask, obs.image_trust):
             posture = "kneeling"
             obs.legs_measured = True  # from the hips to the knees on the floor, and the shins lie behind them
         else:
@@ -214,8 +214,8 @@ def _level_seated_thighs(world: np.ndarray) -> bool:
     return True
 
 
-def _kneeling_shins_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.ndarray, mask: np.ndarray,
-                                 trust: np.ndarray) -> bool:
+def _kneeling_shins_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.ndarray, outside: np.ndarray,
+                                 mask: np.ndarray, trust: np.ndarray) -> bool:
     """A kneeling person's shins lie on the floor behind the knees: where both knees are seen with
     their rows within KNEE_ON_FLOOR of the mask's bottom under them, and BlazePose puts both ankles
     at least KNEEL_SHIN_BACK behind them, each shin is laid level at its length and heading, its
@@ -223,8 +223,9 @@ def _kneeling_shins_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.nda
     positions, the detector's guesses behind the thighs, no longer pull (`trust` 0), and the caller
     leaves them where they are (`_feet_on_the_floor` pulled them down to the mask's bottom). With
     BlazePose's shins sloping up to the feet, the fitted toes went 4-6 cm through the floor. In place
-    (True where it applied); world upright, y down, z away from the camera."""
-    size = float(np.ptp(uv[:, 1]))
+    (True where it applied); world upright, y down, z away from the camera. The person's size is the
+    height the landmarks in the photo span (`outside`: the others, guessed)."""
+    size = float(np.ptp(uv[~outside, 1])) if (~outside).sum() >= 2 else 0.0
     knees = [LANDMARK["left_knee"], LANDMARK["right_knee"]]
     if seen[knees].min() < SEEN or size <= 0:
         return False
