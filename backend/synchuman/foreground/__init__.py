@@ -20,9 +20,9 @@ alpha, or for a photo the mask the detector found, after which it looks at the p
 (`BlazePose.look_at`): the background's clutter no longer pulls the landmarks (on the clothed
 benchmark people their mean error fell from 2.3 to 2.0 % of the height, and the fitted body's normal
 consistency rose; docs/benchmarks.md). Where it reads the person from behind but MediaPipe's face
-detector finds a face on the head (`learned.facing_checked`),
-the reading is mirrored (left and right swapped, depth negated; `cut.pose_mirrored`). With several people
-the most prominent one is chosen (largest, most central, most complete) and a warning says so;
+detector finds a face on the head (`learned.facing_checked`), the reading is mirrored (left and right
+swapped, depth negated; `cut.pose_mirrored`). With several people the most prominent one is chosen
+(largest, most central, most complete) and a warning says so;
 `person_box` (x0, y0, x1, y1 in photo pixels) chooses another. A photo with nobody in it is
 `input.no_foreground`.
 """
@@ -40,8 +40,8 @@ from .learned import MODEL_NAME, BlazePose, Person, facing_checked
 from .masks import HINT, clean_alpha, foreground_mask, refine_edges
 from .pose import PersonPose, write_pose_views
 
-__all__ = ["PersonCut", "cut_person", "confident_mask", "extract_foreground", "clean_alpha", "foreground_mask", "HINT",
-           "PersonPose", "write_pose_views", "detector_status"]
+__all__ = ["PersonCut", "cut_person", "confident_mask", "extract_foreground", "clean_alpha", "foreground_mask",
+           "HINT", "PersonPose", "write_pose_views", "detector_status"]
 
 # progress within the foreground stage: (done, total, message); the engines map it onto their stage
 TickFn = Callable[[float, float, str], None]

@@ -29,6 +29,7 @@ from .silhouette import Silhouette
 # shirt between a jacket's panels) is front detail, and the back takes the colour around it
 ISLAND_AREA = 0.06
 
+
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3 - 2 * x)
