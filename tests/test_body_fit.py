@@ -187,6 +187,26 @@ def test_a_stride_is_read_from_where_the_feet_stand(body_model):
         assert ground.inverse_distance == (pytest.approx(300.0 / 1200.0, rel=0.1) if perspective else 0.0)
 
 
+def test_the_soles_rows_of_feet_close_in_the_photo_are_read_apart():
+    """A walker coming towards the camera has her feet nearly in line: each foot's band (SOLE_BAND of
+    the size beside its landmarks) reaches into the other's columns. The bands end at the middle of
+    the gap between the feet's landmarks, so each reads the bottom of its own shoe (seed 1's ball
+    walker: 45 px apart, bands of 27 px, no stride read before); feet sharing columns stay unread."""
+    from synchuman.body.fit import FEET, SOLES, sole_rows
+
+    mask = np.zeros((400, 300), bool)
+    mask[100:330, 100:140] = True     # the left leg, its shoe ending at row 330
+    mask[100:300, 155:190] = True     # the right leg, its foot further off, ending at row 300
+    uv = np.zeros((33, 2))
+    for side, (u, bottom) in enumerate(((120.0, 328.0), (172.0, 298.0))):
+        heel, toe = SOLES[side]
+        uv[[FEET[side], heel, toe]] = [[u, bottom - 20], [u - 4, bottom - 6], [u + 4, bottom - 2]]
+    seen = np.ones(33, bool)
+    assert sole_rows(mask, uv, seen, 1000.0) == pytest.approx([330.0, 300.0])   # bands of 30 px overlap
+    uv[[FEET[1]] + list(SOLES[1]), 0] -= 50.0                                  # the right foot under the left
+    assert np.isnan(sole_rows(mask, uv, seen, 1000.0)).all()
+
+
 def test_a_walking_persons_arms_swing_against_the_legs(body_model):
     """MediaPipe's depth for the elbows and wrists carries almost no information
     (benchmarks/pose_depth.py). Where the stride was read from the feet, `arm_swing` swings each hand

@@ -165,19 +165,25 @@ def project_to_photo(points, scale, offset, inverse_distance=0.0, principal=0.0)
 
 def sole_rows(mask: np.ndarray, uv: np.ndarray, seen: np.ndarray, size: float) -> np.ndarray:
     """Per foot (left, right): the photo row (pixel centres at .5) of the bottom edge of the mask under
-    it, NaN where that is unclear: a foot not seen, two feet in one column band, or a mask that runs
-    on (a long coat, the photo's edge). uv (33, 2) and seen (33,) bool are the landmarks."""
+    it, NaN where that is unclear: a foot not seen, two feet in one column (a foot's band reaches
+    SOLE_BAND beside its landmarks, but not past the middle of the gap to the other's), or a mask that
+    runs on (a long coat, the photo's edge). uv (33, 2) and seen (33,) bool are the landmarks."""
     mask = np.asarray(mask) >= 0.5
     h, w = mask.shape
     rows = np.full(2, np.nan)
+    feet = [[FEET[side], heel, toe] for side, (heel, toe) in enumerate(SOLES)]
+    span = [(uv[foot, 0].min(), uv[foot, 0].max()) for foot in feet]
+    if span[0][0] < span[1][1] and span[1][0] < span[0][1]:
+        return rows   # the feet share columns
+    pad = SOLE_BAND * size
+    middle = 0.5 * (max(span[0][0], span[1][0]) + min(span[0][1], span[1][1]))   # of the gap between them
     bands = []
-    for side, (heel, toe) in enumerate(SOLES):
-        foot = [FEET[side], heel, toe]
-        pad = SOLE_BAND * size
-        bands.append((uv[foot, 0].min() - pad, uv[foot, 0].max() + pad, uv[foot, 1].max(), bool(seen[foot].all())))
-    overlap = bands[0][0] < bands[1][1] and bands[1][0] < bands[0][1]
+    for side, foot in enumerate(feet):
+        lo, hi = span[side][0] - pad, span[side][1] + pad
+        lo, hi = (max(lo, middle), hi) if span[side][0] >= middle else (lo, min(hi, middle))
+        bands.append((lo, hi, uv[foot, 1].max(), bool(seen[foot].all())))
     for side, (lo, hi, bottom, ok) in enumerate(bands):
-        if not ok or overlap:
+        if not ok:
             continue
         c0, c1 = max(int(np.floor(lo)), 0), min(int(np.ceil(hi)), w)
         r0, r1 = max(int(bottom - 0.3 * SOLE_REACH * size), 0), min(int(bottom + SOLE_REACH * size), h - 1)
