@@ -169,12 +169,13 @@ def test_half_body_photo_gives_a_clean_result(tmp_path):
 
 
 def test_legs_the_pose_step_cannot_see_stand_under_the_hips(tmp_path):
-    """scikit-image's `camera` (public domain): a man in a long coat, cut at the thighs, filming. The
-    pose step guesses his hidden left leg as a raised knee beside the coat, over the tripod (a quarter
-    of his height off the mask), and his right shin below the frame. Those guesses are silenced, and
-    a leg no landmark speaks for stands: the fit once swung the left leg's thigh and shin back along
-    the line of sight, where the silhouette could not see them, and the dressing followed it with a
-    sheet 45 cm behind the coat."""
+    """scikit-image's `camera` (public domain): a man in a long coat, cut at the thighs, filming. Read
+    on the photo, the pose step guessed his hidden left leg as a raised knee over the tripod, a quarter
+    of his height off the mask (such a limb's hidden landmarks are silenced: the unit test below);
+    read on him alone, it puts a knee and both ankles below the frame. Either way a leg no landmark
+    speaks for stands: the fit once swung the left leg's thigh and shin back along the line of sight,
+    where the silhouette could not see them, and the dressing followed it with a sheet 45 cm behind
+    the coat."""
     from skimage import data
 
     from synchuman.engines import ReconstructSettings
