@@ -74,6 +74,56 @@ def test_the_confident_mask_keeps_a_soft_outline_and_drops_a_wide_half_believed_
     assert mask[20:180, 40:103].all()               # the body and its soft band
     assert not mask[60:80, 110:].any()              # the strip, beyond 2 % of the height
     assert (confident_mask(np.full((50, 50), 0.8, np.float32), 40) == (np.full((50, 50), 0.8) >= 0.5)).all()
+    # a seen hand or foot landmark keeps a stretch of a hand's size (an arm held out is long), no larger
+    assert not confident_mask(prob, 160, [(250, 70)])[60:80, 110:].any()
+    hand = prob.copy()
+    hand[60:80, 103:] = 0.0
+    hand[65:75, 103:122] = 0.7                      # 0.004 of the height squared beyond the reach
+    assert confident_mask(hand, 160, [(118, 70)])[65:75, 103:122].all()
+    assert not confident_mask(hand, 160, [])[65:75, 110:122].any()
+
+
+def test_a_hand_the_mask_model_cuts_off_at_the_wrist_is_joined_back():
+    """Seed 2's clothed person with her arms out over a brick wall: MediaPipe's probability dips under
+    0.5 across her left wrist, so the mask held her hand as a piece of its own, which was dropped; the
+    pose read again on her alone then lost the forearm too. The seen hand landmarks on it join it back
+    across the dip: the mask now ends within 6 % of the height of the true mask's end (14 % before; the
+fingertips' probability stays under 0.5)."""
+    import clothed_people as cp
+
+    spec = cp.CASES[[c[0] for c in cp.CASES].index("arms_out_brick")]
+    case = cp.render_case(spec, 1024, seed=2000 + cp.CASES.index(spec) + 1)
+    cut = cut_person(case["photo"])
+    true_cols = np.flatnonzero(case["truth"]["mask"].any(0))
+    cols = np.flatnonzero((cut.alpha >= 128).any(0))
+    height = np.ptp(np.flatnonzero(case["truth"]["mask"].any(1)))
+    assert true_cols[-1] - cols[-1] < 0.06 * height
+    assert cols[-1] <= true_cols[-1] + 2                          # and no further than the fingertips
+    wrist = cut.pose.image[LANDMARK["left_wrist"]]
+    assert wrist[0] > true_cols[-1] - 0.2 * height                # the wrist is read by the hand (0.23 before)
+
+
+def test_a_piece_is_joined_to_the_body_only_by_a_seen_hand_or_foot_across_a_believed_gap():
+    from synchuman.foreground import limb_ends_joined
+
+    prob = np.zeros((200, 300), np.float32)
+    prob[20:180, 40:100] = 1.0                      # the person, 160 px tall
+    prob[60:70, 100:200] = 1.0                      # an arm held out
+    prob[60:70, 200:205] = 0.35                     # the wrist, half believed
+    prob[58:72, 205:225] = 1.0                      # the hand
+    hand = (215, 65)
+    joined = limb_ends_joined(prob >= 0.5, prob, 160, [hand])
+    assert joined[60:70, 200:205].all() and joined[58:72, 205:225].all()
+    assert joined.sum() == (prob >= 0.2).sum()      # nothing else: the bridge is the dip alone
+    assert (limb_ends_joined(prob >= 0.5, prob, 160, []) == (prob >= 0.5)).all()   # no hand seen there
+    assert (limb_ends_joined(prob >= 0.5, prob, 160, [(100, 190)]) == (prob >= 0.5)).all()
+    dim = prob.copy()
+    dim[60:70, 200:205] = 0.1                       # the model does not believe the gap at all
+    assert (limb_ends_joined(dim >= 0.5, dim, 160, [hand]) == (dim >= 0.5)).all()
+    far = np.zeros_like(prob)
+    far[:, :225] = prob[:, :225]
+    far[60:70, 150:205] = 0.35                      # a gap wider than 4 % of the height
+    assert (limb_ends_joined(far >= 0.5, far, 160, [hand]) == (far >= 0.5)).all()
 
 
 def test_two_people_the_most_prominent_is_chosen_and_a_box_chooses_the_other(caplog):

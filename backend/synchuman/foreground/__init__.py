@@ -38,9 +38,10 @@ from ..errors import SyncHumanError
 from .classical import segment_rgb
 from .learned import MODEL_NAME, BlazePose, Person, facing_checked
 from .masks import HINT, clean_alpha, foreground_mask, refine_edges
-from .pose import PersonPose, write_pose_views
+from .pose import LANDMARK, VISIBLE, PersonPose, write_pose_views
 
-__all__ = ["PersonCut", "cut_person", "confident_mask", "extract_foreground", "clean_alpha", "foreground_mask",
+__all__ = ["PersonCut", "cut_person", "confident_mask", "limb_ends_joined", "extract_foreground", "clean_alpha",
+           "foreground_mask",
            "HINT", "PersonPose", "write_pose_views", "detector_status"]
 
 # progress within the foreground stage: (done, total, message); the engines map it onto their stage
@@ -51,6 +52,12 @@ CONFIDENT = 0.95        # MediaPipe's person probability over the body itself: ~
 CONFIDENT_REACH = 0.05  # of the person's height: the mask reaches at most this far beyond it
 HALF_BELIEVED = 0.01    # of the mask's area: a confident region this large is the person's, and a
 #                         stretch beyond its reach this large is not
+BRIDGE = 0.2            # a hand or foot the mask cut off is joined back across probability at least this
+BRIDGE_GAP = 0.04       # ... over a gap at most this much of the person's height
+BRIDGE_NEAR = 0.01      # ... when a seen hand or foot landmark lies within this (of the height) of it
+LIMB_END_AREA = 0.008   # of the height squared: a hand or a foot is no larger (a hand held out: ~0.002)
+LIMB_ENDS = tuple(LANDMARK[f"{side}_{part}"] for side in ("left", "right")
+                  for part in ("wrist", "pinky", "index", "thumb", "ankle", "heel", "foot_index"))
 
 
 @dataclass
@@ -135,18 +142,21 @@ def _learned_alpha(rgb: np.ndarray, person: Person) -> np.ndarray:
     H, W = rgb.shape[:2]
     prob = person.probability((H, W))
     x0, y0, x1, y1 = person.box
-    mask = confident_mask(prob, y1 - y0)
+    ends = seen_limb_ends(person.pose)
+    mask = limb_ends_joined(confident_mask(prob, y1 - y0, ends), prob, y1 - y0, ends)
     if y1 - y0 < MATTE_MIN_HEIGHT:
         return clean_alpha(np.where(mask, 255, 0).astype(np.uint8), "the photo")
     alpha = refine_edges(rgb, mask, scale=max(1.0, 1.0 / person.frame[2]))
     return clean_alpha(alpha, "the photo")
 
 
-def confident_mask(prob: np.ndarray, height_px: float) -> np.ndarray:
+def confident_mask(prob: np.ndarray, height_px: float, limb_ends=()) -> np.ndarray:
     """The person's mask: probability at least 0.5, less each large stretch (HALF_BELIEVED of the
     mask's area) lying further than CONFIDENT_REACH of the person's height from where the probability
-    is CONFIDENT over a large region (the body: specks of confidence in a stretch do not count). The
-    soft band along a true outline is a few pixels wide, and fingertips are small; a stretch of
+    is CONFIDENT over a large region (the body: specks of confidence in a stretch do not count), unless
+    it is the size of a hand or a foot (LIMB_END_AREA) with a seen hand or foot landmark (`limb_ends`,
+    pixel (x, y)) on it: an arm held out is long (the camera photo's hand landmarks, misread on the
+    skyline, lie on a stretch ten times a hand's size). The soft band along a true outline is a few pixels wide, and fingertips are small; a stretch of
     background the model half-believes (a skyline strip joined to a held camera) is wide, never
     confident, and is cut off."""
     import cv2
@@ -159,8 +169,59 @@ def confident_mask(prob: np.ndarray, height_px: float) -> np.ndarray:
         return mask
     far = mask & (cv2.distanceTransform((~body).astype(np.uint8), cv2.DIST_L2, 5) > CONFIDENT_REACH * height_px)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(far.astype(np.uint8), connectivity=8)
-    large = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= HALF_BELIEVED * area) + 1
+    sizes = stats[:, cv2.CC_STAT_AREA]
+    large = np.setdiff1d(np.flatnonzero(sizes[1:] >= HALF_BELIEVED * area) + 1,
+                         [i for i in _pieces_at(labels, limb_ends, height_px)
+                          if sizes[i] <= LIMB_END_AREA * height_px ** 2])
     return mask & ~np.isin(labels, large) if len(large) else mask
+
+
+def limb_ends_joined(mask: np.ndarray, prob: np.ndarray, height_px: float, limb_ends) -> np.ndarray:
+    """The mask with the hands and feet it holds as separate pieces joined back to the body. MediaPipe's
+    probability often dips below 0.5 across a wrist held out over a skin-coloured wall, leaving the
+    hand a piece of its own that the clean-up would drop as a speck (and the pose, read again on the
+    person alone, then loses the forearm too). A piece is joined when a seen hand or foot landmark
+    (`limb_ends`) lies on it and the probability stays at least BRIDGE across the gap, of at most
+    BRIDGE_GAP of the height: the bridge is those pixels, where they lie between the two."""
+    import cv2
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return mask
+    body = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    pieces = np.setdiff1d(_pieces_at(labels, limb_ends, height_px), [body])
+    if not len(pieces):
+        return mask
+    reach = cv2.connectedComponents((prob >= BRIDGE).astype(np.uint8), connectivity=8)[1]
+    body_reach = np.unique(reach[labels == body])
+    from_body = cv2.distanceTransform((labels != body).astype(np.uint8), cv2.DIST_L2, 5)
+    slack = 2 * max(2.0, BRIDGE_NEAR * height_px)
+    out = mask.copy()
+    for i in pieces:
+        piece = labels == i
+        gap = float(from_body[piece].min())
+        if gap > BRIDGE_GAP * height_px or not np.isin(reach[piece], body_reach).any():
+            continue
+        from_piece = cv2.distanceTransform((~piece).astype(np.uint8), cv2.DIST_L2, 5)
+        between = from_body + from_piece <= gap + slack   # the points on short paths from one to the other
+        out |= piece | (between & (prob >= BRIDGE))
+    return out
+
+
+def seen_limb_ends(pose: PersonPose | None) -> list[tuple[int, int]]:
+    """The seen hand and foot landmarks, as pixels (x, y)."""
+    if pose is None:
+        return []
+    return [(int(round(u)), int(round(v))) for u, v, visibility, _ in pose.image[list(LIMB_ENDS)]
+            if visibility >= VISIBLE]
+
+
+def _pieces_at(labels: np.ndarray, points, height_px: float) -> np.ndarray:
+    """The labels (not 0) found within BRIDGE_NEAR of the height of any of `points`."""
+    near = max(2, int(round(BRIDGE_NEAR * height_px)))
+    found = [labels[max(0, y - near):y + near + 1, max(0, x - near):x + near + 1] for x, y in points]
+    found = np.unique(np.concatenate([f.ravel() for f in found])) if found else np.zeros(0, labels.dtype)
+    return found[found != 0]
 
 
 def _classical(rgb: np.ndarray, region, tick) -> np.ndarray:
