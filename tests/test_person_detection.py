@@ -88,7 +88,7 @@ def test_a_hand_the_mask_model_cuts_off_at_the_wrist_is_joined_back():
     0.5 across her left wrist, so the mask held her hand as a piece of its own, which was dropped; the
     pose read again on her alone then lost the forearm too. The seen hand landmarks on it join it back
     across the dip: the mask now ends within 6 % of the height of the true mask's end (14 % before; the
-fingertips' probability stays under 0.5)."""
+    fingertips' probability stays under 0.5)."""
     import clothed_people as cp
 
     spec = cp.CASES[[c[0] for c in cp.CASES].index("arms_out_brick")]

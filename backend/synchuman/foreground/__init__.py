@@ -41,8 +41,7 @@ from .masks import HINT, clean_alpha, foreground_mask, refine_edges
 from .pose import LANDMARK, VISIBLE, PersonPose, write_pose_views
 
 __all__ = ["PersonCut", "cut_person", "confident_mask", "limb_ends_joined", "extract_foreground", "clean_alpha",
-           "foreground_mask",
-           "HINT", "PersonPose", "write_pose_views", "detector_status"]
+           "foreground_mask", "HINT", "PersonPose", "write_pose_views", "detector_status"]
 
 # progress within the foreground stage: (done, total, message); the engines map it onto their stage
 TickFn = Callable[[float, float, str], None]
@@ -156,9 +155,9 @@ def confident_mask(prob: np.ndarray, height_px: float, limb_ends=()) -> np.ndarr
     is CONFIDENT over a large region (the body: specks of confidence in a stretch do not count), unless
     it is the size of a hand or a foot (LIMB_END_AREA) with a seen hand or foot landmark (`limb_ends`,
     pixel (x, y)) on it: an arm held out is long (the camera photo's hand landmarks, misread on the
-    skyline, lie on a stretch ten times a hand's size). The soft band along a true outline is a few pixels wide, and fingertips are small; a stretch of
-    background the model half-believes (a skyline strip joined to a held camera) is wide, never
-    confident, and is cut off."""
+    skyline, lie on a stretch ten times a hand's size). The soft band along a true outline is a few
+    pixels wide, and fingertips are small; a stretch of background the model half-believes (a skyline
+    strip joined to a held camera) is wide, never confident, and is cut off."""
     import cv2
 
     mask = prob >= 0.5
