@@ -159,7 +159,8 @@ def test_a_stride_is_read_from_where_the_feet_stand(body_model):
     own depth compresses a stride to about a third (here: exactly, as MediaPipe's does); with the
     photo's focal length the fit reads the depth between the feet from the rows where the mask ends
     under them (fit.stride_depth) and recovers the stride, which it cannot without."""
-    from synchuman.body.fit import FitSettings, sole_rows
+    from synchuman.body.fit import FitSettings
+    from synchuman.body.stride import sole_rows
 
     # thighs 20 degrees forward and back, straight knees: the front foot touches down on its heel, toes
     # up, the rear one stands flat on the floor behind, as in a walking step (the soles' rows see the
@@ -192,7 +193,7 @@ def test_the_soles_rows_of_feet_close_in_the_photo_are_read_apart():
     the size beside its landmarks) reaches into the other's columns. The bands end at the middle of
     the gap between the feet's landmarks, so each reads the bottom of its own shoe (seed 1's ball
     walker: 45 px apart, bands of 27 px, no stride read before); feet sharing columns stay unread."""
-    from synchuman.body.fit import FEET, SOLES, sole_rows
+    from synchuman.body.stride import FEET, SOLES, sole_rows
 
     mask = np.zeros((400, 300), bool)
     mask[100:330, 100:140] = True     # the left leg, its shoe ending at row 330
@@ -212,7 +213,8 @@ def test_a_walking_persons_arms_swing_against_the_legs(body_model):
     (benchmarks/pose_depth.py). Where the stride was read from the feet, `arm_swing` swings each hand
     against its own foot about its shoulder (the elbow half as far), and the fit recovers which hand
     is ahead, which it cannot from depth-less arms."""
-    from synchuman.body.fit import ARM_ELBOWS, ARM_HANDS, FEET, SWING, TORSO, FitSettings, arm_swing
+    from synchuman.body.fit import TORSO, FitSettings
+    from synchuman.body.stride import ARM_ELBOWS, ARM_HANDS, FEET, SWING, arm_swing
 
     step = 0.35  # the left foot forward, the right arm forward: a step
     pose = _pose(body_model, upperleg01_L=(-step, 0, 0), upperleg01_R=(step, 0, 0), foot_R=(-step, 0, 0),

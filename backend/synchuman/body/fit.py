@@ -20,7 +20,7 @@ The fit minimises, with L-BFGS on the CPU (first the camera alone, then everythi
   weight held at it: `FITTED_PHENOTYPES`), and with `weight_unseen_prior` a leg no landmark of any
   weight speaks for kept near its rest (standing);
 - with a focal length, the stride: when the mask shows where both feet stand, the depth between the
-  feet is read from their rows (`stride_depth`) and replaces the landmarks' own, which compress a
+  feet is read from their rows (`body.stride`) and replaces the landmarks' own, which compress a
   walking person's stride to a third and may flip it; with `arm_swing`, a step also sets the arms'
   depth, each hand swinging against its own foot (MediaPipe's arm depth carries almost no
   information).
@@ -39,6 +39,7 @@ import torch
 from ..foreground.pose import LANDMARK
 from .landmarks import LEFT_HIP, RIGHT_HIP, LandmarkRegressor, hip_centre
 from .model import LIMB_SEGMENTS, PHENOTYPES, BodyModel, axis_angle_to_matrix
+from .stride import FEET_SEEN, MIN_SWING_STRIDE, SOLES, arm_swing, sole_rows, stride_depth
 
 # Model frame -> camera frame for an upright body facing the camera.
 FACING_CAMERA = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -52,25 +53,7 @@ LEGS = ("upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L"
 FITTED_PHENOTYPES = ("gender", "age", "height", "proportions")
 UPRIGHT = ("spine05", "spine03", "spine01", "neck01", "head")  # the bones `weight_upright` keeps at rest
 TORSO = (LANDMARK["left_shoulder"], LANDMARK["right_shoulder"], LEFT_HIP, RIGHT_HIP)
-SOLES = ((LANDMARK["left_heel"], LANDMARK["left_foot_index"]), (LANDMARK["right_heel"], LANDMARK["right_foot_index"]))
-FEET = (LANDMARK["left_ankle"], LANDMARK["right_ankle"]) + SOLES[0] + SOLES[1]
-FEET_SEEN = 0.5  # the stride step needs a foot's landmarks at least this visible
-SOLE_BAND = 0.03  # a foot's column band reaches this far beside its landmarks (of the person's size)
-SOLE_REACH = 0.12  # the mask's bottom is looked for this far below a foot's lowest landmark (same unit)
-RAISED_FOOT = 0.15  # metres: landmarks with one ankle this far above the other show a raised foot
-MAX_STRIDE = 0.9  # metres between the feet in depth: beyond it, a foot is more likely raised
-STEP_CONTACT = 0.2  # metres: in a step the front foot touches down on its heel (or is still in the air) and
-# the rear one pushes off its toes, so the soles' rows give the depth from the front heel to the rear
-# toe, about a foot's length short of the ankles'
-MIN_STEP_ROWS = 0.03  # of the person's size: feet whose rows differ less stand side by side (the
-# mask's bottom is good to a few pixels, and a pixel is 1-2 cm of depth in a 512 px photo)
-LEG_FEET = ((FEET[0],) + SOLES[0], (FEET[1],) + SOLES[1])  # ankle, heel, toe per side
-LEG_KNEES = (LANDMARK["left_knee"], LANDMARK["right_knee"])
-ARM_HANDS = tuple(tuple(LANDMARK[f"{side}_{p}"] for p in ("wrist", "pinky", "index", "thumb")) for side in ("left", "right"))
-ARM_ELBOWS = (LANDMARK["left_elbow"], LANDMARK["right_elbow"])
 MOVED = 0.25  # a bone moves a landmark that moves at least this share of the farthest one's move
-SWING = 0.5  # a walking person's hand swings this share of its own foot's depth about the shoulders, the other way
-MIN_SWING_STRIDE = 0.2  # metres between the feet in depth: a shorter stride is a stance, not a step
 
 
 @dataclass
@@ -161,88 +144,6 @@ def project_to_photo(points, scale, offset, inverse_distance=0.0, principal=0.0)
     w = 1.0 + inverse_distance * points[:, 2:3]
     w = w.clip(min=0.2) if isinstance(w, np.ndarray) else w.clamp(min=0.2)  # nothing reaches the lens
     return principal + (offset - principal + scale * points[:, :2]) / w
-
-
-def sole_rows(mask: np.ndarray, uv: np.ndarray, seen: np.ndarray, size: float) -> np.ndarray:
-    """Per foot (left, right): the photo row (pixel centres at .5) of the bottom edge of the mask under
-    it, NaN where that is unclear: a foot not seen, two feet in one column (a foot's band reaches
-    SOLE_BAND beside its landmarks, but not past the middle of the gap to the other's), or a mask that
-    runs on (a long coat, the photo's edge). uv (33, 2) and seen (33,) bool are the landmarks."""
-    mask = np.asarray(mask) >= 0.5
-    h, w = mask.shape
-    rows = np.full(2, np.nan)
-    feet = [[FEET[side], heel, toe] for side, (heel, toe) in enumerate(SOLES)]
-    span = [(uv[foot, 0].min(), uv[foot, 0].max()) for foot in feet]
-    if span[0][0] < span[1][1] and span[1][0] < span[0][1]:
-        return rows   # the feet share columns
-    pad = SOLE_BAND * size
-    middle = 0.5 * (max(span[0][0], span[1][0]) + min(span[0][1], span[1][1]))   # of the gap between them
-    bands = []
-    for side, foot in enumerate(feet):
-        lo, hi = span[side][0] - pad, span[side][1] + pad
-        lo, hi = (max(lo, middle), hi) if span[side][0] >= middle else (lo, min(hi, middle))
-        bands.append((lo, hi, uv[foot, 1].max(), bool(seen[foot].all())))
-    for side, (lo, hi, bottom, ok) in enumerate(bands):
-        if not ok:
-            continue
-        c0, c1 = max(int(np.floor(lo)), 0), min(int(np.ceil(hi)), w)
-        r0, r1 = max(int(bottom - 0.3 * SOLE_REACH * size), 0), min(int(bottom + SOLE_REACH * size), h - 1)
-        if c1 <= c0 or r0 >= r1:
-            continue
-        filled = np.flatnonzero(mask[r0:r1 + 1, c0:c1].any(1))
-        if len(filled) and filled[-1] < r1 - r0:  # the mask ends inside the window, above the photo's edge
-            rows[side] = r0 + filled[-1] + 1.0
-    return rows
-
-
-def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: float, focal: float,
-                 floor: float, centre_row: float, size: float) -> tuple[torch.Tensor, float | None]:
-    """The world landmarks with the two legs' depths taken from where the feet stand: (landmarks,
-    the depth from the left foot to the right one in metres, or None where it does not apply).
-
-    A level camera sees the floor `floor` metres below the hip centre; a foot standing on it `t`
-    metres further than the hips shows at the row
-    `centre_row + (hip_row - centre_row + scale * floor) / (1 + t * scale / focal)`, so each sole's row
-    gives its depth. Only the difference between the feet is used (it does not
-    depend on the floor's exact height), lengthened by STEP_CONTACT: each foot's landmarks are moved by their share of it about
-    the landmarks' own mean depth, each knee by half its foot's move. Not applied where a foot may
-    be raised (the landmarks put one ankle 15 cm above the other, or the rows imply a stride longer
-    than MAX_STRIDE) or where the rows differ by less than MIN_STEP_ROWS of the person's `size` in
-    pixels (feet side by side: the rows differ by their noise)."""
-    ankles = world[list(FEET[:2])]
-    if not np.isfinite(soles).all() or abs(float(ankles[0, 1] - ankles[1, 1])) > RAISED_FOOT \
-            or abs(soles[0] - soles[1]) < MIN_STEP_ROWS * size:
-        return world, None
-    inverse = scale / focal
-    depth = [((hip_row - centre_row + scale * floor) / max(row - centre_row, 1.0) - 1.0) / inverse for row in soles]
-    stride = depth[0] - depth[1]
-    stride += np.sign(stride) * STEP_CONTACT
-    if abs(stride) > MAX_STRIDE or min(soles) - centre_row < 1.0:  # feet above the horizon: not a level camera
-        return world, None
-    mean = float(ankles[:, 2].mean())
-    world = world.clone()
-    for side, target in ((0, mean + stride / 2), (1, mean - stride / 2)):
-        move = target - float(ankles[side, 2])
-        world[list(LEG_FEET[side]), 2] += move
-        world[LEG_KNEES[side], 2] += move / 2
-    return world, stride
-
-
-def arm_swing(world: torch.Tensor) -> torch.Tensor:
-    """The world landmarks with each arm's depth set by the stride: in a step, each hand swings
-    against its own side's foot (SWING of that foot's depth about the feet's centre, the elbow half
-    as far) about its shoulder. MediaPipe's own depth for the elbows and wrists carries almost no
-    information (correlation 0.0-0.4 with the truth, benchmarks/pose_depth.py); a swing is a fact of
-    walking. Called only where the stride was read from the feet and is at least MIN_SWING_STRIDE."""
-    ankles = world[list(FEET[:2]), 2]
-    world = world.clone()
-    for side in (0, 1):
-        swing = -SWING * float(ankles[side] - ankles.mean())
-        shoulder = float(world[TORSO[side], 2])
-        hand = list(ARM_HANDS[side])
-        world[hand, 2] += shoulder + swing - world[hand[0], 2]
-        world[ARM_ELBOWS[side], 2] = shoulder + swing / 2
-    return world
 
 
 def _rotation_between(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

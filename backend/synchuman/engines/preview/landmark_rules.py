@@ -263,7 +263,7 @@ def _legs_upright_in_depth(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, o
     forward over its feet.
     - A leg the photo shows standing in its plane (`_standing_legs`) stands upright: its knee and
       foot at its hip's depth. A walker's stride is set later from where the feet stand
-      (body.fit.stride_depth).
+      (body.stride.stride_depth).
     - Another leg whose shin the photo shows at full length (at least SHIN_UPRIGHT of its thigh's
       length: not a kneeling person's foreshortened shin) has its shin's backward lean, up to
       MAX_SHIN_LEAN, taken out.
@@ -290,7 +290,7 @@ def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.n
     where a raised foot is in plain view. Its ankle, heel and toe go down to the seen foot's
     heights, its knee half as far, and the photo's positions of all four, as wrong, no longer pull
     (`trust` 0). In place; world upright, y down."""
-    from ...body.fit import RAISED_FOOT
+    from ...body.stride import RAISED_FOOT
 
     for side, other in (("left", "right"), ("right", "left")):
         foot = [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]
@@ -309,10 +309,10 @@ def _feet_on_the_floor(uv: np.ndarray, outside: np.ndarray, mask: np.ndarray, wo
     (under wide trousers, behind a kneeling person's shins) 5-12 % of the person's size above the
     mask's bottom, where seen feet end 1-3 % above it, and the fitted body then floats (a seated person's
     soles 12 cm above the floor). A foot whose lowest landmark ends more than FLOOR_GAP above the
-    mask's bottom in its own columns (`body.fit.sole_rows`: not where the feet share columns) is
+    mask's bottom in its own columns (`body.stride.sole_rows`: not where the feet share columns) is
     moved down to SOLE_GAP above it in the photo, ankle, heel and toe alike; not a raised foot (one
     the landmarks put RAISED_FOOT above the other). In place (uv: photo pixels)."""
-    from ...body.fit import RAISED_FOOT, sole_rows
+    from ...body.stride import RAISED_FOOT, sole_rows
 
     inside = ~outside
     if inside.sum() < 2:
@@ -369,7 +369,7 @@ def _hands_on_lap(world: np.ndarray, uv: np.ndarray) -> None:
 def _shrink_arm_depth(world: np.ndarray) -> None:
     """BlazePose's elbow and wrist depth about the shoulder correlates only 0.2-0.4 and 0.0-0.2 with the
     truth (benchmarks/pose_depth.py): shrunk towards the shoulder's (ELBOW_DEPTH, HAND_DEPTH), it misses
-    by less. A walker's arms are set by the stride instead (body.fit.arm_swing). In place."""
+    by less. A walker's arms are set by the stride instead (body.stride.arm_swing). In place."""
     for side in ("left", "right"):
         shoulder = world[LANDMARK[f"{side}_shoulder"], 2]
         for part, share in ((("elbow",), ELBOW_DEPTH), (("wrist", "pinky", "index", "thumb"), HAND_DEPTH)):
