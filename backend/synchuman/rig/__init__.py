@@ -13,6 +13,7 @@ docs/rig.md describes the bones, the names and the checks.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,12 @@ class RigResult:
     fitted_body: object = None  # the PosedBody fitted here (None when the engine gave one)
     warnings: list[str] = field(default_factory=list)
     facts: dict = field(default_factory=dict)
+
+    def at(self, index: np.ndarray) -> "RigResult":
+        """The same rig on a mesh whose vertex k is this one's index[k] (seam vertices repeated)."""
+        return dataclasses.replace(self, vertices=self.vertices[index], joints=self.joints[index],
+                                   weights=self.weights[index],
+                                   normals=None if self.normals is None else self.normals[index])
 
     def skin(self) -> Skin:
         """The glTF skin (bones at the rest pose; the mesh is bound there)."""

@@ -40,8 +40,8 @@ class PreviewEngine(Engine):
         Stage("silhouette", "Silhouette fields", 0.1),
         Stage("body", "Fitting the body model", 0.3),
         Stage("geometry", "Dressing the body", 0.25),
-        Stage("texture", "Texturing front and back", 0.2),
-        Stage("rig", "Skeleton and skin weights", 0.15),
+        Stage("texture", "Texturing front and back (the rig is made beside it)", 0.25),
+        Stage("rig", "Skeleton and skin weights", 0.02),
         Stage("export", "Writing GLB", 0.25),
         Stage("render", "Rendering the front, side and back views", 0.15),
     )
@@ -54,16 +54,17 @@ class PreviewEngine(Engine):
         started = time.monotonic()
         built = build_preview(photo, settings, progress)
         # The views depend only on the built mesh: they render on the second core while this thread
-        # rigs and exports (the body fit before ran on one thread; both stages are numpy-bound).
+        # exports and draws the pose (the texture and the rig were made side by side likewise).
         with ThreadPoolExecutor(1, thread_name_prefix="preview-views") as pool:
-            rendering = pool.submit(self._write_views, built, photo, job)
-            glb, rig = self._rig_and_export(built, settings, job, progress, cancel)
+            rendering = pool.submit(self._render_views, built, job)
+            glb = self._export(built, job, progress, cancel)
             progress("render", 0, 1, "front, side and back views")
-            views = rendering.result()
+            views = self._write_pose(built, photo, job)
+            views = {**rendering.result(), **views}
         progress("render", 1, 1, "views written")
         meta = built.metadata()
         meta["person"] = built.person.facts()
-        meta["rig"] = rig.facts if rig is not None else None
+        meta["rig"] = built.rig.facts if built.rig is not None else None
         meta["preview"]["engine_seconds"] = round(time.monotonic() - started, 3)
         log.info("preview: %d faces, watertight %s, silhouette IoU %.4f", len(built.faces),
                  meta["preview"]["mesh"]["watertight"], meta["preview"].get("front_silhouette_iou", float("nan")))
@@ -71,17 +72,12 @@ class PreviewEngine(Engine):
         return EngineResult(glb=glb, views=views, metadata=meta)
 
     @staticmethod
-    def _rig_and_export(built: PreviewBuild, settings, job, progress, cancel):
-        """human.glb, with its rig unless settings.rig is off: (path, RigResult or None)."""
-        rig = None
-        if settings.rig:
-            from ...rig import rig_result, save_fitted_body
+    def _export(built: PreviewBuild, job, progress, cancel):
+        """human.glb, with its rig unless settings.rig was off."""
+        rig = built.rig   # made beside the texture (build_preview)
+        if rig is not None:
+            from ...rig import save_fitted_body
 
-            progress("rig", 0, 1, "fitting the skeleton and carrying the skin weights")
-            # body: the dressed preview's fitted PosedBody; None (the inflation ran) fits one here.
-            rig = rig_result(built.vertices, built.faces, body=built.body, pose=built.person.pose, mask=built.person.alpha,
-                             photo_to_output=built.to_photo, names=settings.rig_names, rest_pose=settings.rest_pose,
-                             normals=built.normals)
             save_fitted_body(rig, job.file("views"), log)
             progress("rig", 1, 1, f"{rig.skeleton.count} bones")
         cancel.raise_if_set()
@@ -93,13 +89,17 @@ class PreviewEngine(Engine):
                             roughness=ROUGHNESS, metallic=0.0, vertex_normals=rig.normals, name="human",
                             skin=rig.skin())
         progress("export", 1, 1, f"{len(built.faces)} faces")
-        return glb, rig
+        return glb
 
     @staticmethod
-    def _write_views(built: PreviewBuild, photo, job) -> dict:
-        """views/{front,side,back}.png, the pose views and the fitted body (views/body.json + body.npz)."""
-        views = {view: built.write_view(job.file(f"views/{view}.png"), view) for view in VIEWS}
-        views.update(write_pose_views(job.file("views"), photo.rgba[..., :3], built.person.alpha, built.person.pose))
+    def _render_views(built: PreviewBuild, job) -> dict:
+        """views/{front,side,back}.png."""
+        return {view: built.write_view(job.file(f"views/{view}.png"), view) for view in VIEWS}
+
+    @staticmethod
+    def _write_pose(built: PreviewBuild, photo, job) -> dict:
+        """The pose views and the fitted body (views/body.json + body.npz)."""
+        views = write_pose_views(job.file("views"), photo.rgba[..., :3], built.person.alpha, built.person.pose)
         if built.body is not None:   # the fitted body for the rig step
             built.body.save(job.file("views"))
         return views

@@ -8,8 +8,10 @@ facing +Z, feet on y = 0, centred on x and z, scaled so that the mesh is `height
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +36,7 @@ from .views import render_view
 
 if TYPE_CHECKING:
     from ...body.posed import PosedBody
+    from ...rig import RigResult
 
 log = logging.getLogger("synchuman.preview")
 
@@ -61,6 +64,7 @@ class PreviewBuild:
     body: PosedBody | None = None         # the fitted body in the GLB frame (None: the inflation ran)
     vertex_parts: np.ndarray | None = None   # (Vc,) per closed vertex: index into part_names
     part_names: list[str] | None = None
+    rig: RigResult | None = None          # skeleton and skin weights per GLB vertex (None: settings.rig is off)
 
     # -- outputs ---------------------------------------------------------------------------------
     def write_glb(self, path: Path) -> Path:
@@ -75,11 +79,8 @@ class PreviewBuild:
 
     @property
     def to_photo(self) -> tuple[float, float, float]:
-        """(metres per pixel, u of x = 0, v of y = 0): the camera without perspective, yaw or pitch
-        (exact for the inflation's orthographic, level one)."""
-        c = self.camera
-        return (1.0 / c.px_per_m, float(c.centre_px[0] - c.px_per_m * c.centre[0]),
-                float(c.centre_px[1] + c.px_per_m * c.centre[1]))
+        """(metres per pixel, u of x = 0, v of y = 0): `_to_photo` of the camera."""
+        return _to_photo(self.camera)
 
     def render_view(self, view: str = "front", max_side: int = VIEW_MAX_SIDE, background=(235, 235, 235),
                     progress=None) -> tuple[np.ndarray, np.ndarray]:
@@ -155,14 +156,17 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
     rgb_box = photo_box(rgba[..., :3], sil.box)
     head = find_head(rgb_box, sil.mask)
     progress("silhouette", 3, 3, f"fields ready (head: {head.method})")
-    body, why = None, "the inflation was asked for"
+    body, why, straps = None, "the inflation was asked for", None
     if method == "auto":
         progress("body", 0, 1, "fitting the body model")
-        body, why = fit_body(person.pose, mask, focal_px((W, H), photo.focal_35mm, sil.height_px))
+        # the fit runs on one thread: a backpack's straps are looked for on the other meanwhile
+        with ThreadPoolExecutor(1, thread_name_prefix="preview-straps") as pool:
+            looking = pool.submit(find_straps, rgba[..., :3], mask, person.pose.image) if person.pose is not None else None
+            body, why = fit_body(person.pose, mask, focal_px((W, H), photo.focal_35mm, sil.height_px))
+            straps = looking.result() if looking is not None else None
         progress("body", 1, 1, "body fitted" if body is not None else why)
     backpack = None
     if body is not None:
-        straps = find_straps(rgba[..., :3], mask, person.pose.image)
         backpack = Backpack.place(body, straps) if straps is not None else None
         if backpack is not None:
             log.info("a backpack's straps are in the photo: a daypack goes behind the back")
@@ -215,15 +219,21 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
             part_names.append("backpack")
             part_colours[len(part_names) - 1] = backpack.colour_rgb
 
-    # 4. texture: one path for both geometries (without body parts, the back is the colour-cluster fill)
-    textured = texture_mesh(rgba[..., :3], alpha, closed_px, closed_faces, vertex_parts, part_names,
-                            head.placed(sil.box, (H, W)), int(settings.texture_size), part_colours=part_colours,
-                            tick=lambda d, t, msg="": progress("texture", d, t, msg))
+    # 4. texture (one path for both geometries; without body parts, the back is the colour-cluster
+    # fill) and the rig, which needs the closed mesh only: it runs on the second core meanwhile.
+    closed_normals = M.vertex_normals(closed, closed_faces)
+    with ThreadPoolExecutor(1, thread_name_prefix="preview-rig") as pool:
+        rigging = pool.submit(_rig, closed, closed_faces, closed_normals, posed, person, camera, settings) \
+            if settings.rig else None
+        textured = texture_mesh(rgba[..., :3], alpha, closed_px, closed_faces, vertex_parts, part_names,
+                                head.placed(sil.box, (H, W)), int(settings.texture_size), part_colours=part_colours,
+                                tick=lambda d, t, msg="": progress("texture", d, t, msg))
+        rig = rigging.result().at(textured.vertex_index) if rigging is not None else None
     notes.update(textured.notes)
     verts = closed[textured.vertex_index]
-    if posed is not None:  # per GLB vertex (seam vertices repeated), as the rig and views/body.npz read it
+    if posed is not None:  # per GLB vertex (seam vertices repeated), as views/body.npz keeps it
         posed.mesh_to_body = posed.mesh_to_body[textured.vertex_index]
-    normals = M.vertex_normals(closed, closed_faces)[textured.vertex_index]
+    normals = closed_normals[textured.vertex_index]
     uv, glb_faces, texture = textured.uv, textured.faces, textured.texture
 
     height_px = float(np.ptp(closed_px[:, 1]))
@@ -233,7 +243,25 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
     return PreviewBuild(vertices=verts, faces=glb_faces, uv=uv, normals=normals, texture=texture,
                         closed_vertices=closed, closed_faces=closed_faces, photo_size=(W, H),
                         camera=camera, mask=mask, person=person, notes=notes,
-                        body=posed, vertex_parts=vertex_parts, part_names=part_names)
+                        body=posed, vertex_parts=vertex_parts, part_names=part_names, rig=rig)
+
+
+def _rig(vertices, faces, normals, posed: PosedBody | None, person: PersonCut, camera: PhotoCamera, settings):
+    """The rig (skeleton and skin weights) of the closed mesh in the GLB frame; without a fitted
+    body, the rig fits one to the mesh."""
+    from ...rig import rig_result
+
+    # a copy of the body: the texture step re-indexes its mesh_to_body meanwhile
+    body = dataclasses.replace(posed) if posed is not None else None
+    return rig_result(vertices, faces, body=body, pose=person.pose, mask=person.alpha, photo_to_output=_to_photo(camera),
+                      names=settings.rig_names, rest_pose=settings.rest_pose, normals=normals)
+
+
+def _to_photo(c: PhotoCamera) -> tuple[float, float, float]:
+    """(metres per pixel, u of x = 0, v of y = 0): the camera without perspective, yaw or pitch
+    (exact for the inflation's orthographic, level one)."""
+    return (1.0 / c.px_per_m, float(c.centre_px[0] - c.px_per_m * c.centre[0]),
+            float(c.centre_px[1] + c.px_per_m * c.centre[1]))
 
 
 def _volume(vertices: np.ndarray, faces: np.ndarray) -> float:
