@@ -193,18 +193,18 @@ def test_the_soles_rows_of_feet_close_in_the_photo_are_read_apart():
     the size beside its landmarks) reaches into the other's columns. The bands end at the middle of
     the gap between the feet's landmarks, so each reads the bottom of its own shoe (seed 1's ball
     walker: 45 px apart, bands of 27 px, no stride read before); feet sharing columns stay unread."""
-    from synchuman.body.stride import FEET, SOLES, sole_rows
+    from synchuman.body.stride import sole_rows
+    from synchuman.foreground.pose import FEET
 
     mask = np.zeros((400, 300), bool)
     mask[100:330, 100:140] = True     # the left leg, its shoe ending at row 330
     mask[100:300, 155:190] = True     # the right leg, its foot further off, ending at row 300
     uv = np.zeros((33, 2))
     for side, (u, bottom) in enumerate(((120.0, 328.0), (172.0, 298.0))):
-        heel, toe = SOLES[side]
-        uv[[FEET[side], heel, toe]] = [[u, bottom - 20], [u - 4, bottom - 6], [u + 4, bottom - 2]]
+        uv[list(FEET[side])] = [[u, bottom - 20], [u - 4, bottom - 6], [u + 4, bottom - 2]]
     seen = np.ones(33, bool)
     assert sole_rows(mask, uv, seen, 1000.0) == pytest.approx([330.0, 300.0])   # bands of 30 px overlap
-    uv[[FEET[1]] + list(SOLES[1]), 0] -= 50.0                                  # the right foot under the left
+    uv[list(FEET[1]), 0] -= 50.0                                  # the right foot under the left
     assert np.isnan(sole_rows(mask, uv, seen, 1000.0)).all()
 
 
@@ -214,7 +214,8 @@ def test_a_walking_persons_arms_swing_against_the_legs(body_model):
     against its own foot about its shoulder (the elbow half as far), and the fit recovers which hand
     is ahead, which it cannot from depth-less arms."""
     from synchuman.body.fit import TORSO, FitSettings
-    from synchuman.body.stride import ARM_ELBOWS, ARM_HANDS, FEET, SWING, arm_swing
+    from synchuman.body.stride import ANKLES, ARM_ELBOWS, SWING, arm_swing
+    from synchuman.foreground.pose import HANDS
 
     step = 0.35  # the left foot forward, the right arm forward: a step
     pose = _pose(body_model, upperleg01_L=(-step, 0, 0), upperleg01_R=(step, 0, 0), foot_R=(-step, 0, 0),
@@ -228,13 +229,13 @@ def test_a_walking_persons_arms_swing_against_the_legs(body_model):
     world = obs.world_landmarks
     world[23:, 2] /= 3.0  # the legs' depth compressed, as MediaPipe's is
     for side in (0, 1):  # the arms' depth: none (at the shoulder's)
-        world[list(ARM_HANDS[side]) + [ARM_ELBOWS[side]], 2] = world[TORSO[side], 2]
+        world[list(HANDS[side]) + [ARM_ELBOWS[side]], 2] = world[TORSO[side], 2]
 
     swung = arm_swing(torch.as_tensor(world)).numpy()
-    feet = world[list(FEET[:2]), 2]
+    feet = world[list(ANKLES), 2]
     for side in (0, 1):
         swing = -SWING * (feet[side] - feet.mean())
-        assert swung[ARM_HANDS[side], 2] == pytest.approx(world[TORSO[side], 2] + swing, abs=1e-6)
+        assert swung[HANDS[side], 2] == pytest.approx(world[TORSO[side], 2] + swing, abs=1e-6)
         assert swung[ARM_ELBOWS[side], 2] == pytest.approx(world[TORSO[side], 2] + swing / 2, abs=1e-6)
     assert np.array_equal(swung[:13], world[:13]) and np.array_equal(swung[23:], world[23:])
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..foreground.pose import LANDMARK
+from ..foreground.pose import FEET, HANDS, LANDMARK
 
 SHOULDERS = (LANDMARK["left_shoulder"], LANDMARK["right_shoulder"])
-SOLES = ((LANDMARK["left_heel"], LANDMARK["left_foot_index"]), (LANDMARK["right_heel"], LANDMARK["right_foot_index"]))
-FEET = (LANDMARK["left_ankle"], LANDMARK["right_ankle"]) + SOLES[0] + SOLES[1]
+SOLES = tuple(foot[1:] for foot in FEET)  # heel, toe per side
+ANKLES = tuple(foot[0] for foot in FEET)
 FEET_SEEN = 0.5  # the stride step needs a foot's landmarks at least this visible
 SOLE_BAND = 0.03  # a foot's column band reaches this far beside its landmarks (of the person's size)
 SOLE_REACH = 0.12  # the mask's bottom is looked for this far below a foot's lowest landmark (same unit)
@@ -28,9 +28,7 @@ STEP_CONTACT = 0.2  # metres: in a step the front foot touches down on its heel 
 # toe, about a foot's length short of the ankles'
 MIN_STEP_ROWS = 0.03  # of the person's size: feet whose rows differ less stand side by side (the
 # mask's bottom is good to a few pixels, and a pixel is 1-2 cm of depth in a 512 px photo)
-LEG_FEET = ((FEET[0],) + SOLES[0], (FEET[1],) + SOLES[1])  # ankle, heel, toe per side
 LEG_KNEES = (LANDMARK["left_knee"], LANDMARK["right_knee"])
-ARM_HANDS = tuple(tuple(LANDMARK[f"{side}_{p}"] for p in ("wrist", "pinky", "index", "thumb")) for side in ("left", "right"))
 ARM_ELBOWS = (LANDMARK["left_elbow"], LANDMARK["right_elbow"])
 SWING = 0.5  # a walking person's hand swings this share of its own foot's depth about the shoulders, the other way
 MIN_SWING_STRIDE = 0.2  # metres between the feet in depth: a shorter stride is a stance, not a step
@@ -44,7 +42,7 @@ def sole_rows(mask: np.ndarray, uv: np.ndarray, seen: np.ndarray, size: float) -
     mask = np.asarray(mask) >= 0.5
     h, w = mask.shape
     rows = np.full(2, np.nan)
-    feet = [[FEET[side], heel, toe] for side, (heel, toe) in enumerate(SOLES)]
+    feet = [list(foot) for foot in FEET]
     span = [(uv[foot, 0].min(), uv[foot, 0].max()) for foot in feet]
     if span[0][0] < span[1][1] and span[1][0] < span[0][1]:
         return rows   # the feet share columns
@@ -82,7 +80,7 @@ def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: 
     be raised (the landmarks put one ankle 15 cm above the other, or the rows imply a stride longer
     than MAX_STRIDE) or where the rows differ by less than MIN_STEP_ROWS of the person's `size` in
     pixels (feet side by side: the rows differ by their noise)."""
-    ankles = world[list(FEET[:2])]
+    ankles = world[list(ANKLES)]
     if not np.isfinite(soles).all() or abs(float(ankles[0, 1] - ankles[1, 1])) > RAISED_FOOT \
             or abs(soles[0] - soles[1]) < MIN_STEP_ROWS * size:
         return world, None
@@ -96,7 +94,7 @@ def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: 
     world = world.clone()
     for side, target in ((0, mean + stride / 2), (1, mean - stride / 2)):
         move = target - float(ankles[side, 2])
-        world[list(LEG_FEET[side]), 2] += move
+        world[list(FEET[side]), 2] += move
         world[LEG_KNEES[side], 2] += move / 2
     return world, stride
 
@@ -107,12 +105,12 @@ def arm_swing(world: torch.Tensor) -> torch.Tensor:
     as far) about its shoulder. MediaPipe's own depth for the elbows and wrists carries almost no
     information (correlation 0.0-0.4 with the truth, benchmarks/pose_depth.py); a swing is a fact of
     walking. Called only where the stride was read from the feet and is at least MIN_SWING_STRIDE."""
-    ankles = world[list(FEET[:2]), 2]
+    ankles = world[list(ANKLES), 2]
     world = world.clone()
     for side in (0, 1):
         swing = -SWING * float(ankles[side] - ankles.mean())
         shoulder = float(world[SHOULDERS[side], 2])
-        hand = list(ARM_HANDS[side])
+        hand = list(HANDS[side])
         world[hand, 2] += shoulder + swing - world[hand[0], 2]
         world[ARM_ELBOWS[side], 2] = shoulder + swing / 2
     return world

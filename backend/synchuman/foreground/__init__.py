@@ -38,7 +38,7 @@ from ..errors import SyncHumanError
 from .classical import segment_rgb
 from .learned import MODEL_NAME, BlazePose, Person, facing_checked
 from .masks import HINT, clean_alpha, foreground_mask, refine_edges
-from .pose import LANDMARK, VISIBLE, PersonPose, write_pose_views
+from .pose import FEET, HANDS, VISIBLE, PersonPose, write_pose_views
 
 __all__ = ["PersonCut", "cut_person", "confident_mask", "limb_ends_joined", "extract_foreground", "clean_alpha",
            "foreground_mask", "HINT", "PersonPose", "write_pose_views", "detector_status"]
@@ -55,8 +55,7 @@ BRIDGE = 0.2            # a hand or foot the mask cut off is joined back across 
 BRIDGE_GAP = 0.04       # ... over a gap at most this much of the person's height
 BRIDGE_NEAR = 0.01      # ... when a seen hand or foot landmark lies within this (of the height) of it
 LIMB_END_AREA = 0.008   # of the height squared: a hand or a foot is no larger (a hand held out: ~0.002)
-LIMB_ENDS = tuple(LANDMARK[f"{side}_{part}"] for side in ("left", "right")
-                  for part in ("wrist", "pinky", "index", "thumb", "ankle", "heel", "foot_index"))
+LIMB_ENDS = HANDS[0] + FEET[0] + HANDS[1] + FEET[1]
 
 
 @dataclass

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...foreground.pose import LANDMARK
+from ...foreground.pose import FEET, HANDS, LANDMARK
 
 SEEN = 0.5  # a landmark at least this visible counts as seen
 HIDDEN = 0.3  # the least weight of a landmark inside the photo
 OFF_PERSON = 0.1  # of the mask's height: a limb with a hidden landmark this far outside the mask is a guess
 UPPER_BODY = LANDMARK["left_hip"]  # landmarks before the hips: face, shoulders, arms, hands
-LIMBS = [[LANDMARK[f"{side}_{p}"] for p in parts] for side in ("left", "right")
-         for parts in (("elbow", "wrist", "pinky", "index", "thumb"), ("knee", "ankle", "heel", "foot_index"))]
+LIMBS = [[LANDMARK[f"{side}_{joint}"], *ends[k]] for k, side in enumerate(("left", "right"))
+         for joint, ends in (("elbow", HANDS), ("knee", FEET))]   # the elbow or knee, then the hand or foot
 FACE = LANDMARK["left_shoulder"]  # landmarks before the shoulders: the face
 FACE_DEPTH = 0.5
 ELBOW_DEPTH = 0.25  # share of BlazePose's elbow depth about the shoulder that is kept
