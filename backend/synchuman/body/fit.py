@@ -209,11 +209,16 @@ class BodyFitter:
                                   fit.limb_scale)
         return verts, project_to_photo(verts, fit.scale, fit.offset, fit.inverse_distance, fit.principal)
 
-    def _pose(self, phenotype, free_rotvecs, camera_rot, limb_scale=None):
-        """Landmarks (33, 3), silhouette points (N, 3) and joints (J, 3): camera frame, hip-centred."""
+    def _posed(self, phenotype, free_rotvecs, limb_scale=None):
+        """The posed model at the landmark and silhouette vertices (model frame)."""
         rot = torch.zeros(1, self.model.num_bones, 3, dtype=free_rotvecs.dtype)
         rot = rot.index_copy(1, self.free, free_rotvecs[None])
-        out = self.posed(phenotype[None], rot, limb_scale=limb_scale)
+        return self.posed(phenotype[None], rot, limb_scale=limb_scale)
+
+    def _pose(self, phenotype, free_rotvecs, camera_rot, limb_scale=None, posed=None):
+        """Landmarks (33, 3), silhouette points (N, 3) and joints (J, 3): camera frame, hip-centred.
+        posed: `_posed`'s output for these inputs, when it is already known."""
+        out = posed if posed is not None else self._posed(phenotype, free_rotvecs, limb_scale)
         to_camera = camera_rot @ FACING_CAMERA.to(camera_rot.dtype)
         verts = out.vertices[0] @ to_camera.T
         joints = out.joints[0] @ to_camera.T
@@ -280,11 +285,14 @@ class BodyFitter:
         if s.stride_from_ground and focal and world is not None and obs.mask is not None:
             soles = sole_rows(obs.mask, uv.numpy(), vis.numpy() >= FEET_SEEN, size)
 
+        with torch.no_grad():  # the body as it starts: while the camera alone is fitted, it is posed once
+            start = self._posed(phenotype_of(phen_logit), free, limbs())
+
         def losses(full: bool) -> dict:
             phenotype = phenotype_of(phen_logit)
             camera = axis_angle_to_matrix(camera_vec) @ camera0_t
             limb_scale = limbs()
-            marks, sil, _ = self._pose(phenotype, free, camera, limb_scale)
+            marks, sil, _ = self._pose(phenotype, free, camera, limb_scale, posed=None if full else start)
             scale = log_scale.exp()
             inverse_distance = scale / projection_focal if projection_focal else 0.0
             offset = offset0 + size * shift

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ...export.glb import write_glb
 from ...foreground import write_pose_views
 from ...jobs import Stage
 from ..base import Engine, EngineResult, ReconstructSettings
+from .beside import beside
 from .build import ROUGHNESS, PreviewBuild, build_preview
 from .views import VIEWS
 
@@ -55,8 +55,7 @@ class PreviewEngine(Engine):
         built = build_preview(photo, settings, progress)
         # The views depend only on the built mesh: they render on the second core while this thread
         # exports and draws the pose (the texture and the rig were made side by side likewise).
-        with ThreadPoolExecutor(1, thread_name_prefix="preview-views") as pool:
-            rendering = pool.submit(self._render_views, built, job)
+        with beside(self._render_views, built, job) as rendering:
             glb = self._export(built, job, progress, cancel)
             progress("render", 0, 1, "front, side and back views")
             views = self._write_pose(built, photo, job)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +28,7 @@ from . import mesh as M
 from . import silhouette as S
 from . import surface
 from .backpack import SIZE_M, SURFACE_M, Backpack, find_straps
+from .beside import beside
 from .body_fit import fit_body
 from .camera import PhotoCamera, focal_px
 from .head import Head, find_head
@@ -156,14 +157,13 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
     rgb_box = photo_box(rgba[..., :3], sil.box)
     head = find_head(rgb_box, sil.mask)
     progress("silhouette", 3, 3, f"fields ready (head: {head.method})")
-    body, why, straps = None, "the inflation was asked for", None
+    body, why, straps, inflated = None, "the inflation was asked for", None, None
     if method == "auto":
         progress("body", 0, 1, "fitting the body model")
-        # the fit runs on one thread: a backpack's straps are looked for on the other meanwhile
-        with ThreadPoolExecutor(1, thread_name_prefix="preview-straps") as pool:
-            looking = pool.submit(find_straps, rgba[..., :3], mask, person.pose.image) if person.pose is not None else None
+        # the fit runs on one thread: what the photo alone decides is found on the other meanwhile
+        with beside(_photo_only, rgba[..., :3], mask, person.pose, sil, radius) as photo_only:
             body, why = fit_body(person.pose, mask, focal_px((W, H), photo.focal_35mm, sil.height_px))
-            straps = looking.result() if looking is not None else None
+            straps, inflated = photo_only.result()
         progress("body", 1, 1, "body fitted" if body is not None else why)
     backpack = None
     if body is not None:
@@ -174,7 +174,7 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
                                  "note": "a typical daypack behind the back, seen by its straps (its size is a guess)"}
 
     # 3. geometry in photo pixels
-    dressed = _dressed_geometry(body, sil, radius, rgba[..., :3], mask, settings, progress, backpack) \
+    dressed = _dressed_geometry(body, sil, inflated, rgba[..., :3], mask, settings, progress, backpack) \
         if body is not None else None
     if body is not None and dressed is None:
         body, why = None, (f"reduced to {settings.max_faces} faces, the dressed surface did not stay closed; "
@@ -222,9 +222,8 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
     # 4. texture (one path for both geometries; without body parts, the back is the colour-cluster
     # fill) and the rig, which needs the closed mesh only: it runs on the second core meanwhile.
     closed_normals = M.vertex_normals(closed, closed_faces)
-    with ThreadPoolExecutor(1, thread_name_prefix="preview-rig") as pool:
-        rigging = pool.submit(_rig, closed, closed_faces, closed_normals, posed, person, camera, settings) \
-            if settings.rig else None
+    with beside(_rig, closed, closed_faces, closed_normals, posed, person, camera, settings) if settings.rig \
+            else nullcontext() as rigging:
         textured = texture_mesh(rgba[..., :3], alpha, closed_px, closed_faces, vertex_parts, part_names,
                                 head.placed(sil.box, (H, W)), int(settings.texture_size), part_colours=part_colours,
                                 tick=lambda d, t, msg="": progress("texture", d, t, msg))
@@ -269,13 +268,20 @@ def _volume(vertices: np.ndarray, faces: np.ndarray) -> float:
     return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
 
-def _dressed_geometry(body, sil: S.Silhouette, radius, rgb: np.ndarray, mask: np.ndarray, settings, progress,
+def _photo_only(rgb: np.ndarray, mask: np.ndarray, pose, sil: S.Silhouette, radius):
+    """What the dressed body takes from the photo alone: a backpack's straps (None: none seen) and the
+    silhouette's inflation depth (`_inflation_depth`)."""
+    straps = find_straps(rgb, mask, pose.image) if pose is not None else None
+    return straps, _inflation_depth(sil, radius, None)
+
+
+def _dressed_geometry(body, sil: S.Silhouette, inflated, rgb: np.ndarray, mask: np.ndarray, settings, progress,
                       backpack=None):
     """The fitted body dressed by the mask (dress.py), carrying `backpack` (backpack.Backpack) if any;
-    `rgb`, the photo, shows where an open coat's front is the legs: closed mesh in photo pixels,
-    faces, facts; None when the face budget is too small to keep it closed."""
+    `inflated`, the silhouette's inflation depth (`_inflation_depth`); `rgb`, the photo, shows where an
+    open coat's front is the legs: closed mesh in photo pixels, faces, facts; None when the face budget
+    is too small to keep it closed."""
     progress("geometry", 0, 5, "dressing the body")
-    inflated = _inflation_depth(sil, radius, None)
     cell = D.grid_cell(sil.height_px, settings.max_faces)
     H, W = mask.shape
     cut = mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
