@@ -234,6 +234,47 @@ def test_dressed_mesh_vertices_carry_body_parts(tmp_path):
     assert {"hips"} <= mid <= {"hips", "torso", "thigh.L", "thigh.R", "hand.L", "hand.R", "forearm.L", "forearm.R"}
 
 
+def test_the_rig_made_beside_the_texture_is_the_closed_meshs_spread_onto_the_glb(tmp_path):
+    """build_preview rigs the closed mesh on its side thread while the texture is baked, then spreads
+    the rig onto the GLB's vertices: every copy of a seam vertex carries its vertex's joints and
+    weights. Against rigging the GLB mesh itself (as before), only the elbows' and knees' ramps may
+    differ: their width is read from the limb's vertices at the joint, where seam copies counted twice."""
+    from synchuman.engines import ReconstructSettings
+    from synchuman.engines.preview import build_preview
+    from synchuman.images import load_photo
+    from synchuman.rig import rig_result
+    from synchuman.rig.weights import HINGES
+
+    case = _case("walking_coat_street", 512)
+    path = tmp_path / "walking.png"
+    Image.fromarray(case["photo"]).save(path)
+    built = build_preview(load_photo(path), ReconstructSettings(engine="preview"), lambda *a: None)
+    rig = built.rig
+    assert rig.weights.shape == (len(built.vertices), 4) and np.array_equal(rig.vertices, built.vertices)
+    _, closed_index = np.unique(built.vertices, axis=0, return_inverse=True)
+    closed_index = closed_index.reshape(-1)
+    assert closed_index.max() + 1 == len(built.closed_vertices) < len(built.vertices)   # seams repeat vertices
+    first = np.full(closed_index.max() + 1, -1)
+    first[closed_index[::-1]] = np.arange(len(closed_index))[::-1]
+    assert np.array_equal(rig.joints, rig.joints[first[closed_index]])
+    assert np.array_equal(rig.weights, rig.weights[first[closed_index]])
+
+    glb = rig_result(built.vertices, built.faces, body=built.body, pose=built.person.pose, mask=built.person.alpha,
+                     photo_to_output=built.to_photo, normals=built.normals)
+    assert np.array_equal(rig.skeleton.heads, glb.skeleton.heads)
+    ramps, glb_ramps = rig.facts["hinge_ramps_m"], glb.facts["hinge_ramps_m"]
+    assert ramps.keys() == glb_ramps.keys() and all(abs(ramps[k] - glb_ramps[k]) <= 0.01 for k in ramps)
+
+    def dense(r):
+        out = np.zeros((len(r.weights), rig.skeleton.count))
+        np.put_along_axis(out, r.joints.astype(int), r.weights, 1)
+        return out
+    differ = np.abs(dense(rig) - dense(glb)).max(1) > 1e-6
+    hinges = rig.skeleton.heads[[rig.skeleton.index(child) for _, child in HINGES]]
+    near = np.linalg.norm(built.vertices[:, None] - hinges[None], axis=-1).min(1) <= 1.5 * max(ramps.values())
+    assert not (differ & ~near).any()
+
+
 def test_a_standing_persons_shins_and_spine_stand_upright(tmp_path):
     """MediaPipe's metric depth puts a standing person's ankles 7-13 cm behind the knees (the whole body
     then leans forward over its feet); the fit takes that lean out of shins the photo shows at full
