@@ -67,6 +67,29 @@ def test_fit_recovers_longer_thighs_and_shorter_shins(body_model):
     assert BodyFitter(body_model, FitSettings(limb_range=0.15)).fit(truth.observation).limb_scale is None
 
 
+def test_a_fit_still_converging_goes_on_and_a_settled_one_stops(body_model):
+    """FitSettings.extra_iterations: a pose far from the start (knees folded back, kneeling) is still
+    converging when the iterations run out, so the fit goes on, closer to the truth; a settled fit
+    (standing, arms down) ends where it would have without them, to the bit."""
+    from synchuman.body.fit import FitSettings
+
+    def fit(truth, extra):
+        return BodyFitter(body_model, FitSettings(iterations=25, extra_iterations=extra)).fit(truth.observation)
+
+    kneeling = observe(body_model, [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+                       _pose(body_model, lowerleg01_L=(2.0, 0, 0), lowerleg01_R=(2.0, 0, 0), upperleg01_L=(-0.2, 0, 0)),
+                       yaw_deg=30)
+    short, extended = fit(kneeling, 0), fit(kneeling, 40)
+    assert "extra_iterations" not in short.losses and extended.losses["extra_iterations"] == 1.0
+    assert extended.losses["evaluations"] > short.losses["evaluations"]
+    miss = lambda f: max(_joint_errors(body_model, f, kneeling).values())  # noqa: E731
+    assert miss(extended) < 0.7 * miss(short), (miss(extended), miss(short))
+
+    standing = observe(body_model, [0.5, 0.5, 0.5, 0.5, 0.5, 0.5], _pose(body_model), yaw_deg=10)
+    settled, allowed = fit(standing, 0), fit(standing, 40)
+    assert "extra_iterations" not in allowed.losses and np.array_equal(settled.rotations, allowed.rotations)
+
+
 def test_fit_keeps_the_body_inside_a_wider_clothed_silhouette(body_model, fitter):
     """Clothes widen the mask; the body must stay itself (not swell to fill it) and inside it."""
     import cv2

@@ -10,7 +10,8 @@ pixels per metre at its depth. With a focal length (`PoseObservation.focal_px`) 
 model frame (z up, facing -y) is turned to face the camera upright by
 `FACING_CAMERA`, then by the fitted global rotation.
 
-The fit minimises, with L-BFGS on the CPU (first the camera alone, then everything):
+The fit minimises, with L-BFGS on the CPU (first the camera alone, then everything; longer where
+it is still converging, `FitSettings.extra_iterations`):
 - the 2D landmark error in pixels (relative to the person's size), weighted by visibility;
 - the error of the hip-centred 3D landmarks against MediaPipe's world landmarks (metres), which
   gives depth: a knee raised toward the camera, a seated pose, an arm pointing at the camera;
@@ -53,6 +54,7 @@ LEGS = ("upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L"
 FITTED_PHENOTYPES = ("gender", "age", "height", "proportions")
 UPRIGHT = ("spine05", "spine03", "spine01", "neck01", "head")  # the bones `weight_upright` keeps at rest
 TORSO = (LANDMARK["left_shoulder"], LANDMARK["right_shoulder"], LEFT_HIP, RIGHT_HIP)
+CONVERGING_WINDOW = 15  # evaluations over which FitSettings.still_converging is measured
 MOVED = 0.25  # a bone moves a landmark that moves at least this share of the farthest one's move
 
 
@@ -79,6 +81,11 @@ class PoseObservation:
 @dataclass
 class FitSettings:
     iterations: int = 80  # L-BFGS iterations on everything (one or two evaluations each)
+    # ... and up to this many more while the fit is still converging: its best loss fell by more than
+    # `still_converging` over the last CONVERGING_WINDOW evaluations (a kneeling or seated pose, far
+    # from the start, is still folding its legs when a standing one has long settled)
+    extra_iterations: int = 0
+    still_converging: float = 0.1
     align_iterations: int = 20  # first, the camera alone
     weight_2d: float = 1.0
     weight_3d: float = 1.0
@@ -319,7 +326,7 @@ class BodyFitter:
         stages = ((s.align_iterations, [camera_vec, log_scale, shift], False),
                   (s.iterations, [camera_vec, log_scale, shift, free, phen_logit] + ([limb_logit] if limb_range else []),
                    True))
-        evaluations, stride, swung = 0, None, False
+        evaluations, stride, swung, extended = 0, None, False, False
         for steps, params, full in stages:
             if full and soles is not None:  # the camera is placed: read the stride before the pose
                 with torch.no_grad():
@@ -336,19 +343,31 @@ class BodyFitter:
             opt = torch.optim.LBFGS(params, lr=1.0, max_iter=steps, history_size=20,
                                     line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12)
 
+            best = []  # the lowest loss so far, per evaluation
+
             def closure():
                 nonlocal evaluations
                 evaluations += 1
                 opt.zero_grad()
                 total = sum(losses(full).values())
                 total.backward()
+                value = float(total.detach())
+                best.append(min(value, best[-1]) if best else value)
                 return total
 
             opt.step(closure)
+            if full and s.extra_iterations and len(best) > CONVERGING_WINDOW \
+                    and best[-1] < (1.0 - s.still_converging) * best[-1 - CONVERGING_WINDOW]:
+                # the same optimiser goes on where it stopped (its curvature pairs kept)
+                opt.param_groups[0].update(max_iter=s.extra_iterations, max_eval=s.extra_iterations * 5 // 4)
+                opt.step(closure)
+                extended = True
 
         with torch.no_grad():
             final = {k: float(v) for k, v in losses(True).items()}
             final["evaluations"] = evaluations
+            if extended:
+                final["extra_iterations"] = 1.0
             if stride is not None:
                 final["stride_m"] = stride
             if swung:

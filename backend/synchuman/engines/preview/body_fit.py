@@ -38,6 +38,7 @@ FLOOR_REACH = 0.08  # of the body's height in the photo: the most a seated body 
 UPRIGHT_WEIGHT = 1e-3  # 100x the pose prior, on the spine, neck and head alone (body.fit.UPRIGHT)
 UNSEEN_WEIGHT = 1e-2  # 1000x the pose prior, on a leg no landmark speaks for (body.fit.LEGS): it stands
 FIT_ITERATIONS = 60  # L-BFGS iterations on everything (body.fit.FitSettings.iterations)
+EXTRA_ITERATIONS = 30  # ... and up to this many more while the fit is still converging (kneeling, seated)
 
 _lock = threading.Lock()
 _shared: dict = {}
@@ -53,7 +54,8 @@ def shared_fitter():
                 from ...body import shared_body_model
                 from ...body.fit import BodyFitter, FitSettings
 
-                settings = FitSettings(iterations=FIT_ITERATIONS, silhouette_points=600, weight_mask=MASK_WEIGHT,
+                settings = FitSettings(iterations=FIT_ITERATIONS, extra_iterations=EXTRA_ITERATIONS,
+                                       silhouette_points=600, weight_mask=MASK_WEIGHT,
                                        weight_upright=UPRIGHT_WEIGHT, weight_unseen_prior=UNSEEN_WEIGHT,
                                        stride_from_ground=True, arm_swing=True, perspective=False,
                                        limb_range=LIMB_RANGE)
