@@ -151,7 +151,7 @@ def run_case(spec, seed: int, model, fitter, save: Path | None) -> dict:
             _save(save / spec[0], verts_px[tm.vertex_index], tm, rows["body parts"]["views"])
     photo_rgba = Photo(rgba=np.dstack([photo, alpha]), has_alpha=True, path=None, sha256="", format="PNG",
                        original_size=(photo.shape[1], photo.shape[0]))
-    settings = ReconstructSettings(engine="preview")
+    settings = ReconstructSettings(engine="preview", rig=False)   # the rig would share the texture's time
     built = build_preview(photo_rgba, settings, lambda *a: None)
     pts = built.photo_coords(built.vertices)
     charts = built.notes["texture_charts"]

@@ -82,7 +82,7 @@ def preview_table(photo: Path) -> None:
     from synchuman.images import load_photo
     from synchuman.rig import rig_result
 
-    built = build_preview(load_photo(photo), ReconstructSettings(), lambda *a: None)
+    built = build_preview(load_photo(photo), ReconstructSettings(rig=False), lambda *a: None)   # rigged below
     print("| preview mesh | faces | rig step, body fitted here | rig step, body given |")
     print("|---|---|---|---|")
     started, cpu = time.perf_counter(), time.process_time()
