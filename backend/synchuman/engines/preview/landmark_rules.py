@@ -16,7 +16,8 @@ SEEN = 0.5  # a landmark at least this visible counts as seen
 HIDDEN = 0.3  # the least weight of a landmark inside the photo
 OFF_PERSON = 0.1  # of the mask's height: a limb with a hidden landmark this far outside the mask is a guess
 UPPER_BODY = LANDMARK["left_hip"]  # landmarks before the hips: face, shoulders, arms, hands
-LIMBS = [[LANDMARK[f"{side}_{joint}"], *ends[k]] for k, side in enumerate(("left", "right"))
+SIDES = ("left", "right")  # the order of foreground.pose.HANDS and FEET
+LIMBS = [[LANDMARK[f"{side}_{joint}"], *ends[k]] for k, side in enumerate(SIDES)
          for joint, ends in (("elbow", HANDS), ("knee", FEET))]   # the elbow or knee, then the hand or foot
 FACE = LANDMARK["left_shoulder"]  # landmarks before the shoulders: the face
 FACE_DEPTH = 0.5
@@ -135,6 +136,16 @@ def _guessed_limbs(uv: np.ndarray, seen: np.ndarray, mask: np.ndarray, inside: n
     return guessed
 
 
+def _hand(side: str) -> list[int]:
+    """The landmarks of the named side's hand (wrist, pinky, index, thumb)."""
+    return list(HANDS[SIDES.index(side)])
+
+
+def _foot(side: str) -> list[int]:
+    """The landmarks of the named side's foot (ankle, heel, toe)."""
+    return list(FEET[SIDES.index(side)])
+
+
 def _midpoint(points: np.ndarray, part: str) -> np.ndarray:
     """The midpoint of a landmark pair ("hip", "shoulder", ...) in (33, k) landmarks."""
     return (points[LANDMARK[f"left_{part}"]] + points[LANDMARK[f"right_{part}"]]) / 2
@@ -206,11 +217,11 @@ def _level_seated_thighs(world: np.ndarray) -> bool:
     for side, thigh in thighs.items():
         level = np.array([thigh[0], 0.0, thigh[2]])
         level *= max(np.linalg.norm(thigh), SEATED_THIGH * torso) / np.linalg.norm(level)
-        world[[LANDMARK[f"{side}_{p}"] for p in ("knee", "ankle", "heel", "foot_index")]] += level - thigh
+        world[[LANDMARK[f"{side}_knee"], *_foot(side)]] += level - thigh
         shin = world[LANDMARK[f"{side}_ankle"]] - world[LANDMARK[f"{side}_knee"]]
         down = np.array([shin[0], np.hypot(shin[1], shin[2]), 0.0])
         down *= max(np.linalg.norm(shin), SEATED_SHIN * torso) / np.linalg.norm(down)
-        world[[LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]] += down - shin
+        world[_foot(side)] += down - shin
     return True
 
 
@@ -237,7 +248,7 @@ def _kneeling_shins_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.nda
         if floor is None or floor + 1.0 - uv[knee, 1] > KNEE_ON_FLOOR * size:
             return False
     for side in ("left", "right"):
-        knee, ankle, heel, toe = (LANDMARK[f"{side}_{p}"] for p in ("knee", "ankle", "heel", "foot_index"))
+        knee, (ankle, heel, toe) = LANDMARK[f"{side}_knee"], _foot(side)
         shin = world[ankle] - world[knee]
         back = np.array([shin[0], 0.0, shin[2]]) / np.hypot(shin[0], shin[2])
         foot = float(np.linalg.norm(world[toe] - world[heel]))
@@ -272,7 +283,7 @@ def _legs_upright_in_depth(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, o
     standing = _standing_legs(uv, vis, outside)
     for side in ("left", "right"):
         hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
-        foot = [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]
+        foot = _foot(side)
         if side in standing:
             world[knee, 2] = world[hip, 2]
             world[foot, 2] += world[hip, 2] - world[ankle, 2]
@@ -293,8 +304,7 @@ def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.n
     from ...body.stride import RAISED_FOOT
 
     for side, other in (("left", "right"), ("right", "left")):
-        foot = [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]
-        ground = [LANDMARK[f"{other}_{p}"] for p in ("ankle", "heel", "foot_index")]
+        foot, ground = _foot(side), _foot(other)
         drop = world[ground[0], 1] - world[foot[0], 1]
         if seen[foot[0]] >= SEEN or seen[ground[0]] < SEEN or outside[foot + ground].any() or drop < RAISED_FOOT:
             continue
@@ -323,7 +333,7 @@ def _feet_on_the_floor(uv: np.ndarray, outside: np.ndarray, mask: np.ndarray, wo
     if abs(ankles[0] - ankles[1]) > RAISED_FOOT:
         return
     for side, row in zip(("left", "right"), rows):
-        foot = [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")]
+        foot = _foot(side)
         gap = row - uv[foot[1:], 1].max()
         if np.isfinite(gap) and gap > FLOOR_GAP * size:
             uv[foot, 1] += gap - SOLE_GAP * size
@@ -360,7 +370,7 @@ def _hands_on_lap(world: np.ndarray, uv: np.ndarray) -> None:
         if wrist[1] < hips[1] - margin or not knees_u[0] - margin <= wrist[0] <= knees_u[1] + margin:
             continue
         hip, knee = world[LANDMARK[f"{side}_hip"], 2], world[LANDMARK[f"{side}_knee"], 2]
-        hand = [LANDMARK[f"{side}_{p}"] for p in ("wrist", "pinky", "index", "thumb")]
+        hand = _hand(side)
         world[hand, 2] += hip + LAP_HAND * (knee - hip) - world[hand[0], 2]
         shoulder = world[LANDMARK[f"{side}_shoulder"], 2]
         world[LANDMARK[f"{side}_elbow"], 2] = shoulder + LAP_ELBOW * (world[hand[0], 2] - shoulder)
@@ -372,6 +382,5 @@ def _shrink_arm_depth(world: np.ndarray) -> None:
     by less. A walker's arms are set by the stride instead (body.stride.arm_swing). In place."""
     for side in ("left", "right"):
         shoulder = world[LANDMARK[f"{side}_shoulder"], 2]
-        for part, share in ((("elbow",), ELBOW_DEPTH), (("wrist", "pinky", "index", "thumb"), HAND_DEPTH)):
-            joints = [LANDMARK[f"{side}_{p}"] for p in part]
+        for joints, share in (([LANDMARK[f"{side}_elbow"]], ELBOW_DEPTH), (_hand(side), HAND_DEPTH)):
             world[joints, 2] = shoulder + share * (world[joints, 2] - shoulder)
