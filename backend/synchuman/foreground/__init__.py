@@ -10,8 +10,9 @@ their body pose.
 Where the alpha comes from, in order:
 1. the photo's own alpha channel (a cut-out), cleaned of specks;
 2. an engine's own model when it passes one (the synchuman engine's U²-Net, as the reference does);
-3. the learned person detector (`learned.BlazePose`): the chosen person's mask, refined at full
-   resolution by a two-colour edge matte (`masks.refine_edges`);
+3. the learned person detector (`learned.BlazePose`): the chosen person's mask, its hands held out
+   completed to the fingertips by their colour (`hands.hands_completed`: the mask fades along them),
+   refined at full resolution by a two-colour edge matte (`masks.refine_edges`);
 4. the classical segmentation (`classical.segment_rgb`), with a warning, when mediapipe is not installed
    or finds nobody.
 
@@ -36,6 +37,7 @@ import numpy as np
 
 from ..errors import SyncHumanError
 from .classical import segment_rgb
+from .hands import hands_completed
 from .learned import MODEL_NAME, BlazePose, Person, facing_checked
 from .masks import HINT, clean_alpha, foreground_mask, refine_edges
 from .pose import FEET, HANDS, VISIBLE, PersonPose, write_pose_views
@@ -142,6 +144,7 @@ def _learned_alpha(rgb: np.ndarray, person: Person) -> np.ndarray:
     x0, y0, x1, y1 = person.box
     ends = seen_limb_ends(person.pose)
     mask = limb_ends_joined(confident_mask(prob, y1 - y0, ends), prob, y1 - y0, ends)
+    mask = hands_completed(rgb, mask, person.pose.image if person.pose is not None else None, y1 - y0)
     if y1 - y0 < MATTE_MIN_HEIGHT:
         return clean_alpha(np.where(mask, 255, 0).astype(np.uint8), "the photo")
     alpha = refine_edges(rgb, mask, scale=max(1.0, 1.0 / person.frame[2]))
