@@ -61,6 +61,22 @@ def test_a_hand_held_out_over_a_brick_wall_is_completed_to_its_fingertips():
     assert (out & ~mask & ~hand).sum() <= 0.03 * hand.sum()   # and hardly any wall with them
 
 
+def test_a_hand_in_a_large_photo_is_worked_on_scaled_down_and_completed_at_full_size():
+    """The same arm drawn three times larger: the hand's reach (~240 px) is over the working scale's,
+    so the cut runs on a reduced crop and its result is brought back to the photo's pixels."""
+    import cv2
+
+    photo, mask, hand, marks = arm_held_out()
+    big = lambda a: cv2.resize(a.astype(np.uint8), None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)  # noqa: E731
+    photo, mask, hand = big(photo), big(mask) > 0, big(hand) > 0
+    marks[:, :2] *= 3
+    out = hands_completed(photo, mask, marks, 3 * HEIGHT_PX)
+    missing = hand & ~mask
+    assert out[mask].all()
+    assert (out & missing).sum() >= 0.9 * missing.sum()
+    assert (out & ~mask & ~hand).sum() <= 0.03 * hand.sum()
+
+
 def test_a_hand_the_colour_of_the_wall_adds_nothing_it_cannot_tell_apart():
     wall = brick_wall(400, 420, seed=1)
     photo, mask, hand, marks = arm_held_out(hand_colour=(120, 62, 48), background=wall)

@@ -77,22 +77,20 @@ def _hand_pixels(rgb: np.ndarray, mask: np.ndarray, wrist: np.ndarray, knuckles:
     rel = np.stack([x0 + (xs + 0.5) * (x1 - x0) / size[0] - 0.5 - wrist[0],
                     y0 + (ys + 0.5) * (y1 - y0) / size[1] - 0.5 - wrist[1]], -1)
     along = rel @ direction.astype(np.float32)
-    # distance from the segment wrist -> fingertips (a capsule about the hand's axis)
-    t = np.clip(along, 0.0, reach)
-    off = np.hypot(rel[..., 0] - t * direction[0], rel[..., 1] - t * direction[1])
-    region = off <= HALF_WIDTH * reach
+
+    def from_axis(lo: float, hi: float) -> np.ndarray:   # distance to the axis between lo and hi from the wrist
+        t = np.clip(along, lo, hi)
+        return np.hypot(rel[..., 0] - t * direction[0], rel[..., 1] - t * direction[1])
+
+    region = from_axis(0.0, reach) <= HALF_WIDTH * reach   # a capsule from the wrist to the fingertips
     if not (region & ~inside).any():
         return None
     # the hand's own colour, between the wrist and the knuckles, where the mask holds it (landmarks
     # a little off the hand put this disc on the background: a watermark beside a hand was taken)
-    t_palm = np.clip(along, PALM[0] * length, PALM[1] * length)
-    palm = inside & (np.hypot(rel[..., 0] - t_palm * direction[0], rel[..., 1] - t_palm * direction[1])
-                     <= PALM_RADIUS * reach)
+    palm = inside & (from_axis(PALM[0] * length, PALM[1] * length) <= PALM_RADIUS * reach)
     # the capsule and a band around it (a hand longer than the reach) may be the hand; the rest of
     # the crop off the mask is background
-    t_out = np.clip(along, 0.0, OUTER * reach)
-    near = np.hypot(rel[..., 0] - t_out * direction[0], rel[..., 1] - t_out * direction[1]) \
-        <= (HALF_WIDTH + OUTER - 1.0) * reach
+    near = from_axis(0.0, OUTER * reach) <= (HALF_WIDTH + OUTER - 1.0) * reach
     background = ~near & ~inside
     if palm.sum() < MIN_PALM or background.sum() < MIN_PALM:
         return None
@@ -114,8 +112,9 @@ def _hand_pixels(rgb: np.ndarray, mask: np.ndarray, wrist: np.ndarray, knuckles:
     found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_CLOSE,
                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (crease, crease))).astype(bool) & near
     # only what joins the mask (the hand grows from the wrist the mask holds)
-    n, parts = cv2.connectedComponents((found | (inside & near)).astype(np.uint8), connectivity=8)
-    joined = np.unique(parts[inside & near])
+    held = inside & near
+    n, parts = cv2.connectedComponents((found | held).astype(np.uint8), connectivity=8)
+    joined = np.unique(parts[held])
     keep = found & ~inside & np.isin(parts, joined[joined > 0])
     if keep.sum() > MAX_FILL * (near & ~inside).sum():
         return None
