@@ -12,6 +12,7 @@ import torch
 
 from synchuman.body.fit import FREE_BONES, BodyFitter
 from synchuman.body.synthetic import observe
+from synchuman.foreground.pose import LANDMARK
 
 pytestmark = pytest.mark.slow  # shares the session's anny build with test_body_model.py
 
@@ -267,3 +268,36 @@ def test_a_walking_persons_arms_swing_against_the_legs(body_model):
     assert abs(hands(plain.joints_camera) - true_hands) > 0.15, hands(plain.joints_camera)
     assert abs(hands(swinging.joints_camera) - true_hands) < 0.1, hands(swinging.joints_camera)
     assert swinging.losses["arm_swing"] == 1.0 and "arm_swing" not in plain.losses
+
+
+def _elbow_bend_deg(model, joints: np.ndarray, side: str) -> float:
+    shoulder, elbow, wrist = (joints[model.bone(f"{bone}.{side}")] for bone in ("upperarm01", "lowerarm01", "wrist"))
+    upper, fore = elbow - shoulder, wrist - elbow
+    return math.degrees(math.acos(upper @ fore / np.linalg.norm(upper) / np.linalg.norm(fore)))
+
+
+def test_a_forearm_no_landmark_speaks_for_hangs_on_from_its_upper_arm(body_model):
+    """Below a half-body photo's frame the hands are unseen (their landmarks carry no weight), and
+    nothing else says where the forearms go. The model's rest pose bends the elbow 42 degrees, and a
+    prior towards rest kept that bend, which the upper arms, turned down, pointed at the camera. With
+    `weight_hanging_elbow` such a forearm hangs on from its upper arm, bent HANGING_ELBOW_BEND; a
+    forearm whose hand is seen keeps the bend the photo shows."""
+    from synchuman.body.fit import HANGING_ELBOW_BEND, FitSettings
+
+    truth = observe(body_model, [0.5] * 6, _pose(body_model, upperarm01_L=(0, 0.85, 0), upperarm01_R=(0, -0.85, 0)))
+    for side in ("L", "R"):
+        assert _elbow_bend_deg(body_model, truth.joints_camera, side) > 40   # the rest pose's bend
+    half = truth.observation
+    left_hand = [LANDMARK[f"left_{point}"] for point in ("wrist", "pinky", "index", "thumb")]   # below the frame
+    half.visibility[left_hand] = 0.0
+    half.mask = None
+    rested = BodyFitter(body_model, FitSettings()).fit(half)
+    hanging = BodyFitter(body_model, FitSettings(weight_hanging_elbow=1e-2)).fit(half)
+    assert _elbow_bend_deg(body_model, rested.joints_camera, "L") > 40
+    assert _elbow_bend_deg(body_model, hanging.joints_camera, "L") == pytest.approx(math.degrees(HANGING_ELBOW_BEND), abs=3)
+    # the seen right arm keeps its bend, and the upper arms stay where the photo shows them
+    assert _elbow_bend_deg(body_model, hanging.joints_camera, "R") > 40
+    errors = _joint_errors(body_model, hanging, truth)
+    assert max(errors[b] for b in FREE_BONES if b not in ("lowerarm01.L", "wrist.L")) < 0.04, errors
+    forearm = hanging.joints_camera[body_model.bone("wrist.L")] - hanging.joints_camera[body_model.bone("lowerarm01.L")]
+    assert forearm[1] > 0.8 * np.linalg.norm(forearm)   # down (camera y is down)

@@ -320,6 +320,21 @@ def test_the_legs_lengths_are_fitted_where_an_ankle_is_seen(tmp_path):
     assert hidden.notes["body_fit"]["leg_lengths"] is None and hidden.body.limb_scale is None
 
 
+def test_a_half_body_persons_arms_hang_where_the_hands_are_below_the_frame(tmp_path):
+    """The half-body person's hands are below the photo's frame; the fit once kept the body model's
+    rest bend of the elbow (42 degrees), and the upper arms, turned down, pointed the forearms at the
+    camera: the hands 9-10 cm from the true ones on seven of eight renders. Unseen forearms now hang
+    on from their upper arms (body.fit.HANGING_ELBOW_BEND)."""
+    build = _built(tmp_path, "half_body_hood_chelsea", rig=False)[1]
+    joint = lambda bone: build.body.joints[build.body.bone_labels.index(bone)]  # noqa: E731  (y up, z towards the camera)
+    for side in ("L", "R"):
+        shoulder, elbow, wrist = joint(f"upperarm01.{side}"), joint(f"lowerarm01.{side}"), joint(f"wrist.{side}")
+        upper, fore = elbow - shoulder, wrist - elbow
+        bend = np.degrees(np.arccos(upper @ fore / np.linalg.norm(upper) / np.linalg.norm(fore)))
+        assert bend < 30, (side, bend)
+        assert -fore[1] > 0.9 * np.linalg.norm(fore), (side, fore)   # hanging down, not held out
+
+
 def test_a_kneeling_persons_shins_lie_behind_the_knees_and_the_body_on_the_floor(tmp_path):
     """BlazePose slopes a kneeling person's hidden shins up to the feet, and the rule that puts feet on
     the mask's bottom pulled their photo positions down: the fitted toes went 5-6 cm through the floor,

@@ -19,7 +19,9 @@ it is still converging, `FitSettings.extra_iterations`):
   larger than the body, so only "outside" is penalised);
 - priors: small rotations, knees that bend one way only, a phenotype near the average (muscle and
   weight held at it: `FITTED_PHENOTYPES`), and with `weight_unseen_prior` a leg no landmark of any
-  weight speaks for kept near its rest (standing);
+  weight speaks for kept near its rest (standing), and with `weight_hanging_elbow` a forearm no
+  landmark of any weight speaks for (a hand below a half-body photo's frame) hanging on from its
+  upper arm, bent HANGING_ELBOW_BEND: the model's rest pose bends the elbow 43 degrees;
 - with a focal length, the stride: when the mask shows where both feet stand, the depth between the
   feet is read from their rows (`body.stride`) and replaces the landmarks' own, which compress a
   walking person's stride to a third and may flip it; with `arm_swing`, a step also sets the arms'
@@ -49,12 +51,16 @@ FREE_BONES = ("spine05", "spine03", "spine01", "neck01", "head", "clavicle.L", "
               "upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R")
 KNEES = ("lowerleg01.L", "lowerleg01.R")
 LEGS = ("upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R")
+ARMS = (("upperarm01.L", "lowerarm01.L", "wrist.L"), ("upperarm01.R", "lowerarm01.R", "wrist.R"))  # shoulder, elbow, wrist
 # The phenotype the fit reads from a photo. Muscle and weight change the body's girth, which nothing
 # here measures (the mask only bounds the body: clothes are wider than it), so they stay average.
 FITTED_PHENOTYPES = ("gender", "age", "height", "proportions")
 UPRIGHT = ("spine05", "spine03", "spine01", "neck01", "head")  # the bones `weight_upright` keeps at rest
 TORSO = (LANDMARK["left_shoulder"], LANDMARK["right_shoulder"], LEFT_HIP, RIGHT_HIP)
 CONVERGING_WINDOW = 15  # evaluations over which FitSettings.still_converging is measured
+# An arm hanging at rest bends its elbow a little (the rest pose's 43 degrees is far more): the bend
+# `weight_hanging_elbow` gives an unseen forearm. 10 degrees let the fit bend it backwards.
+HANGING_ELBOW_BEND = np.radians(20.0)
 MOVED = 0.25  # a bone moves a landmark that moves at least this share of the farthest one's move
 
 
@@ -92,6 +98,7 @@ class FitSettings:
     weight_mask: float = 0.3
     weight_pose_prior: float = 1e-5
     weight_unseen_prior: float = 0.0  # the same, on the legs' bones (LEGS) that move no landmark of any weight
+    weight_hanging_elbow: float = 0.0  # an unseen forearm (no landmark of any weight) hangs on from its upper arm (HANGING_ELBOW_BEND)
     weight_shape_prior: float = 1e-5
     limb_range: float = 0.0  # the legs' segments may be this much longer or shorter (0: the phenotype's)
     weight_limb_prior: float = 1e-3
@@ -195,6 +202,8 @@ class BodyFitter:
         self.posed = model.restricted(torch.cat([self.landmarks.vertex_ids, self.silhouette_ids]))
         self.moved = self._landmarks_moved()
         self.legs = torch.tensor([b in LEGS for b in FREE_BONES])
+        self.arms = torch.tensor([[model.bone(b) for b in arm] for arm in ARMS])  # (2, 3) joints
+        self.forearms = torch.tensor([FREE_BONES.index(arm[1]) for arm in ARMS])
 
     def _landmarks_moved(self) -> torch.Tensor:
         """(free bones, 33): which landmarks each free bone moves, turned a little at the rest pose: by
@@ -246,7 +255,11 @@ class BodyFitter:
         # a leg the landmarks say nothing about (beyond the photo's frame, or guessed off the person)
         # stands: free, the silhouette alone would turn it along the line of sight, where it hides (an
         # arm's rest pose is held out, no better a guess than where the silhouette leaves it)
-        unseen = self.legs & ~(self.moved & (weights > 0)).any(1)
+        spoken_for = (self.moved & (weights > 0)).any(1)
+        unseen = self.legs & ~spoken_for
+        # ... and a forearm no landmark speaks for (the hand below a half-body photo's frame) hangs on
+        # from its upper arm rather than keep the rest pose's bent elbow
+        unseen_arms = self.arms[~spoken_for[self.forearms]]
 
         # Start: the average body, turned like the torso of the world landmarks (if any), placed
         # and scaled by least squares on the visible torso landmarks.
@@ -299,7 +312,7 @@ class BodyFitter:
             phenotype = phenotype_of(phen_logit)
             camera = axis_angle_to_matrix(camera_vec) @ camera0_t
             limb_scale = limbs()
-            marks, sil, _ = self._pose(phenotype, free, camera, limb_scale, posed=None if full else start)
+            marks, sil, joints = self._pose(phenotype, free, camera, limb_scale, posed=None if full else start)
             scale = log_scale.exp()
             inverse_distance = scale / projection_focal if projection_focal else 0.0
             offset = offset0 + size * shift
@@ -316,6 +329,10 @@ class BodyFitter:
                                                        + 10 * (torch.relu(-knee[:, 0]) ** 2).sum())
                 if s.weight_unseen_prior and unseen.any():
                     terms["unseen"] = s.weight_unseen_prior * (free[unseen] ** 2).sum()
+                if s.weight_hanging_elbow and len(unseen_arms):
+                    upper = torch.nn.functional.normalize(joints[unseen_arms[:, 1]] - joints[unseen_arms[:, 0]], dim=-1)
+                    fore = torch.nn.functional.normalize(joints[unseen_arms[:, 2]] - joints[unseen_arms[:, 1]], dim=-1)
+                    terms["hanging_elbow"] = s.weight_hanging_elbow * ((float(np.cos(HANGING_ELBOW_BEND)) - (upper * fore).sum(-1)) ** 2).sum()
                 if s.weight_upright:
                     terms["upright"] = s.weight_upright * (free[self.upright] ** 2).sum()
                 terms["shape"] = s.weight_shape_prior * ((phenotype - 0.5) ** 2).sum()
