@@ -813,6 +813,52 @@ def test_the_mask_between_two_thighs_is_no_deeper_than_they_are():
     assert np.isinf(lo[0, 13])                           # a gap wider than twice the reach is no gap
 
 
+def test_a_limb_the_mask_shows_wider_than_the_body_is_as_much_deeper():
+    """A trouser leg or a sleeve is round about its limb: where the mask reaches a little beyond the
+    body's outline, the dressed volume reaches as far beyond its front and back (`dress._depth_ease`).
+    A vertical cylinder (radius 20 px) whose mask reaches 4 px beyond it on each side comes out 8 px
+    deeper; on a bare part (`bare_px`: the face, hands) it keeps its own depth, and a mask that
+    reaches much further (another part: a skirt, an arm beside the torso) says nothing of it."""
+    import trimesh
+
+    from synchuman.engines.preview import dress
+    from synchuman.engines.preview.silhouette import analyse
+
+    limb = trimesh.creation.cylinder(radius=20.0, height=300.0, sections=64)
+    limb.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))   # axis along v
+    vertices, faces = trimesh.remesh.subdivide_to_size(limb.vertices, limb.faces, 4.0)   # vertices all along it
+    body_px = np.asarray(vertices) + [200.0, 200.0, 0.0]
+
+    def depth_at_the_middle(half_width: int, bare_px=None) -> float:
+        alpha = np.zeros((400, 400), np.uint8)
+        alpha[50:350, 200 - half_width:200 + half_width + 1] = 255
+        vol, origin, _ = dress.occupancy(body_px, faces, analyse(alpha), 2.0, None, hip_row=0.0, bare_px=bare_px)
+        column = vol[int(round((200 - origin[1]) / 2.0)), int(round((200 - origin[0]) / 2.0))]
+        return 2.0 * float(column.sum())    # cells covered along z, in pixels
+
+    tight = depth_at_the_middle(20)
+    assert tight == pytest.approx(40.0, abs=4.0)                             # the body (and the blur's rim)
+    assert depth_at_the_middle(24) - tight == pytest.approx(8.0, abs=1.5)    # 4 px of ease in front and behind
+    assert depth_at_the_middle(22) - tight == pytest.approx(4.0, abs=1.5)
+    assert depth_at_the_middle(24, bare_px=body_px) == pytest.approx(tight, abs=0.5)
+    assert depth_at_the_middle(70) - tight < 2.0                             # far wider: another part's
+
+
+def test_a_deepened_body_keeps_a_gap_wider_than_twice_its_ease():
+    """An arm 6 cells in front of the torso, both deepened by 2 cells: the gap between them narrows
+    by 4 cells and stays; a fractional ease covers its last cell in part."""
+    from synchuman.engines.preview import dress
+
+    body = np.zeros((1, 1, 40), np.float32)
+    body[..., 5:15] = 1.0     # the torso
+    body[..., 21:25] = 1.0    # the arm
+    grown = dress._deepened(body, np.full((1, 1), 2.0, np.float32))[0, 0]
+    assert grown[3:17].min() == 1.0 and grown[19:27].min() == 1.0 and grown[2] == 0.0 and grown[27] == 0.0
+    assert grown[17:19].max() == 0.0                                        # the gap stays
+    half = dress._deepened(body, np.full((1, 1), 1.5, np.float32))[0, 0]
+    assert half[3] == pytest.approx(0.5) and half[4] == 1.0 and half[2] == 0.0
+
+
 def test_a_garment_on_turned_hips_is_turned_with_them():
     """A skirt on hips turned from the camera is an ellipse turned with them: the photo shows it wider
     than its own width, its depth over that width grows, and its chords' midpoints slope across the

@@ -44,6 +44,10 @@ log = logging.getLogger("synchuman.preview")
 
 VIEW_MAX_SIDE = 1024
 ROUGHNESS = 0.8
+# Parts whose clothes the mask's reach beyond the body does not deepen (dress._depth_ease): the face
+# and hands are bare, hair is no clothing, and a torso is wider than deep (with its ease, the
+# benchmark's torsos came out 2-4 mm further from the truth)
+UNEASED_PARTS = ("head", "neck", "torso", "hand.L", "hand.R")
 HEAD_DEPTH_BOOST = 0.4   # inflation makes a round blob ~0.75x as deep as wide; a head is deeper than wide
 METHOD_ENV = "SYNCHUMAN_PREVIEW_METHOD"   # "inflation" forces the fallback (benchmarks compare the two)
 
@@ -295,10 +299,11 @@ def _dressed_geometry(body, sil: S.Silhouette, inflated, rgb: np.ndarray, mask: 
     hips = px[body.vertex_parts == body.part_names.index("hips")]
     hip_row, hip_width = float(np.median(hips[:, 1])), float(np.ptp(hips[:, 0]))
     hands_px = px[np.isin(body.vertex_parts, [body.part_names.index("hand.L"), body.part_names.index("hand.R")])]
+    bare_px = px[np.isin(body.vertex_parts, [body.part_names.index(p) for p in UNEASED_PARTS])]
     solids = (backpack.in_photo(body.camera),) if backpack is not None else ()
     for _ in range(2):
         vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete, solids,
-                                         body.torso_turn, hands_px, hip_width, rgb)
+                                         body.torso_turn, hands_px, hip_width, rgb, bare_px)
         progress("geometry", 2, 5, "surface")
         px, faces = surface.extract(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:

@@ -4,7 +4,9 @@
 An occupancy volume on a grid of cubic cells over the person's box:
 1. body: the winding number of the body's surface along each grid column (every crossing counts,
    +1 entering, -1 leaving), averaged over each cell along z, so the surface lands between cells to
-   sub-cell precision and a limb in front of the body keeps its gap;
+   sub-cell precision and a limb in front of the body keeps its gap; grown in depth, on the clothed
+   parts, by as much as the mask reaches beyond the body's outline nearby (a sleeve or a trouser
+   leg is round about its limb: `_depth_ease`);
 2. garment: where the mask reaches beyond the body (a skirt between the legs, a coat's flare, hair,
    a hood), an interval per column about a depth centre continued from the nearby body (smooth
    fill), as thick as the silhouette's inflation there (a round cross-section as wide as that part
@@ -35,6 +37,8 @@ from .silhouette import Silhouette
 ROWS = 220  # grid cells over the person's height (before the face budget's say)
 MIN_ROWS = 140  # however small the budget (the reduction takes it the rest of the way): thin arms stay
 BLUR_CELLS = 1.0
+EASE_SEARCH = 0.025  # of the person's height: the mask's edge this near the body's outline is its clothes'
+MAX_EASE = 0.015  # ... which deepen the body by at most this much in front and behind
 GAP_WIDTH = 0.03  # of the person's height: mask this close to the body on both sides lies between two body parts
 
 
@@ -116,7 +120,7 @@ def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48))
 def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated,
               hip_row: float, complete_in: tuple[int, int] | None = None, solids: tuple[Solid, ...] = (),
               torso_turn: float = 0.0, hands_px: np.ndarray | None = None, hip_width: float = np.inf,
-              rgb: np.ndarray | None = None):
+              rgb: np.ndarray | None = None, bare_px: np.ndarray | None = None):
     """The dressed volume on the grid: (volume (ny, nx, nz) in 0..1, origin (u, v, z) of node 0, facts).
     `inflated(u, v)`: the silhouette inflation's half-depth (pixels) at photo points, a garment's
     least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide).
@@ -128,7 +132,9 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     beyond them (`_around_the_legs`: `hands_px`, the fitted hands' photo points, and `hip_width`,
     the hips' width in pixels; inf: every run keeps its tube). `solids`: shapes added to the union
     (a backpack). `rgb`: the photo, where an open coat shows the legs between its panels
-    (`garment_tube.coat_opening`: the tube's front there is the legs')."""
+    (`garment_tube.coat_opening`: the tube's front there is the legs'). `bare_px`: photo points of
+    the parts whose depth the mask's reach beyond them does not grow (`_depth_ease`; the preview
+    passes the head, neck, torso and hands)."""
     u0, v0, u1, v1 = sil.box
     if complete_in is not None:
         lo, hi = np.floor(body_px[:, :2].min(0)) - 2 * cell, np.ceil(body_px[:, :2].max(0)) + 2 * cell
@@ -158,9 +164,11 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     lo_g, hi_g, phi, thick, opening = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips, torso_turn,
                                                hands, hip_width, colours)
 
-    # the grid's depth covers the body and the garment (a skirt can be deeper than the legs inside it)
-    zlo = min([float(body_px[:, 2].min()), float(lo_g[thick > 0].min(initial=np.inf))] + [float(x.lo[2]) for x in solids])
-    zhi = max([float(body_px[:, 2].max()), float(hi_g[thick > 0].max(initial=-np.inf))] + [float(x.hi[2]) for x in solids])
+    ease = _depth_ease(has, phi, cell, sil.height_px, None if bare_px is None else _cells_near(bare_px, u0, v0, cell, nx, ny))
+    ease_px = float(np.ceil(ease.max(initial=0.0))) * cell
+    # the grid's depth covers the body, its ease and the garment (a skirt can be deeper than the legs inside it)
+    zlo = -ease_px + min([float(body_px[:, 2].min()), float(lo_g[thick > 0].min(initial=np.inf))] + [float(x.lo[2]) for x in solids])
+    zhi = ease_px + max([float(body_px[:, 2].max()), float(hi_g[thick > 0].max(initial=-np.inf))] + [float(x.hi[2]) for x in solids])
     z0 = zlo - 3 * cell
     nz = int(np.ceil((zhi - zlo) / cell)) + 7
     # the body: winding along each column, averaged over each cell: sum_s clip(t - k, 0, 1), t in cells + 0.5
@@ -174,6 +182,7 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     zk = z0 + cell * np.arange(nz, dtype=np.float32)
     # a body mesh with holes cannot leak beyond its own extent along a column
     body *= (zk[None, None] <= front[..., None] + cell) & (zk[None, None] >= back[..., None] - cell) & has[..., None]
+    body = _deepened(body, ease)
     garment = np.minimum(zk[None, None] + cell / 2, hi_g[..., None])
     garment -= np.maximum(zk[None, None] - cell / 2, lo_g[..., None])
     union = np.maximum(body, np.clip(garment / cell, 0.0, 1.0, out=garment))
@@ -192,6 +201,39 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
              "garment_columns": round(float(((thick > 0) & ~has).sum() / max(int((phi > 0).sum()), 1)), 4),
              "open_coat_cells": int(opening.sum())}
     return vol, (float(u0), float(v0), z0), facts
+
+
+def _depth_ease(has: np.ndarray, phi: np.ndarray, cell: float, height_px: float, bare: np.ndarray | None) -> np.ndarray:
+    """Per grid column (cells), how much deeper than the body the person is in front and behind:
+    where the mask reaches a little beyond the body's outline (clothes with some ease, or a body
+    fuller than the model's average girth), it reaches as far beyond its front and back (a sleeve or
+    a trouser leg is round about the limb). Read at the body's outline where the mask's edge is within
+    EASE_SEARCH of it (further, it is another part: an arm beside the torso, a skirt), capped at
+    MAX_EASE, carried over the body's columns, and none on the bare parts (`bare`: the face stays)."""
+    h8 = has.astype(np.uint8)
+    outline = has & ~(cv2.erode(h8, np.ones((3, 3), np.uint8)) > 0)
+    reach = phi / cell - 0.5   # a cell's centre lies half a cell inside the body's outline
+    known = outline & (reach < EASE_SEARCH * height_px / cell)
+    if bare is not None:
+        known &= ~bare
+    if known.sum() < 8:
+        return np.zeros(has.shape, np.float32)
+    ease = _fill(np.clip(reach, 0.0, MAX_EASE * height_px / cell), known)
+    ease = cv2.GaussianBlur(ease.astype(np.float32), (0, 0), 2.0)
+    if bare is not None:
+        ease[bare] = 0.0
+    return np.where(has, ease, 0.0).astype(np.float32)
+
+
+def _deepened(body: np.ndarray, ease: np.ndarray) -> np.ndarray:
+    """The body's occupancy (ny, nx, nz) grown along z by each column's `ease` (cells, fractional): a
+    gap wider than twice the ease (an arm in front of the torso) stays."""
+    out = body.copy()
+    for r in range(1, int(np.ceil(ease.max(initial=0.0))) + 1):
+        w = np.clip(ease - (r - 1), 0.0, 1.0)[..., None].astype(np.float32)
+        np.maximum(out[..., r:], body[..., :-r] * w, out=out[..., r:])
+        np.maximum(out[..., :-r], body[..., r:] * w, out=out[..., :-r])
+    return out
 
 
 def _cells_near(points_px: np.ndarray, u0: float, v0: float, cell: float, nx: int, ny: int) -> np.ndarray:
