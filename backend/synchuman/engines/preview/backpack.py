@@ -29,7 +29,8 @@ LIGHTNESS = 0.5  # weight of lightness against hue in colour distances
 SIDES_ALIKE = 0.5  # a band between two different colours (a garment's edge) loses this share of their difference
 MIN_CONTRAST = 14.0  # Lab units: a strap differs this much from the cloth on both sides of it
 MIN_ROWS = 0.4  # share of the rows in which a side shows its band (a pack's side beside it may hide it)
-MAX_WANDER = 0.05  # shoulder widths: how far from one column a band may wander and still be one strap
+MAX_WANDER = 0.05  # shoulder widths: how far from one line a band may wander and still be one strap
+MAX_SLANT, SLANT_STEPS = 0.35, 7  # columns per row: the steepest slant of a strap's line, and the steps up to it
 MAX_COLOUR_SPREAD = 0.6  # of its contrast: one strap keeps one colour down its length
 MAX_PAIR_COLOUR = 22.0  # Lab units between the two straps' colours
 ABOVE = (0.25, 0.45)  # torso lengths above the shoulder joints, beside the face: long hair is there, a strap is not
@@ -71,6 +72,27 @@ def _band_scores(lab_row: np.ndarray, inside: np.ndarray, half: int):
         - SIDES_ALIKE * np.linalg.norm(left - right, axis=1)
     ok = (xs == np.arange(n)) & (c_in == 1) & (l_in >= 0.5) & (r_in >= 0.5)
     return np.where(ok, contrast, 0.0), centre
+
+
+def _strap_line(v: np.ndarray, x: np.ndarray, rows: np.ndarray, tolerance: float) -> np.ndarray:
+    """Which band candidates (row v, offset x from the torso's axis) lie on the one line through
+    them that most rows agree on (a vote, one per row): a candidate and a slant (MAX_SLANT; a turned
+    or leaning torso's straps run slanted across the rows) make a line, and the candidates within
+    `tolerance` of it in their rows support it."""
+    first = int(rows[0])
+    row_of = (v - first).astype(int)
+    best, best_near = -1, np.zeros(len(v), bool)
+    for slant in np.linspace(-MAX_SLANT, MAX_SLANT, 2 * SLANT_STEPS + 1):
+        pred = x[:, None] + slant * (v[None, :] - v[:, None])   # (line through candidate i, at candidate j's row)
+        hit = np.abs(x[None, :] - pred) <= tolerance
+        covered = np.zeros((len(v), len(rows)), bool)
+        i, j = np.nonzero(hit)
+        covered[i, row_of[j]] = True
+        support = covered.sum(1)
+        k = int(np.argmax(support))
+        if support[k] > best:
+            best, best_near = int(support[k]), hit[k]
+    return best_near
 
 
 def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Straps | None:
@@ -135,10 +157,8 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
         f = found[k]
         v = np.array([p[0] for p in f], np.float64)
         x = np.array([p[1] for p in f], np.float64)
-        # rows covered within the tolerance of each candidate column (a vote; one per row)
-        support = [len(np.unique(v[np.abs(x - column) <= tolerance])) for column in x]
-        near = np.abs(x - x[int(np.argmax(support))]) <= tolerance
-        if np.max(support) < MIN_ROWS * len(rows):
+        near = _strap_line(v, x, rows, tolerance)
+        if near.sum() == 0 or len(np.unique(v[near])) < MIN_ROWS * len(rows):
             return None
         contrast = np.array([p[2] for p in f])[near]
         colours = np.array([p[3] for p in f])[near]
