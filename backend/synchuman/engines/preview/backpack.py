@@ -82,7 +82,7 @@ def _strap_line(v: np.ndarray, x: np.ndarray, rows: np.ndarray, tolerance: float
     first = int(rows[0])
     row_of = (v - first).astype(int)
     best, best_near = -1, np.zeros(len(v), bool)
-    for slant in np.linspace(-MAX_SLANT, MAX_SLANT, 2 * SLANT_STEPS + 1):
+    for slant in sorted(np.linspace(-MAX_SLANT, MAX_SLANT, 2 * SLANT_STEPS + 1), key=abs):   # ties: the least slant
         pred = x[:, None] + slant * (v[None, :] - v[:, None])   # (line through candidate i, at candidate j's row)
         hit = np.abs(x[None, :] - pred) <= tolerance
         covered = np.zeros((len(v), len(rows)), bool)
