@@ -48,6 +48,35 @@ def test_forward_matches_anny_for_a_random_body_and_pose(anny_body, body_model):
     assert (ours64.vertices - ref["vertices"]).abs().max().item() < 1e-5
 
 
+def test_a_body_posing_few_bones_and_few_vertices_is_the_whole_bodys_restricted(body_model):
+    """`restricted(vertex_ids, posable)`, what a fit poses: with only the posable bones (and the
+    root) turned, it gives the whole model's joints and those vertices, legs stretched or not; it
+    chains fewer levels (the other bones follow their nearest posable ancestor) and reads no other
+    bone's rotation."""
+    from synchuman.body.fit import FREE_BONES
+
+    gen = torch.Generator().manual_seed(3)
+    posable = torch.tensor([body_model.bone(b) for b in FREE_BONES])
+    vertex_ids = torch.arange(5, body_model.num_vertices, 11)
+    few = body_model.restricted(vertex_ids, posable=posable)
+    assert len(few._levels) < len(body_model._levels)
+    phenotype = torch.rand(2, 6, generator=gen)
+    every = 0.4 * torch.randn(2, body_model.num_bones, 3, generator=gen)
+    turned = torch.zeros_like(every)
+    turned[:, posable], turned[:, 0] = every[:, posable], every[:, 0]
+    translation = torch.tensor([[0.1, -0.2, 0.9], [0.0, 0.3, 0.0]])
+    for limb_scale in (None, torch.tensor([[1.1, 0.9], [0.95, 1.05]])):
+        whole = body_model(phenotype, turned, translation, limb_scale)
+        part = few(phenotype, turned, translation, limb_scale)
+        assert (part.joints - whole.joints).abs().max() < 1e-5
+        assert (part.bone_rotations - whole.bone_rotations).abs().max() < 1e-5
+        assert (part.vertices - whole.vertices[:, vertex_ids]).abs().max() < 1e-5
+        # the other bones' rotations are not read
+        assert torch.equal(few(phenotype, every, translation, limb_scale).vertices, part.vertices)
+    # where they are turned, the whole body differs: the check above can fail
+    assert (body_model(phenotype, every, translation, limb_scale).vertices[:, vertex_ids] - part.vertices).abs().max() > 0.01
+
+
 def test_default_body_is_a_plausible_closed_adult(body_model):
     out = body_model()
     v = out.vertices[0].numpy()

@@ -199,7 +199,7 @@ class BodyFitter:
         step = max(1, model.num_vertices // self.settings.silhouette_points)
         self.silhouette_ids = torch.arange(0, model.num_vertices, step)
         self._n_landmark_vertices = len(self.landmarks.vertex_ids)
-        self.posed = model.restricted(torch.cat([self.landmarks.vertex_ids, self.silhouette_ids]))
+        self.posed = model.restricted(torch.cat([self.landmarks.vertex_ids, self.silhouette_ids]), posable=self.free)
         self.moved = self._landmarks_moved()
         self.legs = torch.tensor([b in LEGS for b in FREE_BONES])
         self.arms = torch.tensor([[model.bone(b) for b in arm] for arm in ARMS])  # (2, 3) joints

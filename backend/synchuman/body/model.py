@@ -76,17 +76,37 @@ def nearest_rotation(m: torch.Tensor) -> torch.Tensor:
     return (u * fix[..., None, :]) @ vh
 
 
-def _anchor_weights(value: torch.Tensor, count: int, lo: float, hi: float) -> torch.Tensor:
-    """(B,) values -> (B, count) piecewise-linear weights over evenly spaced anchors (clamped): the
-    two anchors around each value share it linearly. On an anchor the gradient is the segment's
-    above it (the tent form relu(1 - |v - a| / step) has none there, and a fit starting at the middle
-    anchor never moved)."""
-    step = (hi - lo) / (count - 1)
+def _anchor_table():
+    """Per column of the stacked variations (one per anchor of each group in _VARIATIONS): which
+    phenotype it reads (len(PHENOTYPES): none, the middle), its group's range, anchor spacing, last
+    segment and its own anchor; race's columns are equal shares, given as `fixed` (else -1)."""
+    columns = []
+    for name, count, span in _VARIATIONS:
+        source = PHENOTYPES.index(name) if name in PHENOTYPES else len(PHENOTYPES)
+        lo, hi = span or (0.0, 1.0)
+        for k in range(count):
+            columns.append((source, lo, hi, (hi - lo) / (count - 1), count - 2, k, -1.0 if span else 1.0 / count))
+    source, lo, hi, step, last, anchor, fixed = zip(*columns)
+    return (torch.tensor(source), torch.tensor(lo), torch.tensor(hi), torch.tensor(step), torch.tensor(last),
+            torch.tensor(anchor), torch.tensor(fixed))
+
+
+_ANCHORS = _anchor_table()
+
+
+def _anchor_weights(phenotype: torch.Tensor) -> torch.Tensor:
+    """(B, 6) phenotype -> (B, 26) piecewise-linear weights over each variation's evenly spaced
+    anchors (clamped): the two anchors around a value share it linearly. On an anchor the gradient
+    is the segment's above it (the tent form relu(1 - |v - a| / step) has none there, and a fit
+    starting at the middle anchor never moved). All groups at once: per group, its own dozen small
+    operations cost more than the rest of the shape."""
+    source, lo, hi, step, last, anchor, fixed = (t.to(phenotype.dtype) if t.is_floating_point() else t for t in _ANCHORS)
+    value = torch.cat([phenotype, phenotype.new_full((phenotype.shape[0], 1), 0.5)], 1)[:, source]
     position = (value.clamp(lo, hi) - lo) / step
-    below = position.detach().floor().clamp(0, count - 2).long()[:, None]
-    upper = (position[:, None] - below).to(value.dtype)
-    weights = value.new_zeros(value.shape[0], count)
-    return weights.scatter(1, below, 1 - upper).scatter_add(1, below + 1, upper)
+    below = torch.minimum(position.detach().floor().clamp(min=0), last)
+    upper = position - below
+    weights = torch.where(anchor == below, 1 - upper, torch.where(anchor == below + 1, upper, torch.zeros_like(upper)))
+    return torch.where(fixed >= 0, fixed, weights)
 
 
 class BodyModel:
@@ -119,8 +139,8 @@ class BodyModel:
         self.keypoint_weights = t("keypoint_weights")  # (P, V) rows sum to 1
         self.texture_coordinates = arrays["texture_coordinates"]
         self.face_texture_indices = arrays["face_texture_indices"]
-        self._levels = self._depth_levels(self.bone_parents)
         self._parents = torch.tensor([max(p, 0) for p in self.bone_parents])
+        self._set_posable(None)
         self._limbs = self._limb_segments()
 
     # -- sizes and names ---------------------------------------------------------------------------
@@ -138,54 +158,81 @@ class BodyModel:
         except ValueError:
             raise KeyError(f"no bone {label!r} in the body model") from None
 
-    @staticmethod
-    def _depth_levels(parents: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Bones grouped by depth below the root, so one batched product poses a whole level."""
-        depth = [0] * len(parents)
-        for i, p in enumerate(parents):
-            depth[i] = 0 if p < 0 else depth[p] + 1  # parents come before their children
-        levels = []
-        for d in range(1, max(depth) + 1):
-            idx = [i for i in range(len(parents)) if depth[i] == d]
-            levels.append((torch.tensor(idx), torch.tensor([parents[i] for i in idx])))
-        return levels
+    def _set_posable(self, posable) -> None:
+        """The tables `forward` poses with. Only the root and the bones in `posable` (all when None)
+        turn; every other bone keeps its reference pose, so it turns with its nearest posable ancestor
+        (its anchor), and the head offsets between them add up (`_chain`): a fit that turns 19 of 104
+        bones chains 7 levels instead of 16."""
+        n = self.num_bones
+        turns = [True] * n if posable is None else [i == 0 for i in range(n)]
+        for i in ([] if posable is None else [int(b) for b in posable]):
+            turns[i] = True
+        anchor, depth = [-1] * n, [0] * n
+        for i, p in enumerate(self.bone_parents):  # parents come before their children
+            if p >= 0:
+                anchor[i] = p if turns[p] else anchor[p]
+                depth[i] = depth[anchor[i]] + 1
+        self._posable = torch.tensor([i for i in range(n) if turns[i]])
+        position = {int(b): k for k, b in enumerate(self._posable)}
+        # the posable bones by depth below the root, so one batched product poses a whole level:
+        # (bones, their anchors, their places in _posable)
+        self._levels = []
+        for d in range(1, max(depth[i] for i in range(n) if turns[i]) + 1):
+            idx = [i for i in range(n) if turns[i] and depth[i] == d]
+            self._levels.append((torch.tensor(idx), torch.tensor([anchor[i] for i in idx]),
+                                 torch.tensor([position[i] for i in idx])))
+        if posable is None:
+            self._owner = self._chain = None
+            return
+        # each bone's anchor, or itself where it turns; the bones from a bone up to its anchor
+        self._owner = torch.tensor([i if turns[i] else anchor[i] for i in range(n)])
+        self._turns = torch.tensor(turns)
+        self._chain = torch.zeros(n, n, dtype=self.dtype)
+        for i in range(1, n):
+            j = i
+            while j != anchor[i]:
+                self._chain[i, j] = 1.0
+                j = self.bone_parents[j]
 
-    def _limb_segments(self) -> list[tuple[int, int, int, torch.Tensor, torch.Tensor]]:
-        """Per LIMB_SEGMENTS entry and side: (its index in limb_scale, the bone at its top, the bone at
-        its end, its own bones as a (J,) 0/1 mask, the bones from its end down as a (J,) mask)."""
+    def _limb_segments(self) -> tuple[torch.Tensor, ...]:
+        """The LIMB_SEGMENTS on both sides, one row each: (its index in limb_scale, the bone at its
+        top, the bone at its end, its own bones as a (J,) 0/1 mask, the bones from its end down as a
+        (J,) mask)."""
         below = [[i] for i in range(self.num_bones)]
         for i in reversed(range(self.num_bones)):   # parents come before their children
             if self.bone_parents[i] >= 0:
                 below[self.bone_parents[i]] += below[i]
-        out = []
+        rows = []
         for k, (_, bones, end) in enumerate(LIMB_SEGMENTS):
             for side in ("L", "R"):
                 own = torch.zeros(self.num_bones, dtype=self.dtype)
                 own[[self.bone(f"{b}.{side}") for b in bones]] = 1.0
                 after = torch.zeros(self.num_bones, dtype=self.dtype)
                 after[below[self.bone(f"{end}.{side}")]] = 1.0
-                out.append((k, self.bone(f"{bones[0]}.{side}"), self.bone(f"{end}.{side}"), own, after))
-        return out
+                rows.append((k, self.bone(f"{bones[0]}.{side}"), self.bone(f"{end}.{side}"), own, after))
+        k, top, end, own, after = zip(*rows)
+        return torch.tensor(k), torch.tensor(top), torch.tensor(end), torch.stack(own), torch.stack(after)
 
     def stretched_limbs(self, vertices: torch.Tensor, heads: torch.Tensor, limb_scale: torch.Tensor):
         """Rest vertices (B, V, 3) and bone heads (B, J, 3) with each leg segment's length scaled by
         limb_scale (B, len(LIMB_SEGMENTS)): what hangs below a segment moves with its end, and the
-        segment's own skin stretches along it; each vertex as much as its skin weights say."""
-        dv, dh = torch.zeros_like(vertices), torch.zeros_like(heads)
-        for k, top, end, own, after in self._limbs:
-            stretch = (limb_scale[:, k] - 1.0)[:, None, None]
-            span = heads[:, end] - heads[:, top]                       # (B, 3)
-            length = span.norm(dim=-1, keepdim=True).clamp(min=1e-6)
-            axis = span / length
+        segment's own skin stretches along it; each vertex as much as its skin weights say. All
+        segments at once (S of them), each measured on the unstretched body."""
+        k, top, end, own, after = self._limbs
+        stretch = (limb_scale[:, k] - 1.0)[..., None, None]             # (B, S, 1, 1)
+        start = heads[:, top]
+        span = heads[:, end] - start                                     # (B, S, 3)
+        length = span.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+        axis = span / length
 
-            def along(points):   # how far along the segment, within it (B, N, 1)
-                return ((points - heads[:, None, top]) @ axis[..., None]).clamp(min=0.0) \
-                    .minimum(length[:, None])
+        def moved(points, w_own, w_after):  # (B, N, 3) and their (S, N) weights -> (B, N, 3)
+            along = ((points[:, None] - start[:, :, None]) @ axis[..., None]).clamp(min=0.0) \
+                .minimum(length[:, :, None])                             # how far along, within (B, S, N, 1)
+            step = w_after[None, :, :, None] * span[:, :, None] + w_own[None, :, :, None] * along * axis[:, :, None]
+            return points + (stretch * step).sum(1)
 
-            w_own, w_after = self.skin_weights @ own, self.skin_weights @ after
-            dv = dv + stretch * (w_after[None, :, None] * span[:, None] + w_own[None, :, None] * along(vertices) * axis[:, None])
-            dh = dh + stretch * (after[None, :, None] * span[:, None] + own[None, :, None] * along(heads) * axis[:, None])
-        return vertices + dv, heads + dh
+        return (moved(vertices, own @ self.skin_weights.T, after @ self.skin_weights.T),
+                moved(heads, own, after))
 
     # -- shape ---------------------------------------------------------------------------------------
     def default_phenotype(self, batch: int = 1) -> torch.Tensor:
@@ -193,24 +240,19 @@ class BodyModel:
 
     def shape_coefficients(self, phenotype: torch.Tensor) -> torch.Tensor:
         """(B, 6) phenotype in PHENOTYPES order -> (B, K) compact basis coefficients."""
-        batch = phenotype.shape[0]
-        parts = []
-        for name, count, span in _VARIATIONS:
-            if span is None:  # race: equal shares
-                parts.append(phenotype.new_full((batch, count), 1.0 / count))
-                continue
-            value = phenotype[:, PHENOTYPES.index(name)] if name in PHENOTYPES else phenotype.new_full((batch,), 0.5)
-            parts.append(_anchor_weights(value, count, *span))
-        variations = torch.cat(parts, 1)  # (B, 26)
+        variations = _anchor_weights(phenotype)  # (B, 26)
         mask = self.variation_mask[None]
         # Each phenotype blend shape weighs the product of the variations it combines.
         weights = torch.prod(variations[:, None, :] * mask + (1 - mask), -1)
         return weights @ self.phenotype_projection
 
-    def restricted(self, vertex_ids: torch.Tensor) -> "BodyModel":
+    def restricted(self, vertex_ids: torch.Tensor, posable=None) -> "BodyModel":
         """The same body posing only the vertices `vertex_ids` (a fit poses just the few it
-        measures); it has no faces, and its keypoint weights are restricted likewise."""
+        measures); it has no faces, and its keypoint weights are restricted likewise. With `posable`
+        (bone indices), only those bones and the root turn: `forward` reads no other rotation."""
         sub = copy.copy(self)
+        if posable is not None:
+            sub._set_posable(posable)
         sub.template_vertices = self.template_vertices[vertex_ids]
         sub.vertex_basis = self.vertex_basis[:, vertex_ids].contiguous()
         sub.skin_weights = self.skin_weights[vertex_ids]
@@ -248,38 +290,39 @@ class BodyModel:
             rest_v, heads = self.stretched_limbs(rest_v, heads, limb_scale)
         eye = torch.eye(3, dtype=self.dtype)
         if rotations is None:
-            rotations = eye.expand(batch, self.num_bones, 3, 3)
+            rotations = eye.expand(batch, len(self._posable), 3, 3)
         elif rotations.shape[-1] == 3 and rotations.dim() == 3:
-            rotations = axis_angle_to_matrix(rotations)
+            rotations = axis_angle_to_matrix(rotations[:, self._posable])
+        else:
+            rotations = rotations[:, self._posable]
         if translation is None:
             translation = torch.zeros(batch, 3, dtype=self.dtype)
-        ref = self.reference_orientation.expand(batch, -1, -1, -1)
+        ref = self.reference_orientation
         par = self._parents
-        # Reference head offsets: a parent's turn from its rest to its reference orientation
-        # carries its children's heads along (the root's is not applied).
+        # A bone's world orientation is H @ ref, H being the product of the rotations from the root
+        # down to it, after the root's own frame: H_child = H_parent @ rotation_child. Its head sits
+        # at the parent's plus H_parent @ offset, the offset being the rest head's from its parent's,
+        # turned from the parent's rest to its reference orientation (the root's turn is not applied).
         turn = ref @ rest_r.transpose(-1, -2)
-        turn = torch.cat([eye.expand(batch, 1, 3, 3), turn[:, 1:]], 1)
-        offsets = (turn[:, par] @ (heads - heads[:, par])[..., None])[..., 0]
-        # Local step from parent to child: K = [U_p^T D_c U_c | U_p^T offset_c].
-        ref_pt = ref[:, par].transpose(-1, -2)
-        k_rot = ref_pt @ rotations @ ref
-        k_t = (ref_pt @ offsets[..., None])[..., 0]
-        root_rot = ref[:, 0].transpose(-1, -2) @ rotations[:, 0] @ ref[:, 0]
-        world_r = k_rot.clone()
-        world_r[:, 0] = root_rot
-        world_t = k_t.clone()
-        world_t[:, 0] = translation
-        for idx, parent_idx in self._levels:
-            pr = world_r[:, parent_idx]
-            world_t = world_t.index_copy(1, idx, (pr @ k_t[:, idx, :, None])[..., 0] + world_t[:, parent_idx])
-            world_r = world_r.index_copy(1, idx, pr @ k_rot[:, idx])
+        offsets = (torch.cat([eye.expand(batch, 1, 3, 3), turn[:, 1:]], 1)[:, par] @ (heads - heads[:, par])[..., None])[..., 0]
+        reach = offsets if self._chain is None else self._chain @ offsets  # from each bone's anchor
+        h = (ref[0].T @ rotations[:, 0])[:, None].expand(batch, self.num_bones, 3, 3)
+        t = translation[:, None].expand(batch, self.num_bones, 3)
+        for idx, anchor, place in self._levels:
+            ha = h[:, anchor]
+            t = t.index_copy(1, idx, t[:, anchor] + (ha @ reach[:, idx, :, None])[..., 0])
+            h = h.index_copy(1, idx, ha @ rotations[:, place])
+        if self._owner is not None:  # the bones that do not turn follow their anchors
+            h = h[:, self._owner]
+            t = torch.where(self._turns[:, None], t, t[:, self._owner] + (h @ reach[..., None])[..., 0])
+        world_r = h @ ref
         # Skinning transform T = W P^-1, P being the rest pose [R | h].
-        skin_r = world_r @ rest_r.transpose(-1, -2)
-        skin_t = world_t - (skin_r @ heads[..., None])[..., 0]
+        skin_r = h @ turn
+        skin_t = t - (skin_r @ heads[..., None])[..., 0]
         skin = torch.cat([skin_r, skin_t[..., None]], -1)  # (B, J, 3, 4)
         blend = torch.einsum("vj,bjxy->bvxy", self.skin_weights, skin)
         vertices = (blend[..., :3] @ rest_v[..., None])[..., 0] + blend[..., 3]
-        return BodyPose(vertices=vertices, joints=world_t, bone_rotations=world_r,
+        return BodyPose(vertices=vertices, joints=t, bone_rotations=world_r,
                         skinning_transforms=skin, rest_vertices=rest_v)
 
     __call__ = forward
