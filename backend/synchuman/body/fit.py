@@ -26,7 +26,8 @@ it is still converging, `FitSettings.extra_iterations`):
   feet is read from their rows (`body.stride`) and replaces the landmarks' own, which compress a
   walking person's stride to a third and may flip it; with `arm_swing`, a step also sets the arms'
   depth, each hand swinging against its own foot (MediaPipe's arm depth carries almost no
-  information).
+  information); the forward swing is a least reach, and the 2D landmarks and the bones' lengths (the
+  forearm's foreshortening) say how much further the hand goes.
 Only the bones a photo can show are free (spine, neck, head, clavicles, arms, legs, feet); twist
 bones, fingers and toes keep their reference pose. Only the vertices the losses read are posed.
 """
@@ -319,7 +320,11 @@ class BodyFitter:
             proj = project_to_photo(marks, scale, offset, inverse_distance, principal)
             terms = {"2d": s.weight_2d * (weights_2d * (((proj - uv) / size) ** 2).sum(-1)).sum() / weights.sum().clamp(min=1e-6)}
             if world is not None:
-                terms["3d"] = s.weight_3d * (weights * ((marks - world) ** 2).sum(-1)).sum() / weights.sum().clamp(min=1e-6)
+                miss = marks - world
+                if swing_way is not None:  # the arm swung forward may go further, not less far (arm_swing)
+                    short = torch.relu(swing_way * (world[:, 2] - marks[:, 2]))
+                    miss = torch.cat([miss[:, :2], torch.where(swing_way != 0, short, miss[:, 2])[:, None]], 1)
+                terms["3d"] = s.weight_3d * (weights * (miss ** 2).sum(-1)).sum() / weights.sum().clamp(min=1e-6)
             if full and outside is not None:
                 d = _sample(outside, project_to_photo(sil, scale, offset, inverse_distance, principal))
                 terms["mask"] = s.weight_mask * ((d / size) ** 2).mean()
@@ -343,7 +348,7 @@ class BodyFitter:
         stages = ((s.align_iterations, [camera_vec, log_scale, shift], False),
                   (s.iterations, [camera_vec, log_scale, shift, free, phen_logit] + ([limb_logit] if limb_range else []),
                    True))
-        evaluations, stride, swung, extended = 0, None, False, False
+        evaluations, stride, swung, extended, swing_way = 0, None, False, False, None
         for steps, params, full in stages:
             if full and soles is not None:  # the camera is placed: read the stride before the pose
                 with torch.no_grad():
@@ -354,7 +359,7 @@ class BodyFitter:
                                                  focal, floor, float(principal[1]), size)
                     swung = s.arm_swing and stride is not None and abs(stride) >= MIN_SWING_STRIDE
                     if swung:
-                        world = arm_swing(world)
+                        world, swing_way = arm_swing(world)
             # L-BFGS: the problem is a smooth least squares; it converges in far fewer evaluations
             # than a first-order method.
             opt = torch.optim.LBFGS(params, lr=1.0, max_iter=steps, history_size=20,

@@ -99,18 +99,27 @@ def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: 
     return world, stride
 
 
-def arm_swing(world: torch.Tensor) -> torch.Tensor:
+def arm_swing(world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The world landmarks with each arm's depth set by the stride: in a step, each hand swings
     against its own side's foot (SWING of that foot's depth about the feet's centre, the elbow half
     as far) about its shoulder. MediaPipe's own depth for the elbows and wrists carries almost no
     information (correlation 0.0-0.4 with the truth, benchmarks/pose_depth.py); a swing is a fact of
-    walking. Called only where the stride was read from the feet and is at least MIN_SWING_STRIDE."""
+    walking. Called only where the stride was read from the feet and is at least MIN_SWING_STRIDE.
+
+    Also returns, per landmark (33,), -1 on the arm swung forward (its elbow and hand) and 0
+    elsewhere: that swing is a least reach, and how far beyond it the arm reaches is the photo's to
+    say (its foreshortening). An arm swinging forward bends its elbow, and the benchmark walkers'
+    forward hands reach about twice the swing; a hand swinging back has no such freedom (with a
+    least reach on it too, two of twelve walkers came out worse than with none, docs/benchmarks.md)."""
     ankles = world[list(ANKLES), 2]
     world = world.clone()
+    way = torch.zeros(len(world), dtype=world.dtype)
     for side in (0, 1):
         swing = -SWING * float(ankles[side] - ankles.mean())
         shoulder = float(world[SHOULDERS[side], 2])
         hand = list(HANDS[side])
         world[hand, 2] += shoulder + swing - world[hand[0], 2]
         world[ARM_ELBOWS[side], 2] = shoulder + swing / 2
-    return world
+        if swing < 0:  # forward: towards the camera, -z
+            way[hand + [ARM_ELBOWS[side]]] = -1.0
+    return world, way
