@@ -62,6 +62,7 @@ CONVERGING_WINDOW = 15  # evaluations over which FitSettings.still_converging is
 # An arm hanging at rest bends its elbow a little (the rest pose's 43 degrees is far more): the bend
 # `weight_hanging_elbow` gives an unseen forearm. 10 degrees let the fit bend it backwards.
 HANGING_ELBOW_BEND = np.radians(20.0)
+_HANGING_COS = float(np.cos(HANGING_ELBOW_BEND))
 MOVED = 0.25  # a bone moves a landmark that moves at least this share of the farthest one's move
 
 
@@ -337,7 +338,7 @@ class BodyFitter:
                 if s.weight_hanging_elbow and len(unseen_arms):
                     upper = torch.nn.functional.normalize(joints[unseen_arms[:, 1]] - joints[unseen_arms[:, 0]], dim=-1)
                     fore = torch.nn.functional.normalize(joints[unseen_arms[:, 2]] - joints[unseen_arms[:, 1]], dim=-1)
-                    terms["hanging_elbow"] = s.weight_hanging_elbow * ((float(np.cos(HANGING_ELBOW_BEND)) - (upper * fore).sum(-1)) ** 2).sum()
+                    terms["hanging_elbow"] = s.weight_hanging_elbow * ((_HANGING_COS - (upper * fore).sum(-1)) ** 2).sum()
                 if s.weight_upright:
                     terms["upright"] = s.weight_upright * (free[self.upright] ** 2).sum()
                 terms["shape"] = s.weight_shape_prior * ((phenotype - 0.5) ** 2).sum()

@@ -113,7 +113,7 @@ def _hand_pixels(rgb: np.ndarray, mask: np.ndarray, wrist: np.ndarray, knuckles:
                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (crease, crease))).astype(bool) & near
     # only what joins the mask (the hand grows from the wrist the mask holds)
     held = inside & near
-    n, parts = cv2.connectedComponents((found | held).astype(np.uint8), connectivity=8)
+    _, parts = cv2.connectedComponents((found | held).astype(np.uint8), connectivity=8)
     joined = np.unique(parts[held])
     keep = found & ~inside & np.isin(parts, joined[joined > 0])
     if keep.sum() > MAX_FILL * (near & ~inside).sum():
