@@ -134,7 +134,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     axis = np.interp(rows, [shoulders[1], hips[1]], [shoulders[0], hips[0]])
     cloth = np.median(lab[rows, np.clip(axis.astype(int), 0, w - 1)], 0)
     # per row and side, every column where a band stands out (as an offset from the axis); then the
-    # column most rows agree on
+    # line most rows agree on (_strap_line)
     found = {0: [], 1: []}  # side -> (row, offset from the axis, contrast, colour)
     for v, axis_u in zip(rows, axis):
         for frac in HALF_WIDTHS:
@@ -158,7 +158,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
         v = np.array([p[0] for p in f], np.float64)
         x = np.array([p[1] for p in f], np.float64)
         near = _strap_line(v, x, rows, tolerance)
-        if near.sum() == 0 or len(np.unique(v[near])) < MIN_ROWS * len(rows):
+        if len(np.unique(v[near])) < MIN_ROWS * len(rows):
             return None
         contrast = np.array([p[2] for p in f])[near]
         colours = np.array([p[3] for p in f])[near]
