@@ -76,7 +76,7 @@ def nearest_rotation(m: torch.Tensor) -> torch.Tensor:
     return (u * fix[..., None, :]) @ vh
 
 
-def _anchor_table():
+def _anchor_table(dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
     """Per column of the stacked variations (one per anchor of each group in _VARIATIONS): which
     phenotype it reads (len(PHENOTYPES): none, the middle), its group's range, anchor spacing, last
     segment and its own anchor; race's columns are equal shares, given as `fixed` (else -1)."""
@@ -87,20 +87,16 @@ def _anchor_table():
         for k in range(count):
             columns.append((source, lo, hi, (hi - lo) / (count - 1), count - 2, k, -1.0 if span else 1.0 / count))
     source, lo, hi, step, last, anchor, fixed = zip(*columns)
-    return (torch.tensor(source), torch.tensor(lo), torch.tensor(hi), torch.tensor(step), torch.tensor(last),
-            torch.tensor(anchor), torch.tensor(fixed))
+    return (torch.tensor(source), *(torch.tensor(c, dtype=dtype) for c in (lo, hi, step, last, anchor, fixed)))
 
 
-_ANCHORS = _anchor_table()
-
-
-def _anchor_weights(phenotype: torch.Tensor) -> torch.Tensor:
+def _anchor_weights(phenotype: torch.Tensor, table: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """(B, 6) phenotype -> (B, 26) piecewise-linear weights over each variation's evenly spaced
     anchors (clamped): the two anchors around a value share it linearly. On an anchor the gradient
     is the segment's above it (the tent form relu(1 - |v - a| / step) has none there, and a fit
     starting at the middle anchor never moved). All groups at once: per group, its own dozen small
-    operations cost more than the rest of the shape."""
-    source, lo, hi, step, last, anchor, fixed = (t.to(phenotype.dtype) if t.is_floating_point() else t for t in _ANCHORS)
+    operations cost more than the rest of the shape. table: `_anchor_table` in the phenotype's dtype."""
+    source, lo, hi, step, last, anchor, fixed = table
     value = torch.cat([phenotype, phenotype.new_full((phenotype.shape[0], 1), 0.5)], 1)[:, source]
     position = (value.clamp(lo, hi) - lo) / step
     below = torch.minimum(position.detach().floor().clamp(min=0), last)
@@ -140,6 +136,7 @@ class BodyModel:
         self.texture_coordinates = arrays["texture_coordinates"]
         self.face_texture_indices = arrays["face_texture_indices"]
         self._parents = torch.tensor([max(p, 0) for p in self.bone_parents])
+        self._anchors = _anchor_table(dtype)
         self._set_posable(None)
         self._limbs = self._limb_segments()
 
@@ -240,7 +237,7 @@ class BodyModel:
 
     def shape_coefficients(self, phenotype: torch.Tensor) -> torch.Tensor:
         """(B, 6) phenotype in PHENOTYPES order -> (B, K) compact basis coefficients."""
-        variations = _anchor_weights(phenotype)  # (B, 26)
+        variations = _anchor_weights(phenotype, self._anchors)  # (B, 26)
         mask = self.variation_mask[None]
         # Each phenotype blend shape weighs the product of the variations it combines.
         weights = torch.prod(variations[:, None, :] * mask + (1 - mask), -1)
