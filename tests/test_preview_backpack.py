@@ -14,19 +14,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import clothed_people as cp  # noqa: E402
 
-from synchuman.engines.preview.backpack import MIN_CONTRAST, SIZE_M, Backpack, find_straps  # noqa: E402
+from synchuman.engines.preview.backpack import MIN_CONTRAST, SIZE_M, Backpack, _one_colour, find_straps  # noqa: E402
 from synchuman.foreground import cut_person  # noqa: E402
 from synchuman.foreground.pose import LANDMARK  # noqa: E402
 
 
-def _straps(name: str, seed: int, garments: tuple[str, ...] | None = None):
-    """find_straps on the benchmark's person `name` (benchmark seed `seed`, 512 px), its garments
+def _straps(name: str, seed: int, garments: tuple[str, ...] | None = None, size: int = 512):
+    """find_straps on the benchmark's person `name` (benchmark seed `seed`, `size` px), its garments
     replaced by `garments` if given."""
     spec = next(c for c in cp.CASES if c[0] == name)
     index = cp.CASES.index(spec)
     if garments is not None:
         spec = (spec[0], spec[1], garments, *spec[3:])
-    rgb = cp.render_case(spec, 512, seed=1000 * seed + index + 1)["photo"][..., :3]
+    rgb = cp.render_case(spec, size, seed=1000 * seed + index + 1)["photo"][..., :3]
     person = cut_person(rgb)
     assert person.pose is not None
     straps = find_straps(rgb, person.alpha >= 128, person.pose.image)
@@ -44,6 +44,30 @@ def test_a_backpacks_straps_are_found(name, seed):
     degrees): a vote for one column missed them, the vote for one slanted line finds them."""
     straps = _straps(name, seed)
     assert straps is not None and straps.contrast >= MIN_CONTRAST
+
+
+def test_a_strap_in_shade_is_still_one_of_a_pair():
+    """Seed 2's seated person (1024 px): her left strap lies in the shade of the pack beside it, half
+    as light as the right one (Lab distance 23, over MAX_PAIR_COLOUR) but of the same chromaticity."""
+    assert _straps("seated_hair_backpack_room", 2, size=1024) is not None
+
+
+def test_two_colours_are_one_straps_colour_alike_or_shaded_not_otherwise():
+    """find_straps' colours are Lab (OpenCV's 8-bit scale) with the lightness scaled by LIGHTNESS."""
+    import cv2
+
+    from synchuman.engines.preview.backpack import LIGHTNESS
+
+    def lab(rgb):
+        c = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB)[0, 0].astype(np.float64)
+        return c * [LIGHTNESS, 1, 1]
+
+    red = np.array([110, 46, 26])
+    assert _one_colour(lab(red), lab(red + 4))
+    assert _one_colour(lab(red), lab(red * 0.55))             # in shade: same chromaticity
+    assert not _one_colour(lab(red), lab(red * 0.3))          # too dark for the same strap in shade
+    assert not _one_colour(lab(red), lab([40, 60, 110]))      # blue and red
+    assert not _one_colour(lab([196, 198, 192]), lab([59, 60, 58]))  # white and dark grey (seed 1's crossed arms)
 
 
 @pytest.mark.parametrize("name,seed", [("standing_studio", 0), ("walking_coat_street", 0),

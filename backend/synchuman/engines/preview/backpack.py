@@ -33,6 +33,8 @@ MAX_WANDER = 0.05  # shoulder widths: how far from one line a band may wander an
 MAX_SLANT, SLANT_STEPS = 0.35, 7  # columns per row: the steepest slant of a strap's line, and the steps up to it
 MAX_COLOUR_SPREAD = 0.6  # of its contrast: one strap keeps one colour down its length
 MAX_PAIR_COLOUR = 22.0  # Lab units between the two straps' colours
+# ... or one strap in shade (an arm or the pack beside it): the same chromaticity, at least half as light
+SHADED_PAIR_CHROMATICITY, SHADED_PAIR_LIGHTNESS = 0.05, 0.5
 ABOVE = (0.25, 0.45)  # torso lengths above the shoulder joints, beside the face: long hair is there, a strap is not
 # a typical 20-25 litre daypack: width, height, depth (metres), its edges' rounding, and its top
 # below the shoulders' top
@@ -168,7 +170,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
         line = np.polyfit(v[near], x[near] + np.interp(v[near], rows, axis), 1)  # in photo columns
         bands.append((float(np.median(x[near])), colour, float(np.median(contrast)), line))
     (xr, cr, kr, line_r), (xl, cl, kl, line_l) = bands
-    if np.linalg.norm(cr - cl) > MAX_PAIR_COLOUR or xl - xr < 0.3 * width:
+    if not _one_colour(cr, cl) or xl - xr < 0.3 * width:
         return None
     colour = (cr + cl) / 2
     # long hair in front of the shoulders: the same colour continues up beside the face (a pack's top
@@ -184,6 +186,19 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     return Straps(colour_rgb=cv2.cvtColor(lab_colour[None, None], cv2.COLOR_LAB2RGB)[0, 0],
                   columns=tuple(float(np.polyval(line, rows.mean()) + x0) for line in (line_r, line_l)),
                   rows=(float(rows[0] + y0), float(rows[-1] + y0)), contrast=float(min(kr, kl)))
+
+
+def _one_colour(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two straps' colours (find_straps' scaled Lab) are one strap colour: alike, or alike
+    but for shade (shading scales a colour's RGB, which keeps its chromaticity). Shade does not make
+    white grey: the darker must be at least SHADED_PAIR_LIGHTNESS as light (L*)."""
+    if np.linalg.norm(a - b) <= MAX_PAIR_COLOUR:
+        return True
+    rgb = cv2.cvtColor(np.clip(np.stack([a, b]) * [1 / LIGHTNESS, 1, 1], 0, 255).astype(np.uint8)[None],
+                       cv2.COLOR_LAB2RGB)[0].astype(np.float64) + 1.0
+    chromaticity = rgb / rgb.sum(1, keepdims=True)
+    return bool(np.linalg.norm(chromaticity[0] - chromaticity[1]) <= SHADED_PAIR_CHROMATICITY
+                and min(a[0], b[0]) >= SHADED_PAIR_LIGHTNESS * max(a[0], b[0]))
 
 
 @dataclass
