@@ -335,6 +335,38 @@ def test_a_half_body_persons_arms_hang_where_the_hands_are_below_the_frame(tmp_p
         assert -fore[1] > 0.9 * np.linalg.norm(fore), (side, fore)   # hanging down, not held out
 
 
+def test_hands_put_in_the_frame_where_the_arms_run_on_out_of_it_are_guesses():
+    """Seed 7's half-body person, cut above the hips with her arms hanging: BlazePose puts both hands
+    just inside the frame, one forearm a quarter of its upper arm long in the photo, and the fit
+    pointed the forearms at the camera (hands 99 mm from the truth). Her arms run on, in the mask, from
+    the elbows out of the photo's bottom edge: the hands are guesses and are silenced, so the forearms
+    hang on. A forearm as short whose line below the elbow meets the background points at the camera,
+    and keeps its hand; so do crossed arms and a seated person's hands on her lap."""
+    from synchuman.engines.preview.landmark_rules import _hands_beyond_the_frame
+    from synchuman.foreground import cut_person
+    from synchuman.foreground.pose import HANDS
+
+    def guessed(name, seed):
+        spec = next(c for c in cp.CASES if c[0] == name)
+        rgb = cp.render_case(spec, 1024, seed=1000 * seed + cp.CASES.index(spec) + 1)["photo"][..., :3]
+        person = cut_person(rgb)
+        uv, mask = person.pose.image[:, :2], person.alpha >= 128
+        inside = (uv >= 0).all(1) & (uv[:, 0] <= mask.shape[1]) & (uv[:, 1] <= mask.shape[0])
+        return _hands_beyond_the_frame(uv, mask, inside), inside, uv, mask
+
+    flagged, inside, uv, mask = guessed("half_body_hood_chelsea", 7)
+    hands = [i for hand in HANDS for i in hand]
+    assert flagged[hands].tolist() == inside[hands].tolist() and flagged.sum() >= 4   # every hand landmark in the photo
+    assert not flagged[[i for i in range(33) if i not in hands]].any()
+    # the same landmarks over a mask with the background below the elbows: forearms pointing at the camera
+    elbows = uv[[LANDMARK["left_elbow"], LANDMARK["right_elbow"]]]
+    cut = mask.copy()
+    cut[int(elbows[:, 1].min()) + 40:] = False
+    assert not _hands_beyond_the_frame(uv, cut, inside).any()
+    for name, seed in (("crossed_arms_hair_rocket", 1), ("seated_hair_backpack_room", 2), ("half_body_hood_chelsea", 1)):
+        assert not guessed(name, seed)[0].any(), name
+
+
 def test_a_kneeling_persons_shins_lie_behind_the_knees_and_the_body_on_the_floor(tmp_path):
     """BlazePose slopes a kneeling person's hidden shins up to the feet, and the rule that puts feet on
     the mask's bottom pulled their photo positions down: the fitted toes went 5-6 cm through the floor,
