@@ -661,6 +661,53 @@ def test_crossed_arms_rest_in_front_of_the_chest(tmp_path):
         assert truth > 0.1 and abs(ours - truth) < 0.04, (side, ours, truth)
 
 
+def test_a_walker_showing_one_foot_takes_a_step_with_the_other_behind_it(tmp_path):
+    """The walker turned 25 degrees shows one foot: the other is a step behind, hidden by it, and
+    BlazePose draws both feet on the one in view. Its legs came out side by side (0.37-0.51 m deep
+    against the truth's 0.74-0.83). The feet are now set a typical step apart, the one BlazePose's
+    depth puts further behind, and the result says it guessed."""
+    import people_body as pb
+
+    from synchuman.engines.preview.landmark_rules import STEP_BEHIND
+
+    case, built = _built(tmp_path, "turned_coat_backpack_yard", rig=False)
+    body = built.body
+    assert built.notes["body_fit"]["step_behind_guessed"] is True
+    assert any("One foot hides the other" in w for w in built.notes["warnings"])
+    joint = lambda bone: body.joints[body.bone_labels.index(bone)]  # noqa: E731  (output frame: z towards the camera)
+    true_joint = lambda name: case["truth"]["joints3d"][pb.JOINTS.index(name)]  # noqa: E731  (the same axes)
+    ours = joint("foot.L")[2] - joint("foot.R")[2]
+    truth = true_joint("ankle_l")[2] - true_joint("ankle_r")[2]
+    assert truth > 0.3 and ours > 0.3 and abs(ours - truth) < 0.15, (ours, truth)
+    assert abs(ours) < STEP_BEHIND + 0.1
+
+
+def test_feet_in_one_column_are_a_step_only_where_the_hips_stand_apart():
+    """A person seen from the side with the feet together has the feet in one column too, and the
+    hips; a person facing the camera stands with the feet apart: neither takes a step."""
+    from synchuman.engines.preview.landmark_rules import STEP_BEHIND, _one_foot_behind_the_other
+
+    world, uv = _standing_landmarks(0.0)
+    world, uv = np.array(world, np.float64), np.array(uv, np.float64)
+    feet = [LANDMARK[f"{side}_{p}"] for side in ("left", "right") for p in ("ankle", "heel", "foot_index")]
+    outside = np.zeros(33, bool)
+    detected = world.copy()
+    detected[LANDMARK["right_ankle"], 2] += 0.05          # BlazePose puts the right ankle a little further
+
+    assert _one_foot_behind_the_other(world.copy(), uv, outside, detected) is None   # feet apart
+    together = uv.copy()
+    together[feet, 0] = uv[feet, 0].mean() + np.array([-3, 0, 3, -2, 1, 4])   # both feet drawn on one
+    stepped = world.copy()
+    assert _one_foot_behind_the_other(stepped, together, outside, detected) == -STEP_BEHIND
+    ankles = stepped[[LANDMARK["left_ankle"], LANDMARK["right_ankle"]], 2]
+    assert ankles[1] - ankles[0] == pytest.approx(STEP_BEHIND) and ankles.mean() == pytest.approx(
+        world[[LANDMARK["left_ankle"], LANDMARK["right_ankle"]], 2].mean())
+    profile = together.copy()
+    hips = [LANDMARK["left_hip"], LANDMARK["right_hip"]]
+    profile[hips, 0] = profile[hips, 0].mean()             # seen from the side
+    assert _one_foot_behind_the_other(world.copy(), profile, outside, detected) is None
+
+
 PRESSED_SHEETS = Path(__file__).parent / "data" / "pressed_sheets_volume.npz"
 
 

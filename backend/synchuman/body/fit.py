@@ -78,6 +78,9 @@ class PoseObservation:
     principal_px: tuple[float, float] | None = None  # where its axis meets the photo; None: the photo's centre
     image_trust: np.ndarray | None = None  # (33,) 0..1 scales a landmark's 2D weight only (None: all 1)
     legs_measured: bool = True  # the photo shows where the legs end (FitSettings.limb_range applies)
+    # a step already set between the world landmarks' ankles (metres, left depth less right; e.g.
+    # body.stride.step_apart where the photo shows one foot): the arms swing with it (arm_swing)
+    stride_m: float | None = None
 
     @classmethod
     def from_person_pose(cls, pose, mask: np.ndarray | None = None) -> "PoseObservation":
@@ -358,9 +361,11 @@ class BodyFitter:
                     floor = float(marks[list(SOLES[0] + SOLES[1]), 1].max())  # the lowest heel or toe (y is down)
                     world, stride = stride_depth(world, soles, float(log_scale.exp()), float(offset0[1] + size * shift[1]),
                                                  focal, floor, float(principal[1]), size)
-                    swung = s.arm_swing and stride is not None and abs(stride) >= MIN_SWING_STRIDE
-                    if swung:
-                        world, swing_way = arm_swing(world)
+            if full and world is not None:
+                stride = obs.stride_m if stride is None else stride   # read from the feet, or set by the observer
+                swung = s.arm_swing and stride is not None and abs(stride) >= MIN_SWING_STRIDE
+                if swung:
+                    world, swing_way = arm_swing(world)
             # L-BFGS: the problem is a smooth least squares; it converges in far fewer evaluations
             # than a first-order method.
             opt = torch.optim.LBFGS(params, lr=1.0, max_iter=steps, history_size=20,

@@ -90,13 +90,20 @@ def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: 
     stride += np.sign(stride) * STEP_CONTACT
     if abs(stride) > MAX_STRIDE or min(soles) - centre_row < 1.0:  # feet above the horizon: not a level camera
         return world, None
-    mean = float(ankles[:, 2].mean())
     world = world.clone()
+    step_apart(world, stride)
+    return world, stride
+
+
+def step_apart(world, stride: float) -> None:
+    """Sets the depth between the ankles to `stride` (metres, the left's depth less the right's; z
+    away from the camera) about their mean: each foot's landmarks move by their share, each knee by
+    half its foot's move. In place, on a tensor or an array (33, 3)."""
+    mean = float(world[list(ANKLES), 2].mean())
     for side, target in ((0, mean + stride / 2), (1, mean - stride / 2)):
-        move = target - float(ankles[side, 2])
+        move = target - float(world[ANKLES[side], 2])
         world[list(FEET[side]), 2] += move
         world[LEG_KNEES[side], 2] += move / 2
-    return world, stride
 
 
 def arm_swing(world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,7 +24,7 @@ import numpy as np
 from ...foreground.pose import LANDMARK
 from .bodyparts import body_segments
 from .camera import PhotoCamera
-from .landmark_rules import SEEN, mask_bottom_row, observation
+from .landmark_rules import SEEN, STEP_BEHIND, mask_bottom_row, observation
 
 log = logging.getLogger("synchuman.preview")
 
@@ -125,7 +125,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     model_to_metric = np.eye(4)
     model_to_metric[:3, :3] = flip @ to_camera
     model_to_metric[:3, 3] = -flip @ centre
-    lowered = _on_the_floor(verts_cam, fit, mask) if posture else 0.0
+    lowered = _on_the_floor(verts_cam, fit, mask) if posture in ("seated", "kneeling") else 0.0
     # the fit puts pixel centres at .5, the engine's fields at integers; the metric frame faces the
     # line of sight to the hips (camera.py)
     off_axis = (fit.offset[0] - fit.principal[0]) / fit.scale  # metres right of the camera's axis
@@ -148,7 +148,7 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
     body.facts = {"landmark_error_px": round(float(fit.landmark_error_px), 2), "fit_seconds": round(fit.seconds, 3),
                   "stride_m": round(fit.losses["stride_m"], 3) if "stride_m" in fit.losses else None,
                   "arm_swing": "arm_swing" in fit.losses, "thighs_levelled": posture == "seated",
-                  "kneeling": posture == "kneeling",
+                  "kneeling": posture == "kneeling", "step_behind_guessed": posture == "stepping",
                   "lowered_to_floor_m": round(lowered / fit.scale, 3),
                   "leg_lengths": None if fit.limb_scale is None else
                   {name: round(float(v), 3) for (name, _, _), v in zip(LIMB_SEGMENTS, fit.limb_scale)},
@@ -157,6 +157,9 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
                   "focal_px": round(float(focal_px), 1) if focal_px else None,
                   "mask_explained": round(cover, 4), "body_inside_mask": round(inside, 4),
                   "phenotype": {k: round(v, 4) for k, v in fit.phenotype_dict().items()}}
+    if posture == "stepping":
+        body.warnings.append(f"One foot hides the other: the hidden one is put a typical walking step "
+                             f"({100 * STEP_BEHIND:.0f} cm) behind it, a guess.")
     if rel_error > MAX_LANDMARK_ERROR:
         return None, f"the body fit misses the landmarks by {100 * rel_error:.0f}% of the height"
     if cover < MIN_MASK_COVER or inside < MIN_BODY_INSIDE:

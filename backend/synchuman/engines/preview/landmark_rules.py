@@ -51,11 +51,14 @@ KNEE_ON_FLOOR = 0.08  # of the person's size: a knee whose row is this near the 
 KNEE_BAND = 0.05  # ... the mask's bottom in the columns this far beside the knee (same unit)
 KNEEL_SHIN_BACK = 0.15  # metres: ... and whose ankle BlazePose puts this far behind it: a kneeling person's shin
 KNEEL_HEEL_UP = 0.05  # metres: a kneeling person's heel above the ankle (the foot lies on its top, its sole up)
+STEP_BEHIND = 0.45  # metres between the ankles in depth: a walking step, where the photo shows one foot before the other
+HIPS_APART = 0.2  # torso lengths between the hips in the photo: less is a person seen from the side
 
 
 def observation(pose, mask: np.ndarray, focal_px: float | None):
     """The pose step's landmarks as a fit observation, the posture the rules found ("seated": the
-    thighs were levelled; "kneeling": the shins laid on the floor; None), and the camera's pitch
+    thighs were levelled; "kneeling": the shins laid on the floor; "stepping": one foot was put a step
+    behind the other, which hid it; None), and the camera's pitch
     (radians, looking down): landmarks outside the photo are silenced (the detector guesses them), and
     so are hidden ones well outside the person's mask (a part hidden behind the body would project
     inside it); other hidden ones keep a little weight."""
@@ -105,6 +108,8 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
             obs.legs_measured = True  # from the hips to the knees on the floor, and the shins lie behind them
         else:
             _hidden_foot_on_the_floor(world, seen, outside, obs.image_trust)
+            obs.stride_m = _one_foot_behind_the_other(world, uv, outside, obs.world_landmarks)
+            posture = "stepping" if obs.stride_m is not None else None
         if posture != "kneeling":
             _feet_on_the_floor(uv, outside, mask, world)
         if len(_standing_legs(uv, vis, outside)) == 2 and not _a_step(uv):
@@ -346,6 +351,33 @@ def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.n
         knee = LANDMARK[f"{side}_knee"]
         world[knee, 1] += drop / 2
         trust[foot + [knee]] = 0.0
+
+
+def _one_foot_behind_the_other(world: np.ndarray, uv: np.ndarray, outside: np.ndarray,
+                               detected: np.ndarray) -> float | None:
+    """A person walking towards the camera at a slant may show one foot, the other a step behind and
+    hidden by it. BlazePose then draws both feet on the one in view: their landmarks in the same photo
+    columns while the hips stand apart (a person seen from the side, feet together, has the hips
+    together too). Their depths it puts 4-9 cm apart, the stride cannot be read from where the feet
+    stand (body.stride.sole_rows), and the legs came out side by side, half the truth's depth. The
+    ankles are set STEP_BEHIND apart about their mean depth (body.stride.step_apart), the one
+    BlazePose's own depth (`detected`, as it came) puts further behind. How long the step is the photo
+    does not say: this is a typical walking step. (Where BlazePose instead hides the foot behind and
+    guesses it up the leg, it has named the legs the wrong way round on the benchmark's walkers, and
+    nothing here tells which is in front.) In place; world upright. Returns the stride set (the left
+    ankle's depth less the right's, metres; the fit swings the arms with it), or None."""
+    from ...body.stride import RAISED_FOOT, step_apart
+
+    left, right = _foot("left"), _foot("right")
+    if outside[left + right].any() or abs(world[left[0], 1] - world[right[0], 1]) > RAISED_FOOT:
+        return None
+    (l0, l1), (r0, r1) = ((uv[foot, 0].min(), uv[foot, 0].max()) for foot in (left, right))
+    hips = abs(uv[LANDMARK["left_hip"], 0] - uv[LANDMARK["right_hip"], 0])
+    if not (l0 < r1 and r0 < l1) or hips < HIPS_APART * _torso_length(uv):
+        return None
+    stride = STEP_BEHIND if detected[left[0], 2] > detected[right[0], 2] else -STEP_BEHIND
+    step_apart(world, stride)
+    return stride
 
 
 def _feet_on_the_floor(uv: np.ndarray, outside: np.ndarray, mask: np.ndarray, world: np.ndarray) -> None:
