@@ -684,7 +684,8 @@ def test_a_walker_showing_one_foot_takes_a_step_with_the_other_behind_it(tmp_pat
 
 def test_feet_in_one_column_are_a_step_only_where_the_hips_stand_apart():
     """A person seen from the side with the feet together has the feet in one column too, and the
-    hips; a person facing the camera stands with the feet apart: neither takes a step."""
+    hips; a person facing the camera stands with the feet apart, or crossed a foot's width apart:
+    none of them takes a step."""
     from synchuman.engines.preview.landmark_rules import STEP_BEHIND, _one_foot_behind_the_other
 
     world, uv = _standing_landmarks(0.0)
@@ -706,6 +707,11 @@ def test_feet_in_one_column_are_a_step_only_where_the_hips_stand_apart():
     hips = [LANDMARK["left_hip"], LANDMARK["right_hip"]]
     profile[hips, 0] = profile[hips, 0].mean()             # seen from the side
     assert _one_foot_behind_the_other(world.copy(), profile, outside, detected) is None
+    crossed = together.copy()                              # feet crossed: overlapping, the ankles a foot's width apart
+    torso = np.linalg.norm(uv[[LANDMARK["left_shoulder"], LANDMARK["right_shoulder"]]].mean(0) - uv[hips].mean(0))
+    crossed[LANDMARK["left_ankle"], 0] += 0.1 * torso
+    crossed[LANDMARK["right_ankle"], 0] -= 0.1 * torso
+    assert _one_foot_behind_the_other(world.copy(), crossed, outside, detected) is None
 
 
 PRESSED_SHEETS = Path(__file__).parent / "data" / "pressed_sheets_volume.npz"

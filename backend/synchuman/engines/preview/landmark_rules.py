@@ -53,6 +53,7 @@ KNEEL_SHIN_BACK = 0.15  # metres: ... and whose ankle BlazePose puts this far be
 KNEEL_HEEL_UP = 0.05  # metres: a kneeling person's heel above the ankle (the foot lies on its top, its sole up)
 STEP_BEHIND = 0.45  # metres between the ankles in depth: a walking step, where the photo shows one foot before the other
 HIPS_APART = 0.2  # torso lengths between the hips in the photo: less is a person seen from the side
+ONE_FOOT = 0.1  # torso lengths across the photo: ankles nearer are drawn on one foot (crossed feet stand further apart)
 
 
 def observation(pose, mask: np.ndarray, focal_px: float | None):
@@ -357,8 +358,9 @@ def _one_foot_behind_the_other(world: np.ndarray, uv: np.ndarray, outside: np.nd
                                detected: np.ndarray) -> float | None:
     """A person walking towards the camera at a slant may show one foot, the other a step behind and
     hidden by it. BlazePose then draws both feet on the one in view: their landmarks in the same photo
-    columns while the hips stand apart (a person seen from the side, feet together, has the hips
-    together too). Their depths it puts 4-9 cm apart, the stride cannot be read from where the feet
+    columns, the ankles within ONE_FOOT of each other across the photo (feet crossed stand a foot's
+    width apart), while the hips stand apart (a person seen from the side, feet together, has the
+    hips together too). Their depths it puts 4-9 cm apart, the stride cannot be read from where the feet
     stand (body.stride.sole_rows), and the legs came out side by side, half the truth's depth. The
     ankles are set STEP_BEHIND apart about their mean depth (body.stride.step_apart), the one
     BlazePose's own depth (`detected`, as it came) puts further behind. How long the step is the photo
@@ -372,8 +374,10 @@ def _one_foot_behind_the_other(world: np.ndarray, uv: np.ndarray, outside: np.nd
     if outside[left + right].any() or abs(world[left[0], 1] - world[right[0], 1]) > RAISED_FOOT:
         return None
     (l0, l1), (r0, r1) = ((uv[foot, 0].min(), uv[foot, 0].max()) for foot in (left, right))
+    torso = _torso_length(uv)
     hips = abs(uv[LANDMARK["left_hip"], 0] - uv[LANDMARK["right_hip"], 0])
-    if not (l0 < r1 and r0 < l1) or hips < HIPS_APART * _torso_length(uv):
+    if not (l0 < r1 and r0 < l1) or abs(uv[left[0], 0] - uv[right[0], 0]) > ONE_FOOT * torso \
+            or hips < HIPS_APART * torso:
         return None
     stride = STEP_BEHIND if detected[left[0], 2] > detected[right[0], 2] else -STEP_BEHIND
     step_apart(world, stride)
