@@ -342,7 +342,7 @@ def test_hands_put_in_the_frame_where_the_arms_run_on_out_of_it_are_guesses():
     the elbows out of the photo's bottom edge: the hands are guesses and are silenced, so the forearms
     hang on. A forearm as short whose line below the elbow meets the background points at the camera,
     and keeps its hand; so do crossed arms and a seated person's hands on her lap."""
-    from synchuman.engines.preview.landmark_rules import _hands_beyond_the_frame
+    from synchuman.engines.preview.landmark_guesses import _hands_beyond_the_frame
     from synchuman.foreground import cut_person
     from synchuman.foreground.pose import HANDS
 
@@ -541,7 +541,8 @@ def test_a_limb_guessed_off_the_person_is_silenced_and_one_hidden_on_them_is_not
     """A hidden leg whose knee BlazePose puts well beside the mask is its guess (a part hidden behind
     the body projects inside the mask): its hidden landmarks lose their weight, its seen ones keep it.
     A hidden arm over the person keeps its little weight."""
-    from synchuman.engines.preview.landmark_rules import HIDDEN, OFF_PERSON, observation
+    from synchuman.engines.preview.landmark_guesses import OFF_PERSON
+    from synchuman.engines.preview.landmark_rules import HIDDEN, observation
     from synchuman.foreground.pose import PersonPose
 
     _, uv = _standing_landmarks(0.0)

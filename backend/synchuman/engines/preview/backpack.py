@@ -182,8 +182,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                 for v in above]
         if np.mean(same) >= 0.5:
             return None
-    lab_colour = np.clip(colour * [1 / LIGHTNESS, 1, 1], 0, 255).astype(np.uint8)
-    return Straps(colour_rgb=cv2.cvtColor(lab_colour[None, None], cv2.COLOR_LAB2RGB)[0, 0],
+    return Straps(colour_rgb=_rgb(colour[None])[0],
                   columns=tuple(float(np.polyval(line, rows.mean()) + x0) for line in (line_r, line_l)),
                   rows=(float(rows[0] + y0), float(rows[-1] + y0)), contrast=float(min(kr, kl)))
 
@@ -194,11 +193,16 @@ def _one_colour(a: np.ndarray, b: np.ndarray) -> bool:
     white grey: the darker must be at least SHADED_PAIR_LIGHTNESS as light (L*)."""
     if np.linalg.norm(a - b) <= MAX_PAIR_COLOUR:
         return True
-    rgb = cv2.cvtColor(np.clip(np.stack([a, b]) * [1 / LIGHTNESS, 1, 1], 0, 255).astype(np.uint8)[None],
-                       cv2.COLOR_LAB2RGB)[0].astype(np.float64) + 1.0
+    rgb = _rgb(np.stack([a, b])).astype(np.float64) + 1.0
     chromaticity = rgb / rgb.sum(1, keepdims=True)
     return bool(np.linalg.norm(chromaticity[0] - chromaticity[1]) <= SHADED_PAIR_CHROMATICITY
                 and min(a[0], b[0]) >= SHADED_PAIR_LIGHTNESS * max(a[0], b[0]))
+
+
+def _rgb(colours: np.ndarray) -> np.ndarray:
+    """(N, 3) colours in find_straps' Lab (lightness scaled by LIGHTNESS) -> (N, 3) RGB uint8."""
+    lab = np.clip(np.asarray(colours) * [1 / LIGHTNESS, 1, 1], 0, 255).astype(np.uint8)
+    return cv2.cvtColor(lab[None], cv2.COLOR_LAB2RGB)[0]
 
 
 @dataclass

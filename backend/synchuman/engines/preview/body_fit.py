@@ -24,7 +24,8 @@ import numpy as np
 from ...foreground.pose import LANDMARK
 from .bodyparts import body_segments
 from .camera import PhotoCamera
-from .landmark_rules import SEEN, STEP_BEHIND, mask_bottom_row, observation
+from .landmark_guesses import SEEN
+from .landmark_rules import STEP_BEHIND, mask_bottom_row, observation
 
 log = logging.getLogger("synchuman.preview")
 

@@ -11,18 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...foreground.pose import FEET, HANDS, LANDMARK
+from .landmark_guesses import SEEN, SIDES, guessed_landmarks
 
-SEEN = 0.5  # a landmark at least this visible counts as seen
 HIDDEN = 0.3  # the least weight of a landmark inside the photo
-OFF_PERSON = 0.1  # of the mask's height: a limb with a hidden landmark this far outside the mask is a guess
-# an arm whose mask runs on from the elbow, in its upper arm's direction, out of the photo's bottom
-# edge (this share of that line filled) while its hand's landmarks make the forearm shorter than this
-# share of the upper arm in the photo hangs on out of the frame: the hand in the frame is a guess
-ARM_RUNS_ON, SHORT_FOREARM = 0.95, 0.5
 UPPER_BODY = LANDMARK["left_hip"]  # landmarks before the hips: face, shoulders, arms, hands
-SIDES = ("left", "right")  # the order of foreground.pose.HANDS and FEET
-LIMBS = [[LANDMARK[f"{side}_{joint}"], *ends[k]] for k, side in enumerate(SIDES)
-         for joint, ends in (("elbow", HANDS), ("knee", FEET))]   # the elbow or knee, then the hand or foot
 FACE = LANDMARK["left_shoulder"]  # landmarks before the shoulders: the face
 FACE_DEPTH = 0.5
 ELBOW_DEPTH = 0.25  # share of BlazePose's elbow depth about the shoulder that is kept
@@ -71,8 +63,7 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
     uv = obs.landmarks_px = np.array(obs.landmarks_px, dtype=np.float64)  # a copy: the feet may move
     seen = np.clip(obs.visibility.astype(np.float64), 0.0, 1.0)
     outside = (uv[:, 0] < 0) | (uv[:, 0] > w) | (uv[:, 1] < 0) | (uv[:, 1] > h)
-    outside |= _guessed_limbs(uv, seen, mask, ~outside)
-    outside |= _hands_beyond_the_frame(uv, mask, ~outside)
+    outside |= guessed_landmarks(uv, seen, mask, ~outside)
     # inside the photo, a hidden landmark (a kneeling person's ankles behind the thighs) still
     # steers a little: its depth guess is often right
     vis = np.where(outside, 0.0, np.maximum(seen, HIDDEN))
@@ -123,57 +114,6 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
         world = _pitched(world, pitch)
     obs.world_landmarks = world
     return obs, posture, pitch
-
-
-def _guessed_limbs(uv: np.ndarray, seen: np.ndarray, mask: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Per landmark, is it a hidden one (inside the photo) of a limb the detector guessed: one with a
-    hidden landmark more than OFF_PERSON of the mask's height outside the mask? A limb hidden behind
-    the body projects inside the mask; one guessed off it is wrong as a whole (the camera photo's
-    hidden leg was drawn as a raised knee beside the coat)."""
-    import cv2
-
-    rows = np.flatnonzero(mask.any(1))
-    guessed = np.zeros(len(uv), bool)
-    hidden = inside & (seen < SEEN)
-    if len(rows) == 0 or not hidden.any():
-        return guessed
-    gap = cv2.distanceTransform((~mask.astype(bool)).astype(np.uint8), cv2.DIST_L2, 3)
-    h, w = mask.shape
-    px = np.clip(uv.astype(int), 0, [w - 1, h - 1])
-    off = hidden & (gap[px[:, 1], px[:, 0]] > OFF_PERSON * (rows[-1] - rows[0] + 1))
-    for limb in LIMBS:
-        if off[limb].any():
-            guessed[limb] = hidden[limb]
-    return guessed
-
-
-def _hands_beyond_the_frame(uv: np.ndarray, mask: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Per landmark, is it a hand's (wrist, pinky, index, thumb) that BlazePose put in the photo where
-    the arm runs on out of its bottom edge? In a photo cut above the hands (a half-body portrait)
-    BlazePose often puts the hands just inside the frame, far up the hanging forearm (a forearm a
-    quarter of the upper arm's length in the photo), and the fit then points the forearm at the
-    camera. A forearm really pointing at the camera leaves the photo's background below its elbow
-    (or ends with the person's feet); a hanging one fills the line on from the elbow down to the edge
-    (ARM_RUNS_ON, SHORT_FOREARM)."""
-    h, w = mask.shape
-    guessed = np.zeros(len(uv), bool)
-    for side in SIDES:
-        shoulder, elbow = LANDMARK[f"{side}_shoulder"], LANDMARK[f"{side}_elbow"]
-        hand = _hand(side)
-        if not (inside[[shoulder, elbow]].all() and inside[hand[0]]):
-            continue
-        upper = uv[elbow] - uv[shoulder]
-        length = float(np.linalg.norm(upper))
-        if length < 1.0 or upper[1] <= 0 or np.linalg.norm(uv[hand[0]] - uv[elbow]) >= SHORT_FOREARM * length:
-            continue
-        steps = np.arange(0.0, (h - 1 - uv[elbow, 1]) * length / upper[1])   # one-pixel steps to the bottom edge
-        line = uv[elbow] + steps[:, None] * (upper / length)
-        if len(line) < 2 or not ((line[:, 0] >= 0) & (line[:, 0] <= w - 1)).all():
-            continue
-        px = np.clip(np.round(line).astype(int), 0, [w - 1, h - 1])
-        if mask[px[:, 1], px[:, 0]].astype(bool).mean() >= ARM_RUNS_ON:
-            guessed[hand] = inside[hand]
-    return guessed
 
 
 def _hand(side: str) -> list[int]:
