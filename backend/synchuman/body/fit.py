@@ -19,7 +19,9 @@ it is still converging, `FitSettings.extra_iterations`):
   larger than the body, so only "outside" is penalised);
 - priors: small rotations, knees that bend one way only, a phenotype near the average (muscle and
   weight held at it: `FITTED_PHENOTYPES`), and with `weight_unseen_prior` a leg no landmark of any
-  weight speaks for kept near its rest (standing), and with `weight_hanging_elbow` a forearm no
+  weight speaks for kept near its rest, and with `weight_unseen_standing` its thigh and shin
+  pointing down the world's vertical (`PoseObservation.down`: the rest pose splays each leg 6-7
+  degrees off it, and a torso leaning back sent them forward), and with `weight_hanging_elbow` a forearm no
   landmark of any weight speaks for (a hand below a half-body photo's frame) hanging on from its
   upper arm, bent HANGING_ELBOW_BEND: the model's rest pose bends the elbow 43 degrees;
 - with a focal length, the stride: when the mask shows where both feet stand, the depth between the
@@ -81,6 +83,7 @@ class PoseObservation:
     # a step already set between the world landmarks' ankles (metres, left depth less right; e.g.
     # body.stride.step_apart where the photo shows one foot): the arms swing with it (arm_swing)
     stride_m: float | None = None
+    down: tuple[float, float, float] | None = None  # the world's down in the camera axes (None: the camera's y)
 
     @classmethod
     def from_person_pose(cls, pose, mask: np.ndarray | None = None) -> "PoseObservation":
@@ -103,6 +106,7 @@ class FitSettings:
     weight_mask: float = 0.3
     weight_pose_prior: float = 1e-5
     weight_unseen_prior: float = 0.0  # the same, on the legs' bones (LEGS) that move no landmark of any weight
+    weight_unseen_standing: float = 0.0  # ... whose thighs and shins then point down (PoseObservation.down)
     weight_hanging_elbow: float = 0.0  # an unseen forearm (no landmark of any weight) hangs on from its upper arm (HANGING_ELBOW_BEND)
     weight_shape_prior: float = 1e-5
     limb_range: float = 0.0  # the legs' segments may be this much longer or shorter (0: the phenotype's)
@@ -209,6 +213,8 @@ class BodyFitter:
         self.legs = torch.tensor([b in LEGS for b in FREE_BONES])
         self.arms = torch.tensor([[model.bone(b) for b in arm] for arm in ARMS])  # (2, 3) joints
         self.forearms = torch.tensor([FREE_BONES.index(arm[1]) for arm in ARMS])
+        self.leg_joints = torch.tensor([[model.bone(f"{b}.{k}") for b in ("upperleg01", "lowerleg01", "foot")] for k in "LR"])
+        self.leg_segments = torch.tensor([[FREE_BONES.index(f"{b}.{k}") for b in ("upperleg01", "lowerleg01")] for k in "LR"])
 
     def _landmarks_moved(self) -> torch.Tensor:
         """(free bones, 33): which landmarks each free bone moves, turned a little at the rest pose: by
@@ -265,6 +271,8 @@ class BodyFitter:
         # ... and a forearm no landmark speaks for (the hand below a half-body photo's frame) hangs on
         # from its upper arm rather than keep the rest pose's bent elbow
         unseen_arms = self.arms[~spoken_for[self.forearms]]
+        unseen_segments = unseen[self.leg_segments].float()   # (side, thigh/shin)
+        down = torch.tensor(obs.down if obs.down is not None else (0.0, 1.0, 0.0), dtype=torch.float32)
 
         # Start: the average body, turned like the torso of the world landmarks (if any), placed
         # and scaled by least squares on the visible torso landmarks.
@@ -338,6 +346,10 @@ class BodyFitter:
                                                        + 10 * (torch.relu(-knee[:, 0]) ** 2).sum())
                 if s.weight_unseen_prior and unseen.any():
                     terms["unseen"] = s.weight_unseen_prior * (free[unseen] ** 2).sum()
+                if s.weight_unseen_standing and unseen_segments.any():
+                    ends = joints[self.leg_joints]   # (side, hip/knee/ankle, 3)
+                    along = torch.nn.functional.normalize(ends[:, 1:] - ends[:, :-1], dim=-1)
+                    terms["unseen_standing"] = s.weight_unseen_standing * (unseen_segments * ((along - down) ** 2).sum(-1)).sum()
                 if s.weight_hanging_elbow and len(unseen_arms):
                     upper = torch.nn.functional.normalize(joints[unseen_arms[:, 1]] - joints[unseen_arms[:, 0]], dim=-1)
                     fore = torch.nn.functional.normalize(joints[unseen_arms[:, 2]] - joints[unseen_arms[:, 1]], dim=-1)

@@ -37,7 +37,8 @@ MASK_WEIGHT = 3.0  # 10x the fit's default: on real photos the landmarks alone l
 LIMB_RANGE = 0.15  # the legs' segments may be this much longer or shorter than the phenotype's
 FLOOR_REACH = 0.08  # of the body's height in the photo: the most a seated body is lowered to the floor
 UPRIGHT_WEIGHT = 1e-3  # 100x the pose prior, on the spine, neck and head alone (body.fit.UPRIGHT)
-UNSEEN_WEIGHT = 1e-2  # 1000x the pose prior, on a leg no landmark speaks for (body.fit.LEGS): it stands
+UNSEEN_WEIGHT = 1e-2  # 1000x the pose prior, on a leg no landmark speaks for (body.fit.LEGS): it stands ...
+UNSEEN_STANDING_WEIGHT = 0.1  # ... its thigh and shin upright in the world (10 degrees off costs 3e-3, the prior 3e-4)
 HANGING_ELBOW_WEIGHT = 1e-2  # an unseen forearm hangs on from its upper arm (body.fit.HANGING_ELBOW_BEND)
 FIT_ITERATIONS = 60  # L-BFGS iterations on everything (body.fit.FitSettings.iterations)
 EXTRA_ITERATIONS = 30  # ... and up to this many more while the fit is still converging (kneeling, seated)
@@ -59,6 +60,7 @@ def shared_fitter():
                 settings = FitSettings(iterations=FIT_ITERATIONS, extra_iterations=EXTRA_ITERATIONS,
                                        silhouette_points=600, weight_mask=MASK_WEIGHT,
                                        weight_upright=UPRIGHT_WEIGHT, weight_unseen_prior=UNSEEN_WEIGHT,
+                                       weight_unseen_standing=UNSEEN_STANDING_WEIGHT,
                                        weight_hanging_elbow=HANGING_ELBOW_WEIGHT,
                                        stride_from_ground=True, arm_swing=True, perspective=False,
                                        limb_range=LIMB_RANGE)

@@ -112,6 +112,7 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
             # in wide trousers BlazePose's knees sit halfway down the shins: their depth leads
             obs.image_trust[[LANDMARK["left_knee"], LANDMARK["right_knee"]]] = SEATED_KNEE_TRUST
         world = _pitched(world, pitch)
+        obs.down = (0.0, float(np.cos(pitch)), float(np.sin(pitch)))   # as _pitched turns the world's down
     obs.world_landmarks = world
     return obs, posture, pitch
 
