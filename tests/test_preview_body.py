@@ -335,6 +335,32 @@ def test_a_half_body_persons_arms_hang_where_the_hands_are_below_the_frame(tmp_p
         assert -fore[1] > 0.9 * np.linalg.norm(fore), (side, fore)   # hanging down, not held out
 
 
+def test_hips_below_the_frame_turn_as_the_shoulders_do():
+    """Seed 1's half-body person stands square to the camera, cut above the hips. BlazePose guesses
+    the hips' depths 4 cm apart (the pelvis turned 12 degrees) while the shoulders it sees are level,
+    and the fit kept the turn: 13 degrees, legs at two depths. The hips now turn as the shoulders do;
+    hips in the photo keep their depths."""
+    from synchuman.engines.preview.landmark_rules import _hips_turned_as_the_shoulders, observation
+    from synchuman.foreground import cut_person
+
+    spec = next(c for c in cp.CASES if c[0] == "half_body_hood_chelsea")
+    rgb = cp.render_case(spec, 1024, seed=1000 + cp.CASES.index(spec) + 1)["photo"][..., :3]
+    person = cut_person(rgb)
+    hips = [LANDMARK["left_hip"], LANDMARK["right_hip"]]
+    shoulders = [LANDMARK["left_shoulder"], LANDMARK["right_shoulder"]]
+    guessed = np.asarray(person.pose.world_m)
+    assert abs(guessed[hips[0], 2] - guessed[hips[1], 2]) > 0.03
+    assert (person.pose.image[hips, 1] > rgb.shape[0]).all()   # below the frame
+    obs, _, _ = observation(person.pose, person.alpha >= 128, None)
+    world = obs.world_landmarks
+    shoulders_apart = abs(world[shoulders[0], 2] - world[shoulders[1], 2])
+    assert abs(world[hips[0], 2] - world[hips[1], 2]) < max(shoulders_apart, 0.005)
+    # hips in the photo are the photo's
+    seen = guessed.copy()
+    _hips_turned_as_the_shoulders(seen, np.zeros(33, bool))
+    assert (seen == guessed).all()
+
+
 def test_hands_put_in_the_frame_where_the_arms_run_on_out_of_it_are_guesses():
     """Seed 7's half-body person, cut above the hips with her arms hanging: BlazePose puts both hands
     just inside the frame, one forearm a quarter of its upper arm long in the photo, and the fit

@@ -91,6 +91,7 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
         # about the shoulders (a nose sits ~10 cm in front of them)
         world[:FACE, 2] *= FACE_DEPTH
         _legs_upright_in_depth(world, uv, vis, outside)
+        _hips_turned_as_the_shoulders(world, outside)
         knees_in_photo = not outside[[LANDMARK["left_knee"], LANDMARK["right_knee"]]].any()
         obs.image_trust = np.ones(len(uv))
         if knees_in_photo and _level_seated_thighs(world):
@@ -273,6 +274,22 @@ def _legs_upright_in_depth(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, o
         lean = world[ankle, 2] - world[knee, 2]
         if lean > 0 and shin_px >= SHIN_UPRIGHT * thigh_px:
             world[foot, 2] -= min(lean, MAX_SHIN_LEAN)
+
+
+def _hips_turned_as_the_shoulders(world: np.ndarray, outside: np.ndarray) -> None:
+    """Hips below the photo's frame (a half-body portrait) turn as the shoulders in it do: BlazePose
+    guesses their depths, 2-4 cm apart (the pelvis turned 12 degrees) where the shoulders it sees are
+    level, and the fit, which starts turned as the world landmarks' torso is and has no seen hip to
+    turn it back, kept the turn. The hips' depths are set about their mean, as far apart as the
+    shoulders' in proportion to their widths. In place; world upright, z away from the camera."""
+    hips = [LANDMARK["left_hip"], LANDMARK["right_hip"]]
+    shoulders = [LANDMARK["left_shoulder"], LANDMARK["right_shoulder"]]
+    if not outside[hips].all() or outside[shoulders].any():
+        return
+    widths = [abs(world[pair[0], 0] - world[pair[1], 0]) for pair in (hips, shoulders)]
+    apart = (world[shoulders[0], 2] - world[shoulders[1], 2]) * widths[0] / max(widths[1], 1e-6)
+    mean = world[hips, 2].mean()
+    world[hips, 2] = mean + apart / 2, mean - apart / 2
 
 
 def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.ndarray, trust: np.ndarray) -> None:
