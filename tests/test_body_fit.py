@@ -212,6 +212,24 @@ def test_a_stride_is_read_from_where_the_feet_stand(body_model):
         assert ground.inverse_distance == (pytest.approx(300.0 / 1200.0, rel=0.1) if perspective else 0.0)
 
 
+def test_a_step_set_between_the_feet_bends_both_knees():
+    """`step_apart` sets the ankles a stride apart in depth about their mean; each knee goes half its
+    foot's way, as on a straight leg, and KNEE_BEND further towards the camera: in a step with both
+    feet down both knees are bent (over the benchmark's walkers, 14 of 15 came out closer to the truth,
+    docs/benchmarks.md)."""
+    from synchuman.body.stride import ANKLES, FEET, KNEE_BEND, LEG_KNEES, step_apart
+
+    world = np.zeros((33, 3))   # standing straight: hips, knees and feet at one depth
+    world[list(LEG_KNEES), 1], world[list(FEET[0] + FEET[1]), 1] = 0.45, 0.85
+    step_apart(world, -0.4)   # the left foot 0.4 m nearer the camera than the right
+    assert world[ANKLES[0], 2] == pytest.approx(-0.2) and world[ANKLES[1], 2] == pytest.approx(0.2)
+    assert (world[list(FEET[0]), 2] == world[ANKLES[0], 2]).all() and (world[list(FEET[1]), 2] == world[ANKLES[1], 2]).all()
+    for side in (0, 1):   # in front of the line from the hip (depth 0) to the ankle, at the knee's height
+        line = world[ANKLES[side], 2] * 0.45 / 0.85
+        assert world[LEG_KNEES[side], 2] == pytest.approx(world[ANKLES[side], 2] / 2 - KNEE_BEND)
+        assert world[LEG_KNEES[side], 2] < line - 0.02
+
+
 def test_the_soles_rows_of_feet_close_in_the_photo_are_read_apart():
     """A walker coming towards the camera has her feet nearly in line: each foot's band (SOLE_BAND of
     the size beside its landmarks) reaches into the other's columns. The bands end at the middle of
