@@ -76,9 +76,9 @@ def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: 
     A level camera sees the floor `floor` metres below the hip centre; a foot standing on it `t`
     metres further than the hips shows at the row
     `centre_row + (hip_row - centre_row + scale * floor) / (1 + t * scale / focal)`, so each sole's row
-    gives its depth. Only the difference between the feet is used (it does not
-    depend on the floor's exact height), lengthened by STEP_CONTACT: each foot's landmarks are moved by their share of it about
-    the landmarks' own mean depth, each knee by half its foot's move. Not applied where a foot may
+    gives its depth. Only the difference between the feet is used (it does not depend on the floor's
+    exact height), lengthened by STEP_CONTACT, and set between the feet by `step_apart` (which bends
+    the knees too). Not applied where a foot may
     be raised (the landmarks put one ankle 15 cm above the other, or the rows imply a stride longer
     than MAX_STRIDE) or where the rows differ by less than MIN_STEP_ROWS of the person's `size` in
     pixels (feet side by side: the rows differ by their noise)."""
