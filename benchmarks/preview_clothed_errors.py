@@ -77,6 +77,8 @@ def decompose(ours_v, ours_f, body_v, body_f, truth: dict, height_m: float, name
     row["aligning_shift_mm"] = shift[[0, 2]] * mm
     cos = np.abs((nb * na[ib]).sum(1))
     row["true_to_ours_mm"] = {names.get(int(k), str(k)): db[lb == k].mean() * mm for k in np.unique(lb)}
+    # each part's share of the true-to-ours half of the Chamfer: where the error is, weighted by area
+    row["true_to_ours_share"] = {names.get(int(k), str(k)): db[lb == k].sum() / db.sum() for k in np.unique(lb)}
     row["normal_consistency_by_part"] = {names.get(int(k), str(k)): cos[lb == k].mean() for k in np.unique(lb)}
     if body_v is not None:   # the fitted bare body vs the true one, each in its dressed mesh's frame
         pc, _, _ = _sample(body_v, body_f, SAMPLES // 2, rng)

@@ -833,6 +833,32 @@ def test_wide_trousers_are_two_legs_deep_and_a_skirt_is_round():
     assert tube[100].max() == pytest.approx(garment_tube.TUBE_DEPTH * 5.0, rel=0.01)  # one bare leg's own tube
 
 
+def test_a_wide_trouser_leg_on_its_own_is_as_deep_as_the_pair_over_half_their_width():
+    """Where wide trousers part below the crotch (a seated person's shins, feet apart), each leg's
+    run of the mask is one trouser leg: 2 * TROUSERS_DEPTH as deep as wide, not a skirt's TUBE_DEPTH
+    (the seated people's shins came out 4-5 cm shallower than their trousers). Above `legs_from` a
+    run over one body piece is a forearm, and a run over a hand alone is no trouser leg: both keep
+    the skirt's tube."""
+    from synchuman.engines.preview import garment_tube
+
+    has = np.zeros((120, 60), bool)
+    has[:, 12:22] = has[:, 30:40] = True
+    inside = has.copy()
+    inside[20:70, 2:48] = True                        # the trousers around both legs
+    inside[70:, 2:22] = inside[70:, 30:50] = True     # ... parted: one trouser leg each, 20 cells wide
+    has[90:96, 54:59] = inside[90:96, 54:59] = True   # a hand beside them
+    hands = np.zeros_like(has)
+    hands[90:96, 54:59] = True
+    tube = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, hands, 26.0, 60)[0]
+    assert tube[60].max() == pytest.approx(garment_tube.TROUSERS_DEPTH * 23.0, rel=0.01)   # both legs
+    assert tube[100, :25].max() == pytest.approx(2 * garment_tube.TROUSERS_DEPTH * 10.0, rel=0.01)
+    assert tube[100, 25:].max() == pytest.approx(2 * garment_tube.TROUSERS_DEPTH * 10.0, rel=0.01)
+    assert tube[92, 50:].max() == pytest.approx(garment_tube.TUBE_DEPTH * 2.5, rel=0.01)    # the hand
+    # from the crotch down only: above it, the same runs are a forearm's, with the skirt's tube
+    above = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, hands, 26.0, 110)[0]
+    assert above[100, :25].max() == pytest.approx(garment_tube.TUBE_DEPTH * 10.0, rel=0.01)
+
+
 def test_an_open_coat_shows_the_legs_between_its_panels():
     """An open coat shows the legs between its panels, and its tube's front there was 5-8 cm in front
     of them (the walking coat's thighs: 55 mm of Chamfer). Where the photo's colour over the body's

@@ -16,7 +16,7 @@ LEGS_WIDTH = 0.8  # of the hips' width: a run of the mask at least this wide is 
 TUBE_REACH = 0.15  # of such a run's width: a skirt or coat reaches at least this far beyond the legs
 TUBE_REACH_ROWS = 0.1  # of the person's height: ... or hangs down to a run that does within this far
 TUBE_SMOOTH = 3.0  # cells: the tube's depth and middle are averaged down the rows over about this far
-TROUSERS_DEPTH = 0.55  # two wide trouser legs side by side: depth over their width together
+TROUSERS_DEPTH = 0.55  # two wide trouser legs side by side: depth over their width together (one leg: twice)
 TROUSERS_WIDTH = 2.0  # the mask this much wider than the legs just above the feet: trousers
 FEET_BAND = (0.04, 0.12)  # of the body's height above its lowest row: just above the feet
 OPEN_CONTRAST = 12.0  # CIELAB distance: a garment and the legs below it that differ this much can be told apart
@@ -32,9 +32,10 @@ def hanging_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, 
     (`_down_the_rows`), from TUBE_BELOW_HIPS below the hips' row `hips` down: higher up the hands and
     arms beside the hips and torso are in the row's run (a coat's chest was twice its depth), and a
     garment there lies on the body, whose depth leads."""
-    tube, middle = _row_tube(inside, has, depth_centre, cell, height_px, turn, hands, hip_span)
+    start = max(0, int(np.ceil(hips + TUBE_BELOW_HIPS * height_px / cell)))
+    tube, middle = _row_tube(inside, has, depth_centre, cell, height_px, turn, hands, hip_span, start)
     tube, middle = _down_the_rows(tube, middle, TUBE_SMOOTH)
-    tube[: max(0, int(np.ceil(hips + TUBE_BELOW_HIPS * height_px / cell)))] = 0.0
+    tube[:start] = 0.0
     return tube, middle
 
 
@@ -49,7 +50,7 @@ def _run_ends(runs: np.ndarray, n: int, cells: np.ndarray) -> tuple[np.ndarray, 
 
 def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cell: float,
               height_px: float, turn: float = 0.0, hands: np.ndarray | None = None,
-              hip_span: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+              hip_span: float = np.inf, legs_from: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Per grid cell, the half-depth (pixels) of a round tube across its row's run of the mask, for
     runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube; 0 elsewhere), and
     the depth of the tube's middle: the mean of `depth_centre` (the body's, per column) over the run's
@@ -57,7 +58,9 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
     (radians, its right end towards the camera: `turned_section`), and only across runs that may be a
     garment (`_around_the_legs`, with `hands` and the hips' width `hip_span` in cells). Where the
     garment reaches the feet as wide as it is above (wide trousers: TROUSERS_WIDTH), a run over both
-    legs is two trouser legs side by side, TROUSERS_DEPTH deep over its width, facing the camera."""
+    legs is two trouser legs side by side, TROUSERS_DEPTH deep over its width, facing the camera, and
+    a run over one leg (from the row `legs_from`, about the crotch, down; narrower than the hips; no
+    hand) is one trouser leg, as deep as the pair over half its width."""
     from scipy import ndimage
 
     along_rows = [[0, 0, 0], [1, 1, 1], [0, 0, 0]]  # runs never join across rows
@@ -75,11 +78,21 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
     depth, shear = turned_section(TUBE_DEPTH, turn)
     ratio, slope = np.full(n + 1, depth), np.full(n + 1, shear)
     if _trousers(inside, has):
-        # body pieces per run of the mask: two or more are both legs (or arms beside the torso)
-        pieces, _ = ndimage.label(has & inside, structure=along_rows)
-        starts = (pieces > 0) & (np.pad(pieces, ((0, 0), (1, 0)))[:, :-1] == 0)
-        count = np.bincount(runs[starts], minlength=n + 1)
-        ratio[count >= 2], slope[count >= 2] = TROUSERS_DEPTH, 0.0
+        def pieces(body: np.ndarray) -> np.ndarray:   # per run, the body's pieces along it
+            labels, _ = ndimage.label(body, structure=along_rows)
+            starts = (labels > 0) & (np.pad(labels, ((0, 0), (1, 0)))[:, :-1] == 0)
+            return np.bincount(runs[starts], minlength=n + 1)
+
+        # two or more pieces are both legs (or arms beside the torso)
+        both = pieces(has & inside) >= 2
+        ratio[both], slope[both] = TROUSERS_DEPTH, 0.0
+        # one leg's piece, below the crotch (above it, a forearm's), is one trouser leg: the 0.8 of a
+        # skirt's tube left the seated people's shins 4-5 cm shallower than their trousers
+        row = np.zeros(n + 1)
+        row[runs[runs > 0]] = np.nonzero(runs > 0)[0]
+        leg = pieces(has & inside if hands is None else has & inside & ~hands) == 1
+        one = leg & ~both & (row >= legs_from) & (last - first + 1 < LEGS_WIDTH * hip_span)
+        ratio[one], slope[one] = 2 * TROUSERS_DEPTH, 0.0
     r, c, k = radius[runs], centre[runs], ratio[runs]
     half = (k * cell * np.sqrt(np.maximum(r ** 2 - (cols - c) ** 2, 0.0))).astype(np.float32)
     with np.errstate(invalid="ignore"):  # a run without body columns: its own columns' mean
