@@ -833,30 +833,40 @@ def test_wide_trousers_are_two_legs_deep_and_a_skirt_is_round():
     assert tube[100].max() == pytest.approx(garment_tube.TUBE_DEPTH * 5.0, rel=0.01)  # one bare leg's own tube
 
 
-def test_a_wide_trouser_leg_on_its_own_is_as_deep_as_the_pair_over_half_their_width():
-    """Where wide trousers part below the crotch (a seated person's shins, feet apart), each leg's
-    run of the mask is one trouser leg: 2 * TROUSERS_DEPTH as deep as wide, not a skirt's TUBE_DEPTH
-    (the seated people's shins came out 4-5 cm shallower than their trousers). Above `legs_from` a
-    run over one body piece is a forearm, and a run over a hand alone is no trouser leg: both keep
-    the skirt's tube."""
+def test_wide_trousers_are_one_round_section_per_leg():
+    """Below the crotch (`legs_from`), wide trousers are one round section per leg, 2 * TROUSERS_DEPTH
+    as deep as wide: where the legs part (a seated person's shins, feet apart) a skirt's TUBE_DEPTH
+    left the seated people's shins 4-5 cm shallower than their trousers, and where they touch in the
+    photo one tube over both filled the space between them in front and behind (the run is split
+    midway between the legs). Above `legs_from` a run over one body piece is a forearm, and a run over
+    a hand alone is no trouser leg: both keep the skirt's tube."""
     from synchuman.engines.preview import garment_tube
 
     has = np.zeros((120, 60), bool)
     has[:, 12:22] = has[:, 30:40] = True
     inside = has.copy()
-    inside[20:70, 2:48] = True                        # the trousers around both legs
+    inside[20:70, 2:48] = True                        # the trousers around both legs, touching
     inside[70:, 2:22] = inside[70:, 30:50] = True     # ... parted: one trouser leg each, 20 cells wide
     has[90:96, 54:59] = inside[90:96, 54:59] = True   # a hand beside them
     hands = np.zeros_like(has)
     hands[90:96, 54:59] = True
-    tube = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, hands, 26.0, 60)[0]
-    assert tube[60].max() == pytest.approx(garment_tube.TROUSERS_DEPTH * 23.0, rel=0.01)   # both legs
-    assert tube[100, :25].max() == pytest.approx(2 * garment_tube.TROUSERS_DEPTH * 10.0, rel=0.01)
-    assert tube[100, 25:].max() == pytest.approx(2 * garment_tube.TROUSERS_DEPTH * 10.0, rel=0.01)
-    assert tube[92, 50:].max() == pytest.approx(garment_tube.TUBE_DEPTH * 2.5, rel=0.01)    # the hand
-    # from the crotch down only: above it, the same runs are a forearm's, with the skirt's tube
-    above = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, hands, 26.0, 110)[0]
+    tube, _, legs = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, hands, 32.0, 60)
+    leg_depth = 2 * garment_tube.TROUSERS_DEPTH
+    # touching: split midway between the legs (columns 21 and 30), each half a round section
+    assert tube[60, :26].max() == pytest.approx(leg_depth * 12.0, rel=0.01)
+    assert tube[60, 26:].max() == pytest.approx(leg_depth * 11.0, rel=0.01)
+    assert tube[60, 25] < 0.35 * tube[60, 14] and tube[60, 26] < 0.35 * tube[60, 36]
+    # parted
+    assert tube[100, :25].max() == pytest.approx(leg_depth * 10.0, rel=0.01)
+    assert tube[100, 25:52].max() == pytest.approx(leg_depth * 10.0, rel=0.01)
+    assert legs[60:, 2:48][inside[60:, 2:48]].all()
+    # the hand: a skirt's tube, no trouser leg
+    assert tube[92, 52:].max() == pytest.approx(garment_tube.TUBE_DEPTH * 2.5, rel=0.01) and not legs[92, 52:].any()
+    # above the crotch the joined run is two trouser legs side by side, and a lone run a forearm's
+    above, _, legs_above = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0, hands, 32.0, 110)
+    assert above[60].max() == pytest.approx(garment_tube.TROUSERS_DEPTH * 23.0, rel=0.01)
     assert above[100, :25].max() == pytest.approx(garment_tube.TUBE_DEPTH * 10.0, rel=0.01)
+    assert not legs_above[:110].any()
 
 
 def test_an_open_coat_shows_the_legs_between_its_panels():
@@ -893,7 +903,7 @@ def test_a_skirt_whose_outline_is_jagged_is_not_terraced():
 
     inside, has = _legs_under_a_garment(hem_row=80)
     inside[20:80:2, 48] = True   # every other row one cell wider
-    tube, middle = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)
+    tube, middle, _ = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0)
     smooth, _ = garment_tube._down_the_rows(tube, middle, garment_tube.TUBE_SMOOTH)
     column = slice(30, 70), 25   # the garment's middle, away from its top and hem
     steps, smooth_steps = np.abs(np.diff(tube[column])), np.abs(np.diff(smooth[column]))
@@ -1006,7 +1016,7 @@ def test_a_garment_on_turned_hips_is_turned_with_them():
 
     turn = np.radians(30.0)
     inside, has = _legs_under_a_garment(hem_row=80)
-    tube, middle = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, turn)
+    tube, middle, _ = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, turn)
     # the true section: semi-axes a (across the hips) and TUBE_DEPTH * a, turned by `turn` towards
     # the camera, as wide in the photo as the run (46 cells: half-width 23)
     c, s, k = np.cos(turn), np.sin(turn), garment_tube.TUBE_DEPTH
@@ -1020,10 +1030,10 @@ def test_a_garment_on_turned_hips_is_turned_with_them():
         lo, hi = pd[near].min(), pd[near].max()
         assert half == pytest.approx((hi - lo) / 2, abs=0.3) and mid == pytest.approx((hi + lo) / 2, abs=0.3), x
     assert garment_tube.turned_section(k, 0.0) == (pytest.approx(k), 0.0)
-    facing, _ = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0)
+    facing, _, _ = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, 0.0)
     assert tube[60].max() > 1.05 * facing[60].max()
     # turned the other way, the midpoints slope the other way
-    _, back = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, -turn)
+    _, back, _ = garment_tube._row_tube(inside, has, np.zeros(inside.shape), 1.0, 120.0, -turn)
     assert back[60, 10] == pytest.approx(-middle[60, 10]) and middle[60, 10] < -2.0
 
 
@@ -1079,7 +1089,7 @@ def test_a_coat_over_a_stride_hangs_straight():
     inside, has = _legs_under_a_garment(hem_row=80)
     depth_centre = np.where(np.arange(60) < 25, 20.0, -20.0)[None].repeat(120, 0)  # left leg near, right far
     depth_centre[:, 28:38] = -16.0
-    tube, middle = garment_tube._row_tube(inside, has, depth_centre, 1.0, 120.0)
+    tube, middle, _ = garment_tube._row_tube(inside, has, depth_centre, 1.0, 120.0)
     legs = has[60]
     assert middle[60, 2:48] == pytest.approx(np.full(46, depth_centre[60, legs].mean()))  # one depth over the run
     assert middle[100, 12:22] == pytest.approx(20.0) and middle[100, 28:38] == pytest.approx(-16.0)  # bare legs: their own

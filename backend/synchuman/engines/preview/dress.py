@@ -292,9 +292,14 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     weight = np.maximum(weight, skirt)
     # a skirt or a coat over the legs hangs as a tube: as deep as it is wide row by row, down to its
     # hem (the 2D inflation goes to nothing at the hem, an outline like any other), from just below the hips
-    tube, tube_centre = hanging_tube(phi > 0, has, centre, cell, sil.height_px, hips, torso_turn, hands,
-                                     hip_width / cell)
+    tube, tube_centre, trouser_legs = hanging_tube(phi > 0, has, centre, cell, sil.height_px, hips, torso_turn,
+                                                   hands, hip_width / cell)
     half = np.maximum(half, skirt * tube)
+    # ... and a wide trouser leg is its own round section: the inflation of the mask, where the legs
+    # touch in the photo, filled the space between them in front and behind, and the body's
+    # interior fade left the trousers at the legs' shape
+    half = np.where(trouser_legs, tube, half)
+    weight = np.where(trouser_legs, 1.0, weight)
     # ... hanging straight about the row's middle depth, not sheared with each leg of a stride
     centre = np.where(tube > 0, centre + skirt * (tube_centre - centre), centre)
     opening = np.zeros(has.shape, bool) if colours is None else \

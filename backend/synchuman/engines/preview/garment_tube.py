@@ -1,8 +1,8 @@
 """The garment's tube: where the mask hangs wider than the body below the hips (a skirt, a coat, wide
 trousers), the dressed volume keeps a round section across each row's run of the mask, as deep as
-it is wide and turned with the torso, down to the hem; where an open coat shows the legs between its
-panels, the photo's colour says so (`coat_opening`). Used by dress.py's garment step; grid cells as
-there (rows down the photo, columns across it)."""
+it is wide and turned with the torso, down to the hem, and wide trousers one round section per leg;
+where an open coat shows the legs between its panels, the photo's colour says so (`coat_opening`).
+Used by dress.py's garment step; grid cells as there (rows down the photo, columns across it)."""
 
 from __future__ import annotations
 
@@ -27,16 +27,16 @@ MIN_SAMPLES = 8  # cells: fewer leave a colour unknown
 
 def hanging_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cell: float, height_px: float,
                  hips: float, turn: float = 0.0, hands: np.ndarray | None = None,
-                 hip_span: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
-    """The tube's half-depth and middle depth per grid cell (`_row_tube`), averaged down the rows
-    (`_down_the_rows`), from TUBE_BELOW_HIPS below the hips' row `hips` down: higher up the hands and
-    arms beside the hips and torso are in the row's run (a coat's chest was twice its depth), and a
-    garment there lies on the body, whose depth leads."""
+                 hip_span: float = np.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tube's half-depth and middle depth per grid cell and its trouser legs' cells (`_row_tube`),
+    averaged down the rows (`_down_the_rows`), from TUBE_BELOW_HIPS below the hips' row `hips` down:
+    higher up the hands and arms beside the hips and torso are in the row's run (a coat's chest was
+    twice its depth), and a garment there lies on the body, whose depth leads."""
     start = max(0, int(np.ceil(hips + TUBE_BELOW_HIPS * height_px / cell)))
-    tube, middle = _row_tube(inside, has, depth_centre, cell, height_px, turn, hands, hip_span, start)
+    tube, middle, trouser_legs = _row_tube(inside, has, depth_centre, cell, height_px, turn, hands, hip_span, start)
     tube, middle = _down_the_rows(tube, middle, TUBE_SMOOTH)
     tube[:start] = 0.0
-    return tube, middle
+    return tube, middle, trouser_legs & (tube > 0)
 
 
 def _run_ends(runs: np.ndarray, n: int, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +50,7 @@ def _run_ends(runs: np.ndarray, n: int, cells: np.ndarray) -> tuple[np.ndarray, 
 
 def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cell: float,
               height_px: float, turn: float = 0.0, hands: np.ndarray | None = None,
-              hip_span: float = np.inf, legs_from: int = 0) -> tuple[np.ndarray, np.ndarray]:
+              hip_span: float = np.inf, legs_from: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per grid cell, the half-depth (pixels) of a round tube across its row's run of the mask, for
     runs narrower than TUBE_MAX_WIDTH of the height (arms held out are no tube; 0 elsewhere), and
     the depth of the tube's middle: the mean of `depth_centre` (the body's, per column) over the run's
@@ -58,15 +58,22 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
     (radians, its right end towards the camera: `turned_section`), and only across runs that may be a
     garment (`_around_the_legs`, with `hands` and the hips' width `hip_span` in cells). Where the
     garment reaches the feet as wide as it is above (wide trousers: TROUSERS_WIDTH), a run over both
-    legs is two trouser legs side by side, TROUSERS_DEPTH deep over its width, facing the camera, and
-    a run over one leg (from the row `legs_from`, about the crotch, down; narrower than the hips; no
-    hand) is one trouser leg, as deep as the pair over half its width."""
+    legs is two trouser legs: from the row `legs_from` (about the crotch) down, split midway between
+    the legs (`_legs_parted`: the legs of wide trousers touch in the photo), and each run over one
+    leg (narrower than the hips; no hand) is one trouser leg, as deep as the pair over half their
+    width (2 * TROUSERS_DEPTH), facing the camera; higher up, a run over two or more body pieces is
+    TROUSERS_DEPTH deep over its width. Also returned: the trouser legs' cells (bool)."""
     from scipy import ndimage
 
     along_rows = [[0, 0, 0], [1, 1, 1], [0, 0, 0]]  # runs never join across rows
     runs, n = ndimage.label(inside, structure=along_rows)
     if n == 0:
-        return np.zeros(inside.shape, np.float32), depth_centre
+        return np.zeros(inside.shape, np.float32), depth_centre, np.zeros(inside.shape, bool)
+    trousers = _trousers(inside, has)
+    legs = has & inside if hands is None else has & inside & ~hands
+    halves = np.zeros(n + 1, bool)
+    if trousers:
+        runs, n, halves = _legs_parted(runs, n, legs, legs_from)
     cols = np.broadcast_to(np.arange(inside.shape[1]), inside.shape)
     index = np.arange(1, n + 1)
     first, last = _run_ends(runs, n, runs > 0)
@@ -77,21 +84,21 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
     radius[~_around_the_legs(runs, n, has, hands, cell, height_px, hip_span)] = 0.0
     depth, shear = turned_section(TUBE_DEPTH, turn)
     ratio, slope = np.full(n + 1, depth), np.full(n + 1, shear)
-    if _trousers(inside, has):
+    one = np.zeros(n + 1, bool)
+    if trousers:
         def pieces(body: np.ndarray) -> np.ndarray:   # per run, the body's pieces along it
-            labels, _ = ndimage.label(body, structure=along_rows)
-            starts = (labels > 0) & (np.pad(labels, ((0, 0), (1, 0)))[:, :-1] == 0)
-            return np.bincount(runs[starts], minlength=n + 1)
+            return np.bincount(runs[_piece_starts(body)], minlength=n + 1)
 
         # two or more pieces are both legs (or arms beside the torso)
         both = pieces(has & inside) >= 2
         ratio[both], slope[both] = TROUSERS_DEPTH, 0.0
         # one leg's piece, below the crotch (above it, a forearm's), is one trouser leg: the 0.8 of a
-        # skirt's tube left the seated people's shins 4-5 cm shallower than their trousers
+        # skirt's tube left the seated people's shins 4-5 cm shallower than their trousers, and one
+        # tube over both legs filled the space between them in front and behind
         row = np.zeros(n + 1)
         row[runs[runs > 0]] = np.nonzero(runs > 0)[0]
-        leg = pieces(has & inside if hands is None else has & inside & ~hands) == 1
-        one = leg & ~both & (row >= legs_from) & (last - first + 1 < LEGS_WIDTH * hip_span)
+        leg = pieces(legs) == 1
+        one = (halves | (leg & ~both)) & (row >= legs_from) & (last - first + 1 < LEGS_WIDTH * hip_span)
         ratio[one], slope[one] = 2 * TROUSERS_DEPTH, 0.0
     r, c, k = radius[runs], centre[runs], ratio[runs]
     half = (k * cell * np.sqrt(np.maximum(r ** 2 - (cols - c) ** 2, 0.0))).astype(np.float32)
@@ -99,7 +106,41 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
         on_body = np.asarray(ndimage.mean(depth_centre, np.where(has, runs, 0), index), np.float64)
     mid = np.r_[0.0, np.where(np.isfinite(on_body), on_body, ndimage.mean(depth_centre, runs, index))]
     middle = mid[runs] + slope[runs] * cell * (cols - c)
-    return half, np.where(runs > 0, middle, depth_centre).astype(np.float32)
+    return half, np.where(runs > 0, middle, depth_centre).astype(np.float32), one[runs] & (runs > 0)
+
+
+def _piece_starts(body: np.ndarray) -> np.ndarray:
+    """The first cell of each piece of `body` along its row."""
+    return body & ~np.pad(body, ((0, 0), (1, 0)))[:, :-1]
+
+
+def _legs_parted(runs: np.ndarray, n: int, legs: np.ndarray,
+                 legs_from: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """`runs` (labels 1..n along the rows) with each run that holds two pieces of `legs`, from the
+    row `legs_from` down, split midway between them: one run per trouser leg. Returns the new labels,
+    their count and, per new label, whether it is such a half."""
+    starts = _piece_starts(legs)
+    count = np.bincount(runs[starts], minlength=n + 1)
+    rows = np.broadcast_to(np.arange(runs.shape[0])[:, None], runs.shape)
+    two = (count[runs] == 2) & (rows >= legs_from) & (runs > 0)
+    if not two.any():
+        return runs, n, np.zeros(n + 1, bool)
+    cols = np.broadcast_to(np.arange(runs.shape[1]), runs.shape).astype(np.float64)
+    second = np.full(n + 1, -np.inf)   # where the second piece starts
+    np.maximum.at(second, runs[starts & two], cols[starts & two])
+    before = legs & two & (cols < second[runs])
+    first_end = np.full(n + 1, -np.inf)
+    np.maximum.at(first_end, runs[before], cols[before])
+    split = 0.5 * (first_end + second)
+    right = two & (cols > split[runs])
+    out = runs.copy()
+    out[right] = n + runs[right]
+    used = np.unique(out[out > 0])
+    relabel = np.zeros(2 * n + 1, np.int64)
+    relabel[used] = np.arange(1, len(used) + 1)
+    halves = np.zeros(len(used) + 1, bool)
+    halves[relabel[np.unique(out[two])]] = True
+    return relabel[out].astype(runs.dtype), len(used), halves
 
 
 def _around_the_legs(runs: np.ndarray, n: int, has: np.ndarray, hands: np.ndarray | None, cell: float,
