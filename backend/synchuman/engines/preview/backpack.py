@@ -36,11 +36,9 @@ MAX_PAIR_COLOUR = 22.0  # Lab units between the two straps' colours
 # ... or one strap in shade (an arm or the pack beside it): the same chromaticity, at least half as light
 SHADED_PAIR_CHROMATICITY, SHADED_PAIR_LIGHTNESS = 0.05, 0.5
 ABOVE = (0.25, 0.45)  # torso lengths above the shoulder joints, beside the face: long hair is there, a strap is not
-# a typical 20-25 litre daypack: width, height, depth (metres), its edges' rounding, and its top
-# below the shoulders' top
+# a typical 20-25 litre daypack: width, height, depth (metres) and its edges' rounding
 SIZE_M = (0.30, 0.42, 0.16)
 ROUNDING_M = 0.04
-TOP_BELOW_SHOULDERS_M = 0.04
 SURFACE_M = 0.01  # the dressed mesh's vertices this near the box are the backpack's (its texture part)
 
 
@@ -216,8 +214,9 @@ class Backpack:
 
     @classmethod
     def place(cls, body, straps: Straps) -> "Backpack | None":
-        """Behind a fitted body's upper torso (`body_fit.PhotoBody`), its top just below the shoulders,
-        centred on the spine, turned with the torso; None if the body has no torso to carry it."""
+        """Behind a fitted body's upper torso (`body_fit.PhotoBody`), its top at the torso's top (where
+        the straps leave it over the shoulders; 4 cm lower, the benchmark's packs' middles sat 3-6 cm
+        low), centred on the spine, turned with the torso; None if the body has no torso to carry it."""
         metric = body.camera.from_photo(body.vertices_px)
         part = lambda name: metric[body.vertex_parts == body.part_names.index(name)]  # noqa: E731
         torso, left, right = part("torso"), part("upper_arm.L"), part("upper_arm.R")
@@ -234,13 +233,13 @@ class Backpack:
         half = np.array(SIZE_M) / 2
         # the back under the pack: the torso's vertices at its height, near the spine
         centre_line = torso.mean(0)
-        band = torso[(torso[:, 1] < top - TOP_BELOW_SHOULDERS_M) & (torso[:, 1] > top - TOP_BELOW_SHOULDERS_M - 2 * half[1])
+        band = torso[(torso[:, 1] < top) & (torso[:, 1] > top - 2 * half[1])
                      & (np.abs((torso - centre_line) @ across) < half[0])]
         if len(band) == 0:
             return None
         back = float(((band - centre_line) @ forward).min())
         centre = centre_line + (back - half[2]) * forward
-        centre[1] = top - TOP_BELOW_SHOULDERS_M - half[1]
+        centre[1] = top - half[1]
         return cls(centre=centre, axes=np.stack([across, up, forward]), half=half, colour_rgb=straps.colour_rgb)
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
