@@ -70,9 +70,8 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
     if n == 0:
         return np.zeros(inside.shape, np.float32), depth_centre, np.zeros(inside.shape, bool)
     trousers = _trousers(inside, has)
-    legs = has & inside if hands is None else has & inside & ~hands
-    halves = np.zeros(n + 1, bool)
-    if trousers:
+    if trousers:   # one run per trouser leg from the crotch down
+        legs = has & inside if hands is None else has & inside & ~hands
         runs, n, halves = _legs_parted(runs, n, legs, legs_from)
     cols = np.broadcast_to(np.arange(inside.shape[1]), inside.shape)
     index = np.arange(1, n + 1)
