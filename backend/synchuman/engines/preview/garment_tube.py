@@ -85,18 +85,15 @@ def _row_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cel
     ratio, slope = np.full(n + 1, depth), np.full(n + 1, shear)
     one = np.zeros(n + 1, bool)
     if trousers:
-        def pieces(body: np.ndarray) -> np.ndarray:   # per run, the body's pieces along it
-            return np.bincount(runs[_piece_starts(body)], minlength=n + 1)
-
         # two or more pieces are both legs (or arms beside the torso)
-        both = pieces(has & inside) >= 2
+        both = _pieces(runs, n, has & inside) >= 2
         ratio[both], slope[both] = TROUSERS_DEPTH, 0.0
         # one leg's piece, below the crotch (above it, a forearm's), is one trouser leg: the 0.8 of a
         # skirt's tube left the seated people's shins 4-5 cm shallower than their trousers, and one
         # tube over both legs filled the space between them in front and behind
         row = np.zeros(n + 1)
         row[runs[runs > 0]] = np.nonzero(runs > 0)[0]
-        leg = pieces(legs) == 1
+        leg = _pieces(runs, n, legs) == 1
         one = (halves | (leg & ~both)) & (row >= legs_from) & (last - first + 1 < LEGS_WIDTH * hip_span)
         ratio[one], slope[one] = 2 * TROUSERS_DEPTH, 0.0
     r, c, k = radius[runs], centre[runs], ratio[runs]
@@ -113,13 +110,18 @@ def _piece_starts(body: np.ndarray) -> np.ndarray:
     return body & ~np.pad(body, ((0, 0), (1, 0)))[:, :-1]
 
 
+def _pieces(runs: np.ndarray, n: int, body: np.ndarray) -> np.ndarray:
+    """Per run (labels 0..n), how many pieces of `body` lie along it."""
+    return np.bincount(runs[_piece_starts(body)], minlength=n + 1)
+
+
 def _legs_parted(runs: np.ndarray, n: int, legs: np.ndarray,
                  legs_from: int) -> tuple[np.ndarray, int, np.ndarray]:
     """`runs` (labels 1..n along the rows) with each run that holds two pieces of `legs`, from the
     row `legs_from` down, split midway between them: one run per trouser leg. Returns the new labels,
     their count and, per new label, whether it is such a half."""
     starts = _piece_starts(legs)
-    count = np.bincount(runs[starts], minlength=n + 1)
+    count = _pieces(runs, n, legs)
     rows = np.broadcast_to(np.arange(runs.shape[0])[:, None], runs.shape)
     two = (count[runs] == 2) & (rows >= legs_from) & (runs > 0)
     if not two.any():
