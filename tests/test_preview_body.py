@@ -409,6 +409,37 @@ def test_a_kneeling_persons_shins_lie_behind_the_knees_and_the_body_on_the_floor
     for side in ("L", "R"):
         knee, ankle = joint(f"lowerleg01.{side}"), joint(f"foot.{side}")
         assert knee[1] - floor < 0.14 and ankle[2] - knee[2] < -0.3, (side, knee, ankle, floor)
+        # kneeling upright: BlazePose leant these thighs 10 degrees towards the camera
+        thigh = knee - joint(f"upperleg01.{side}")
+        assert np.degrees(np.arcsin(thigh[2] / np.linalg.norm(thigh))) < 5.0, (side, thigh)
+
+
+def test_a_kneeling_thigh_stands_upright_unless_the_person_sits_back_on_the_heels():
+    """Both knees on the mask's bottom and the ankles behind them: kneeling. A thigh BlazePose draws
+    near the vertical but leaning towards the camera stands upright (its knee under its hip in depth);
+    a person sitting back on the heels keeps the thighs' lean."""
+    from synchuman.engines.preview.landmark_rules import _kneeling_shins_on_the_floor
+
+    mask = np.zeros((1000, 600), bool)
+    mask[100:900, 200:400] = True
+    uv = np.full((33, 2), 300.0)
+    uv[LANDMARK["nose"]] = [300.0, 110.0]
+    seen, outside = np.ones(33), np.zeros(33, bool)
+    for side, x in (("left", 0.1), ("right", -0.1)):
+        uv[LANDMARK[f"{side}_knee"]] = [300.0 + 500 * x, 890.0]
+
+    def kneel(thigh_yz):   # (hip, knee depths after the rule), metres; y down, z away from the camera
+        world = np.zeros((33, 3))
+        for side, x in (("left", 0.1), ("right", -0.1)):
+            world[LANDMARK[f"{side}_hip"]] = [x, 0.0, 0.0]
+            world[LANDMARK[f"{side}_knee"]] = [x, *thigh_yz]
+            for part, down, back in (("ankle", 0.05, 0.42), ("heel", 0.0, 0.42), ("foot_index", 0.1, 0.6)):
+                world[LANDMARK[f"{side}_{part}"]] = [x, thigh_yz[0] + down, thigh_yz[1] + back]
+        assert _kneeling_shins_on_the_floor(world, uv, seen, outside, mask, np.ones(33))
+        return world[LANDMARK["left_hip"], 2], world[LANDMARK["left_knee"], 2]
+
+    assert kneel((0.43, -0.08)) == (0.0, 0.0)            # upright: the knee goes under the hip
+    assert kneel((0.15, -0.40)) == (0.0, -0.40)          # sitting back: the thigh points at the camera
 
 
 def test_a_seated_body_sits_on_the_floor(tmp_path, monkeypatch):

@@ -43,6 +43,9 @@ KNEE_ON_FLOOR = 0.08  # of the person's size: a knee whose row is this near the 
 KNEE_BAND = 0.05  # ... the mask's bottom in the columns this far beside the knee (same unit)
 KNEEL_SHIN_BACK = 0.15  # metres: ... and whose ankle BlazePose puts this far behind it: a kneeling person's shin
 KNEEL_HEEL_UP = 0.05  # metres: a kneeling person's heel above the ankle (the foot lies on its top, its sole up)
+# a kneeling person's thigh within this angle of the vertical (BlazePose's) kneels upright: its knee
+# under its hip in depth. A person sitting back on the heels has the thighs near level.
+KNEEL_UPRIGHT_THIGH = np.radians(30.0)
 STEP_BEHIND = 0.45  # metres between the ankles in depth: a walking step, where the photo shows one foot before the other
 HIPS_APART = 0.2  # torso lengths between the hips in the photo: less is a person seen from the side
 ONE_FOOT = 0.1  # torso lengths across the photo: ankles nearer are drawn on one foot (crossed feet stand further apart)
@@ -215,7 +218,10 @@ def _kneeling_shins_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.nda
     foot on its top in line with it, the heel KNEEL_HEEL_UP above the ankle. The feet's photo
     positions, the detector's guesses behind the thighs, no longer pull (`trust` 0), and the caller
     leaves them where they are (`_feet_on_the_floor` pulled them down to the mask's bottom). With
-    BlazePose's shins sloping up to the feet, the fitted toes went 4-6 cm through the floor. In place
+    BlazePose's shins sloping up to the feet, the fitted toes went 4-6 cm through the floor.
+    A thigh that BlazePose draws near the vertical (KNEEL_UPRIGHT_THIGH) stands upright, its knee
+    under the hip in depth: BlazePose leans it 5-10 degrees towards the camera, as it does the torso,
+    and the fitted knees stood 5-7 cm in front of the benchmark's. In place
     (True where it applied); world upright, y down, z away from the camera. The person's size is the
     height the landmarks in the photo span (`outside`: the others, guessed)."""
     size = float(np.ptp(uv[~outside, 1])) if (~outside).sum() >= 2 else 0.0
@@ -230,7 +236,10 @@ def _kneeling_shins_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.nda
         if floor is None or floor + 1.0 - uv[knee, 1] > KNEE_ON_FLOOR * size:
             return False
     for side in ("left", "right"):
-        knee, (ankle, heel, toe) = LANDMARK[f"{side}_knee"], _foot(side)
+        hip, knee, (ankle, heel, toe) = LANDMARK[f"{side}_hip"], LANDMARK[f"{side}_knee"], _foot(side)
+        thigh = world[knee] - world[hip]
+        if thigh[1] >= np.cos(KNEEL_UPRIGHT_THIGH) * np.linalg.norm(thigh):
+            world[knee, 2] = world[hip, 2]
         shin = world[ankle] - world[knee]
         back = np.array([shin[0], 0.0, shin[2]]) / np.hypot(shin[0], shin[2])
         foot = float(np.linalg.norm(world[toe] - world[heel]))
