@@ -43,6 +43,7 @@ MAX_PEOPLE = 3
 SMALL_PERSON = 0.15      # a person whose box covers less of the frame than this is looked at again on a crop
 MIN_SCALE_PX = 512       # ... and so is one seen less than this tall at the detection scale
 MASK_THRESHOLD = 0.5
+GROW_LOOKS = 2           # a person whose mask the crop of the second look cuts is looked at again this often, past the cut
 FACE_SCORE = 0.7         # BlazeFace's score on the head's crop above which the face is seen (a back: 0.0, a profile: ~0.5)
 
 
@@ -223,7 +224,11 @@ class BlazePose:
 
     def refine(self, rgb: np.ndarray, person: Person, region) -> Person:
         """The same person looked at again on a crop around them when they are small in the frame or
-        were seen at a reduced scale; kept as they are when the second look finds nobody there."""
+        were seen at a reduced scale; kept as they are when the second look finds nobody there. The
+        crop is the first look's box and a margin, and that box can be short: dark trouser legs on dark
+        grass were missed at the first look's scale, and the crop then cut the mask at the shins. Where
+        the mask runs into the crop's edge inside `region`, the crop grows past it by the margin and the
+        person is looked at again (up to GROW_LOOKS times)."""
         x0, y0, x1, y1 = person.box
         seen_height = (y1 - y0) * person.frame[2]
         rx0, ry0, rx1, ry1 = region
@@ -232,10 +237,32 @@ class BlazePose:
             return person
         m = 0.25 * max(x1 - x0, y1 - y0)
         crop = (max(rx0, int(x0 - m)), max(ry0, int(y0 - m)), min(rx1, int(x1 + m)), min(ry1, int(y1 + m)))
-        again = self._detect_region(rgb, crop, CROP_SIDE)
-        if again is None or box_iou(again.box, person.box) < 0.3:
-            return person
-        return again
+        for _ in range(1 + GROW_LOOKS):
+            again = self._detect_region(rgb, crop, CROP_SIDE)
+            if again is None or box_iou(again.box, person.box) < 0.3:
+                return person
+            person = again
+            grown = _grown_past_cuts(crop, again.prob >= MASK_THRESHOLD, region, m)
+            if grown == crop:
+                break
+            crop = grown
+        return person
+
+
+def _grown_past_cuts(crop, mask: np.ndarray, region, margin: float) -> tuple[int, int, int, int]:
+    """`crop` (x0, y0, x1, y1 in the photo) moved out by `margin` on each side where `mask` (the person in
+    the crop's frame) runs into its edge, within `region`."""
+    x0, y0, x1, y1 = crop
+    rx0, ry0, rx1, ry1 = region
+    if mask[:, 0].any():
+        x0 = max(rx0, int(x0 - margin))
+    if mask[0].any():
+        y0 = max(ry0, int(y0 - margin))
+    if mask[:, -1].any():
+        x1 = min(rx1, int(x1 + margin))
+    if mask[-1].any():
+        y1 = min(ry1, int(y1 + margin))
+    return x0, y0, x1, y1
 
 
 def _warm_up_photo() -> np.ndarray:
