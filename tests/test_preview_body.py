@@ -441,7 +441,7 @@ def test_a_clearly_turned_torso_is_turned_further():
     assert turned(torso(seen + 3.0))[0] == pytest.approx(seen + 6.0)
     assert turned(torso(25.0))[0] == pytest.approx(25.0 + short)
     assert turned(torso(-25.0))[0] == pytest.approx(-25.0 - short)
-    angle, world = turned(torso(25.0))
+    _, world = turned(torso(25.0))
     before = torso(25.0)
     assert np.allclose(np.linalg.norm(world - world[LANDMARK["left_hip"]], axis=1),
                        np.linalg.norm(before - before[LANDMARK["left_hip"]], axis=1))   # turned, not bent
