@@ -12,7 +12,8 @@ Where the alpha comes from, in order:
 2. an engine's own model when it passes one (the synchuman engine's U²-Net, as the reference does);
 3. the learned person detector (`learned.BlazePose`): the chosen person's mask, its hands held out
    completed to the fingertips by their colour (`hands.hands_completed`: the mask fades along them),
-   refined at full resolution by a two-colour edge matte (`masks.refine_edges`);
+   refined at full resolution by a two-colour edge matte (`masks.refine_edges`), and the parts it lost
+   completed by colour where a second look at the grown person confirms them (`completion`);
 4. the classical segmentation (`classical.segment_rgb`), with a warning, when mediapipe is not installed
    or finds nobody.
 
@@ -37,6 +38,7 @@ import numpy as np
 
 from ..errors import SyncHumanError
 from .classical import segment_rgb
+from .completion import confirmed, grown_by_colour
 from .hands import hands_completed
 from .learned import MODEL_NAME, BlazePose, Person, facing_checked
 from .masks import HINT, clean_alpha, foreground_mask, refine_edges
@@ -116,20 +118,22 @@ def cut_person(photo, person_box=None, progress: TickFn | None = None, alpha_mod
         return PersonCut(alpha, source, pose, len(people), mirrored)
 
     if detector is not None:
-        tick(0, 3, "finding people")
+        tick(0, 4, "finding people")
         people = detector.find_people(rgb, region)
         if people:
             chosen = people[0]
-            tick(1, 3, f"{len(people)} {'person' if len(people) == 1 else 'people'} found; refining the edge")
+            tick(1, 4, f"{len(people)} {'person' if len(people) == 1 else 'people'} found; refining the edge")
             if len(people) > 1 and person_box is None:
                 x0, y0, x1, y1 = chosen.box
                 log.warning(f"The photo shows {len(people)} people; the most prominent one (box {x0},{y0},{x1},{y1}) "
                      "was reconstructed. Choose another with --person-box X0,Y0,X1,Y1 (the panel's Person Box).")
             alpha = _learned_alpha(rgb, chosen)
-            tick(2, 3, "person separated; reading the pose on them alone")
+            tick(2, 4, "person separated; looking for parts the mask missed")
+            alpha = _completed_by_colour(detector, rgb, alpha, region)
+            tick(3, 4, "reading the pose on the person alone")
             alone = detector.look_at(_over_grey(rgb, alpha), _alpha_region(alpha, region))
             pose, mirrored = facing_checked(rgb, (alone or chosen).pose)
-            tick(3, 3, "pose found")
+            tick(4, 4, "pose found")
             return PersonCut(alpha, "learned", pose, len(people), mirrored)
         log.warning("The learned person detector found nobody; trying the classical foreground step.")
     alpha = _classical(rgb, region, tick)
@@ -149,6 +153,27 @@ def _learned_alpha(rgb: np.ndarray, person: Person) -> np.ndarray:
         return clean_alpha(np.where(mask, 255, 0).astype(np.uint8), "the photo")
     alpha = refine_edges(rgb, mask, scale=max(1.0, 1.0 / person.frame[2]))
     return clean_alpha(alpha, "the photo")
+
+
+def _completed_by_colour(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, region) -> np.ndarray:
+    """The alpha with the parts its mask missed, where a look at the grown person confirms them
+    (`completion`)."""
+    mask = alpha >= 128
+    x0, y0, x1, y1 = region
+    grown = mask.copy()
+    grown[y0:y1, x0:x1] = grown_by_colour(rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1])   # the chosen person's region
+    if not (grown & ~mask).any():
+        return alpha
+    shown = np.where(grown, 255, 0).astype(np.uint8)
+    look = detector.look_at(_over_grey(rgb, shown), _alpha_region(shown, region))
+    if look is None:
+        return alpha
+    added = confirmed(mask, grown, look.probability(mask.shape), look.pose)
+    if not added.any():
+        return alpha
+    out = alpha.copy()
+    out[added] = 255
+    return clean_alpha(out, "the photo")
 
 
 def confident_mask(prob: np.ndarray, height_px: float, limb_ends=()) -> np.ndarray:
