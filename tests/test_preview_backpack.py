@@ -52,6 +52,17 @@ def test_a_strap_in_shade_is_still_one_of_a_pair():
     assert _straps("seated_hair_backpack_room", 2, size=1024) is not None
 
 
+def test_the_packs_side_beside_a_checked_shirt_does_not_outvote_the_strap(monkeypatch):
+    """Seed 1's seated person (1024 px) in a checked shirt: on her right the pack's grey side shows
+    between the arm and the torso, in every row searched, and outvoted the strap beside it; that line's
+    colour wanders (the checks on its inner side), so the next line, the strap's, is tried."""
+    import synchuman.engines.preview.backpack as backpack
+
+    assert _straps("seated_hair_backpack_room", 1, size=1024) is not None
+    monkeypatch.setattr(backpack, "LINES_TRIED", 1)
+    assert _straps("seated_hair_backpack_room", 1, size=1024) is None   # the first line alone
+
+
 def test_two_colours_are_one_straps_colour_alike_or_shaded_not_otherwise():
     """find_straps' colours are Lab (OpenCV's 8-bit scale) with the lightness scaled by LIGHTNESS."""
     import cv2
@@ -68,6 +79,25 @@ def test_two_colours_are_one_straps_colour_alike_or_shaded_not_otherwise():
     assert not _one_colour(lab(red), lab(red * 0.3))          # too dark for the same strap in shade
     assert not _one_colour(lab(red), lab([40, 60, 110]))      # blue and red
     assert not _one_colour(lab([196, 198, 192]), lab([59, 60, 58]))  # white and dark grey (seed 1's crossed arms)
+
+
+def test_the_creases_beside_a_coloured_shirt_are_its_shade_not_straps():
+    """Seed 3's walker with a ball (1024 px), in a yellow shirt: the shaded creases between her arms and
+    her torso, (84, 69, 25) beside (200, 170, 50), stood out by 18 Lab units, a pair of one colour."""
+    import cv2
+
+    from synchuman.engines.preview.backpack import LIGHTNESS, _cloth_in_shade
+
+    def lab(rgb):
+        c = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB)[0, 0].astype(np.float64)
+        return c * [LIGHTNESS, 1, 1]
+
+    yellow, grey = np.array([200, 170, 50]), np.array([150, 150, 150])
+    assert _cloth_in_shade(lab(yellow * 0.42), lab(yellow))
+    assert not _cloth_in_shade(lab([30, 30, 30]), lab(yellow))      # a black strap on the yellow shirt
+    assert not _cloth_in_shade(lab([60, 20, 20]), lab(yellow))      # a dark red strap
+    assert not _cloth_in_shade(lab(grey * 0.4), lab(grey))          # grey cloth: shade and strap alike
+    assert _straps("ball_walking_yard", 3, size=1024) is None
 
 
 @pytest.mark.parametrize("name,seed", [("standing_studio", 0), ("walking_coat_street", 0),

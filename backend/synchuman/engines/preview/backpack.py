@@ -8,7 +8,8 @@ by the back lies that much off.
 `Backpack.place` puts a typical daypack behind the fitted torso, and `Backpack.signed_distance` is
 its rounded box for the dressed volume (dress.occupancy), which the mask then carves like the rest.
 Long hair falling in front of the shoulders also makes two bands: it continues up beside the face,
-which straps do not, so such bands are not taken for straps.
+which straps do not, so such bands are not taken for straps. Nor are the shaded creases between the
+arms and a coloured shirt: they are the shirt's own colour, darker (the same chromaticity).
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ MIN_ROWS = 0.4  # share of the rows in which a side shows its band (a pack's sid
 MAX_WANDER = 0.05  # shoulder widths: how far from one line a band may wander and still be one strap
 MAX_SLANT, SLANT_STEPS = 0.35, 7  # columns per row: the steepest slant of a strap's line, and the steps up to it
 MAX_COLOUR_SPREAD = 0.6  # of its contrast: one strap keeps one colour down its length
+LINES_TRIED = 2  # lines per side tried, most supported first, while their colour wanders
 MAX_PAIR_COLOUR = 22.0  # Lab units between the two straps' colours
 # ... or one strap in shade (an arm or the pack beside it): the same chromaticity, at least half as light
 SHADED_PAIR_CHROMATICITY, SHADED_PAIR_LIGHTNESS = 0.05, 0.5
+CHROMATIC_CLOTH = 20.0  # Lab chroma: cloth at least this coloured shows a crease's shade by its chromaticity
 ABOVE = (0.25, 0.45)  # torso lengths above the shoulder joints, beside the face: long hair is there, a strap is not
 # a typical 20-25 litre daypack: width, height, depth (metres) and its edges' rounding
 SIZE_M = (0.30, 0.42, 0.16)
@@ -95,6 +98,32 @@ def _strap_line(v: np.ndarray, x: np.ndarray, rows: np.ndarray, tolerance: float
     return best_near
 
 
+def _strap_band(found: list, rows: np.ndarray, axis: np.ndarray, tolerance: float):
+    """One side's strap from its band candidates (row, offset from the torso's axis, contrast, colour):
+    (median offset, colour, median contrast, line in photo columns against rows), or None. The line most
+    rows agree on is the strap unless its colour wanders (MAX_COLOUR_SPREAD); then the next line is
+    tried, once: the side of a pack showing between the arm and a checked shirt can outvote the strap."""
+    v_all = np.array([p[0] for p in found], np.float64)
+    x_all = np.array([p[1] for p in found], np.float64)
+    left = np.ones(len(found), bool)
+    for _ in range(LINES_TRIED):
+        if not left.any():
+            return None
+        idx = np.flatnonzero(left)
+        v, x = v_all[idx], x_all[idx]
+        near = _strap_line(v, x, rows, tolerance)
+        left[idx[near]] = False
+        if len(np.unique(v[near])) < MIN_ROWS * len(rows):
+            return None
+        contrast = np.array([found[i][2] for i in idx[near]])
+        colours = np.array([found[i][3] for i in idx[near]])
+        colour = np.median(colours, 0)
+        if np.median(np.linalg.norm(colours - colour, axis=1)) <= MAX_COLOUR_SPREAD * np.median(contrast):
+            line = np.polyfit(v[near], x[near] + np.interp(v[near], rows, axis), 1)
+            return float(np.median(x[near])), colour, float(np.median(contrast)), line
+    return None
+
+
 def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Straps | None:
     """The two shoulder straps of a backpack in a photo, or None. rgb (H, W, 3) uint8; mask (H, W) the
     person; landmarks (33, >=3): BlazePose's u, v (photo pixels) and visibility."""
@@ -134,7 +163,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     axis = np.interp(rows, [shoulders[1], hips[1]], [shoulders[0], hips[0]])
     cloth = np.median(lab[rows, np.clip(axis.astype(int), 0, w - 1)], 0)
     # per row and side, every column where a band stands out (as an offset from the axis); then the
-    # line most rows agree on (_strap_line)
+    # line most rows agree on (_strap_band)
     found = {0: [], 1: []}  # side -> (row, offset from the axis, contrast, colour)
     for v, axis_u in zip(rows, axis):
         for frac in HALF_WIDTHS:
@@ -149,28 +178,15 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                 for x in peaks:
                     if np.linalg.norm(colour[x] - cloth) >= MIN_CONTRAST:  # not a strip of the cloth itself
                         found[k].append((v, x - axis_u, contrast[x], colour[x]))
-    bands = []
-    tolerance = MAX_WANDER * width
-    for k in (0, 1):
-        if not found[k]:
-            return None
-        f = found[k]
-        v = np.array([p[0] for p in f], np.float64)
-        x = np.array([p[1] for p in f], np.float64)
-        near = _strap_line(v, x, rows, tolerance)
-        if len(np.unique(v[near])) < MIN_ROWS * len(rows):
-            return None
-        contrast = np.array([p[2] for p in f])[near]
-        colours = np.array([p[3] for p in f])[near]
-        colour = np.median(colours, 0)
-        if np.median(np.linalg.norm(colours - colour, axis=1)) > MAX_COLOUR_SPREAD * np.median(contrast):
-            return None
-        line = np.polyfit(v[near], x[near] + np.interp(v[near], rows, axis), 1)  # in photo columns
-        bands.append((float(np.median(x[near])), colour, float(np.median(contrast)), line))
+    bands = [_strap_band(found[k], rows, axis, MAX_WANDER * width) for k in (0, 1)]
+    if None in bands:
+        return None
     (xr, cr, kr, line_r), (xl, cl, kl, line_l) = bands
     if not _one_colour(cr, cl) or xl - xr < 0.3 * width:
         return None
     colour = (cr + cl) / 2
+    if _cloth_in_shade(colour, cloth):
+        return None
     # long hair in front of the shoulders: the same colour continues up beside the face (a pack's top
     # or its straps over the shoulders stop lower)
     for line in (line_r, line_l):
@@ -191,10 +207,26 @@ def _one_colour(a: np.ndarray, b: np.ndarray) -> bool:
     white grey: the darker must be at least SHADED_PAIR_LIGHTNESS as light (L*)."""
     if np.linalg.norm(a - b) <= MAX_PAIR_COLOUR:
         return True
+    return bool(_chromaticity_distance(a, b) <= SHADED_PAIR_CHROMATICITY
+                and min(a[0], b[0]) >= SHADED_PAIR_LIGHTNESS * max(a[0], b[0]))
+
+
+def _cloth_in_shade(band: np.ndarray, cloth: np.ndarray) -> bool:
+    """Whether a band's colour (find_straps' scaled Lab) is the cloth's own in shade, as in the creases
+    between the arms and a coloured shirt: darker, with the same chromaticity, on cloth coloured enough
+    (CHROMATIC_CLOTH) for its chromaticity to tell. On grey or white cloth a dark strap and a shade
+    have one chromaticity, so nothing is rejected there."""
+    if np.hypot(cloth[1] - 128.0, cloth[2] - 128.0) < CHROMATIC_CLOTH or band[0] >= cloth[0]:
+        return False
+    return _chromaticity_distance(band, cloth) <= SHADED_PAIR_CHROMATICITY
+
+
+def _chromaticity_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """How far apart two colours (find_straps' scaled Lab) are in chromaticity (RGB over its sum):
+    shading scales a colour's RGB and keeps it."""
     rgb = _rgb(np.stack([a, b])).astype(np.float64) + 1.0
     chromaticity = rgb / rgb.sum(1, keepdims=True)
-    return bool(np.linalg.norm(chromaticity[0] - chromaticity[1]) <= SHADED_PAIR_CHROMATICITY
-                and min(a[0], b[0]) >= SHADED_PAIR_LIGHTNESS * max(a[0], b[0]))
+    return float(np.linalg.norm(chromaticity[0] - chromaticity[1]))
 
 
 def _rgb(colours: np.ndarray) -> np.ndarray:
