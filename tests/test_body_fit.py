@@ -250,6 +250,26 @@ def test_the_soles_rows_of_feet_close_in_the_photo_are_read_apart():
     assert np.isnan(sole_rows(mask, uv, seen, 1000.0)).all()
 
 
+def test_a_step_is_read_only_where_the_feet_themselves_step():
+    """Seed 7's watermarked coat, standing with arms out: its mask, completed by colour, ended 3.4 % of
+    the person's size lower under one shoe than under the other, whose bottom it had lost, while the
+    heels and toes stood within 1 %; the fit read a 0.4 m stride and swung the arms. The mask's step
+    counts only where the feet's own landmarks step the same way."""
+    from synchuman.body.stride import MIN_LANDMARK_STEP, shown_by_the_feet
+    from synchuman.foreground.pose import FEET
+
+    size = 800.0
+    uv = np.zeros((33, 2))
+    for side, bottom in enumerate((905.0, 897.0)):   # heels and toes 8 px apart: standing
+        uv[list(FEET[side]), 1] = [bottom - 40, bottom - 5, bottom]
+    soles = np.array([935.0, 908.0])                  # the mask: 27 px apart
+    assert np.isnan(shown_by_the_feet(soles, uv, size)).all()
+    uv[list(FEET[0]), 1] += 2 * MIN_LANDMARK_STEP * size   # the left foot stepping towards the camera
+    assert shown_by_the_feet(soles, uv, size) == pytest.approx(soles)
+    assert np.isnan(shown_by_the_feet(soles[::-1].copy(), uv, size)).all()   # the mask says the other foot
+    assert np.isnan(shown_by_the_feet(np.array([np.nan, 908.0]), uv, size)).any()
+
+
 def test_a_walking_persons_arms_swing_against_the_legs(body_model):
     """MediaPipe's depth for the elbows and wrists carries almost no information
     (benchmarks/pose_depth.py). Where the stride was read from the feet, `arm_swing` swings each hand
