@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import SyncHumanError
 from .classical import segment_rgb
-from .completion import confirmed, grown_by_colour
+from .completion import confirmed, grown_by_colour, large_pieces
 from .hands import hands_completed
 from .learned import MODEL_NAME, BlazePose, Person, facing_checked
 from .masks import HINT, clean_alpha, foreground_mask, refine_edges
@@ -162,7 +162,7 @@ def _completed_by_colour(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray
     x0, y0, x1, y1 = region
     grown = mask.copy()
     grown[y0:y1, x0:x1] = grown_by_colour(rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1])   # the chosen person's region
-    if not (grown & ~mask).any():
+    if not large_pieces(grown & ~mask, mask).any():   # nothing could be kept: no second look
         return alpha
     shown = np.where(grown, 255, 0).astype(np.uint8)
     look = detector.look_at(_over_grey(rgb, shown), _alpha_region(shown, region))
