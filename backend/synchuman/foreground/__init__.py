@@ -59,6 +59,7 @@ BRIDGE = 0.2            # a hand or foot the mask cut off is joined back across 
 BRIDGE_GAP = 0.04       # ... over a gap at most this much of the person's height
 BRIDGE_NEAR = 0.01      # ... when a seen hand or foot landmark lies within this (of the height) of it
 LIMB_END_AREA = 0.008   # of the height squared: a hand or a foot is no larger (a hand held out: ~0.002)
+COMPLETION_ROUNDS = 2   # the colour completion, each round seeded by the last (`_completed_by_colour`)
 LIMB_ENDS = HANDS[0] + FEET[0] + HANDS[1] + FEET[1]
 
 
@@ -157,7 +158,19 @@ def _learned_alpha(rgb: np.ndarray, person: Person) -> np.ndarray:
 
 def _completed_by_colour(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, region) -> np.ndarray:
     """The alpha with the parts its mask missed, where a look at the grown person confirms them
-    (`completion`)."""
+    (`completion`), in up to COMPLETION_ROUNDS rounds, each seeded by the last: the pose read on a
+    person missing both forearms folds the arms, and only the forearms found in the first round
+    straighten them, so that the hands beyond can be confirmed in the next."""
+    for _ in range(COMPLETION_ROUNDS):
+        completed = _completion_round(detector, rgb, alpha, region)
+        if completed is alpha:
+            break
+        alpha = completed
+    return alpha
+
+
+def _completion_round(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, region) -> np.ndarray:
+    """One round of `_completed_by_colour`: `alpha` itself where nothing is added."""
     mask = alpha >= 128
     x0, y0, x1, y1 = region
     grown = mask.copy()

@@ -41,6 +41,12 @@ BONES = tuple((LANDMARK[a], LANDMARK[b]) for a, b in (
     ("left_ankle", "left_heel"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
     ("right_ankle", "right_foot_index"), ("right_ankle", "right_heel")))
 TORSO = tuple(LANDMARK[n] for n in ("left_shoulder", "right_shoulder", "right_hip", "left_hip"))
+# The upper bone of each limb, continued straight beyond its middle joint by its own length: the pose read
+# on a person whose forearm the mask lost folds that arm at the elbow, so its own bones would leave out
+# the very forearm the cut found.
+UPPER_BONES = tuple((LANDMARK[a], LANDMARK[b]) for a, b in (
+    ("left_shoulder", "left_elbow"), ("right_shoulder", "right_elbow"), ("left_hip", "left_knee"),
+    ("right_hip", "right_knee")))
 
 
 def grown_by_colour(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -85,7 +91,8 @@ def grown_by_colour(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def skeleton_band(pose: PersonPose, shape: tuple[int, int], height_px: float) -> np.ndarray:
     """Where the pose's seen body lies (bool, `shape`): each bone between two seen landmarks widened by
-    LIMB_HALF_WIDTH of `height_px`, the torso's quadrilateral and the head's disc."""
+    LIMB_HALF_WIDTH of `height_px`, each seen upper arm and thigh also continued straight by its own
+    length (UPPER_BONES), the torso's quadrilateral and the head's disc."""
     band = np.zeros(shape, np.uint8)
     u = pose.image[:, :2]
     seen = pose.image[:, 2] >= VISIBLE
@@ -94,6 +101,10 @@ def skeleton_band(pose: PersonPose, shape: tuple[int, int], height_px: float) ->
     for i, j in BONES:
         if seen[i] and seen[j]:
             cv2.line(band, point(i), point(j), 1, width)
+    for i, j in UPPER_BONES:
+        if seen[i] and seen[j]:
+            end = np.round(2 * u[j] - u[i]).astype(int)
+            cv2.line(band, point(j), (int(end[0]), int(end[1])), 1, width)
     if seen[list(TORSO)].all():
         corners = np.round(u[list(TORSO)]).astype(np.int32)
         cv2.fillConvexPoly(band, corners, 1)
