@@ -71,6 +71,26 @@ def test_the_packs_side_beside_a_checked_shirt_does_not_outvote_the_strap(monkey
     assert _straps("seated_hair_backpack_room", 1, size=1024) is not None
 
 
+def test_a_turned_walkers_one_strap_in_view_is_enough(monkeypatch):
+    """Seed 7's turned walker (1024 px, turned 30 degrees, her nose 0.15 of the shoulder width beside
+    their centre): the chest shows displaced towards her face, and her far strap runs along the torso's
+    edge against the arm, standing out in 13 of 88 rows; the near one is seen in 73. Found by the near
+    strap alone, which is drawn twice, on the chest."""
+    import synchuman.engines.preview.backpack as backpack
+
+    spec = next(c for c in cp.CASES if c[0] == "turned_coat_backpack_yard")
+    rgb = cp.render_case(spec, 1024, seed=7000 + cp.CASES.index(spec) + 1)["photo"][..., :3]
+    person = cut_person(rgb)
+    mask, landmarks = person.alpha >= 128, person.pose.image
+    straps = find_straps(rgb, mask, landmarks)
+    assert straps is not None and straps.columns[0] == straps.columns[1]
+    shoulders = sorted(landmarks[[LANDMARK["left_shoulder"], LANDMARK["right_shoulder"]], 0])
+    assert shoulders[0] < straps.columns[0] < shoulders[1]
+    assert max(straps.colour_rgb) < 90                          # her straps are black, her shirt purple
+    monkeypatch.setattr(backpack, "TURNED", 1.0)                # taken for a person facing the camera
+    assert find_straps(rgb, mask, landmarks) is None
+
+
 def test_two_colours_are_one_straps_colour_alike_or_shaded_not_otherwise():
     """find_straps' colours are Lab (OpenCV's 8-bit scale) with the lightness scaled by LIGHTNESS."""
     import cv2
@@ -110,10 +130,11 @@ def test_the_creases_beside_a_coloured_shirt_are_its_shade_not_straps():
 
 @pytest.mark.parametrize("name,seed", [("standing_studio", 0), ("walking_coat_street", 0),
                                        ("crossed_arms_hair_rocket", 0), ("kneeling_hood_garden", 7),
-                                       ("seated_trousers_box", 7), ("dog_trousers_garden", 7)])
+                                       ("seated_trousers_box", 7), ("dog_trousers_garden", 7),
+                                       ("turned30_skirt_studio", 7)])
 def test_people_without_a_backpack_have_no_straps(name, seed):
     """Long hair over the shoulders, an open coat's edges, a hood's strings, a logo, the creases beside
-    the arms are not straps."""
+    the arms are not straps; nor, on a turned person, is one band alone."""
     assert _straps(name, seed) is None
 
 
