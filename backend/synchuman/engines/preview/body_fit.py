@@ -161,8 +161,8 @@ def fit_body(pose, mask: np.ndarray, focal_px: float | None = None) -> tuple[Pho
                   "mask_explained": round(cover, 4), "body_inside_mask": round(inside, 4),
                   "phenotype": {k: round(v, 4) for k, v in fit.phenotype_dict().items()}}
     if posture == "stepping":
-        body.warnings.append(f"One foot hides the other: the hidden one is put a typical walking step "
-                             f"({100 * STEP_BEHIND:.0f} cm) behind it, a guess.")
+        body.warnings.append(f"One foot hides the other: the feet are set a typical walking step "
+                             f"({100 * STEP_BEHIND:.0f} cm) apart in depth, a guess.")
     if rel_error > MAX_LANDMARK_ERROR:
         return None, f"the body fit misses the landmarks by {100 * rel_error:.0f}% of the height"
     if cover < MIN_MASK_COVER or inside < MIN_BODY_INSIDE:
