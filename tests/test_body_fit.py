@@ -270,6 +270,28 @@ def test_a_step_is_read_only_where_the_feet_themselves_step():
     assert np.isnan(shown_by_the_feet(np.array([np.nan, 908.0]), uv, size)).any()
 
 
+def test_feet_up_the_shins_unseen_leave_the_step_to_the_mask():
+    """Seed 6's walking coat: dark shoes over pebbles, and MediaPipe put both feet up the shins, 7 % of
+    the size above the soles, level, with visibility 0.2-0.4; the mask's soles stepped 3.6 %. Seen feet
+    whose landmarks stand level deny the mask's step; feet seen by neither landmark leave it to the
+    mask."""
+    from synchuman.body.stride import standing_soles
+    from synchuman.foreground.pose import FEET
+
+    mask = np.zeros((1000, 800), bool)
+    mask[500:953, 540:600] = True     # the left leg, its shoe ending at row 953
+    mask[500:922, 440:500] = True     # the right leg, ending 31 px higher
+    uv = np.zeros((33, 2))
+    for side, u in enumerate((570.0, 468.0)):
+        uv[list(FEET[side])] = [[u, 840.0], [u - 5, 862.0], [u + 5, 866.0]]
+    seen = np.ones(33, bool)
+    assert np.isnan(standing_soles(mask, uv, seen, 850.0)).all()           # seen and level: no step
+    seen[list(FEET[0]) + list(FEET[1])] = False
+    assert standing_soles(mask, uv, seen, 850.0) == pytest.approx([953.0, 922.0])
+    seen[list(FEET[1])] = True                                             # one foot seen: the other
+    assert np.isnan(standing_soles(mask, uv, seen, 850.0)[0])              # unread, so no step
+
+
 def test_a_walking_persons_arms_swing_against_the_legs(body_model):
     """MediaPipe's depth for the elbows and wrists carries almost no information
     (benchmarks/pose_depth.py). Where the stride was read from the feet, `arm_swing` swings each hand

@@ -45,7 +45,7 @@ import torch
 from ..foreground.pose import LANDMARK
 from .landmarks import LEFT_HIP, RIGHT_HIP, LandmarkRegressor, hip_centre
 from .model import LIMB_SEGMENTS, PHENOTYPES, BodyModel, axis_angle_to_matrix
-from .stride import FEET_SEEN, MIN_SWING_STRIDE, SOLES, arm_swing, shown_by_the_feet, sole_rows, stride_depth
+from .stride import FEET_SEEN, MIN_SWING_STRIDE, SOLES, arm_swing, standing_soles, stride_depth
 
 # Model frame -> camera frame for an upright body facing the camera.
 FACING_CAMERA = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -316,8 +316,7 @@ class BodyFitter:
         principal = torch.tensor(principal, dtype=torch.float32)
         soles = None
         if s.stride_from_ground and focal and world is not None and obs.mask is not None:
-            soles = sole_rows(obs.mask, uv.numpy(), vis.numpy() >= FEET_SEEN, size)
-            soles = shown_by_the_feet(soles, uv.numpy(), size)
+            soles = standing_soles(obs.mask, uv.numpy(), vis.numpy() >= FEET_SEEN, size)
 
         with torch.no_grad():  # the body as it starts: while the camera alone is fitted, it is posed once
             start = self._posed(phenotype_of(phen_logit), free, limbs())

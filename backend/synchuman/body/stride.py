@@ -4,7 +4,7 @@ that goes with it (`body.fit` applies both to MediaPipe's world landmarks before
 MediaPipe's world landmarks compress a walker's stride to a third and may flip it, and carry almost no
 depth for the arms. With a focal length and a level camera, the rows where the mask ends under each
 foot give the depth between the feet (`sole_rows`, where the feet's own landmarks step too:
-`shown_by_the_feet`; `stride_depth`); a step then sets each arm's depth,
+`shown_by_the_feet`, or are not seen at all: `standing_soles`; `stride_depth`); a step then sets each arm's depth,
 the hand swinging against its own foot (`arm_swing`). Same camera frame as `body.fit`: metres, y down,
 z away from the camera.
 """
@@ -83,6 +83,17 @@ def shown_by_the_feet(soles: np.ndarray, uv: np.ndarray, size: float) -> np.ndar
     if np.sign(step) != np.sign(shown) or abs(shown) < MIN_LANDMARK_STEP * size:
         return np.full(2, np.nan)
     return soles
+
+
+def standing_soles(mask: np.ndarray, uv: np.ndarray, seen: np.ndarray, size: float) -> np.ndarray:
+    """Where the feet stand (`sole_rows`), confirmed by the feet's own landmarks (`shown_by_the_feet`).
+    Where neither foot is seen, MediaPipe has put both up the shins (seed 6's walking coat, dark shoes
+    over pebbles: visibility 0.2-0.4, 7 % of the size above the soles), and their landmarks can neither
+    confirm a step nor deny it: their columns still tell the feet apart, and the mask alone says where
+    they stand."""
+    if not seen[list(FEET[0]) + list(FEET[1])].any():
+        return sole_rows(mask, uv, np.ones_like(seen), size)
+    return shown_by_the_feet(sole_rows(mask, uv, seen, size), uv, size)
 
 
 def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: float, focal: float,
