@@ -615,7 +615,7 @@ def test_a_hidden_foot_stands_on_the_floor_and_a_raised_one_in_view_stays_raised
     walker turned from the camera came out kicking back, the foot 25 cm up. Hidden and well above the
     seen one, it is put on the floor, and its photo position no longer pulls; a foot in plain view
     stays where BlazePose puts it (a raised knee)."""
-    from synchuman.engines.preview.landmark_rules import _hidden_foot_on_the_floor
+    from synchuman.engines.preview.hidden_feet import _hidden_foot_on_the_floor
 
     world = np.zeros((33, 3))  # metres, y down
     at = lambda side, *parts: [LANDMARK[f"{side}_{p}"] for p in parts]  # noqa: E731
@@ -766,7 +766,7 @@ def test_a_walker_showing_one_foot_takes_a_step_with_the_other_behind_it(tmp_pat
     depth puts further behind, and the result says it guessed."""
     import people_body as pb
 
-    from synchuman.engines.preview.landmark_rules import STEP_BEHIND
+    from synchuman.engines.preview.hidden_feet import STEP_BEHIND
 
     case, built = _built(tmp_path, "turned_coat_backpack_yard", rig=False)
     body = built.body
@@ -787,7 +787,7 @@ def test_a_walker_whose_foot_blazepose_hid_up_the_leg_takes_a_step_that_leg_in_f
     one: the legs are now a step apart that way, and the arms swing against them."""
     import people_body as pb
 
-    from synchuman.engines.preview.landmark_rules import STEP_BEHIND
+    from synchuman.engines.preview.hidden_feet import STEP_BEHIND
 
     case, built = _built(tmp_path, "turned_coat_backpack_yard", rig=False, size=1024, seed=7)
     body = built.body
@@ -804,7 +804,7 @@ def test_feet_in_one_column_are_a_step_only_where_the_hips_stand_apart():
     """A person seen from the side with the feet together has the feet in one column too, and the
     hips; a person facing the camera stands with the feet apart, or crossed a foot's width apart:
     none of them takes a step."""
-    from synchuman.engines.preview.landmark_rules import STEP_BEHIND, _one_foot_behind_the_other
+    from synchuman.engines.preview.hidden_feet import STEP_BEHIND, _one_foot_behind_the_other
 
     world, uv = _standing_landmarks(0.0)
     world, uv = np.array(world, np.float64), np.array(uv, np.float64)

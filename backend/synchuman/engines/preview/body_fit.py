@@ -25,7 +25,8 @@ from ...foreground.pose import LANDMARK
 from .bodyparts import body_segments
 from .camera import PhotoCamera
 from .landmark_guesses import SEEN
-from .landmark_rules import STEP_BEHIND, mask_bottom_row, observation
+from .hidden_feet import STEP_BEHIND
+from .landmark_rules import mask_bottom_row, observation
 
 log = logging.getLogger("synchuman.preview")
 

@@ -75,3 +75,19 @@ def _hands_beyond_the_frame(uv: np.ndarray, mask: np.ndarray, inside: np.ndarray
         if mask[px[:, 1], px[:, 0]].astype(bool).mean() >= ARM_RUNS_ON:
             guessed[hand] = inside[hand]
     return guessed
+
+
+# Landmark geometry the rules share (landmark_rules, hidden_feet)
+def _foot(side: str) -> list[int]:
+    """The landmarks of the named side's foot (ankle, heel, toe)."""
+    return list(FEET[SIDES.index(side)])
+
+
+def _midpoint(points: np.ndarray, part: str) -> np.ndarray:
+    """The midpoint of a landmark pair ("hip", "shoulder", ...) in (33, k) landmarks."""
+    return (points[LANDMARK[f"left_{part}"]] + points[LANDMARK[f"right_{part}"]]) / 2
+
+
+def _torso_length(points: np.ndarray) -> float:
+    """From the hips' midpoint to the shoulders', in the landmarks' units (pixels or metres)."""
+    return float(np.linalg.norm(_midpoint(points, "shoulder") - _midpoint(points, "hip")))

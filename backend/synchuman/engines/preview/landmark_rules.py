@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...foreground.pose import FEET, HANDS, LANDMARK
-from .landmark_guesses import SEEN, SIDES, guessed_landmarks
+from ...foreground.pose import HANDS, LANDMARK
+from .hidden_feet import one_foot_step
+from .landmark_guesses import SEEN, SIDES, _foot, _midpoint, _torso_length, guessed_landmarks
 
 HIDDEN = 0.3  # the least weight of a landmark inside the photo
 UPPER_BODY = LANDMARK["left_hip"]  # landmarks before the hips: face, shoulders, arms, hands
@@ -46,12 +47,9 @@ KNEEL_HEEL_UP = 0.05  # metres: a kneeling person's heel above the ankle (the fo
 # a kneeling person's thigh within this angle of the vertical (BlazePose's) kneels upright: its knee
 # under its hip in depth. A person sitting back on the heels has the thighs near level.
 KNEEL_UPRIGHT_THIGH = np.radians(30.0)
-STEP_BEHIND = 0.45  # metres between the ankles in depth: a walking step, where the photo shows one foot before the other
-HIPS_APART = 0.2  # torso lengths between the hips in the photo: less is a person seen from the side
 # BlazePose reads a person turned from the camera as turned less: 20/30/40/50 degrees as 14/25/33/43,
 # and -30 as -16. Beyond TURN_SEEN its torso's turn is taken to be short by up to TURN_SHORT.
 TURN_SEEN, TURN_SHORT = np.radians(12.0), np.radians(7.0)
-ONE_FOOT = 0.1  # torso lengths across the photo: ankles nearer are drawn on one foot (crossed feet stand further apart)
 
 
 def observation(pose, mask: np.ndarray, focal_px: float | None):
@@ -107,9 +105,7 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
             posture = "kneeling"
             obs.legs_measured = True  # from the hips to the knees on the floor, and the shins lie behind them
         else:
-            hidden = _hidden_foot_on_the_floor(world, seen, outside, obs.image_trust)
-            obs.stride_m = _hidden_leg_in_front(world, hidden) if hidden is not None else \
-                _one_foot_behind_the_other(world, uv, outside, obs.world_landmarks)
+            obs.stride_m = one_foot_step(world, uv, seen, outside, obs.image_trust, obs.world_landmarks)
             posture = "stepping" if obs.stride_m is not None else None
         if posture != "kneeling":
             _feet_on_the_floor(uv, outside, mask, world)
@@ -129,21 +125,6 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
 def _hand(side: str) -> list[int]:
     """The landmarks of the named side's hand (wrist, pinky, index, thumb)."""
     return list(HANDS[SIDES.index(side)])
-
-
-def _foot(side: str) -> list[int]:
-    """The landmarks of the named side's foot (ankle, heel, toe)."""
-    return list(FEET[SIDES.index(side)])
-
-
-def _midpoint(points: np.ndarray, part: str) -> np.ndarray:
-    """The midpoint of a landmark pair ("hip", "shoulder", ...) in (33, k) landmarks."""
-    return (points[LANDMARK[f"left_{part}"]] + points[LANDMARK[f"right_{part}"]]) / 2
-
-
-def _torso_length(points: np.ndarray) -> float:
-    """From the hips' midpoint to the shoulders', in the landmarks' units (pixels or metres)."""
-    return float(np.linalg.norm(_midpoint(points, "shoulder") - _midpoint(points, "hip")))
 
 
 def _standing_legs(uv: np.ndarray, vis: np.ndarray, outside: np.ndarray, seen: float = 0.0) -> list[str]:
@@ -322,73 +303,6 @@ def _hips_turned_as_the_shoulders(world: np.ndarray, outside: np.ndarray) -> Non
     apart = (world[shoulders[0], 2] - world[shoulders[1], 2]) * widths[0] / max(widths[1], 1e-6)
     mean = world[hips, 2].mean()
     world[hips, 2] = mean + apart / 2, mean - apart / 2
-
-
-def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.ndarray, trust: np.ndarray) -> str | None:
-    """A foot BlazePose cannot see (behind the other leg or a coat) while it sees the other one, and
-    puts RAISED_FOOT or more above it, stands on the floor like the other: BlazePose guesses a hidden
-    leg short and bent (a walker turned from the camera came out kicking back, the foot 25 cm up),
-    where a raised foot is in plain view. Its ankle, heel and toe go down to the seen foot's
-    heights, its knee half as far, and the photo's positions of all four, as wrong, no longer pull
-    (`trust` 0). In place; world upright, y down. Returns the side set down ("left", "right"), or None."""
-    from ...body.stride import RAISED_FOOT
-
-    for side, other in (("left", "right"), ("right", "left")):
-        foot, ground = _foot(side), _foot(other)
-        drop = world[ground[0], 1] - world[foot[0], 1]
-        if seen[foot[0]] >= SEEN or seen[ground[0]] < SEEN or outside[foot + ground].any() or drop < RAISED_FOOT:
-            continue
-        world[foot, 1] = world[ground, 1]
-        knee = LANDMARK[f"{side}_knee"]
-        world[knee, 1] += drop / 2
-        trust[foot + [knee]] = 0.0
-        return side
-    return None
-
-
-def _hidden_leg_in_front(world: np.ndarray, side: str) -> float:
-    """The legs a walking step apart (STEP_BEHIND, body.stride.step_apart), the leg whose foot BlazePose
-    hid (`_hidden_foot_on_the_floor`) in front. The foot in view hides the other, so it is the front
-    one, but BlazePose names the legs the wrong way round there: on the benchmark's turned walkers the
-    leg it hid is the truth's front leg (the step that way, with the arms swinging against it, took
-    their Chamfer 42/44 mm to 35/37, the other way to 36/40 with the forearms 3 times further off),
-    and with the legs side by side their shins and feet were 11-19 cm off. Returns the stride (the left
-    ankle's depth less the right's, metres; z away from the camera)."""
-    from ...body.stride import step_apart
-
-    stride = -STEP_BEHIND if side == "left" else STEP_BEHIND
-    step_apart(world, stride)
-    return stride
-
-
-def _one_foot_behind_the_other(world: np.ndarray, uv: np.ndarray, outside: np.ndarray,
-                               detected: np.ndarray) -> float | None:
-    """A person walking towards the camera at a slant may show one foot, the other a step behind and
-    hidden by it. BlazePose then draws both feet on the one in view: their landmarks in the same photo
-    columns, the ankles within ONE_FOOT of each other across the photo (feet crossed stand a foot's
-    width apart), while the hips stand apart (a person seen from the side, feet together, has the
-    hips together too). Their depths it puts 4-9 cm apart, the stride cannot be read from where the feet
-    stand (body.stride.sole_rows), and the legs came out side by side, half the truth's depth. The
-    ankles are set STEP_BEHIND apart about their mean depth (body.stride.step_apart), the one
-    BlazePose's own depth (`detected`, as it came) puts further behind. How long the step is the photo
-    does not say: this is a typical walking step. (Where BlazePose instead hides the foot behind and
-    guesses it up the leg, it has named the legs the wrong way round on the benchmark's walkers, and
-    nothing here tells which is in front.) In place; world upright. Returns the stride set (the left
-    ankle's depth less the right's, metres; the fit swings the arms with it), or None."""
-    from ...body.stride import RAISED_FOOT, step_apart
-
-    left, right = _foot("left"), _foot("right")
-    if outside[left + right].any() or abs(world[left[0], 1] - world[right[0], 1]) > RAISED_FOOT:
-        return None
-    (l0, l1), (r0, r1) = ((uv[foot, 0].min(), uv[foot, 0].max()) for foot in (left, right))
-    torso = _torso_length(uv)
-    hips = abs(uv[LANDMARK["left_hip"], 0] - uv[LANDMARK["right_hip"], 0])
-    if not (l0 < r1 and r0 < l1) or abs(uv[left[0], 0] - uv[right[0], 0]) > ONE_FOOT * torso \
-            or hips < HIPS_APART * torso:
-        return None
-    stride = STEP_BEHIND if detected[left[0], 2] > detected[right[0], 2] else -STEP_BEHIND
-    step_apart(world, stride)
-    return stride
 
 
 def _feet_on_the_floor(uv: np.ndarray, outside: np.ndarray, mask: np.ndarray, world: np.ndarray) -> None:

@@ -1,0 +1,94 @@
+"""One foot hidden: where BlazePose sees one of a walker's feet and loses the other, the legs are set a
+typical step apart (`one_foot_step`, called by landmark_rules.observation). Either it draws both feet
+on the one in view (`_one_foot_behind_the_other`), or it guesses the hidden one up the leg
+(`_hidden_foot_on_the_floor`, then `_hidden_leg_in_front`). World landmarks upright, metres, y down,
+z away from the camera.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...foreground.pose import LANDMARK
+from .landmark_guesses import SEEN, _foot, _torso_length
+
+STEP_BEHIND = 0.45  # metres between the ankles in depth: a walking step, where the photo shows one foot before the other
+HIPS_APART = 0.2  # torso lengths between the hips in the photo: less is a person seen from the side
+ONE_FOOT = 0.1  # torso lengths across the photo: ankles nearer are drawn on one foot (crossed feet stand further apart)
+
+
+def one_foot_step(world: np.ndarray, uv: np.ndarray, seen: np.ndarray, outside: np.ndarray, trust: np.ndarray,
+                  detected: np.ndarray) -> float | None:
+    """The stride set where one foot hides the other (the left ankle's depth less the right's, metres),
+    or None. In place on `world` and `trust`."""
+    hidden = _hidden_foot_on_the_floor(world, seen, outside, trust)
+    if hidden is not None:
+        return _hidden_leg_in_front(world, hidden)
+    return _one_foot_behind_the_other(world, uv, outside, detected)
+
+
+def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.ndarray, trust: np.ndarray) -> str | None:
+    """A foot BlazePose cannot see (behind the other leg or a coat) while it sees the other one, and
+    puts RAISED_FOOT or more above it, stands on the floor like the other: BlazePose guesses a hidden
+    leg short and bent (a walker turned from the camera came out kicking back, the foot 25 cm up),
+    where a raised foot is in plain view. Its ankle, heel and toe go down to the seen foot's
+    heights, its knee half as far, and the photo's positions of all four, as wrong, no longer pull
+    (`trust` 0). In place; world upright, y down. Returns the side set down ("left", "right"), or None."""
+    from ...body.stride import RAISED_FOOT
+
+    for side, other in (("left", "right"), ("right", "left")):
+        foot, ground = _foot(side), _foot(other)
+        drop = world[ground[0], 1] - world[foot[0], 1]
+        if seen[foot[0]] >= SEEN or seen[ground[0]] < SEEN or outside[foot + ground].any() or drop < RAISED_FOOT:
+            continue
+        world[foot, 1] = world[ground, 1]
+        knee = LANDMARK[f"{side}_knee"]
+        world[knee, 1] += drop / 2
+        trust[foot + [knee]] = 0.0
+        return side
+    return None
+
+
+def _hidden_leg_in_front(world: np.ndarray, side: str) -> float:
+    """The legs a walking step apart (STEP_BEHIND, body.stride.step_apart), the leg whose foot BlazePose
+    hid (`_hidden_foot_on_the_floor`) in front. The foot in view hides the other, so it is the front
+    one, but BlazePose names the legs the wrong way round there: on the benchmark's turned walkers the
+    leg it hid is the truth's front leg (the step that way, with the arms swinging against it, took
+    their Chamfer 42/44 mm to 35/37, the other way to 36/40 with the forearms 3 times further off),
+    and with the legs side by side their shins and feet were 11-19 cm off. Returns the stride (the left
+    ankle's depth less the right's, metres; z away from the camera)."""
+    from ...body.stride import step_apart
+
+    stride = -STEP_BEHIND if side == "left" else STEP_BEHIND
+    step_apart(world, stride)
+    return stride
+
+
+def _one_foot_behind_the_other(world: np.ndarray, uv: np.ndarray, outside: np.ndarray,
+                               detected: np.ndarray) -> float | None:
+    """A person walking towards the camera at a slant may show one foot, the other a step behind and
+    hidden by it. BlazePose then draws both feet on the one in view: their landmarks in the same photo
+    columns, the ankles within ONE_FOOT of each other across the photo (feet crossed stand a foot's
+    width apart), while the hips stand apart (a person seen from the side, feet together, has the
+    hips together too). Their depths it puts 4-9 cm apart, the stride cannot be read from where the feet
+    stand (body.stride.sole_rows), and the legs came out side by side, half the truth's depth. The
+    ankles are set STEP_BEHIND apart about their mean depth (body.stride.step_apart), the one
+    BlazePose's own depth (`detected`, as it came) puts further behind. How long the step is the photo
+    does not say: this is a typical walking step. (Where BlazePose instead hides the foot behind and
+    guesses it up the leg, it has named the legs the wrong way round on the benchmark's walkers, and
+    nothing here tells which is in front.) In place; world upright. Returns the stride set (the left
+    ankle's depth less the right's, metres; the fit swings the arms with it), or None."""
+    from ...body.stride import RAISED_FOOT, step_apart
+
+    left, right = _foot("left"), _foot("right")
+    if outside[left + right].any() or abs(world[left[0], 1] - world[right[0], 1]) > RAISED_FOOT:
+        return None
+    (l0, l1), (r0, r1) = ((uv[foot, 0].min(), uv[foot, 0].max()) for foot in (left, right))
+    torso = _torso_length(uv)
+    hips = abs(uv[LANDMARK["left_hip"], 0] - uv[LANDMARK["right_hip"], 0])
+    if not (l0 < r1 and r0 < l1) or abs(uv[left[0], 0] - uv[right[0], 0]) > ONE_FOOT * torso \
+            or hips < HIPS_APART * torso:
+        return None
+    stride = STEP_BEHIND if detected[left[0], 2] > detected[right[0], 2] else -STEP_BEHIND
+    step_apart(world, stride)
+    return stride
