@@ -128,6 +128,41 @@ def test_the_creases_beside_a_coloured_shirt_are_its_shade_not_straps():
     assert _straps("ball_walking_yard", 3, size=1024) is None
 
 
+def test_a_strap_with_its_packs_side_beside_it(monkeypatch):
+    """Seed 4's person with a raised knee (1024 px), in a skin-coloured shirt: on her left the pack's
+    dark side shows between the black strap and the arm, so the strap stands out from the cloth on one
+    side only (5 of 79 rows on both). It is found with the pack's side beside it, and not without."""
+    import synchuman.engines.preview.backpack as backpack
+
+    assert _straps("raised_knee_backpack", 4, size=1024) is not None
+    monkeypatch.setattr(backpack, "PACK_BESIDE", 0.0)           # no run may end beside a strap
+    assert _straps("raised_knee_backpack", 4, size=1024) is None
+
+
+def test_a_strap_next_to_the_packs_side_is_paired_rather_than_the_side():
+    """Seed 4's seated person (1024 px): beside her purple straps the pack's lighter side shows; on her
+    right it outvotes the strap, in a colour unlike the other strap's. The strap, the next line, makes
+    the pair."""
+    assert _straps("seated_hair_backpack_room", 4, size=1024) is not None
+
+
+def test_a_run_beside_a_strap_ends_on_the_arm_not_at_the_torsos_edge():
+    """_ends_beside on made-up rows (Lab): a strap and the pack's side end at the arm, in the cloth's
+    colour; an open coat's edge runs on off the person; shade grows darker to the torso's edge."""
+    from synchuman.engines.preview.backpack import _ends_beside
+
+    cloth, strap, pack = np.array([50.0, 150, 150]), np.array([15.0, 128, 128]), np.array([18.0, 126, 130])
+    row = np.array([cloth] * 20 + [strap] * 8 + [pack] * 8 + [cloth * 0.95] * 10 + [[80.0, 100, 100]] * 4)
+    on_person = np.arange(len(row)) < 46
+    assert _ends_beside(row, on_person, 24, 1, strap, cloth, 30)
+    assert not _ends_beside(row, on_person, 24, 1, strap, cloth, 10)        # not within reach
+    assert _ends_beside(row[::-1], on_person[::-1], len(row) - 25, -1, strap, cloth, 30)   # the other way
+    coat = np.array([cloth] * 20 + [strap] * 26 + [[80.0, 100, 100]] * 4)
+    assert not _ends_beside(coat, on_person, 24, 1, strap, cloth, 30)
+    shade = np.array([cloth] * 20 + [cloth * f for f in np.linspace(0.6, 0.1, 26)] + [[80.0, 100, 100]] * 4)
+    assert not _ends_beside(shade, on_person, 22, 1, shade[22], cloth, 30)
+
+
 @pytest.mark.parametrize("name,seed", [("standing_studio", 0), ("walking_coat_street", 0),
                                        ("crossed_arms_hair_rocket", 0), ("kneeling_hood_garden", 7),
                                        ("seated_trousers_box", 7), ("dog_trousers_garden", 7),

@@ -12,7 +12,9 @@ which straps do not, so such bands are not taken for straps. Nor are the shaded 
 arms and a coloured shirt: they are the shirt's own colour, darker (the same chromaticity).
 On a person turned from the camera the chest between the straps shows displaced the way the face
 turns, and the strap on that side runs along the torso's edge against the arm, where it may not stand
-out: there one strap seen down most of the chest is enough.
+out: there one strap seen down most of the chest is enough. Where the pack's side shows between a
+strap and the arm, the strap stands out from the cloth on its inner side only; such a band counts
+where its run ends soon after, on the arm (an open coat's edge runs on to the torso's edge).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ HALF_WIDTHS = (0.035, 0.05, 0.07)  # a strap's half-width, in shoulder widths
 LIGHTNESS = 0.5  # weight of lightness against hue in colour distances
 SIDES_ALIKE = 0.5  # a band between two different colours (a garment's edge) loses this share of their difference
 MIN_CONTRAST = 14.0  # Lab units: a strap differs this much from the cloth on both sides of it
+BESIDE_ALIKE = 1.0  # a strap beside its pack loses this share of its difference from the pack's side
+PACK_BESIDE = 0.25  # shoulder widths: a strap and the pack's side beside it end this near, on the person
 MIN_ROWS = 0.4  # share of the rows in which a side shows its band (a pack's side beside it may hide it)
 TURNED = 0.1  # of the shoulder width: the nose this far beside the shoulders' centre is a turned person ...
 ONE_STRAP_ROWS = 0.75  # ... for whom one strap seen in this share of the rows is enough
@@ -75,11 +79,28 @@ def _band_scores(lab_row: np.ndarray, inside: np.ndarray, half: int):
     centre, c_in = mean(xs - half, xs + half + 1)
     left, l_in = mean(xs - half - side, xs - half)
     right, r_in = mean(xs + half + 1, xs + half + side + 1)
+    to_left, to_right = np.linalg.norm(centre - left, axis=1), np.linalg.norm(centre - right, axis=1)
     # the same cloth on both sides (not the edge between two garments)
-    contrast = np.minimum(np.linalg.norm(centre - left, axis=1), np.linalg.norm(centre - right, axis=1)) \
-        - SIDES_ALIKE * np.linalg.norm(left - right, axis=1)
+    contrast = np.minimum(to_left, to_right) - SIDES_ALIKE * np.linalg.norm(left - right, axis=1)
     ok = (xs == np.arange(n)) & (c_in == 1) & (l_in >= 0.5) & (r_in >= 0.5)
-    return np.where(ok, contrast, 0.0), centre
+    # a strap with its pack's side beside it: it stands out from the cloth on one side only, and the
+    # other side, on the person, is much like it (keyed by the side the cloth is on: -1 left, 1 right)
+    beside = {-1: np.where(ok & (r_in == 1), to_left - BESIDE_ALIKE * to_right, 0.0),
+              1: np.where(ok & (l_in == 1), to_right - BESIDE_ALIKE * to_left, 0.0)}
+    return np.where(ok, contrast, 0.0), centre, beside
+
+
+def _ends_beside(lab_row: np.ndarray, inside: np.ndarray, x: int, outwards: int, colour: np.ndarray,
+                 cloth: np.ndarray, reach: float) -> bool:
+    """Whether the run of a band's colour from column x outwards (a strap, and the pack's side beside
+    it) ends within `reach` columns, on the person, in a colour nearer the cloth's (the arm): an open
+    coat's edge runs on to the torso's edge, and shade on the cloth grows darker to it."""
+    end = int(np.clip(x + outwards * reach, 0, len(lab_row) - 1))
+    run = slice(x, end + outwards, outwards) if outwards > 0 else slice(x, (end - 1) if end > 0 else None, -1)
+    other = np.flatnonzero(np.linalg.norm(lab_row[run] - colour, axis=1) >= MIN_CONTRAST)
+    if len(other) == 0 or not inside[run][other[0]]:
+        return False
+    return bool(np.linalg.norm(lab_row[run][other[0]] - cloth) < np.linalg.norm(colour - cloth))
 
 
 def _strap_line(v: np.ndarray, x: np.ndarray, rows: np.ndarray, tolerance: float) -> np.ndarray:
@@ -103,30 +124,39 @@ def _strap_line(v: np.ndarray, x: np.ndarray, rows: np.ndarray, tolerance: float
     return best_near
 
 
-def _strap_band(found: list, rows: np.ndarray, axis: np.ndarray, tolerance: float, min_rows: float = MIN_ROWS):
-    """One side's strap from its band candidates (row, offset from the torso's axis, contrast, colour):
-    (median offset, colour, median contrast, line in photo columns against rows), or None. The line most
-    rows agree on is the strap unless its colour wanders (MAX_COLOUR_SPREAD); then the next line is
-    tried, once: the side of a pack showing between the arm and a checked shirt can outvote the strap."""
+def _strap_bands(found: list, rows: np.ndarray, axis: np.ndarray, tolerance: float,
+                 min_rows: float = MIN_ROWS) -> list:
+    """One side's possible straps from its band candidates (row, offset from the torso's axis, contrast,
+    colour), most supported first: [(median offset, colour, median contrast, line in photo columns
+    against rows)]. The line most rows agree on is tried first, then the next (LINES_TRIED): the side of
+    a pack showing between the arm and the strap can outvote the strap. A line is kept unless its colour
+    wanders (MAX_COLOUR_SPREAD); the search stops at a line seen in too few rows."""
     v_all = np.array([p[0] for p in found], np.float64)
     x_all = np.array([p[1] for p in found], np.float64)
     left = np.ones(len(found), bool)
+    bands = []
     for _ in range(LINES_TRIED):
         if not left.any():
-            return None
+            break
         idx = np.flatnonzero(left)
         v, x = v_all[idx], x_all[idx]
         near = _strap_line(v, x, rows, tolerance)
         left[idx[near]] = False
         if len(np.unique(v[near])) < min_rows * len(rows):
-            return None
+            break
         contrast = np.array([found[i][2] for i in idx[near]])
         colours = np.array([found[i][3] for i in idx[near]])
         colour = np.median(colours, 0)
         if np.median(np.linalg.norm(colours - colour, axis=1)) <= MAX_COLOUR_SPREAD * np.median(contrast):
             line = np.polyfit(v[near], x[near] + np.interp(v[near], rows, axis), 1)
-            return float(np.median(x[near])), colour, float(np.median(contrast)), line
-    return None
+            bands.append((float(np.median(x[near])), colour, float(np.median(contrast)), line))
+    return bands
+
+
+def _strap_band(found: list, rows: np.ndarray, axis: np.ndarray, tolerance: float, min_rows: float = MIN_ROWS):
+    """One side's strap (`_strap_bands`' first), or None."""
+    bands = _strap_bands(found, rows, axis, tolerance, min_rows)
+    return bands[0] if bands else None
 
 
 def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Straps | None:
@@ -173,29 +203,39 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     axis = np.interp(rows, [shoulders[1], hips[1]], [shoulders[0], hips[0]]) + turn
     cloth = np.median(lab[rows, np.clip(axis.astype(int), 0, w - 1)], 0)
     # per row and side, every column where a band stands out (as an offset from the axis); then the
-    # line most rows agree on (_strap_band)
+    # lines most rows agree on (_strap_bands)
     found = {0: [], 1: []}  # side -> (row, offset from the axis, contrast, colour)
+    found_beside = {0: [], 1: []}  # the same, for bands with the pack's side beside them (_ends_beside)
     for v, axis_u in zip(rows, axis):
         for frac in HALF_WIDTHS:
             half = max(1, int(round(frac * width)))
-            contrast, colour = _band_scores(lab[v], inside[v], half)
+            both, colour, beside = _band_scores(lab[v], inside[v], half)
             for k, shoulder in enumerate(sides):
                 reach = shoulder[0] - axis_u
                 a, b = sorted((axis_u + SPAN[0] * reach, axis_u + SPAN[1] * reach))
                 a, b = max(int(a), 1), min(int(b) + 1, w - 1)
-                c = contrast[a - 1:b + 1]
-                peaks = a + np.nonzero((c[1:-1] >= MIN_CONTRAST) & (c[1:-1] >= c[:-2]) & (c[1:-1] >= c[2:]))[0]
-                for x in peaks:
-                    if np.linalg.norm(colour[x] - cloth) >= MIN_CONTRAST:  # not a strip of the cloth itself
-                        found[k].append((v, x - axis_u, contrast[x], colour[x]))
-    bands = [_strap_band(found[k], rows, axis, MAX_WANDER * width) for k in (0, 1)]
-    if None in bands and abs(turn) >= TURNED * width:
-        return _one_strap(found, rows, axis, MAX_WANDER * width, cloth, (y0, x0))
-    if None in bands:
-        return None
-    (xr, cr, kr, line_r), (xl, cl, kl, line_l) = bands
-    if not _one_colour(cr, cl) or xl - xr < 0.3 * width:
-        return None
+                outwards = 1 if reach > 0 else -1
+                for contrast, pack_side in ((both, False), (beside[-outwards], True)):
+                    c = contrast[a - 1:b + 1]
+                    peaks = a + np.nonzero((c[1:-1] >= MIN_CONTRAST) & (c[1:-1] >= c[:-2]) & (c[1:-1] >= c[2:]))[0]
+                    for x in peaks:
+                        if np.linalg.norm(colour[x] - cloth) < MIN_CONTRAST:  # a strip of the cloth itself
+                            continue
+                        if pack_side and (_shade_of(colour[x], cloth) or not _ends_beside(
+                                lab[v], inside[v], x, outwards, colour[x], cloth, PACK_BESIDE * width)):
+                            continue
+                        (found_beside if pack_side else found)[k].append((v, x - axis_u, contrast[x], colour[x]))
+    tolerance = MAX_WANDER * width
+    bands = [_strap_bands(found[k], rows, axis, tolerance) for k in (0, 1)]
+    # where a side shows no strap standing out from the cloth on both sides, its strap may have the
+    # pack's side beside it, seen in MIN_ROWS of the rows
+    bands = [b or (_strap_bands(found[k] + found_beside[k], rows, axis, tolerance)
+                   if len({p[0] for p in found_beside[k]}) >= MIN_ROWS * len(rows) else [])
+             for k, b in enumerate(bands)]
+    pairs = [(r, l) for r in bands[0] for l in bands[1] if _one_colour(r[1], l[1]) and l[0] - r[0] >= 0.3 * width]
+    if not pairs:
+        return _one_strap(found, rows, axis, tolerance, cloth, (y0, x0)) if abs(turn) >= TURNED * width else None
+    (xr, cr, kr, line_r), (xl, cl, kl, line_l) = pairs[0]
     colour = (cr + cl) / 2
     if _cloth_in_shade(colour, cloth):
         return None
@@ -242,9 +282,12 @@ def _cloth_in_shade(band: np.ndarray, cloth: np.ndarray) -> bool:
     between the arms and a coloured shirt: darker, with the same chromaticity, on cloth coloured enough
     (CHROMATIC_CLOTH) for its chromaticity to tell. On grey or white cloth a dark strap and a shade
     have one chromaticity, so nothing is rejected there."""
-    if np.hypot(cloth[1] - 128.0, cloth[2] - 128.0) < CHROMATIC_CLOTH or band[0] >= cloth[0]:
-        return False
-    return _chromaticity_distance(band, cloth) <= SHADED_PAIR_CHROMATICITY
+    return np.hypot(cloth[1] - 128.0, cloth[2] - 128.0) >= CHROMATIC_CLOTH and _shade_of(band, cloth)
+
+
+def _shade_of(band: np.ndarray, cloth: np.ndarray) -> bool:
+    """Whether a band's colour could be the cloth's in shade: darker, with the same chromaticity."""
+    return bool(band[0] < cloth[0] and _chromaticity_distance(band, cloth) <= SHADED_PAIR_CHROMATICITY)
 
 
 def _chromaticity_distance(a: np.ndarray, b: np.ndarray) -> float:
