@@ -161,8 +161,9 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     hips = (hip_row - v0) / cell
     hands = None if hands_px is None or not len(hands_px) else _cells_near(hands_px, u0, v0, cell, nx, ny)
     colours = None if rgb is None else _cell_colours(rgb, u0, v0, cell, nx, ny)
+    layers = np.bincount(col, minlength=ny * nx).reshape(ny, nx)
     lo_g, hi_g, phi, thick, opening = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips, torso_turn,
-                                               hands, hip_width, colours)
+                                               hands, hip_width, colours, layers)
 
     ease = _depth_ease(has, phi, cell, sil.height_px, None if bare_px is None else _cells_near(bare_px, u0, v0, cell, nx, ny))
     ease_px = float(np.ceil(ease.max(initial=0.0))) * cell
@@ -261,13 +262,14 @@ def _add_solid(union: np.ndarray, solid: Solid, origin, cell: float) -> None:
 
 def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: float, nx: int, ny: int, inflated,
              hips: float, torso_turn: float = 0.0, hands: np.ndarray | None = None, hip_width: float = np.inf,
-             colours: np.ndarray | None = None):
+             colours: np.ndarray | None = None, layers: np.ndarray | None = None):
     """Per grid column, the garment's depth interval (lo, hi), the mask's signed distance phi (pixels,
     > 0 inside), the garment's half-thickness (0: no garment there) and an open coat's front (cells
     where the photo shows the legs between its panels: `coat_opening`, with `colours`, the photo
     in CIELAB at the cells), from the body's front and back in the columns it covers (`has`);
     `hips`: the grid row of the body's hips; `torso_turn`, `hip_width`: see `occupancy`; `hands`:
-    grid cells of the fitted hands (`_around_the_legs`)."""
+    grid cells of the fitted hands (`_around_the_legs`); `layers`: per column, how many times the
+    body's surface crosses it (4 or more: one leg in front of the other)."""
     # continued from the body's interior (away from its rounded outline)
     inner = cv2.distanceTransform(has.astype(np.uint8), cv2.DIST_L2, 3)
     known = inner >= 2.5
@@ -286,6 +288,10 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     # front of the body keeps its own shape), unless the mask is much wider than the body there (a
     # skirt or a coat covers the legs: the garment is the surface)
     weight = np.clip(1.0 - inner / 6.0, 0.0, 1.0)
+    # ... nor where the legs lie in two layers (one in front of the other in the same columns of the
+    # photo): a garment about their middle depth stood between them
+    if layers is not None:
+        weight = np.where((layers >= 4) & (np.arange(ny)[:, None] > hips), 0.0, weight)
     window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
     wider = cv2.dilate(np.maximum(phi, 0.0).astype(np.float32) / cell, window) / np.maximum(cv2.dilate(inner, window), 1.0)
     skirt = np.clip((wider - 1.4) / 0.6, 0.0, 1.0)

@@ -33,7 +33,9 @@ def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.n
     leg short and bent (a walker turned from the camera came out kicking back, the foot 25 cm up),
     where a raised foot is in plain view. Its ankle, heel and toe go down to the seen foot's
     heights, its knee half as far, and the photo's positions of all four, as wrong, no longer pull
-    (`trust` 0). In place; world upright, y down. Returns the side set down ("left", "right"), or None."""
+    (`trust` 0). The seen leg hides it, so its foot and knee stand in the seen one's columns (left at
+    BlazePose's guess, beside the seen leg and off the mask, the mask carved that shin to pieces).
+    In place; world upright, y down. Returns the side set down ("left", "right"), or None."""
     from ...body.stride import RAISED_FOOT
 
     for side, other in (("left", "right"), ("right", "left")):
@@ -44,6 +46,7 @@ def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.n
         world[foot, 1] = world[ground, 1]
         knee = LANDMARK[f"{side}_knee"]
         world[knee, 1] += drop / 2
+        world[foot + [knee], 0] = world[ground + [LANDMARK[f"{other}_knee"]], 0]
         trust[foot + [knee]] = 0.0
         return side
     return None
