@@ -205,7 +205,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     # per row and side, every column where a band stands out (as an offset from the axis); then the
     # lines most rows agree on (_strap_bands)
     found = {0: [], 1: []}  # side -> (row, offset from the axis, contrast, colour)
-    found_beside = {0: [], 1: []}  # the same, for bands with the pack's side beside them (_ends_beside)
+    found_beside = {0: [], 1: []}  # the same for one-sided bands, with the column and the outward step
     for v, axis_u in zip(rows, axis):
         for frac in HALF_WIDTHS:
             half = max(1, int(round(frac * width)))
@@ -221,17 +221,21 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                     for x in peaks:
                         if np.linalg.norm(colour[x] - cloth) < MIN_CONTRAST:  # a strip of the cloth itself
                             continue
-                        if pack_side and (_shade_of(colour[x], cloth) or not _ends_beside(
-                                lab[v], inside[v], x, outwards, colour[x], cloth, PACK_BESIDE * width)):
-                            continue
-                        (found_beside if pack_side else found)[k].append((v, x - axis_u, contrast[x], colour[x]))
+                        band = (v, x - axis_u, contrast[x], colour[x])
+                        if pack_side:
+                            found_beside[k].append((*band, x, outwards))
+                        else:
+                            found[k].append(band)
     tolerance = MAX_WANDER * width
     bands = [_strap_bands(found[k], rows, axis, tolerance) for k in (0, 1)]
     # where a side shows no strap standing out from the cloth on both sides, its strap may have the
-    # pack's side beside it, seen in MIN_ROWS of the rows
-    bands = [b or (_strap_bands(found[k] + found_beside[k], rows, axis, tolerance)
-                   if len({p[0] for p in found_beside[k]}) >= MIN_ROWS * len(rows) else [])
-             for k, b in enumerate(bands)]
+    # pack's side beside it, seen in MIN_ROWS of the rows (those bands are checked only then)
+    for k in (0, 1):
+        if not bands[k]:
+            beside_pack = [band[:4] for band in found_beside[k] if not _shade_of(band[3], cloth)
+                           and _ends_beside(lab[band[0]], inside[band[0]], *band[4:], band[3], cloth, PACK_BESIDE * width)]
+            if len({band[0] for band in beside_pack}) >= MIN_ROWS * len(rows):
+                bands[k] = _strap_bands(found[k] + beside_pack, rows, axis, tolerance)
     pairs = [(r, l) for r in bands[0] for l in bands[1] if _one_colour(r[1], l[1]) and l[0] - r[0] >= 0.3 * width]
     if not pairs:
         return _one_strap(found, rows, axis, tolerance, cloth, (y0, x0)) if abs(turn) >= TURNED * width else None
