@@ -190,3 +190,31 @@ def test_the_backpacks_box_and_its_distance():
     corners = pack.corners()
     assert np.allclose(corners.min(0), pack.centre - half) and np.allclose(corners.max(0), pack.centre + half)
     assert pack.signed_distance(corners).min() > 0   # rounded: the box's corners are outside
+
+
+def test_the_pack_turns_with_the_torso_not_with_a_walkers_swinging_arms():
+    """A torso turned 20 degrees (its joints' turn, `PhotoBody.torso_turn`) whose left arm swings 25 cm
+    forward and right arm 20 cm back: the pack lies square behind the torso's back. Turned the upper
+    arms' way (the code before), it turned 63 degrees, 43 more than the torso."""
+    from types import SimpleNamespace
+
+    from synchuman.engines.preview.camera import PhotoCamera
+
+    turn = np.radians(20.0)
+    across, forward = np.array([np.cos(turn), 0.0, np.sin(turn)]), np.array([-np.sin(turn), 0.0, np.cos(turn)])
+    angle, height = np.meshgrid(np.linspace(0, 2 * np.pi, 48, endpoint=False), np.linspace(0.9, 1.5, 25))
+    # the torso: an elliptic cylinder 36 x 22 cm; the upper arms: 8 cm cylinders beside it
+    torso = (np.outer(0.18 * np.cos(angle.ravel()), across) + np.outer(0.11 * np.sin(angle.ravel()), forward)
+             + np.outer(height.ravel(), [0.0, 1.0, 0.0]))
+    arm = np.column_stack([0.04 * np.cos(angle.ravel()), height.ravel() - 0.1, 0.04 * np.sin(angle.ravel())])
+    left, right = arm + 0.24 * across + 0.25 * forward, arm - 0.24 * across - 0.2 * forward
+    camera = PhotoCamera(px_per_m=500.0)
+    metric = np.vstack([torso, left, right])
+    body = SimpleNamespace(camera=camera, vertices_px=camera.to_photo(metric), torso_turn=turn,
+                           part_names=["torso", "upper_arm.L", "upper_arm.R"],
+                           vertex_parts=np.repeat([0, 1, 2], [len(torso), len(left), len(right)]))
+    pack = Backpack.place(body, SimpleNamespace(colour_rgb=np.array([10, 20, 30], np.uint8)))
+    assert np.allclose(pack.axes[0], across, atol=1e-9) and np.allclose(pack.axes[2], forward, atol=1e-9)
+    behind = (pack.centre - torso.mean(0)) @ forward
+    assert behind == pytest.approx(-0.11 - SIZE_M[2] / 2, abs=0.01)   # its front against the torso's back
+    assert abs((pack.centre - torso.mean(0)) @ across) < 1e-6   # on the spine

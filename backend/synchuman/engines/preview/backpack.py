@@ -324,18 +324,18 @@ class Backpack:
         low), centred on the spine, turned with the torso; None if the body has no torso to carry it."""
         metric = body.camera.from_photo(body.vertices_px)
         part = lambda name: metric[body.vertex_parts == body.part_names.index(name)]  # noqa: E731
-        torso, left, right = part("torso"), part("upper_arm.L"), part("upper_arm.R")
-        if min(len(torso), len(left), len(right)) == 0:
+        torso = part("torso")
+        if len(torso) == 0:
             return None
-        across = left.mean(0) - right.mean(0)
+        top = float(np.percentile(torso[:, 1], 97))
+        half = np.array(SIZE_M) / 2
+        # turned as the torso is, by its joints (not as the upper arms are: a walker swings them); the
+        # turn is the camera's, the metric frame faces the line of sight to the hips (camera.py)
+        across = body.camera.turn(np.array([[np.cos(body.torso_turn), 0.0, np.sin(body.torso_turn)]]))[0]
         across[1] = 0.0
-        if np.linalg.norm(across) < 1e-6:
-            return None
         across /= np.linalg.norm(across)
         up = np.array([0.0, 1.0, 0.0])
         forward = np.cross(across, up)
-        top = float(np.percentile(torso[:, 1], 97))
-        half = np.array(SIZE_M) / 2
         # the back under the pack: the torso's vertices at its height, near the spine
         centre_line = torso.mean(0)
         band = torso[(torso[:, 1] < top) & (torso[:, 1] > top - 2 * half[1])
