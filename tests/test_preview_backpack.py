@@ -192,10 +192,13 @@ def test_the_backpacks_box_and_its_distance():
     assert pack.signed_distance(corners).min() > 0   # rounded: the box's corners are outside
 
 
-def test_the_pack_turns_with_the_torso_not_with_a_walkers_swinging_arms():
-    """A torso turned 20 degrees (its joints' turn, `PhotoBody.torso_turn`) whose left arm swings 25 cm
-    forward and right arm 20 cm back: the pack lies square behind the torso's back. Turned the upper
-    arms' way (the code before), it turned 63 degrees, 43 more than the torso."""
+@pytest.mark.parametrize("yaw_deg", [0.0, 8.0])
+def test_the_pack_turns_with_the_torso_not_with_a_walkers_swinging_arms(yaw_deg):
+    """A torso turned 20 degrees (its joints' turn, `PhotoBody.torso_turn`, in the camera's frame:
+    the metric frame is turned from it by the camera's yaw, as for a person off the photo's axis)
+    whose left arm swings 25 cm forward and right arm 20 cm back: the pack lies square behind the
+    torso's back. Turned the upper arms' way (the code before), it turned 63 degrees, 43 more than the
+    torso."""
     from types import SimpleNamespace
 
     from synchuman.engines.preview.camera import PhotoCamera
@@ -208,9 +211,10 @@ def test_the_pack_turns_with_the_torso_not_with_a_walkers_swinging_arms():
              + np.outer(height.ravel(), [0.0, 1.0, 0.0]))
     arm = np.column_stack([0.04 * np.cos(angle.ravel()), height.ravel() - 0.1, 0.04 * np.sin(angle.ravel())])
     left, right = arm + 0.24 * across + 0.25 * forward, arm - 0.24 * across - 0.2 * forward
-    camera = PhotoCamera(px_per_m=500.0)
+    camera = PhotoCamera(px_per_m=500.0, yaw=np.radians(yaw_deg))
     metric = np.vstack([torso, left, right])
-    body = SimpleNamespace(camera=camera, vertices_px=camera.to_photo(metric), torso_turn=turn,
+    seen = camera.turn(across[None], inverse=True)[0]   # the torso's across direction as the camera sees it
+    body = SimpleNamespace(camera=camera, vertices_px=camera.to_photo(metric), torso_turn=np.arctan2(seen[2], seen[0]),
                            part_names=["torso", "upper_arm.L", "upper_arm.R"],
                            vertex_parts=np.repeat([0, 1, 2], [len(torso), len(left), len(right)]))
     pack = Backpack.place(body, SimpleNamespace(colour_rgb=np.array([10, 20, 30], np.uint8)))
