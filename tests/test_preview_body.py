@@ -415,6 +415,25 @@ def test_a_kneeling_persons_shins_lie_behind_the_knees_and_the_body_on_the_floor
         assert np.degrees(np.arcsin(thigh[2] / np.linalg.norm(thigh))) < 5.0, (side, thigh)
 
 
+def _turned_torso(turn_deg: float, face_deg: float | None = None) -> np.ndarray:
+    """World landmarks of a torso turned about the vertical (y down, z away from the camera; a positive
+    turn takes the left shoulder away), its nose 0.1 m in front of the shoulders' centre, turned as
+    the torso is or by `face_deg`."""
+    world = np.zeros((33, 3))
+    c, s = np.cos(np.radians(turn_deg)), np.sin(np.radians(turn_deg))
+    for part, y, half in (("shoulder", -0.45, 0.18), ("hip", 0.0, 0.11)):
+        for side, sign in (("left", 1), ("right", -1)):
+            world[LANDMARK[f"{side}_{part}"]] = [sign * half * c, y, sign * half * s]
+    face = np.radians(turn_deg if face_deg is None else face_deg)
+    world[LANDMARK["nose"]] = [0.1 * np.sin(face), -0.6, -0.1 * np.cos(face)]
+    return world
+
+
+def _photo_of(world: np.ndarray) -> np.ndarray:
+    """The landmarks' photo positions seen along z (1000 px per metre)."""
+    return 500.0 + 1000.0 * world[:, :2]
+
+
 def test_a_clearly_turned_torso_is_turned_further():
     """BlazePose reads a person turned 30 degrees from the camera as turned 21-26: beyond TURN_SEEN
     the landmarks are turned further about the vertical through the hips, by up to TURN_SHORT; a
@@ -422,21 +441,13 @@ def test_a_clearly_turned_torso_is_turned_further():
     not count."""
     from synchuman.engines.preview.landmark_rules import TURN_SEEN, TURN_SHORT, _turned_further
 
-    def torso(turn_deg):   # shoulders and hips turned about the vertical (y down, z away from the camera)
-        world = np.zeros((33, 3))
-        c, s = np.cos(np.radians(turn_deg)), np.sin(np.radians(turn_deg))
-        for part, y, half in (("shoulder", -0.45, 0.18), ("hip", 0.0, 0.11)):
-            for side, sign in (("left", 1), ("right", -1)):
-                world[LANDMARK[f"{side}_{part}"]] = [sign * half * c, y, sign * half * s]
-        world[LANDMARK["nose"]] = [0.0, -0.6, -0.1]
-        return world
-
     def turned(world, outside=np.zeros(33, bool)):
-        world = world.copy()
-        _turned_further(world, outside)
+        world, uv = world.copy(), _photo_of(world)   # the face in the photo is turned as the torso is
+        _turned_further(world, uv, np.ones(33), outside)
         d = world[LANDMARK["left_shoulder"]] - world[LANDMARK["right_shoulder"]]
         return np.degrees(np.arctan2(d[2], d[0])), world
 
+    torso = _turned_torso
     seen, short = np.degrees(TURN_SEEN), np.degrees(TURN_SHORT)
     assert turned(torso(8.0))[0] == pytest.approx(8.0)
     assert turned(torso(seen + 3.0))[0] == pytest.approx(seen + 6.0)
@@ -452,6 +463,32 @@ def test_a_clearly_turned_torso_is_turned_further():
     outside = np.zeros(33, bool)
     outside[[LANDMARK["left_hip"], LANDMARK["right_hip"]]] = True
     assert turned(guessed, outside)[0] == pytest.approx(25.0 + short)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_a_torso_blazepose_reads_turned_too_little_is_turned_as_its_face(sign):
+    """A walker turned 25 degrees is read by BlazePose as turned 8-19, but the nose beside the
+    shoulders' centre shows the turn: the landmarks are turned to the face's turn, either way. A face
+    turned the other way than the torso, or on a torso BlazePose reads as facing the camera (a head
+    turned over the shoulder), or turned too little to tell, leaves the torso as read; so does a nose
+    not seen."""
+    from synchuman.engines.preview.landmark_rules import _turned_further
+
+    def turned(read_deg, true_deg, face_deg=None, nose_seen=1.0):
+        world = _turned_torso(sign * read_deg)                  # BlazePose's reading
+        photo = _photo_of(_turned_torso(sign * true_deg, None if face_deg is None else sign * face_deg))
+        seen = np.ones(33)
+        seen[LANDMARK["nose"]] = nose_seen
+        _turned_further(world, photo, seen, np.zeros(33, bool))
+        d = world[LANDMARK["left_shoulder"]] - world[LANDMARK["right_shoulder"]]
+        return sign * np.degrees(np.arctan2(d[2], d[0]))
+
+    assert turned(8.0, 25.0) == pytest.approx(25.0, abs=1.5)    # NOSE_AHEAD is this torso's nose, near enough
+    assert turned(15.0, 30.0) == pytest.approx(30.0, abs=1.5)
+    assert turned(8.0, 8.0, face_deg=-25.0) == pytest.approx(8.0)   # the head turned against the torso
+    assert turned(2.0, 2.0, face_deg=30.0) == pytest.approx(2.0)    # a torso facing the camera, the head turned
+    assert turned(8.0, 15.0) == pytest.approx(8.0)              # too little to tell from a head's own turn
+    assert turned(8.0, 25.0, nose_seen=0.2) == pytest.approx(8.0)
 
 
 def test_a_kneeling_thigh_stands_upright_unless_the_person_sits_back_on_the_heels():
@@ -614,8 +651,9 @@ def test_a_hidden_foot_stands_on_the_floor_and_a_raised_one_in_view_stays_raised
     """BlazePose guesses a foot it cannot see (behind the other leg, under a coat) short and bent: a
     walker turned from the camera came out kicking back, the foot 25 cm up. Hidden and well above the
     seen one, it is put on the floor, and its photo position no longer pulls; a foot in plain view
-    stays where BlazePose puts it (a raised knee)."""
-    from synchuman.engines.preview.hidden_feet import _hidden_foot_on_the_floor
+    stays where BlazePose puts it (a raised knee). The legs then take a step under the hips, the
+    hidden leg in front."""
+    from synchuman.engines.preview.hidden_feet import STEP_BEHIND, _hidden_foot_on_the_floor, _hidden_leg_in_front
 
     world = np.zeros((33, 3))  # metres, y down
     at = lambda side, *parts: [LANDMARK[f"{side}_{p}"] for p in parts]  # noqa: E731
@@ -635,6 +673,13 @@ def test_a_hidden_foot_stands_on_the_floor_and_a_raised_one_in_view_stays_raised
     # the seen leg hides it: in its columns
     assert world[at("left", "ankle", "heel", "foot_index", "knee"), 0] == pytest.approx([0.0, 0.0, 0.0, -0.1])
     assert trust[at("left", "ankle", "heel", "foot_index", "knee")].max() == 0.0 and trust.sum() == 29
+    # the legs then take a step, the hidden leg in front, under the hips (BlazePose's depth for the
+    # hidden foot is a guess: here it puts the feet 10 cm behind the hips)
+    world[at("left", "ankle", "heel", "foot_index") + at("right", "ankle", "heel", "foot_index"), 2] += 0.1
+    world[at("left", "hip") + at("right", "hip"), 2] = [-0.03, 0.03]
+    assert _hidden_leg_in_front(world, "left") == -STEP_BEHIND
+    ankles = world[at("left", "ankle") + at("right", "ankle"), 2]
+    assert ankles == pytest.approx([-STEP_BEHIND / 2, STEP_BEHIND / 2])
 
 
 def test_a_limb_guessed_off_the_person_is_silenced_and_one_hidden_on_them_is_not():
@@ -813,7 +858,7 @@ def test_a_walker_whose_foot_blazepose_hid_up_the_leg_takes_a_step_that_leg_in_f
 def test_feet_in_one_column_are_a_step_only_where_the_hips_stand_apart():
     """A person seen from the side with the feet together has the feet in one column too, and the
     hips; a person facing the camera stands with the feet apart, or crossed a foot's width apart:
-    none of them takes a step."""
+    none of them takes a step. The step taken is set under the hips."""
     from synchuman.engines.preview.hidden_feet import STEP_BEHIND, _one_foot_behind_the_other
 
     world, uv = _standing_landmarks(0.0)
@@ -827,10 +872,11 @@ def test_feet_in_one_column_are_a_step_only_where_the_hips_stand_apart():
     together = uv.copy()
     together[feet, 0] = uv[feet, 0].mean() + np.array([-3, 0, 3, -2, 1, 4])   # both feet drawn on one
     stepped = world.copy()
+    stepped[feet, 2] += 0.1                                # ... and put 10 cm behind the hips
     assert _one_foot_behind_the_other(stepped, together, outside, detected) == -STEP_BEHIND
     ankles = stepped[[LANDMARK["left_ankle"], LANDMARK["right_ankle"]], 2]
     assert ankles[1] - ankles[0] == pytest.approx(STEP_BEHIND) and ankles.mean() == pytest.approx(
-        world[[LANDMARK["left_ankle"], LANDMARK["right_ankle"]], 2].mean())
+        world[[LANDMARK["left_hip"], LANDMARK["right_hip"]], 2].mean())   # the step under the hips
     profile = together.copy()
     hips = [LANDMARK["left_hip"], LANDMARK["right_hip"]]
     profile[hips, 0] = profile[hips, 0].mean()             # seen from the side

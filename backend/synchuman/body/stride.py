@@ -125,13 +125,13 @@ def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: 
     return world, stride
 
 
-def step_apart(world, stride: float) -> None:
+def step_apart(world, stride: float, about: float | None = None) -> None:
     """Sets the depth between the ankles to `stride` (metres, the left's depth less the right's; z
-    away from the camera) about their mean: each foot's landmarks move by their share, each knee by
-    half its foot's move and KNEE_BEND towards the camera (without it a step's legs came out
-    straight, the benchmark walkers' knees 2-5 cm from the truth's). In place, on a tensor or an
-    array (33, 3)."""
-    mean = float(world[list(ANKLES), 2].mean())
+    away from the camera) about the depth `about` (their mean where None): each foot's landmarks
+    move by their share, each knee by half its foot's move and KNEE_BEND towards the camera (without
+    it a step's legs came out straight, the benchmark walkers' knees 2-5 cm from the truth's). In
+    place, on a tensor or an array (33, 3)."""
+    mean = float(world[list(ANKLES), 2].mean()) if about is None else about
     for side, target in ((0, mean + stride / 2), (1, mean - stride / 2)):
         move = target - float(world[ANKLES[side], 2])
         world[list(FEET[side]), 2] += move

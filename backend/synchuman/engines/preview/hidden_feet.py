@@ -1,8 +1,8 @@
 """One foot hidden: where BlazePose sees one of a walker's feet and loses the other, the legs are set a
 typical step apart (`one_foot_step`, called by landmark_rules.observation). Either it draws both feet
 on the one in view (`_one_foot_behind_the_other`), or it guesses the hidden one up the leg
-(`_hidden_foot_on_the_floor`, then `_hidden_leg_in_front`). World landmarks upright, metres, y down,
-z away from the camera.
+(`_hidden_foot_on_the_floor`, then `_hidden_leg_in_front`). The step is set under the hips
+(`_under_the_hips`). World landmarks upright, metres, y down, z away from the camera.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _hidden_leg_in_front(world: np.ndarray, side: str) -> float:
     from ...body.stride import step_apart
 
     stride = -STEP_BEHIND if side == "left" else STEP_BEHIND
-    step_apart(world, stride)
+    step_apart(world, stride, _under_the_hips(world))
     return stride
 
 
@@ -75,7 +75,7 @@ def _one_foot_behind_the_other(world: np.ndarray, uv: np.ndarray, outside: np.nd
     width apart), while the hips stand apart (a person seen from the side, feet together, has the
     hips together too). Their depths it puts 4-9 cm apart, the stride cannot be read from where the feet
     stand (body.stride.sole_rows), and the legs came out side by side, half the truth's depth. The
-    ankles are set STEP_BEHIND apart about their mean depth (body.stride.step_apart), the one
+    ankles are set STEP_BEHIND apart under the hips (body.stride.step_apart), the one
     BlazePose's own depth (`detected`, as it came) puts further behind. How long the step is the photo
     does not say: this is a typical walking step. (Where BlazePose instead hides the foot behind and
     guesses it up the leg, it has named the legs the wrong way round on the benchmark's walkers, and
@@ -93,5 +93,13 @@ def _one_foot_behind_the_other(world: np.ndarray, uv: np.ndarray, outside: np.nd
             or hips < HIPS_APART * torso:
         return None
     stride = STEP_BEHIND if detected[left[0], 2] > detected[right[0], 2] else -STEP_BEHIND
-    step_apart(world, stride)
+    step_apart(world, stride, _under_the_hips(world))
     return stride
+
+
+def _under_the_hips(world: np.ndarray) -> float:
+    """The depth a guessed step's middle takes: the hips' (metres). A walker's hips ride between the
+    feet; BlazePose's depth for a foot it guesses is not read from the photo, and on the benchmark's
+    turned walkers it put the step's middle up to 10 cm behind the hips, their upper bodies that far
+    ahead over the feet."""
+    return float(world[[LANDMARK["left_hip"], LANDMARK["right_hip"]], 2].mean())

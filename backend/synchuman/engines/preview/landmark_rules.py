@@ -50,6 +50,11 @@ KNEEL_UPRIGHT_THIGH = np.radians(30.0)
 # BlazePose reads a person turned from the camera as turned less: 20/30/40/50 degrees as 14/25/33/43,
 # and -30 as -16. Beyond TURN_SEEN its torso's turn is taken to be short by up to TURN_SHORT.
 TURN_SEEN, TURN_SHORT = np.radians(12.0), np.radians(7.0)
+# ... and a walker turned 25 degrees as 8-19. The face tells: the nose stands NOSE_AHEAD shoulder widths
+# in front of the shoulders' axis, so it shows beside their centre by that times the turn's tangent
+# (the benchmark's turned walkers read 26-36 degrees, people facing the camera within 13). A face
+# turned FACE_TURNED or more, the way BlazePose turns the torso by at least TORSO_TURNED, turns it.
+NOSE_AHEAD, FACE_TURNED, TORSO_TURNED = 0.29, np.radians(20.0), np.radians(6.0)
 
 
 def observation(pose, mask: np.ndarray, focal_px: float | None):
@@ -94,7 +99,7 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
         # ... and its face 20 cm in front of the shoulders is as exaggerated: halve the face's depth
         # about the shoulders (a nose sits ~10 cm in front of them)
         world[:FACE, 2] *= FACE_DEPTH
-        _turned_further(world, outside)
+        _turned_further(world, uv, seen, outside)
         _legs_upright_in_depth(world, uv, vis, outside)
         _hips_turned_as_the_shoulders(world, outside)
         knees_in_photo = not outside[[LANDMARK["left_knee"], LANDMARK["right_knee"]]].any()
@@ -271,12 +276,13 @@ def _legs_upright_in_depth(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, o
             world[foot, 2] -= min(lean, MAX_SHIN_LEAN)
 
 
-def _turned_further(world: np.ndarray, outside: np.ndarray) -> None:
+def _turned_further(world: np.ndarray, uv: np.ndarray, seen: np.ndarray, outside: np.ndarray) -> None:
     """A torso BlazePose reads as turned more than TURN_SEEN from the camera (the mean turn of its
     shoulders' and hips' lines, those in the photo) is turned further, by what it reads beyond
-    TURN_SEEN up to TURN_SHORT: all landmarks about the vertical through the hips' centre. The
-    benchmark's person turned 30 degrees was read as 21-26 and fitted as 18-25. In place; world
-    upright, y down, z away from the camera."""
+    TURN_SEEN up to TURN_SHORT, or to the face's turn (`_face_turn`) where that says more, the same
+    way: all landmarks about the vertical through the hips' centre. The benchmark's person turned 30
+    degrees was read as 21-26 and fitted as 18-25; its walker turned 25 degrees was read as 8-19 and
+    its face as 26-36. In place; world upright, y down, z away from the camera; uv the photo's."""
     pairs = [(LANDMARK[f"left_{p}"], LANDMARK[f"right_{p}"]) for p in ("shoulder", "hip")]
     turns = [np.arctan2(world[a, 2] - world[b, 2], world[a, 0] - world[b, 0]) for a, b in pairs
              if not outside[[a, b]].any()]
@@ -284,9 +290,29 @@ def _turned_further(world: np.ndarray, outside: np.ndarray) -> None:
         return
     turn = float(np.mean(turns))
     more = np.sign(turn) * min(max(abs(turn) - TURN_SEEN, 0.0), TURN_SHORT)
+    face = _face_turn(uv, seen, outside)
+    if face is not None and abs(turn) >= TORSO_TURNED and np.sign(face) == np.sign(turn) \
+            and abs(face) >= max(FACE_TURNED, abs(turn + more)):
+        more = face - turn
     c, s = np.cos(more), np.sin(more)
     x, z = world[:, 0].copy(), world[:, 2].copy()
     world[:, 0], world[:, 2] = c * x - s * z, s * x + c * z
+
+
+def _face_turn(uv: np.ndarray, seen: np.ndarray, outside: np.ndarray) -> float | None:
+    """The torso's turn the face shows (radians, as `_turned_further` measures it: the person's left
+    shoulder away from the camera is positive, and turns the nose to the photo's right): the nose's
+    offset from the shoulders' centre across the photo, in shoulder widths, is NOSE_AHEAD times its
+    tangent. None where the nose or a shoulder is not seen in the photo. A head turned on a torso
+    facing the camera shows it too, which `_turned_further` rules out by BlazePose's torso."""
+    points = [LANDMARK[name] for name in ("nose", "left_shoulder", "right_shoulder")]
+    if outside[points].any() or (seen[points] < SEEN).any():
+        return None
+    nose, left, right = uv[points]
+    width = abs(left[0] - right[0])
+    if width <= 0:
+        return None
+    return float(np.arctan((nose[0] - (left[0] + right[0]) / 2) / width / NOSE_AHEAD))
 
 
 def _hips_turned_as_the_shoulders(world: np.ndarray, outside: np.ndarray) -> None:
