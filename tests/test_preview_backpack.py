@@ -52,6 +52,14 @@ def test_a_strap_in_shade_is_still_one_of_a_pair():
     assert _straps("seated_hair_backpack_room", 2, size=1024) is not None
 
 
+def test_a_strip_of_a_coloured_shirt_in_shade_does_not_hide_the_straps():
+    """Seed 6's turned walker (1024 px) in a yellow shirt: between each dark strap and the dark coat
+    beside it a strip of the shirt, in shade, stands out as a band too, on both sides. That pair was
+    tried first and turned down as the cloth in shade, and no other pair was tried. Bands in the
+    cloth's own colour in shade are no straps: the straps themselves pair."""
+    assert _straps("turned_coat_backpack_yard", 6, size=1024) is not None
+
+
 def test_the_packs_side_beside_a_checked_shirt_does_not_outvote_the_strap(monkeypatch):
     """Seed 1's seated person (1024 px) in a checked shirt: on her right the pack's grey side shows
     between the arm and the torso, in every row searched, and once outvoted the strap beside it (her

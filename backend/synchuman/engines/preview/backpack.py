@@ -227,7 +227,11 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                         else:
                             found[k].append(band)
     tolerance = MAX_WANDER * width
-    bands = [_strap_bands(found[k], rows, axis, tolerance) for k in (0, 1)]
+    # a band in the cloth's own colour in shade is none (a strip of a coloured shirt between a dark
+    # strap and a dark sleeve stands out as a band too)
+    strap_bands = lambda candidates: [b for b in _strap_bands(candidates, rows, axis, tolerance)  # noqa: E731
+                                      if not _cloth_in_shade(b[1], cloth)]
+    bands = [strap_bands(found[k]) for k in (0, 1)]
     # where a side shows no strap standing out from the cloth on both sides, its strap may have the
     # pack's side beside it, seen in MIN_ROWS of the rows (those bands are checked only then)
     for k in (0, 1):
@@ -235,7 +239,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
             beside_pack = [band[:4] for band in found_beside[k] if not _shade_of(band[3], cloth)
                            and _ends_beside(lab[band[0]], inside[band[0]], *band[4:], band[3], cloth, PACK_BESIDE * width)]
             if len({band[0] for band in beside_pack}) >= MIN_ROWS * len(rows):
-                bands[k] = _strap_bands(found[k] + beside_pack, rows, axis, tolerance)
+                bands[k] = strap_bands(found[k] + beside_pack)
     pairs = [(r, l) for r in bands[0] for l in bands[1] if _one_colour(r[1], l[1]) and l[0] - r[0] >= 0.3 * width]
     if not pairs:
         return _one_strap(found, rows, axis, tolerance, cloth, (y0, x0)) if abs(turn) >= TURNED * width else None
