@@ -245,8 +245,6 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
         return _one_strap(found, rows, axis, tolerance, cloth, (y0, x0)) if abs(turn) >= TURNED * width else None
     (xr, cr, kr, line_r), (xl, cl, kl, line_l) = pairs[0]
     colour = (cr + cl) / 2
-    if _cloth_in_shade(colour, cloth):
-        return None
     # long hair in front of the shoulders: the same colour continues up beside the face (a pack's top
     # or its straps over the shoulders stop lower)
     for line in (line_r, line_l):
