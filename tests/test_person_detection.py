@@ -215,6 +215,28 @@ def test_a_mask_the_second_looks_crop_cut_is_looked_at_again_past_the_cut():
     assert ps.iou(cut.alpha >= 128, case["truth"]["mask"]) >= 0.9   # 0.72 before
 
 
+@pytest.mark.parametrize("seed, before", [(8, 0.42), (10, 0.54)])
+def test_a_person_the_first_look_misses_is_looked_for_at_other_sizes(seed, before):
+    """A person in a T-pose and a long coat over a photo of a coffee cup, with a watermark (held-out
+    benchmark seeds): the look at DETECT_SIDE finds nobody. Before, the tiles found the upper half of
+    seed 8's person and seed 10's went to the classical step, which took in the cup (IoU `before`);
+    the whole photo looked at at another size finds them whole."""
+    import clothed_people as cp
+
+    from synchuman.foreground.learned import DETECT_SIDE
+
+    spec = cp.CASES[[c[0] for c in cp.CASES].index("watermark_coat_coffee")]
+    case = cp.render_case(spec, 1024, seed=1000 * seed + cp.CASES.index(spec) + 1)
+    assert BlazePose.shared()._detect_region(case["photo"], (0, 0, 1024, 1024), DETECT_SIDE) is None
+    cut = cut_person(case["photo"])
+    assert cut.source == "learned"
+    assert ps.iou(cut.alpha >= 128, case["truth"]["mask"]) >= 0.92
+    true_joints = case["truth"]["joints2d"]
+    ankles = cut.pose.image[[LANDMARK["left_ankle"], LANDMARK["right_ankle"]], 1]
+    true_ankles = true_joints[[cp.pb.JOINTS.index(n) for n in ("ankle_l", "ankle_r")], 1]
+    assert abs(ankles.mean() - true_ankles.mean()) < 0.05 * np.ptp(true_joints[:, 1])   # the legs read whole
+
+
 def test_a_small_person_far_off_is_found_and_cut_out():
     scene = ps.compose("gravel", [ps.Placement(ps.person("walking", seed=6), x=0.7, height=0.22, bottom=0.8)],
                        (1200, 900))

@@ -657,17 +657,20 @@ def test_a_hidden_foot_stands_on_the_floor_and_a_raised_one_in_view_stays_raised
 
     world = np.zeros((33, 3))  # metres, y down
     at = lambda side, *parts: [LANDMARK[f"{side}_{p}"] for p in parts]  # noqa: E731
+    world[at("left", "shoulder") + at("right", "shoulder")] = [[0.18, -0.5, 0.0], [-0.18, -0.5, 0.0]]
+    world[at("left", "hip") + at("right", "hip"), :2] = [[0.1, 0.0], [-0.1, 0.0]]
     world[at("right", "knee")], world[at("left", "knee")] = [-0.1, 0.4, 0.0], [0.1, 0.3, 0.1]
     world[at("right", "ankle", "heel", "foot_index"), 1] = [0.8, 0.85, 0.83]
     world[at("left", "ankle", "heel", "foot_index"), 1] = [0.5, 0.55, 0.53]
     world[at("left", "ankle", "heel", "foot_index"), 0] = 0.15   # BlazePose's guess beside the seen leg
     seen, inside = np.ones(33), np.zeros(33, bool)
     trust = np.ones(33)
+    uv = _photo_of(world)   # BlazePose's guess for the hidden ankle lies near the seen one across the photo
     raised = world.copy()
-    assert _hidden_foot_on_the_floor(raised, seen, inside, trust) is None  # both in view: the left one is raised
+    assert _hidden_foot_on_the_floor(raised, uv, seen, inside, trust) is None  # both in view: the left one is raised
     assert np.array_equal(raised, world) and trust.min() == 1.0
     seen[at("left", "ankle", "heel", "foot_index")] = 0.2
-    assert _hidden_foot_on_the_floor(world, seen, inside, trust) == "left"
+    assert _hidden_foot_on_the_floor(world, uv, seen, inside, trust) == "left"
     assert world[at("left", "ankle", "heel", "foot_index"), 1] == pytest.approx([0.8, 0.85, 0.83])
     assert world[at("left", "knee")[0], 1] == pytest.approx(0.45)
     # the seen leg hides it: in its columns
@@ -680,6 +683,38 @@ def test_a_hidden_foot_stands_on_the_floor_and_a_raised_one_in_view_stays_raised
     assert _hidden_leg_in_front(world, "left") == -STEP_BEHIND
     ankles = world[at("left", "ankle") + at("right", "ankle"), 2]
     assert ankles == pytest.approx([-STEP_BEHIND / 2, STEP_BEHIND / 2])
+
+
+def test_a_foot_lost_in_plain_view_stands_beside_the_seen_one_without_a_step():
+    """A person standing in wide trousers: BlazePose loses one foot and puts it up and out beside its
+    knee, far from the seen foot across the photo (0.74 torso lengths on the benchmark's person beside
+    a dog), where a foot hidden behind the other leg lies within 0.2. That foot is not behind the other
+    leg: it stands on the floor under its own knee, at the seen foot's depth, and no step is guessed
+    (before, it was moved into the seen leg's columns and the legs took a 45 cm step)."""
+    from synchuman.engines.preview.hidden_feet import BEHIND_NEAR, _hidden_foot_on_the_floor, one_foot_step
+
+    world = np.zeros((33, 3))  # metres, y down, z away
+    at = lambda side, *parts: [LANDMARK[f"{side}_{p}"] for p in parts]  # noqa: E731
+    world[at("left", "shoulder") + at("right", "shoulder")] = [[0.18, -0.5, 0.0], [-0.18, -0.5, 0.0]]
+    world[at("left", "hip") + at("right", "hip")] = [[0.1, 0.0, 0.0], [-0.1, 0.0, 0.0]]
+    world[at("right", "knee")], world[at("left", "knee")] = [-0.1, 0.4, 0.0], [0.1, 0.42, -0.02]
+    world[at("right", "ankle", "heel", "foot_index")] = [[-0.1, 0.8, 0.0], [-0.1, 0.85, 0.04], [-0.1, 0.83, -0.14]]
+    lost = [[0.3, 0.55, 0.2], [0.32, 0.6, 0.22], [0.34, 0.58, 0.08]]   # up, out and back
+    world[at("left", "ankle", "heel", "foot_index")] = lost
+    seen, inside, trust = np.ones(33), np.zeros(33, bool), np.ones(33)
+    seen[at("left", "ankle", "heel", "foot_index")] = 0.1
+    uv = _photo_of(world)
+    gap = abs(uv[LANDMARK["left_ankle"], 0] - uv[LANDMARK["right_ankle"], 0]) / 500.0   # torso lengths (0.5 m)
+    assert gap > BEHIND_NEAR
+    stepped = world.copy()
+    assert one_foot_step(stepped, uv, seen, inside, trust.copy(), stepped.copy()) is None   # no step guessed
+    assert _hidden_foot_on_the_floor(world, uv, seen, inside, trust) is None
+    foot = at("left", "ankle", "heel", "foot_index")
+    assert world[foot, 1] == pytest.approx([0.8, 0.85, 0.83])             # on the floor
+    assert world[foot[0], 0] == pytest.approx(0.1)                         # under its own knee
+    assert world[foot, 0] - world[foot[0], 0] == pytest.approx(np.array(lost)[:, 0] - 0.3)   # the foot's shape kept
+    assert world[foot[0], 2] == pytest.approx(0.0) and world[LANDMARK["left_knee"], 2] == pytest.approx(0.0)
+    assert trust[foot + at("left", "knee")].max() == 0.0
 
 
 def test_a_limb_guessed_off_the_person_is_silenced_and_one_hidden_on_them_is_not():

@@ -12,8 +12,11 @@ models at run time, which cannot work offline, so the version is pinned (docs/de
 How people are found (the legacy pose solution sees one person per call):
 1. the photo, at most `DETECT_SIDE` px, goes through the detector; each person found is hidden (filled
    with the colours around them) and the detector runs again, up to `MAX_PEOPLE` people;
-2. when nobody is found, overlapping tiles are searched, for people too small for a whole-frame look;
-3. a person covering less than `SMALL_PERSON` of the frame, or seen at a reduced scale, is looked at
+2. when nobody is found, the whole photo is looked at again at other sizes (`OTHER_SIDES`): the
+   detector's reading depends on the scale, and a person in a T-pose and a long coat over a busy photo
+   was found at one size and not at another; the most prominent person found is kept;
+3. when still nobody is found, overlapping tiles are searched, for people too small for a whole-frame look;
+4. a person covering less than `SMALL_PERSON` of the frame, or seen at a reduced scale, is looked at
    again on a crop around them, so the landmark and mask models see them at a useful size.
 """
 
@@ -39,6 +42,7 @@ MEDIAPIPE_VERSION = "0.10.21"
 MODEL_NAME = f"MediaPipe BlazePose full (mediapipe {MEDIAPIPE_VERSION}, Apache-2.0)"
 DETECT_SIDE = 640        # people are searched on a copy at most this large (the detector itself works at 224 px)
 CROP_SIDE = 1024         # a person looked at again is cropped and scaled to at most this
+OTHER_SIDES = (256, 1024)  # where a look at DETECT_SIDE finds nobody, the whole photo is looked at at these sizes
 MAX_PEOPLE = 3
 SMALL_PERSON = 0.15      # a person whose box covers less of the frame than this is looked at again on a crop
 MIN_SCALE_PX = 512       # ... and so is one seen less than this tall at the detection scale
@@ -204,11 +208,22 @@ class BlazePose:
             found.append(person)
             work = _hide(work, person.prob >= 0.2)
         if not found:
+            found = self._other_sizes(rgb, region)
+        if not found:
             found = self._search_tiles(rgb, region)
         found.sort(key=lambda p: -p.prominence())
         if found:
             found[0] = self.refine(rgb, found[0], region)
         return found
+
+    def _other_sizes(self, rgb: np.ndarray, region) -> list[Person]:
+        """The most prominent person of one look at the whole region at each of OTHER_SIDES that scales it
+        otherwise than DETECT_SIDE did (none: [])."""
+        longest = max(region[2] - region[0], region[3] - region[1])
+        sides = [side for side in OTHER_SIDES if min(side, longest) != min(DETECT_SIDE, longest)]
+        looks = [self._detect_region(rgb, region, side) for side in sides]
+        looks = [person for person in looks if person is not None]
+        return [max(looks, key=lambda p: p.prominence())] if looks else []
 
     def _search_tiles(self, rgb: np.ndarray, region) -> list[Person]:
         """Overlapping tiles, for a person too small to be found in a look at the whole frame."""

@@ -15,27 +15,35 @@ from .landmark_guesses import SEEN, _foot, _torso_length
 STEP_BEHIND = 0.45  # metres between the ankles in depth: a walking step, where the photo shows one foot before the other
 HIPS_APART = 0.2  # torso lengths between the hips in the photo: less is a person seen from the side
 ONE_FOOT = 0.1  # torso lengths across the photo: ankles nearer are drawn on one foot (crossed feet stand further apart)
+BEHIND_NEAR = 0.35  # torso lengths across the photo: BlazePose guesses a foot hidden behind the other leg
+# nearer the seen foot than this (the turned walkers: 0.02-0.19); one it puts further off is in plain
+# view and lost (a person standing in wide trousers beside a dog: 0.74); BlazePose's depth for it is a guess too
 
 
 def one_foot_step(world: np.ndarray, uv: np.ndarray, seen: np.ndarray, outside: np.ndarray, trust: np.ndarray,
                   detected: np.ndarray) -> float | None:
     """The stride set where one foot hides the other (the left ankle's depth less the right's, metres),
     or None. In place on `world` and `trust`."""
-    hidden = _hidden_foot_on_the_floor(world, seen, outside, trust)
+    hidden = _hidden_foot_on_the_floor(world, uv, seen, outside, trust)
     if hidden is not None:
         return _hidden_leg_in_front(world, hidden)
     return _one_foot_behind_the_other(world, uv, outside, detected)
 
 
-def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.ndarray, trust: np.ndarray) -> str | None:
+def _hidden_foot_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.ndarray, outside: np.ndarray,
+                              trust: np.ndarray) -> str | None:
     """A foot BlazePose cannot see (behind the other leg or a coat) while it sees the other one, and
     puts RAISED_FOOT or more above it, stands on the floor like the other: BlazePose guesses a hidden
     leg short and bent (a walker turned from the camera came out kicking back, the foot 25 cm up),
     where a raised foot is in plain view. Its ankle, heel and toe go down to the seen foot's
     heights, its knee half as far, and the photo's positions of all four, as wrong, no longer pull
-    (`trust` 0). The seen leg hides it, so its foot and knee stand in the seen one's columns (left at
-    BlazePose's guess, beside the seen leg and off the mask, the mask carved that shin to pieces).
-    In place; world upright, y down. Returns the side set down ("left", "right"), or None."""
+    (`trust` 0). Where the seen leg hides it (BlazePose's guess within BEHIND_NEAR of the seen foot
+    across the photo), its foot and knee stand in the seen one's columns (left at BlazePose's guess,
+    beside the seen leg and off the mask, the mask carved that shin to pieces), and the side set down
+    is returned ("left", "right") for a step. A foot it puts further off was lost in plain view: it
+    stands under its own knee, beside the seen one (their depth, and the knees' too), and None is
+    returned (no step is guessed).
+    In place; world upright, y down."""
     from ...body.stride import RAISED_FOOT
 
     for side, other in (("left", "right"), ("right", "left")):
@@ -46,8 +54,13 @@ def _hidden_foot_on_the_floor(world: np.ndarray, seen: np.ndarray, outside: np.n
         world[foot, 1] = world[ground, 1]
         knee = LANDMARK[f"{side}_knee"]
         world[knee, 1] += drop / 2
-        world[foot + [knee], 0] = world[ground + [LANDMARK[f"{other}_knee"]], 0]
         trust[foot + [knee]] = 0.0
+        if abs(uv[foot[0], 0] - uv[ground[0], 0]) > BEHIND_NEAR * _torso_length(uv):
+            world[foot, 0] += world[knee, 0] - world[foot[0], 0]
+            world[foot, 2] += world[ground[0], 2] - world[foot[0], 2]
+            world[knee, 2] = world[LANDMARK[f"{other}_knee"], 2]
+            return None
+        world[foot + [knee], 0] = world[ground + [LANDMARK[f"{other}_knee"]], 0]
         return side
     return None
 
