@@ -42,7 +42,7 @@ KNEE_BEND = 0.03  # metres: in a step both knees are bent (the front one takes t
 def sole_rows(mask: np.ndarray, uv: np.ndarray, seen: np.ndarray, size: float) -> np.ndarray:
     """Per foot (left, right): the photo row (pixel centres at .5) of the bottom edge of the mask under
     it, NaN where that is unclear: a foot not seen (its ankle or toes; the heel of a foot facing the
-    camera is behind it, and MediaPipe sees it at 0.3-0.5 where it sees the ankle and toes at 0.7-0.9),
+    camera is often behind it: one in ten of the benchmark's feet with both seen has it under 0.5),
     two feet in one column (a foot's band reaches SOLE_BAND beside its landmarks, but not past the
     middle of the gap to the other's), or a mask that runs on (a long coat, the photo's edge). uv
     (33, 2) and seen (33,) bool are the landmarks."""
