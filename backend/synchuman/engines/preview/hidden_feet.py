@@ -15,9 +15,9 @@ from .landmark_guesses import SEEN, _foot, _torso_length
 STEP_BEHIND = 0.45  # metres between the ankles in depth: a walking step, where the photo shows one foot before the other
 HIPS_APART = 0.2  # torso lengths between the hips in the photo: less is a person seen from the side
 ONE_FOOT = 0.1  # torso lengths across the photo: ankles nearer are drawn on one foot (crossed feet stand further apart)
-BEHIND_NEAR = 0.35  # torso lengths across the photo: BlazePose guesses a foot hidden behind the other leg
-# nearer the seen foot than this (the turned walkers: 0.02-0.19); one it puts further off is in plain
-# view and lost (a person standing in wide trousers beside a dog: 0.74); BlazePose's depth for it is a guess too
+BEHIND_NEAR = 0.35  # torso lengths across the photo: BlazePose guesses a foot hidden behind the other
+# leg nearer the seen foot than this (the turned walkers: 0.02-0.19); one it puts further off was lost
+# in plain view (a person standing in wide trousers beside a dog: 0.74)
 
 
 def one_foot_step(world: np.ndarray, uv: np.ndarray, seen: np.ndarray, outside: np.ndarray, trust: np.ndarray,
@@ -41,9 +41,9 @@ def _hidden_foot_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.ndarra
     across the photo), its foot and knee stand in the seen one's columns (left at BlazePose's guess,
     beside the seen leg and off the mask, the mask carved that shin to pieces), and the side set down
     is returned ("left", "right") for a step. A foot it puts further off was lost in plain view: it
-    stands under its own knee, beside the seen one (their depth, and the knees' too), and None is
-    returned (no step is guessed).
-    In place; world upright, y down."""
+    stands under its own knee, beside the seen one (their depth, and the knees' too: BlazePose's
+    depth for it is a guess as well), and None is returned (no step is guessed). In place; world
+    upright, y down."""
     from ...body.stride import RAISED_FOOT
 
     for side, other in (("left", "right"), ("right", "left")):
