@@ -254,7 +254,8 @@ def test_the_soles_rows_of_feet_close_in_the_photo_are_read_apart():
     seen[[FEET[0][1], FEET[1][1]]] = False
     assert sole_rows(mask, uv, seen, 1000.0) == pytest.approx([330.0, 300.0])
     seen[FEET[1][2]] = False                                      # the right foot's toes not seen: unread
-    assert sole_rows(mask, uv, seen, 1000.0)[0] == pytest.approx(330.0) and np.isnan(sole_rows(mask, uv, seen, 1000.0)[1])
+    rows = sole_rows(mask, uv, seen, 1000.0)
+    assert rows[0] == pytest.approx(330.0) and np.isnan(rows[1])
 
 
 def test_a_step_is_read_only_where_the_feet_themselves_step():

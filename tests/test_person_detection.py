@@ -215,11 +215,11 @@ def test_a_mask_the_second_looks_crop_cut_is_looked_at_again_past_the_cut():
     assert ps.iou(cut.alpha >= 128, case["truth"]["mask"]) >= 0.9   # 0.72 before
 
 
-@pytest.mark.parametrize("seed, before", [(8, 0.42), (10, 0.54)])
-def test_a_person_the_first_look_misses_is_looked_for_at_other_sizes(seed, before):
+@pytest.mark.parametrize("seed", [8, 10])
+def test_a_person_the_first_look_misses_is_looked_for_at_other_sizes(seed):
     """A person in a T-pose and a long coat over a photo of a coffee cup, with a watermark (held-out
     benchmark seeds): the look at DETECT_SIDE finds nobody. Before, the tiles found the upper half of
-    seed 8's person and seed 10's went to the classical step, which took in the cup (IoU `before`);
+    seed 8's person (IoU 0.42) and seed 10's went to the classical step, which took in the cup (0.54);
     the whole photo looked at at another size finds them whole."""
     import clothed_people as cp
 

@@ -692,6 +692,7 @@ def test_a_foot_lost_in_plain_view_stands_beside_the_seen_one_without_a_step():
     leg: it stands on the floor under its own knee, at the seen foot's depth, and no step is guessed
     (before, it was moved into the seen leg's columns and the legs took a 45 cm step)."""
     from synchuman.engines.preview.hidden_feet import BEHIND_NEAR, _hidden_foot_on_the_floor, one_foot_step
+    from synchuman.engines.preview.landmark_guesses import _torso_length
 
     world = np.zeros((33, 3))  # metres, y down, z away
     at = lambda side, *parts: [LANDMARK[f"{side}_{p}"] for p in parts]  # noqa: E731
@@ -704,8 +705,7 @@ def test_a_foot_lost_in_plain_view_stands_beside_the_seen_one_without_a_step():
     seen, inside, trust = np.ones(33), np.zeros(33, bool), np.ones(33)
     seen[at("left", "ankle", "heel", "foot_index")] = 0.1
     uv = _photo_of(world)
-    gap = abs(uv[LANDMARK["left_ankle"], 0] - uv[LANDMARK["right_ankle"], 0]) / 500.0   # torso lengths (0.5 m)
-    assert gap > BEHIND_NEAR
+    assert abs(uv[LANDMARK["left_ankle"], 0] - uv[LANDMARK["right_ankle"], 0]) > BEHIND_NEAR * _torso_length(uv)
     stepped = world.copy()
     assert one_foot_step(stepped, uv, seen, inside, trust.copy(), stepped.copy()) is None   # no step guessed
     assert _hidden_foot_on_the_floor(world, uv, seen, inside, trust) is None

@@ -52,15 +52,15 @@ def _hidden_foot_on_the_floor(world: np.ndarray, uv: np.ndarray, seen: np.ndarra
         if seen[foot[0]] >= SEEN or seen[ground[0]] < SEEN or outside[foot + ground].any() or drop < RAISED_FOOT:
             continue
         world[foot, 1] = world[ground, 1]
-        knee = LANDMARK[f"{side}_knee"]
+        knee, other_knee = LANDMARK[f"{side}_knee"], LANDMARK[f"{other}_knee"]
         world[knee, 1] += drop / 2
         trust[foot + [knee]] = 0.0
         if abs(uv[foot[0], 0] - uv[ground[0], 0]) > BEHIND_NEAR * _torso_length(uv):
             world[foot, 0] += world[knee, 0] - world[foot[0], 0]
             world[foot, 2] += world[ground[0], 2] - world[foot[0], 2]
-            world[knee, 2] = world[LANDMARK[f"{other}_knee"], 2]
+            world[knee, 2] = world[other_knee, 2]
             return None
-        world[foot + [knee], 0] = world[ground + [LANDMARK[f"{other}_knee"]], 0]
+        world[foot + [knee], 0] = world[ground + [other_knee], 0]
         return side
     return None
 
