@@ -777,6 +777,42 @@ def test_a_foot_placed_above_the_masks_bottom_is_put_on_the_floor():
     assert uv[feet("right"), 1] == pytest.approx([870.0, 885.0, 885.0])
 
 
+def test_a_foot_put_on_the_floor_stands_its_leg_upright():
+    """A person standing in wide trousers down to the floor: BlazePose sees neither foot and draws one
+    shin short (half its thigh in the photo) and bent 25 cm back in depth. Put on the floor where the
+    mask ends under it, the foot shows the leg standing at full length, and the leg stands upright
+    in depth, as a leg seen standing does: its knee and foot at its hip's depth (the benchmark's
+    person beside a dog came out with that shin bent back 29 cm, 51 mm Chamfer; now 23). The other
+    leg, standing from the start, stands as before."""
+    from synchuman.engines.preview.landmark_rules import SHIN_UPRIGHT, _pitched, observation
+    from synchuman.foreground.pose import PersonPose
+
+    world, uv = _standing_landmarks(0.0)
+    mask = np.zeros((600, 512), bool)   # the floor above the photo's bottom edge
+    for a, b in [("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"), ("left_hip", "left_ankle"),
+                 ("right_hip", "right_ankle"), ("left_ankle", "left_foot_index"), ("right_ankle", "right_foot_index")]:
+        for t in np.linspace(0, 1, 200):   # wide legs down to the feet
+            u, v = (1 - t) * uv[LANDMARK[a]] + t * uv[LANDMARK[b]]
+            mask[int(v) - 12:int(v) + 13, int(u) - 12:int(u) + 13] = True
+    image = np.c_[uv, np.ones(33), np.zeros(33)]
+    feet = {side: [LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")] for side in ("left", "right")}
+    image[feet["left"] + feet["right"], 2] = 0.2                     # neither foot seen
+    knee, hip = LANDMARK["left_knee"], LANDMARK["left_hip"]
+    up = 0.35 * (uv[feet["left"][0], 1] - uv[knee, 1])             # the shin drawn at two thirds of its length
+    image[feet["left"], 1] -= up
+    bent = world.copy()
+    bent[feet["left"], 1] -= 0.12                                   # (less than a raised foot)
+    bent[feet["left"], 2] += 0.25                                   # ... and bent back in depth
+    assert np.linalg.norm(image[feet["left"][0], :2] - image[knee, :2]) < SHIN_UPRIGHT * np.linalg.norm(uv[knee] - uv[hip])
+    obs, posture, pitch = observation(PersonPose(image=image, world_m=bent, box=(0, 0, 512, 600)), mask, None)
+    assert posture is None
+    assert np.asarray(obs.landmarks_px)[feet["left"], 1] == pytest.approx(uv[feet["left"], 1], abs=15.0)   # on the floor
+    upright = _pitched(np.asarray(obs.world_landmarks), -pitch)
+    for side in ("left", "right"):
+        ends = [LANDMARK[f"{side}_knee"], feet[side][0]]
+        assert upright[ends, 2] == pytest.approx(upright[LANDMARK[f"{side}_hip"], 2], abs=0.01)
+
+
 def test_a_camera_looking_down_is_taken_out_and_the_person_stands_upright(tmp_path):
     """A camera 1.45 m high, 4.2 m away, looks 8 degrees down at a standing person: in its frame the
     head is 12 cm nearer than the feet. The output's y axis is the world's vertical: the camera's pitch

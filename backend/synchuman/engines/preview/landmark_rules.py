@@ -113,7 +113,13 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
             obs.stride_m = one_foot_step(world, uv, seen, outside, obs.image_trust, obs.world_landmarks)
             posture = "stepping" if obs.stride_m is not None else None
         if posture != "kneeling":
+            standing = _standing_legs(uv, vis, outside)
             _feet_on_the_floor(uv, outside, mask, world)
+            if posture is None:
+                # a foot moved down to the floor can show its leg standing at full length: the short
+                # shin BlazePose bent back in depth was its guess at a foot it could not see
+                for side in set(_standing_legs(uv, vis, outside)) - set(standing):
+                    _stand_upright(world, side)
         if len(_standing_legs(uv, vis, outside)) == 2 and not _a_step(uv):
             _flat_soles(world, obs.image_trust)
         _shrink_arm_depth(world)
@@ -265,15 +271,21 @@ def _legs_upright_in_depth(world: np.ndarray, uv: np.ndarray, vis: np.ndarray, o
     standing = _standing_legs(uv, vis, outside)
     for side in ("left", "right"):
         hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
-        foot = _foot(side)
         if side in standing:
-            world[knee, 2] = world[hip, 2]
-            world[foot, 2] += world[hip, 2] - world[ankle, 2]
+            _stand_upright(world, side)
             continue
         thigh_px, shin_px = np.linalg.norm(uv[knee] - uv[hip]), np.linalg.norm(uv[ankle] - uv[knee])
         lean = world[ankle, 2] - world[knee, 2]
         if lean > 0 and shin_px >= SHIN_UPRIGHT * thigh_px:
-            world[foot, 2] -= min(lean, MAX_SHIN_LEAN)
+            world[_foot(side), 2] -= min(lean, MAX_SHIN_LEAN)
+
+
+def _stand_upright(world: np.ndarray, side: str) -> None:
+    """The named side's leg stands upright in depth: its knee and foot at its hip's depth (the foot
+    moving with its ankle). In place; world upright, z away from the camera."""
+    hip, knee, ankle = (LANDMARK[f"{side}_{p}"] for p in ("hip", "knee", "ankle"))
+    world[knee, 2] = world[hip, 2]
+    world[_foot(side), 2] += world[hip, 2] - world[ankle, 2]
 
 
 def _turned_further(world: np.ndarray, uv: np.ndarray, seen: np.ndarray, outside: np.ndarray) -> None:
