@@ -779,7 +779,7 @@ def test_a_foot_placed_above_the_masks_bottom_is_put_on_the_floor():
 
 def test_a_foot_put_on_the_floor_stands_its_leg_upright():
     """A person standing in wide trousers down to the floor: BlazePose sees neither foot and draws one
-    shin short (half its thigh in the photo) and bent 25 cm back in depth. Put on the floor where the
+    shin short (two thirds of its length in the photo) and bent 25 cm back in depth. Put on the floor where the
     mask ends under it, the foot shows the leg standing at full length, and the leg stands upright
     in depth, as a leg seen standing does: its knee and foot at its hip's depth (the benchmark's
     person beside a dog came out with that shin bent back 29 cm, 51 mm Chamfer; now 23). The other

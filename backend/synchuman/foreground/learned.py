@@ -16,6 +16,9 @@ How people are found (the legacy pose solution sees one person per call):
    detector's reading depends on the scale, and a person in a T-pose and a long coat over a busy photo
    was found at one size and not at another; the most prominent person found is kept;
 3. when still nobody is found, overlapping tiles are searched, for people too small for a whole-frame look;
+   and when the tiles find nobody either, the photo is looked at once more shown smaller in the middle
+   of a grey frame (`FRAMED`): a half-body person filling the photo was found at no size, and with room
+   about her the detector finds her;
 4. a person covering less than `SMALL_PERSON` of the frame, or seen at a reduced scale, is looked at
    again on a crop around them, so the landmark and mask models see them at a useful size.
 """
@@ -43,6 +46,7 @@ MODEL_NAME = f"MediaPipe BlazePose full (mediapipe {MEDIAPIPE_VERSION}, Apache-2
 DETECT_SIDE = 640        # people are searched on a copy at most this large (the detector itself works at 224 px)
 CROP_SIDE = 1024         # a person looked at again is cropped and scaled to at most this
 OTHER_SIDES = (256, 1024)  # where a look at DETECT_SIDE finds nobody, the whole photo is looked at at these sizes
+FRAMED, FRAME_GREY = 1.0, 128  # the grey frame's width on each side, in the photo's longest sides, and its grey
 MAX_PEOPLE = 3
 SMALL_PERSON = 0.15      # a person whose box covers less of the frame than this is looked at again on a crop
 MIN_SCALE_PX = 512       # ... and so is one seen less than this tall at the detection scale
@@ -168,16 +172,20 @@ class BlazePose:
         return Person(PersonPose(lm, world, box), prob, frame, photo_size)
 
     def _detect_region(self, rgb: np.ndarray, region, side: int) -> Person | None:
+        x0, y0, x1, y1 = region
+        return self._look(rgb[y0:y1, x0:x1], (x0, y0), side, (rgb.shape[1], rgb.shape[0]))
+
+    def _look(self, image: np.ndarray, origin: tuple[int, int], side: int, photo_size) -> Person | None:
+        """One look at `image` (a crop of the photo, or one in a frame), whose top-left pixel is at
+        `origin` in the photo, scaled to at most `side` px."""
         import cv2
 
-        x0, y0, x1, y1 = region
-        crop = rgb[y0:y1, x0:x1]
-        s = min(1.0, side / max(crop.shape[:2]))
+        width = image.shape[1]
+        s = min(1.0, side / max(image.shape[:2]))
         if s < 1:
-            crop = cv2.resize(crop, (max(1, round(crop.shape[1] * s)), max(1, round(crop.shape[0] * s))),
-                              interpolation=cv2.INTER_AREA)
-        s_xy = crop.shape[1] / (x1 - x0)
-        return self._detect(crop, (x0, y0, s_xy), (rgb.shape[1], rgb.shape[0]))
+            image = cv2.resize(image, (max(1, round(image.shape[1] * s)), max(1, round(image.shape[0] * s))),
+                               interpolation=cv2.INTER_AREA)
+        return self._detect(image, (origin[0], origin[1], image.shape[1] / width), photo_size)
 
     def look_at(self, rgb: np.ndarray, region: tuple[int, int, int, int]) -> Person | None:
         """One look at `region` for the person there (no search for others, no second look): for a
@@ -211,6 +219,8 @@ class BlazePose:
             found = self._other_sizes(rgb, region)
         if not found:
             found = self._search_tiles(rgb, region)
+        if not found:
+            found = self._framed_look(rgb, region)
         found.sort(key=lambda p: -p.prominence())
         if found:
             found[0] = self.refine(rgb, found[0], region)
@@ -236,6 +246,22 @@ class BlazePose:
             if person is not None and not any(box_iou(person.box, p.box) > 0.3 for p in found):
                 found.append(person)
         return found
+
+    def _framed_look(self, rgb: np.ndarray, region) -> list[Person]:
+        """The person of one look at the region in the middle of a grey frame FRAMED of its longest side
+        wide on every side, at most DETECT_SIDE px in all ([] where nobody is found, or the person found
+        has the shoulders' centre outside the region)."""
+        import cv2
+
+        x0, y0, x1, y1 = region
+        pad = int(round(FRAMED * max(x1 - x0, y1 - y0)))
+        framed = cv2.copyMakeBorder(np.ascontiguousarray(rgb[y0:y1, x0:x1]), pad, pad, pad, pad,
+                                    cv2.BORDER_CONSTANT, value=(FRAME_GREY,) * 3)
+        person = self._look(framed, (x0 - pad, y0 - pad), DETECT_SIDE, (rgb.shape[1], rgb.shape[0]))
+        if person is None:
+            return []
+        u, v = person.pose.image[[LANDMARK["left_shoulder"], LANDMARK["right_shoulder"]], :2].mean(0)
+        return [person] if x0 <= u < x1 and y0 <= v < y1 else []
 
     def refine(self, rgb: np.ndarray, person: Person, region) -> Person:
         """The same person looked at again on a crop around them when they are small in the frame or
