@@ -16,9 +16,8 @@ How people are found (the legacy pose solution sees one person per call):
    detector's reading depends on the scale, and a person in a T-pose and a long coat over a busy photo
    was found at one size and not at another; the most prominent person found is kept;
 3. when still nobody is found, overlapping tiles are searched, for people too small for a whole-frame look;
-   and when the tiles find nobody either, the photo is looked at once more shown smaller in the middle
-   of a grey frame (`FRAMED`): a half-body person filling the photo was found at no size, and with room
-   about her the detector finds her;
+   when they find nobody either, the photo is looked at once more, smaller, in a grey frame (`FRAMED`):
+   a half-body person filling a photo found at no size is found with room about her;
 4. a person covering less than `SMALL_PERSON` of the frame, or seen at a reduced scale, is looked at
    again on a crop around them, so the landmark and mask models see them at a useful size.
 """
@@ -172,20 +171,13 @@ class BlazePose:
         return Person(PersonPose(lm, world, box), prob, frame, photo_size)
 
     def _detect_region(self, rgb: np.ndarray, region, side: int) -> Person | None:
-        x0, y0, x1, y1 = region
-        return self._look(rgb[y0:y1, x0:x1], (x0, y0), side, (rgb.shape[1], rgb.shape[0]))
+        return self._look(rgb[region[1]:region[3], region[0]:region[2]], region[:2], side, (rgb.shape[1], rgb.shape[0]))
 
     def _look(self, image: np.ndarray, origin: tuple[int, int], side: int, photo_size) -> Person | None:
         """One look at `image` (a crop of the photo, or one in a frame), whose top-left pixel is at
         `origin` in the photo, scaled to at most `side` px."""
-        import cv2
-
-        width = image.shape[1]
-        s = min(1.0, side / max(image.shape[:2]))
-        if s < 1:
-            image = cv2.resize(image, (max(1, round(image.shape[1] * s)), max(1, round(image.shape[0] * s))),
-                               interpolation=cv2.INTER_AREA)
-        return self._detect(image, (origin[0], origin[1], image.shape[1] / width), photo_size)
+        work = _at_most(image, side)
+        return self._detect(work, (origin[0], origin[1], work.shape[1] / image.shape[1]), photo_size)
 
     def look_at(self, rgb: np.ndarray, region: tuple[int, int, int, int]) -> Person | None:
         """One look at `region` for the person there (no search for others, no second look): for a
@@ -196,15 +188,10 @@ class BlazePose:
     def find_people(self, rgb: np.ndarray, region: tuple[int, int, int, int] | None = None) -> list[Person]:
         """Every person found in `region` (default: the whole photo), most prominent first; the first is
         refined on a crop when small."""
-        import cv2
-
         H, W = rgb.shape[:2]
         region = region or (0, 0, W, H)
         x0, y0, x1, y1 = region
-        crop = rgb[y0:y1, x0:x1]
-        s = min(1.0, DETECT_SIDE / max(crop.shape[:2]))
-        work = cv2.resize(crop, (max(1, round(crop.shape[1] * s)), max(1, round(crop.shape[0] * s))),
-                          interpolation=cv2.INTER_AREA) if s < 1 else crop.copy()
+        work = _at_most(rgb[y0:y1, x0:x1], DETECT_SIDE)
         frame = (x0, y0, work.shape[1] / (x1 - x0))
         found: list[Person] = []
         for _ in range(MAX_PEOPLE):
@@ -248,9 +235,8 @@ class BlazePose:
         return found
 
     def _framed_look(self, rgb: np.ndarray, region) -> list[Person]:
-        """The person of one look at the region in the middle of a grey frame FRAMED of its longest side
-        wide on every side, at most DETECT_SIDE px in all ([] where nobody is found, or the person found
-        has the shoulders' centre outside the region)."""
+        """The person of one look at the region in a grey frame FRAMED of its longest side wide on every
+        side, at most DETECT_SIDE px in all ([] for nobody, or the shoulders' centre outside the region)."""
         import cv2
 
         x0, y0, x1, y1 = region
@@ -314,6 +300,17 @@ def _warm_up_photo() -> np.ndarray:
         img = img.convert("RGB")
         img.thumbnail((256, 256))
         return np.asarray(img)
+
+
+def _at_most(image: np.ndarray, side: int) -> np.ndarray:
+    """`image` scaled down (area-averaged) to at most `side` px on its longer side."""
+    import cv2
+
+    s = min(1.0, side / max(image.shape[:2]))
+    if s >= 1:
+        return image
+    return cv2.resize(image, (max(1, round(image.shape[1] * s)), max(1, round(image.shape[0] * s))),
+                      interpolation=cv2.INTER_AREA)
 
 
 def _hide(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
