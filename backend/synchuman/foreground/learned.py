@@ -171,13 +171,9 @@ class BlazePose:
         return Person(PersonPose(lm, world, box), prob, frame, photo_size)
 
     def _detect_region(self, rgb: np.ndarray, region, side: int) -> Person | None:
-        return self._look(rgb[region[1]:region[3], region[0]:region[2]], region[:2], side, (rgb.shape[1], rgb.shape[0]))
-
-    def _look(self, image: np.ndarray, origin: tuple[int, int], side: int, photo_size) -> Person | None:
-        """One look at `image` (a crop of the photo, or one in a frame), whose top-left pixel is at
-        `origin` in the photo, scaled to at most `side` px."""
-        work = _at_most(image, side)
-        return self._detect(work, (origin[0], origin[1], work.shape[1] / image.shape[1]), photo_size)
+        x0, y0, x1, y1 = region
+        work = _at_most(rgb[y0:y1, x0:x1], side)
+        return self._detect(work, (x0, y0, work.shape[1] / (x1 - x0)), (rgb.shape[1], rgb.shape[0]))
 
     def look_at(self, rgb: np.ndarray, region: tuple[int, int, int, int]) -> Person | None:
         """One look at `region` for the person there (no search for others, no second look): for a
@@ -235,15 +231,17 @@ class BlazePose:
         return found
 
     def _framed_look(self, rgb: np.ndarray, region) -> list[Person]:
-        """The person of one look at the region in a grey frame FRAMED of its longest side wide on every
-        side, at most DETECT_SIDE px in all ([] for nobody, or the shoulders' centre outside the region)."""
+        """The person of one look at the region in a grey frame FRAMED of its size wide on every side, at
+        most DETECT_SIDE px in all (scaled before it is framed: a framed 6000 px photo takes 1 GB); []
+        for nobody, or for a person whose shoulders' centre lies outside the region."""
         import cv2
 
         x0, y0, x1, y1 = region
-        pad = int(round(FRAMED * max(x1 - x0, y1 - y0)))
-        framed = cv2.copyMakeBorder(np.ascontiguousarray(rgb[y0:y1, x0:x1]), pad, pad, pad, pad,
-                                    cv2.BORDER_CONSTANT, value=(FRAME_GREY,) * 3)
-        person = self._look(framed, (x0 - pad, y0 - pad), DETECT_SIDE, (rgb.shape[1], rgb.shape[0]))
+        crop = _at_most(rgb[y0:y1, x0:x1], int(DETECT_SIDE / (1 + 2 * FRAMED)))
+        s, pad = crop.shape[1] / (x1 - x0), int(round(FRAMED * max(crop.shape[:2])))
+        framed = cv2.copyMakeBorder(np.ascontiguousarray(crop), pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                                    value=(FRAME_GREY,) * 3)
+        person = self._detect(framed, (x0 - pad / s, y0 - pad / s, s), (rgb.shape[1], rgb.shape[0]))
         if person is None:
             return []
         u, v = person.pose.image[[LANDMARK["left_shoulder"], LANDMARK["right_shoulder"]], :2].mean(0)
