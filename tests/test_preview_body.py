@@ -1260,6 +1260,69 @@ def test_a_deepened_body_keeps_a_gap_wider_than_twice_its_ease():
     assert half[3] == pytest.approx(0.5) and half[4] == 1.0 and half[2] == 0.0
 
 
+def test_a_thigh_pointing_at_the_camera_is_round_in_its_trouser_leg():
+    """A thigh pointing at the camera (a cylinder along the depth, radius 20 px) in a trouser leg the
+    mask shows 10 px wider all round: as a limb pointing at the camera (`roomy_px`) the body grows
+    across the photo, so the trouser leg's wall below the thigh runs the thigh's whole length;
+    without, the mask beyond the thigh holds only the garment's sliver about its middle depth."""
+    import trimesh
+
+    from synchuman.engines.preview import dress
+    from synchuman.engines.preview.silhouette import analyse
+
+    thigh = trimesh.creation.cylinder(radius=20.0, height=200.0, sections=64)
+    thigh.apply_translation([200.0, 500.0, 0.0])
+    vertices, faces = trimesh.remesh.subdivide_to_size(thigh.vertices, thigh.faces, 4.0)
+    alpha = np.zeros((700, 400), np.uint8)
+    alpha[20:480, 170:231] = 255                        # the person above the lap
+    rows, cols = np.mgrid[:700, :400]
+    alpha[np.hypot(cols - 200, rows - 500) <= 30] = 255   # the trouser leg's section
+    inflated = lambda u, v: np.full(np.shape(u), 10.0)  # noqa: E731  (the silhouette's half-depth, px)
+
+    def wall(roomy_px):   # (the mean occupancy of the ring 22-28 px from the axis below it, along the
+        #                    thigh's middle 120 px; the front of the axis's column, px)
+        vol, origin, _ = dress.occupancy(np.asarray(vertices), faces, analyse(alpha), 2.0, inflated,
+                                         hip_row=1000.0, roomy_px=roomy_px)
+        ny, nx, nz = vol.shape
+        v, u, z = (origin[k] + 2.0 * np.arange(n) for k, n in ((1, ny), (0, nx), (2, nz)))
+        r = np.hypot(u[None, :] - 200, v[:, None] - 500)
+        ring = (r > 22) & (r < 28) & (v[:, None] > 500)
+        return float(vol[ring][:, np.abs(z) < 60].mean()), float(z[vol[r < 5].max(0) > 0.5].max())
+
+    (plain, plain_front), (roomy, roomy_front) = wall(None), wall(np.asarray(vertices))
+    assert plain < 0.3 and roomy > 0.95, (plain, roomy)   # 0.195 and 1.0
+    assert 5.0 < roomy_front - plain_front < 25.0          # and deeper at its end by the mask's reach (10 px)
+
+
+def test_a_seated_persons_thighs_in_wide_trousers_are_round_in_them(tmp_path, monkeypatch):
+    """The seated person in wide trousers: the fitted thighs point at the camera, and grown as such
+    in their trouser legs the dressed lap reaches down and out to the true trousers (on seed 0 at
+    512 px, true trouser points lie 18.4 mm from the result against 26.6 mm without)."""
+    from scipy.spatial import cKDTree
+
+    from synchuman.engines.preview import build as preview_build
+
+    picked = []
+    at_camera = preview_build._thighs_at_the_camera
+    monkeypatch.setattr(preview_build, "_thighs_at_the_camera", lambda body: picked.append(at_camera(body)) or picked[-1])
+
+    def trousers_error() -> float:   # mm, in the benchmark's frame (feet at 0, centred, unit height)
+        case, build = _built(tmp_path, "seated_trousers_box", rig=False)
+        truth = case["truth"]
+        names = {v: int(k) for k, v in case["meta"]["labels"]["names"].items()}
+        frame = lambda p, ref: (p - [np.ptp(ref[:, 0]) / 2 + ref[:, 0].min(), ref[:, 1].min(),  # noqa: E731
+                                     np.ptp(ref[:, 2]) / 2 + ref[:, 2].min()]) / np.ptp(ref[:, 1])
+        everything = truth["vertices"].astype(np.float64)
+        trousers = frame(everything[np.asarray(truth["labels"]) == names["trousers"]], everything)
+        ours = frame(build.closed_vertices, build.closed_vertices)
+        return float(cKDTree(ours).query(trousers)[0].mean() * case["meta"]["top_m"] * 1000)
+
+    roomy = trousers_error()
+    assert picked[-1] is not None and len(picked[-1]) > 500   # both thighs' points
+    monkeypatch.setattr(preview_build, "_thighs_at_the_camera", lambda body: None)
+    assert roomy < 21.0 and roomy < trousers_error() - 5.0
+
+
 def test_a_garment_on_turned_hips_is_turned_with_them():
     """A skirt on hips turned from the camera is an ellipse turned with them: the photo shows it wider
     than its own width, its depth over that width grows, and its chords' midpoints slope across the

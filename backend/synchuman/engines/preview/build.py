@@ -303,13 +303,22 @@ def _dressed_geometry(body, sil: S.Silhouette, inflated, rgb: np.ndarray, mask: 
     solids = (backpack.in_photo(body.camera),) if backpack is not None else ()
     for _ in range(2):
         vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete, solids,
-                                         body.torso_turn, hands_px, hip_width, rgb, bare_px)
+                                         body.torso_turn, hands_px, hip_width, rgb, bare_px, _thighs_at_the_camera(body))
         progress("geometry", 2, 5, "surface")
         px, faces = surface.extract(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:
             return px, faces, {"geometry": "body + garment volume, marching cubes", **facts}
         cell *= 1.3   # the reduction could not keep it closed: a coarser grid, once
     return None   # a budget this small loses the thin parts: the caller inflates instead
+
+
+def _thighs_at_the_camera(body) -> np.ndarray | None:
+    """Photo points of the fitted thighs that point at the camera (a seated person's): deeper than
+    they are long or wide in the photo. None if neither does."""
+    px = body.vertices_px
+    thighs = [px[body.vertex_parts == body.part_names.index(p)] for p in ("thigh.L", "thigh.R")]
+    at_camera = [t for t in thighs if len(t) and np.ptp(t[:, 2]) > np.ptp(t[:, :2], 0).max()]
+    return np.concatenate(at_camera) if at_camera else None
 
 
 def _inflated_geometry(sil: S.Silhouette, radius, head: Head, settings, progress) -> tuple[np.ndarray, np.ndarray, dict]:

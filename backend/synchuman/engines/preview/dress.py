@@ -6,7 +6,8 @@ An occupancy volume on a grid of cubic cells over the person's box:
    +1 entering, -1 leaving), averaged over each cell along z, so the surface lands between cells to
    sub-cell precision and a limb in front of the body keeps its gap; grown in depth, on the clothed
    parts, by as much as the mask reaches beyond the body's outline nearby (a sleeve or a trouser
-   leg is round about its limb: `_depth_ease`);
+   leg is round about its limb: `_depth_ease`), and a limb pointing at the camera across the photo
+   too (a seated person's thighs: `_widened`);
 2. garment: where the mask reaches beyond the body (a skirt between the legs, a coat's flare, hair,
    a hood), an interval per column about a depth centre continued from the nearby body (smooth
    fill), as thick as the silhouette's inflation there (a round cross-section as wide as that part
@@ -39,6 +40,7 @@ MIN_ROWS = 140  # however small the budget (the reduction takes it the rest of t
 BLUR_CELLS = 1.0
 EASE_SEARCH = 0.025  # of the person's height: the mask's edge this near the body's outline is its clothes'
 MAX_EASE = 0.015  # ... which deepen the body by at most this much in front and behind
+ROOMY_SEARCH, ROOMY_EASE = 0.05, 0.04  # the same about a limb pointing at the camera (`occupancy`'s roomy_px)
 GAP_WIDTH = 0.03  # of the person's height: mask this close to the body on both sides lies between two body parts
 
 
@@ -120,7 +122,7 @@ def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48))
 def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated,
               hip_row: float, complete_in: tuple[int, int] | None = None, solids: tuple[Solid, ...] = (),
               torso_turn: float = 0.0, hands_px: np.ndarray | None = None, hip_width: float = np.inf,
-              rgb: np.ndarray | None = None, bare_px: np.ndarray | None = None):
+              rgb: np.ndarray | None = None, bare_px: np.ndarray | None = None, roomy_px: np.ndarray | None = None):
     """The dressed volume on the grid: (volume (ny, nx, nz) in 0..1, origin (u, v, z) of node 0, facts).
     `inflated(u, v)`: the silhouette inflation's half-depth (pixels) at photo points, a garment's
     least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide).
@@ -134,7 +136,10 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     (a backpack). `rgb`: the photo, where an open coat shows the legs between its panels
     (`garment_tube.coat_opening`: the tube's front there is the legs'). `bare_px`: photo points of
     the parts whose depth the mask's reach beyond them does not grow (`_depth_ease`; the preview
-    passes the head, neck, torso and hands)."""
+    passes the head, neck, torso and hands). `roomy_px`: photo points of limbs pointing at the camera
+    (a seated person's thighs), round in their clothes like any limb, but the photo shows their
+    section itself: the mask's reach beyond them, read further (ROOMY_SEARCH) and up to ROOMY_EASE,
+    grows them across the photo as well as in depth (`_widened`; the mask then carves the outline)."""
     u0, v0, u1, v1 = sil.box
     if complete_in is not None:
         lo, hi = np.floor(body_px[:, :2].min(0)) - 2 * cell, np.ceil(body_px[:, :2].max(0)) + 2 * cell
@@ -165,7 +170,11 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     lo_g, hi_g, phi, thick, opening = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips, torso_turn,
                                                hands, hip_width, colours, layers)
 
-    ease = _depth_ease(has, phi, cell, sil.height_px, None if bare_px is None else _cells_near(bare_px, u0, v0, cell, nx, ny))
+    bare = None if bare_px is None else _cells_near(bare_px, u0, v0, cell, nx, ny)
+    ease = _depth_ease(has, phi, cell, sil.height_px, bare)
+    roomy = np.zeros(has.shape, bool) if roomy_px is None or not len(roomy_px) else _cells_near(roomy_px, u0, v0, cell, nx, ny)
+    if roomy.any():
+        ease = np.where(roomy, _depth_ease(has, phi, cell, sil.height_px, bare, ROOMY_SEARCH, ROOMY_EASE), ease)
     ease_px = float(np.ceil(ease.max(initial=0.0))) * cell
     # the grid's depth covers the body, its ease and the garment (a skirt can be deeper than the legs inside it)
     zlo = -ease_px + min([float(body_px[:, 2].min()), float(lo_g[thick > 0].min(initial=np.inf))] + [float(x.lo[2]) for x in solids])
@@ -184,6 +193,8 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     # a body mesh with holes cannot leak beyond its own extent along a column
     body *= (zk[None, None] <= front[..., None] + cell) & (zk[None, None] >= back[..., None] - cell) & has[..., None]
     body = _deepened(body, ease)
+    if roomy.any():
+        body = _widened(body, np.where(roomy, ease, 0.0))
     garment = np.minimum(zk[None, None] + cell / 2, hi_g[..., None])
     garment -= np.maximum(zk[None, None] - cell / 2, lo_g[..., None])
     union = np.maximum(body, np.clip(garment / cell, 0.0, 1.0, out=garment))
@@ -204,22 +215,24 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     return vol, (float(u0), float(v0), z0), facts
 
 
-def _depth_ease(has: np.ndarray, phi: np.ndarray, cell: float, height_px: float, bare: np.ndarray | None) -> np.ndarray:
+def _depth_ease(has: np.ndarray, phi: np.ndarray, cell: float, height_px: float, bare: np.ndarray | None,
+                search: float = EASE_SEARCH, cap: float = MAX_EASE) -> np.ndarray:
     """Per grid column (cells), how much deeper than the body the person is in front and behind:
     where the mask reaches a little beyond the body's outline (clothes with some ease, or a body
     fuller than the model's average girth), it reaches as far beyond its front and back (a sleeve or
     a trouser leg is round about the limb). Read at the body's outline where the mask's edge is within
-    EASE_SEARCH of it (further, it is another part: an arm beside the torso, a skirt), capped at
-    MAX_EASE, carried over the body's columns, and none on the bare parts (`bare`: the face stays)."""
+    `search` of it (further, it is another part: an arm beside the torso, a skirt), capped at `cap`
+    (both of the height), carried over the body's columns, and none on the bare parts (`bare`: the
+    face stays)."""
     h8 = has.astype(np.uint8)
     outline = has & ~(cv2.erode(h8, np.ones((3, 3), np.uint8)) > 0)
     reach = phi / cell - 0.5   # a cell's centre lies half a cell inside the body's outline
-    known = outline & (reach < EASE_SEARCH * height_px / cell)
+    known = outline & (reach < search * height_px / cell)
     if bare is not None:
         known &= ~bare
     if known.sum() < 8:
         return np.zeros(has.shape, np.float32)
-    ease = _fill(np.clip(reach, 0.0, MAX_EASE * height_px / cell), known)
+    ease = _fill(np.clip(reach, 0.0, cap * height_px / cell), known)
     ease = cv2.GaussianBlur(ease.astype(np.float32), (0, 0), 2.0)
     if bare is not None:
         ease[bare] = 0.0
@@ -235,6 +248,30 @@ def _deepened(body: np.ndarray, ease: np.ndarray) -> np.ndarray:
         np.maximum(out[..., r:], body[..., :-r] * w, out=out[..., r:])
         np.maximum(out[..., :-r], body[..., r:] * w, out=out[..., :-r])
     return out
+
+
+def _widened(body: np.ndarray, ease: np.ndarray) -> np.ndarray:
+    """The body's occupancy (ny, nx, nz) grown across the photo by each column's `ease` (cells,
+    fractional): each column's section spreads to the columns about it, in 8 directions. In place,
+    over the box of the columns with some ease (a seated person's lap: about 0.01 s at 1024 px)."""
+    reach = int(np.ceil(ease.max(initial=0.0)))
+    rows, cols = np.nonzero(ease > 0)
+    if reach == 0:
+        return body
+    ny, nx = body.shape[:2]
+    j0, j1 = max(rows.min() - reach, 0), min(rows.max() + reach + 1, ny)
+    i0, i1 = max(cols.min() - reach, 0), min(cols.max() + reach + 1, nx)
+    block, weight = body[j0:j1, i0:i1], ease[j0:j1, i0:i1]
+    source = block.copy()
+    h, w = block.shape[:2]
+    for r in range(1, reach + 1):
+        spread = source * np.clip(weight - (r - 1), 0.0, 1.0)[..., None].astype(np.float32)
+        d = max(1, int(round(r / np.sqrt(2))))
+        for dj, di in ((r, 0), (-r, 0), (0, r), (0, -r), (d, d), (d, -d), (-d, d), (-d, -d)):
+            to_j, from_j = slice(max(dj, 0), h + min(dj, 0)), slice(max(-dj, 0), h + min(-dj, 0))
+            to_i, from_i = slice(max(di, 0), w + min(di, 0)), slice(max(-di, 0), w + min(-di, 0))
+            np.maximum(block[to_j, to_i], spread[from_j, from_i], out=block[to_j, to_i])
+    return body
 
 
 def _cells_near(points_px: np.ndarray, u0: float, v0: float, cell: float, nx: int, ny: int) -> np.ndarray:
