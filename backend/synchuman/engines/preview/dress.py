@@ -172,8 +172,9 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
 
     bare = None if bare_px is None else _cells_near(bare_px, u0, v0, cell, nx, ny)
     ease = _depth_ease(has, phi, cell, sil.height_px, bare)
-    roomy = np.zeros(has.shape, bool) if roomy_px is None or not len(roomy_px) else _cells_near(roomy_px, u0, v0, cell, nx, ny)
-    if roomy.any():
+    roomy = np.zeros(has.shape, bool)
+    if roomy_px is not None and len(roomy_px):
+        roomy = _cells_near(roomy_px, u0, v0, cell, nx, ny)
         ease = np.where(roomy, _depth_ease(has, phi, cell, sil.height_px, bare, ROOMY_SEARCH, ROOMY_EASE), ease)
     ease_px = float(np.ceil(ease.max(initial=0.0))) * cell
     # the grid's depth covers the body, its ease and the garment (a skirt can be deeper than the legs inside it)
@@ -255,9 +256,9 @@ def _widened(body: np.ndarray, ease: np.ndarray) -> np.ndarray:
     fractional): each column's section spreads to the columns about it, in 8 directions. In place,
     over the box of the columns with some ease (a seated person's lap: about 0.01 s at 1024 px)."""
     reach = int(np.ceil(ease.max(initial=0.0)))
-    rows, cols = np.nonzero(ease > 0)
     if reach == 0:
         return body
+    rows, cols = np.nonzero(ease > 0)
     ny, nx = body.shape[:2]
     j0, j1 = max(rows.min() - reach, 0), min(rows.max() + reach + 1, ny)
     i0, i1 = max(cols.min() - reach, 0), min(cols.max() + reach + 1, nx)
