@@ -15,7 +15,9 @@ warm-up job:
 - normal consistency: mean |n_ours · n_true| over nearest-point pairs, both ways (1 = same orientation);
 - sil IoU: coverage of views/front.png against the true mask; PSNR: masked, front view vs photo;
 - s / CPU s: wall and CPU time of the job (warm; the machine is shared, so CPU time is the steadier
-  number); peak MB: the worker process's peak resident memory (imports, models and every job);
+  number); peak MB: the worker process's peak resident memory during the job (imports and models
+  included; its high-water mark is reset before each job, so the benchmark's own scoring of the last
+  case does not count);
 - watertight: of the GLB's welded geometry; method: what the engine says it ran.
 """
 
@@ -79,9 +81,11 @@ def run_case(case: dict, tmp: Path, engines) -> dict:
     photo = tmp / f"{name}.png"
     Image.fromarray(case["photo"]).save(photo)
     settings = ReconstructSettings(engine="preview", height_m=float(meta["top_m"]))
+    _reset_peak()
     t, cpu = time.perf_counter(), time.process_time()
     result = run_reconstruction(photo, tmp / "out", settings, lambda e: None, CancelToken(), engines)
     seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    peak = _peak_mb()
     scene = trimesh.load(result["glb"])
     (mesh,) = scene.geometry.values()
     welded = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
@@ -97,10 +101,19 @@ def run_case(case: dict, tmp: Path, engines) -> dict:
     cover = np.abs(view.astype(int) - 235).sum(-1) > 0
     sel = cover & mask
     mse = ((view.astype(float) - rgb.astype(float)) ** 2)[sel].mean()
-    return {"case": name, "s": seconds, "cpu_s": cpu, "method": result["metadata"]["preview"]["method"], **scores,
+    return {"case": name, "s": seconds, "cpu_s": cpu, "peak_mb": peak, "method": result["metadata"]["preview"]["method"],
+            **scores,
             "sil_iou": float((cover & mask).sum() / max((cover | mask).sum(), 1)),
             "psnr": float(10 * np.log10(255 ** 2 / max(mse, 1e-9))),
             "watertight": bool(welded.is_watertight and welded.is_winding_consistent)}
+
+
+def _reset_peak() -> None:
+    """Resets the process's peak resident memory (Linux: /proc/self/clear_refs)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:   # elsewhere the peak stays the process's since it started
+        pass
 
 
 def _peak_mb() -> float:
@@ -128,7 +141,7 @@ def worker(folder: Path, method: str) -> None:
                     "meta": json.loads((folder / name / "case.json").read_text())}
             row = run_case(case, Path(d) / f"{i}", engines)
             if i:
-                print(json.dumps({**row, "peak_mb": _peak_mb()}), flush=True)
+                print(json.dumps(row), flush=True)
                 print(f"  {method}: {name}", file=sys.stderr, flush=True)
 
 

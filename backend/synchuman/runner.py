@@ -15,6 +15,7 @@ from typing import Any, Callable
 from . import __version__
 from .engines import Engine, ReconstructSettings, choose_engine, engine_class
 from .errors import SyncHumanError, disk_full_error
+from .heap import release_free_memory
 from .images import load_photo
 from .jobs import CancelToken, JobFolder, JobLog, ProgressReporter, Stage, write_json
 
@@ -60,6 +61,14 @@ def run_reconstruction(photo_path: str | Path, output_dir: str | Path, settings:
                        emit: Callable[[dict], None], cancel: CancelToken, engines: EngineCache,
                        job_id: str | None = None) -> dict[str, Any]:
     """Runs one job; returns the `result` event (without "type"). Raises SyncHumanError / Cancelled."""
+    try:
+        return _run_job(photo_path, output_dir, settings, emit, cancel, engines, job_id)
+    finally:
+        release_free_memory()   # what the job freed goes back to the system, not into the next job's peak
+
+
+def _run_job(photo_path, output_dir, settings: ReconstructSettings, emit, cancel: CancelToken, engines: EngineCache,
+             job_id: str | None) -> dict[str, Any]:
     settings.validate()
     started = time.monotonic()
     engine_name, reason = choose_engine(settings)

@@ -22,6 +22,7 @@ import numpy as np
 from ...common import ProgressFn
 from ...foreground import PersonCut, cut_person
 from ...geometry.mesh_utils import edge_topology
+from ...heap import release_free_memory
 from ...images import write_png
 from . import dress as D
 from . import mesh as M
@@ -177,7 +178,9 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
             notes["backpack"] = {"straps_rgb": [int(c) for c in backpack.colour_rgb], "size_m": list(SIZE_M),
                                  "note": "a typical daypack behind the back, seen by its straps (its size is a guess)"}
 
-    # 3. geometry in photo pixels
+    # 3. geometry in photo pixels (its volume's arrays are the job's largest: what the fit and the
+    # photo's steps freed goes back to the system first, so they do not stack on it)
+    release_free_memory()
     dressed = _dressed_geometry(body, sil, inflated, rgba[..., :3], mask, settings, progress, backpack) \
         if body is not None else None
     if body is not None and dressed is None:
