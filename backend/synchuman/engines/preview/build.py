@@ -304,9 +304,10 @@ def _dressed_geometry(body, sil: S.Silhouette, inflated, rgb: np.ndarray, mask: 
     hands_px = px[np.isin(body.vertex_parts, [body.part_names.index("hand.L"), body.part_names.index("hand.R")])]
     bare_px = px[np.isin(body.vertex_parts, [body.part_names.index(p) for p in UNEASED_PARTS])]
     solids = (backpack.in_photo(body.camera),) if backpack is not None else ()
+    roomy_px = _thighs_at_the_camera(body)
     for _ in range(2):
         vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete, solids,
-                                         body.torso_turn, hands_px, hip_width, rgb, bare_px, _thighs_at_the_camera(body))
+                                         body.torso_turn, hands_px, hip_width, rgb, bare_px, roomy_px)
         progress("geometry", 2, 5, "surface")
         px, faces = surface.extract(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:
