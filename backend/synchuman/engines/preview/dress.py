@@ -185,11 +185,16 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     # the body: winding along each column, averaged over each cell: sum_s clip(t - k, 0, 1), t in cells + 0.5
     t = np.clip((zc - z0) / cell + 0.5, 0.0, nz - 1e-6)
     k = np.floor(t).astype(np.int64)
+    # (each step frees what it no longer needs, and sums and clips in place: the grid's float64 arrays
+    # are 30-40 MB each, and four of them at once made this the job's peak)
     full = np.bincount(col * (nz + 1) + k, weights=s, minlength=ny * nx * (nz + 1)).reshape(ny, nx, nz + 1)
     below = np.cumsum(full[..., ::-1], axis=-1)[..., ::-1][..., 1:]  # crossings above node k count whole
+    del full
     part = np.bincount(col * nz + k, weights=s * (t - k), minlength=ny * nx * nz).reshape(ny, nx, nz)
-    body = np.clip(below + part, 0.0, 1.0).astype(np.float32)
-    del full, below, part
+    part += below
+    del below
+    body = np.clip(part, 0.0, 1.0, out=part).astype(np.float32)
+    del part
     zk = z0 + cell * np.arange(nz, dtype=np.float32)
     # a body mesh with holes cannot leak beyond its own extent along a column
     body *= (zk[None, None] <= front[..., None] + cell) & (zk[None, None] >= back[..., None] - cell) & has[..., None]
