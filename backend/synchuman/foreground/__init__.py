@@ -12,8 +12,10 @@ Where the alpha comes from, in order:
 2. an engine's own model when it passes one (the synchuman engine's U²-Net, as the reference does);
 3. the learned person detector (`learned.BlazePose`): the chosen person's mask, its hands held out
    completed to the fingertips by their colour (`hands.hands_completed`: the mask fades along them),
-   refined at full resolution by a two-colour edge matte (`masks.refine_edges`), and the parts it lost
-   completed by colour where a second look at the grown person confirms them (`completion`);
+   refined at full resolution by a two-colour edge matte (`masks.refine_edges`), the parts it lost
+   completed by colour where a second look at the grown person confirms them (`completion`), and,
+   once the pose is read, the backdrop it took in (beside a hand, in an arm's gap) cut out by colour
+   about the pose's core (`backdrop`);
 4. the classical segmentation (`classical.segment_rgb`), with a warning, when mediapipe is not installed
    or finds nobody.
 
@@ -37,6 +39,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import SyncHumanError
+from .backdrop import without_backdrop
 from .classical import segment_rgb
 from .completion import confirmed, grown_by_colour, large_pieces
 from .hands import hands_completed
@@ -134,6 +137,7 @@ def cut_person(photo, person_box=None, progress: TickFn | None = None, alpha_mod
             tick(3, 4, "reading the pose on the person alone")
             alone = detector.look_at(_over_grey(rgb, alpha), _alpha_region(alpha, region))
             pose, mirrored = facing_checked(rgb, (alone or chosen).pose)
+            alpha = _backdrop_cut_out(rgb, alpha, pose)
             tick(4, 4, "pose found")
             return PersonCut(alpha, "learned", pose, len(people), mirrored)
         log.warning("The learned person detector found nobody; trying the classical foreground step.")
@@ -186,6 +190,20 @@ def _completion_round(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, r
         return alpha
     out = alpha.copy()
     out[added] = 255
+    return clean_alpha(out, "the photo")
+
+
+def _backdrop_cut_out(rgb: np.ndarray, alpha: np.ndarray, pose: PersonPose | None) -> np.ndarray:
+    """The alpha without the backdrop its mask took in (`backdrop.without_backdrop`); after the pose is
+    read, which it leaves as it is."""
+    if pose is None:
+        return alpha
+    mask = alpha >= 128
+    kept = without_backdrop(rgb, mask, pose)
+    if kept is mask:
+        return alpha
+    out = alpha.copy()
+    out[~kept] = 0
     return clean_alpha(out, "the photo")
 
 

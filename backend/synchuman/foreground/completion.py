@@ -49,20 +49,51 @@ UPPER_BONES = tuple((LANDMARK[a], LANDMARK[b]) for a, b in (
     ("right_hip", "right_knee")))
 
 
+class WorkBox:
+    """The box around a mask, `margin` of its height beyond it on every side (within the photo), and the
+    photo and the mask in it scaled to at most WORK_SIDE: where a colour cut of the mask runs."""
+
+    def __init__(self, rgb: np.ndarray, mask: np.ndarray, margin: float):
+        ys, xs = np.nonzero(mask)
+        H, W = mask.shape
+        self.height = int(np.ptp(ys)) + 1
+        m = int(margin * self.height)
+        x0, y0 = max(0, xs.min() - m), max(0, ys.min() - m)
+        x1, y1 = min(W, xs.max() + m + 1), min(H, ys.max() + m + 1)
+        self.box = (x0, y0, x1, y1)
+        self.scale = min(1.0, WORK_SIDE / max(x1 - x0, y1 - y0))
+        self.size = (max(1, round((x1 - x0) * self.scale)), max(1, round((y1 - y0) * self.scale)))
+        self.crop = np.ascontiguousarray(cv2.resize(rgb[y0:y1, x0:x1], self.size, interpolation=cv2.INTER_AREA))
+        self.mask = self.scaled(mask)
+
+    def scaled(self, full: np.ndarray) -> np.ndarray:
+        """A bool array of the photo's size, in the box at the working scale (uint8)."""
+        x0, y0, x1, y1 = self.box
+        return cv2.resize(full[y0:y1, x0:x1].astype(np.uint8), self.size, interpolation=cv2.INTER_NEAREST)
+
+    def cut(self, labels: np.ndarray) -> np.ndarray:
+        """GrabCut's labels (cv2.GC_*) over the crop, from `labels` (changed in place too)."""
+        cv2.setRNGSeed(RNG_SEED)
+        cv2.grabCut(self.crop, labels, None, np.zeros((1, 65)), np.zeros((1, 65)), ITERATIONS, cv2.GC_INIT_WITH_MASK)
+        return labels
+
+    def in_photo(self, small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """A bool array at the working scale back in the photo (`shape`), False outside the box."""
+        x0, y0, x1, y1 = self.box
+        out = np.zeros(shape, bool)
+        out[y0:y1, x0:x1] = cv2.resize(small.astype(np.uint8), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) > 0
+        return out
+
+
 def grown_by_colour(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The mask (bool, the photo's size) with what a colour cut seeded by it adds and joins to it."""
-    ys, xs = np.nonzero(mask)
-    if len(ys) == 0:
+    if not mask.any():
         return mask
     H, W = mask.shape
-    height = int(np.ptp(ys)) + 1
-    m = int(BOX_MARGIN * height)
-    x0, y0, x1, y1 = max(0, xs.min() - m), max(0, ys.min() - m), min(W, xs.max() + m + 1), min(H, ys.max() + m + 1)
-    s = min(1.0, WORK_SIDE / max(x1 - x0, y1 - y0))
-    size = (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s)))
-    crop = np.ascontiguousarray(cv2.resize(rgb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA))
-    seed = cv2.resize(mask[y0:y1, x0:x1].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    r = max(2, int(SURE_INSIDE * height * s))
+    work = WorkBox(rgb, mask, BOX_MARGIN)
+    x0, y0, x1, y1 = work.box
+    seed = work.mask
+    r = max(2, int(SURE_INSIDE * work.height * work.scale))
     inside = cv2.erode(seed, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     if not inside.any():
         return mask
@@ -78,15 +109,11 @@ def grown_by_colour(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if x1 < W:
         labels[:, -1] = cv2.GC_BGD
     labels[inside > 0] = cv2.GC_FGD
-    cv2.setRNGSeed(RNG_SEED)
-    cv2.grabCut(crop, labels, None, np.zeros((1, 65)), np.zeros((1, 65)), ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    labels = work.cut(labels)
     cut = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.uint8)
     pieces = cv2.connectedComponents(cut | seed, connectivity=8)[1]
     joined = np.isin(pieces, np.unique(pieces[inside > 0])) & (cut > 0)
-    full = cv2.resize(joined.astype(np.uint8), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) > 0
-    out = mask.copy()
-    out[y0:y1, x0:x1] |= full
-    return out
+    return mask | work.in_photo(joined, mask.shape)
 
 
 def skeleton_band(pose: PersonPose, shape: tuple[int, int], height_px: float) -> np.ndarray:
@@ -96,24 +123,42 @@ def skeleton_band(pose: PersonPose, shape: tuple[int, int], height_px: float) ->
     band = np.zeros(shape, np.uint8)
     u = pose.image[:, :2]
     seen = pose.image[:, 2] >= VISIBLE
-    width = 2 * max(2, int(round(LIMB_HALF_WIDTH * height_px))) + 1
-    point = lambda i: (int(round(u[i, 0])), int(round(u[i, 1])))   # noqa: E731
-    for i, j in BONES:
+    half = LIMB_HALF_WIDTH * height_px
+    draw_bones(band, u, seen, BONES, half)
+    continued = [(j, np.round(2 * u[j] - u[i]).astype(int)) for i, j in UPPER_BONES if seen[i] and seen[j]]
+    width = 2 * max(2, int(round(half))) + 1
+    for j, end in continued:
+        cv2.line(band, _point(u, j), (int(end[0]), int(end[1])), 1, width)
+    draw_torso_and_head(band, u, seen, outline=width)
+    return band > 0
+
+
+def draw_bones(band: np.ndarray, u: np.ndarray, seen: np.ndarray, bones, half_px: float) -> None:
+    """Each of `bones` (landmark pairs) whose ends are both `seen` drawn into `band` (uint8, in place),
+    `half_px` wide on each side (at least 2 px)."""
+    width = 2 * max(2, int(round(half_px))) + 1
+    for i, j in bones:
         if seen[i] and seen[j]:
-            cv2.line(band, point(i), point(j), 1, width)
-    for i, j in UPPER_BONES:
-        if seen[i] and seen[j]:
-            end = np.round(2 * u[j] - u[i]).astype(int)
-            cv2.line(band, point(j), (int(end[0]), int(end[1])), 1, width)
+            cv2.line(band, _point(u, i), _point(u, j), 1, width)
+
+
+def draw_torso_and_head(band: np.ndarray, u: np.ndarray, seen: np.ndarray, outline: int = 0) -> None:
+    """The torso's quadrilateral (with an `outline` this wide, if any) where all four corners are seen,
+    and the head's disc (HEAD_RADIUS of the half distance between the ears about the nose) where the
+    nose is, drawn into `band` (uint8, in place)."""
     if seen[list(TORSO)].all():
         corners = np.round(u[list(TORSO)]).astype(np.int32)
         cv2.fillConvexPoly(band, corners, 1)
-        cv2.polylines(band, [corners], True, 1, width)
+        if outline:
+            cv2.polylines(band, [corners], True, 1, outline)
     nose, ears = LANDMARK["nose"], [LANDMARK["left_ear"], LANDMARK["right_ear"]]
     if seen[nose]:
         radius = HEAD_RADIUS * 0.5 * float(np.hypot(*(u[ears[0]] - u[ears[1]])))
-        cv2.circle(band, point(nose), max(2, int(round(radius))), 1, -1)
-    return band > 0
+        cv2.circle(band, _point(u, nose), max(2, int(round(radius))), 1, -1)
+
+
+def _point(u: np.ndarray, i: int) -> tuple[int, int]:
+    return int(round(u[i, 0])), int(round(u[i, 1]))
 
 
 def confirmed(mask: np.ndarray, grown: np.ndarray, prob: np.ndarray, pose: PersonPose | None) -> np.ndarray:
