@@ -13,6 +13,8 @@ dark head, or the box a person sits on, so `confirmed` keeps a candidate pixel o
 looking again at the grown person over grey, gives probability at least 0.5, where that look's
 skeleton lies (its seen limbs, torso and head, each widened by a limb's half-width), outside the holes
 the mask encloses (the gap between an arm and the torso) and in a piece of some size (MIN_PIECE).
+The box a colour cut of the mask runs in (`WorkBox`) and the skeleton's drawing are shared with
+`backdrop`, which cuts the other way.
 """
 
 from __future__ import annotations
