@@ -125,12 +125,12 @@ def skeleton_band(pose: PersonPose, shape: tuple[int, int], height_px: float) ->
     band = np.zeros(shape, np.uint8)
     u = pose.image[:, :2]
     seen = pose.image[:, 2] >= VISIBLE
-    half = LIMB_HALF_WIDTH * height_px
-    draw_bones(band, u, seen, BONES, half)
-    continued = [(j, np.round(2 * u[j] - u[i]).astype(int)) for i, j in UPPER_BONES if seen[i] and seen[j]]
-    width = 2 * max(2, int(round(half))) + 1
-    for j, end in continued:
-        cv2.line(band, _point(u, j), (int(end[0]), int(end[1])), 1, width)
+    width = _line_width(LIMB_HALF_WIDTH * height_px)
+    draw_bones(band, u, seen, BONES, LIMB_HALF_WIDTH * height_px)
+    for i, j in UPPER_BONES:
+        if seen[i] and seen[j]:
+            end = np.round(2 * u[j] - u[i]).astype(int)
+            cv2.line(band, _point(u, j), (int(end[0]), int(end[1])), 1, width)
     draw_torso_and_head(band, u, seen, outline=width)
     return band > 0
 
@@ -138,7 +138,7 @@ def skeleton_band(pose: PersonPose, shape: tuple[int, int], height_px: float) ->
 def draw_bones(band: np.ndarray, u: np.ndarray, seen: np.ndarray, bones, half_px: float) -> None:
     """Each of `bones` (landmark pairs) whose ends are both `seen` drawn into `band` (uint8, in place),
     `half_px` wide on each side (at least 2 px)."""
-    width = 2 * max(2, int(round(half_px))) + 1
+    width = _line_width(half_px)
     for i, j in bones:
         if seen[i] and seen[j]:
             cv2.line(band, _point(u, i), _point(u, j), 1, width)
@@ -157,6 +157,11 @@ def draw_torso_and_head(band: np.ndarray, u: np.ndarray, seen: np.ndarray, outli
     if seen[nose]:
         radius = HEAD_RADIUS * 0.5 * float(np.hypot(*(u[ears[0]] - u[ears[1]])))
         cv2.circle(band, _point(u, nose), max(2, int(round(radius))), 1, -1)
+
+
+def _line_width(half_px: float) -> int:
+    """OpenCV's line thickness for a band `half_px` to each side of its line (at least 2 px)."""
+    return 2 * max(2, int(round(half_px))) + 1
 
 
 def _point(u: np.ndarray, i: int) -> tuple[int, int]:
