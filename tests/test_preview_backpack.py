@@ -46,6 +46,15 @@ def test_a_backpacks_straps_are_found(name, seed):
     assert straps is not None and straps.contrast >= MIN_CONTRAST
 
 
+@pytest.mark.parametrize("name,seed", [("seated_hair_backpack_room", 11), ("turned_coat_backpack_yard", 19)])
+def test_straps_below_the_shoulders_are_not_hair_of_their_colour(name, seed):
+    """Ochre straps under fair hair falling beside the face (seed 11), brown straps slanting up to a
+    brown face (seed 19): the head above shows the straps' colour, but cloth lies between the shoulders'
+    line and the straps' start, which hair in front of the shoulders does not leave."""
+    straps = _straps(name, seed)
+    assert straps is not None and straps.contrast >= MIN_CONTRAST
+
+
 def test_a_strap_in_shade_is_still_one_of_a_pair():
     """Seed 2's seated person (1024 px): her left strap lies in the shade of the pack beside it, half
     as light as the right one (Lab distance 23, over MAX_PAIR_COLOUR) but of the same chromaticity."""

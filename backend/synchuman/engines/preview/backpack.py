@@ -249,10 +249,17 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     # or its straps over the shoulders stop lower)
     for line in (line_r, line_l):
         x = int(round(np.polyval(line, shoulders[1])))
+
+        def in_colour(vs) -> float:
+            """The share of rows `vs` where the line's column shows the straps' colour on the person."""
+            return float(np.mean([0 <= v < h and 0 <= x < w and inside[v, x]
+                                  and np.linalg.norm(lab[v, x] - colour) < MIN_CONTRAST for v in vs]))
+
         above = np.linspace(shoulders[1] - ABOVE[1] * torso, shoulders[1] - ABOVE[0] * torso, 8).astype(int)
-        same = [0 <= v < h and 0 <= x < w and inside[v, x] and np.linalg.norm(lab[v, x] - colour) < MIN_CONTRAST
-                for v in above]
-        if np.mean(same) >= 0.5:
+        # hair in front runs on down across the shoulders' line; a band that starts below it, cloth
+        # between, is no hair even where the head above shows its colour (hair or skin)
+        across = np.linspace(shoulders[1], rows[0], 8).astype(int)
+        if in_colour(above) >= 0.5 and in_colour(across) >= 0.5:
             return None
     return Straps(colour_rgb=_rgb(colour[None])[0],
                   columns=tuple(float(np.polyval(line, rows.mean()) + x0) for line in (line_r, line_l)),
