@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import clothed_people as cp  # noqa: E402
 
-from synchuman.engines.preview.backpack import MIN_CONTRAST, SIZE_M, Backpack, _one_colour, find_straps  # noqa: E402
+from synchuman.engines.preview.backpack import FAINT_CONTRAST, MIN_CONTRAST, SIZE_M, Backpack, _one_colour, find_straps  # noqa: E402
 from synchuman.foreground import cut_person  # noqa: E402
 from synchuman.foreground.pose import LANDMARK  # noqa: E402
 
@@ -53,6 +53,15 @@ def test_straps_below_the_shoulders_are_not_hair_of_their_colour(name, seed):
     line and the straps' start, which hair in front of the shoulders does not leave."""
     straps = _straps(name, seed)
     assert straps is not None and straps.contrast >= MIN_CONTRAST
+
+
+@pytest.mark.parametrize("name,seed", [("raised_knee_backpack", 20), ("two_people_street", 12)])
+def test_a_strap_in_shade_is_found_where_it_mirrors_the_other(name, seed):
+    """Navy straps on a striped shirt (seed 20), grey ones on a checked shirt (seed 12): the strap on
+    the shaded side stands out from the shaded cloth beside it less than MIN_CONTRAST, and is found
+    as the fainter band of the other's colour where it mirrors it."""
+    straps = _straps(name, seed)
+    assert straps is not None and FAINT_CONTRAST <= straps.contrast < MIN_CONTRAST
 
 
 def test_a_strap_in_shade_is_still_one_of_a_pair():
@@ -148,11 +157,16 @@ def test_the_creases_beside_a_coloured_shirt_are_its_shade_not_straps():
 def test_a_strap_with_its_packs_side_beside_it(monkeypatch):
     """Seed 4's person with a raised knee (1024 px), in a skin-coloured shirt: on her left the pack's
     dark side shows between the black strap and the arm, so the strap stands out from the cloth on one
-    side only (5 of 79 rows on both). It is found with the pack's side beside it, and not without."""
+    side only (5 of 79 rows on both). It is found with the pack's side beside it; without, only as the
+    fainter band mirroring the other strap, and not at all without that either."""
     import synchuman.engines.preview.backpack as backpack
 
-    assert _straps("raised_knee_backpack", 4, size=1024) is not None
+    straps = _straps("raised_knee_backpack", 4, size=1024)
+    assert straps is not None and straps.contrast >= MIN_CONTRAST
     monkeypatch.setattr(backpack, "PACK_BESIDE", 0.0)           # no run may end beside a strap
+    straps = _straps("raised_knee_backpack", 4, size=1024)
+    assert straps is not None and straps.contrast < MIN_CONTRAST
+    monkeypatch.setattr(backpack, "MIRROR_REACH", -1.0)         # no band mirrors the other strap
     assert _straps("raised_knee_backpack", 4, size=1024) is None
 
 
@@ -183,10 +197,12 @@ def test_a_run_beside_a_strap_ends_on_the_arm_not_at_the_torsos_edge():
 @pytest.mark.parametrize("name,seed", [("standing_studio", 0), ("walking_coat_street", 0),
                                        ("crossed_arms_hair_rocket", 0), ("kneeling_hood_garden", 7),
                                        ("seated_trousers_box", 7), ("dog_trousers_garden", 7),
-                                       ("turned30_skirt_studio", 7)])
+                                       ("turned30_skirt_studio", 7), ("small_person_garden", 11),
+                                       ("seated_trousers_box", 19)])
 def test_people_without_a_backpack_have_no_straps(name, seed):
     """Long hair over the shoulders, an open coat's edges, a hood's strings, a logo, the creases beside
-    the arms are not straps; nor, on a turned person, is one band alone."""
+    the arms are not straps; nor, on a turned person, is one band alone; nor are the backdrop's strips
+    the mask takes in beside the arms (seeds 11 and 19: a pair farther apart than a daypack's straps)."""
     assert _straps(name, seed) is None
 
 

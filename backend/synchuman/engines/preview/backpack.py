@@ -15,6 +15,10 @@ turns, and the strap on that side runs along the torso's edge against the arm, w
 out: there one strap seen down most of the chest is enough. Where the pack's side shows between a
 strap and the arm, the strap stands out from the cloth on its inner side only; such a band counts
 where its run ends soon after, on the arm (an open coat's edge runs on to the torso's edge).
+A strap on the shaded side of the chest can stand out from the shaded cloth beside it less than the
+threshold: where one strap is found and the other side shows none, a fainter band in its colour where
+it would mirror the first completes the pair. Two bands farther apart than a daypack's straps are the
+backdrop in the gaps beside the arms, which a small person's mask takes in.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ MAX_PAIR_COLOUR = 22.0  # Lab units between the two straps' colours
 # ... or one strap in shade (an arm or the pack beside it): the same chromaticity, at least half as light
 SHADED_PAIR_CHROMATICITY, SHADED_PAIR_LIGHTNESS = 0.05, 0.5
 CHROMATIC_CLOTH = 20.0  # Lab chroma: cloth at least this coloured shows a crease's shade by its chromaticity
+MAX_APART = 0.75  # shoulder widths: two straps lie no farther apart (the benchmark's: 0.50-0.70; the gaps
+#                   beside a small person's arms, backdrop in the mask: 0.84-0.88)
+FAINT_CONTRAST = 9.0  # Lab units: a strap in shade stands out at least this much, where it mirrors the other ...
+MIRROR_REACH = 0.1  # ... within this (shoulder widths) of the other's mirror image about the torso's axis
 ABOVE = (0.25, 0.45)  # torso lengths above the shoulder joints, beside the face: long hair is there, a strap is not
 # a typical 20-25 litre daypack: width, height, depth (metres) and its edges' rounding
 SIZE_M = (0.30, 0.42, 0.16)
@@ -206,6 +214,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     # lines most rows agree on (_strap_bands)
     found = {0: [], 1: []}  # side -> (row, offset from the axis, contrast, colour)
     found_beside = {0: [], 1: []}  # the same for one-sided bands, with the column and the outward step
+    faint = {0: [], 1: []}  # bands standing out on both sides by FAINT_CONTRAST to MIN_CONTRAST
     for v, axis_u in zip(rows, axis):
         for frac in HALF_WIDTHS:
             half = max(1, int(round(frac * width)))
@@ -217,12 +226,15 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                 outwards = 1 if reach > 0 else -1
                 for contrast, pack_side in ((both, False), (beside[-outwards], True)):
                     c = contrast[a - 1:b + 1]
-                    peaks = a + np.nonzero((c[1:-1] >= MIN_CONTRAST) & (c[1:-1] >= c[:-2]) & (c[1:-1] >= c[2:]))[0]
+                    peaks = a + np.nonzero((c[1:-1] >= FAINT_CONTRAST) & (c[1:-1] >= c[:-2]) & (c[1:-1] >= c[2:]))[0]
                     for x in peaks:
                         if np.linalg.norm(colour[x] - cloth) < MIN_CONTRAST:  # a strip of the cloth itself
                             continue
                         band = (v, x - axis_u, contrast[x], colour[x])
-                        if pack_side:
+                        if contrast[x] < MIN_CONTRAST:
+                            if not pack_side:
+                                faint[k].append(band)
+                        elif pack_side:
                             found_beside[k].append((*band, x, outwards))
                         else:
                             found[k].append(band)
@@ -240,9 +252,26 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                            and _ends_beside(lab[band[0]], inside[band[0]], *band[4:], band[3], cloth, PACK_BESIDE * width)]
             if len({band[0] for band in beside_pack}) >= MIN_ROWS * len(rows):
                 bands[k] = strap_bands(found[k] + beside_pack)
-    pairs = [(r, l) for r in bands[0] for l in bands[1] if _one_colour(r[1], l[1]) and l[0] - r[0] >= 0.3 * width]
+    apart = lambda r, l: 0.3 * width <= l[0] - r[0] <= MAX_APART * width  # noqa: E731
+    pairs = [(r, l) for r in bands[0] for l in bands[1] if _one_colour(r[1], l[1]) and apart(r, l)]
+    if not pairs and abs(turn) >= TURNED * width:
+        one = _one_strap(found, rows, axis, tolerance, cloth, (y0, x0))
+        if one is not None:
+            return one
     if not pairs:
-        return _one_strap(found, rows, axis, tolerance, cloth, (y0, x0)) if abs(turn) >= TURNED * width else None
+        # one strap found, the other in shade: a fainter band of its colour where it would mirror it
+        for k in (0, 1):
+            if bands[k]:
+                continue
+            for strap in bands[1 - k]:
+                near = [band for band in found[k] + faint[k]
+                        if abs(band[1] + strap[0]) <= MIRROR_REACH * width and _one_colour(band[3], strap[1])]
+                for mine in strap_bands(near):
+                    pair = (mine, strap) if k == 0 else (strap, mine)
+                    if apart(*pair):
+                        pairs.append(pair)
+    if not pairs:
+        return None
     (xr, cr, kr, line_r), (xl, cl, kl, line_l) = pairs[0]
     colour = (cr + cl) / 2
     # long hair in front of the shoulders: the same colour continues up beside the face (a pack's top
