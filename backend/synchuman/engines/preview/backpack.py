@@ -7,8 +7,8 @@ by the back lies that much off.
 `find_straps` looks for the two bands in the photo (numpy and OpenCV only: classical, not learned),
 `Backpack.place` puts a typical daypack behind the fitted torso, and `Backpack.signed_distance` is
 its rounded box for the dressed volume (dress.occupancy), which the mask then carves like the rest.
-Long hair falling in front of the shoulders also makes two bands: it continues up beside the face,
-which straps do not, so such bands are not taken for straps. Nor are the shaded creases between the
+Long hair falling in front of the shoulders also makes two bands: it continues up beside the face and
+down across the shoulders' line, which straps do not both do, so such bands are not taken for straps. Nor are the shaded creases between the
 arms and a coloured shirt: they are the shirt's own colour, darker (the same chromaticity).
 On a person turned from the camera the chest between the straps shows displaced the way the face
 turns, and the strap on that side runs along the torso's edge against the arm, where it may not stand
@@ -51,8 +51,8 @@ MAX_PAIR_COLOUR = 22.0  # Lab units between the two straps' colours
 # ... or one strap in shade (an arm or the pack beside it): the same chromaticity, at least half as light
 SHADED_PAIR_CHROMATICITY, SHADED_PAIR_LIGHTNESS = 0.05, 0.5
 CHROMATIC_CLOTH = 20.0  # Lab chroma: cloth at least this coloured shows a crease's shade by its chromaticity
-MAX_APART = 0.75  # shoulder widths: two straps lie no farther apart (the benchmark's: 0.50-0.70; the gaps
-#                   beside a small person's arms, backdrop in the mask: 0.84-0.88)
+MAX_APART = 0.75  # shoulder widths: two straps lie no farther apart (the benchmark's: 0.50-0.70; the
+#                   backdrop the mask takes in beside a small or seated person's arms: 0.83-0.88)
 FAINT_CONTRAST = 9.0  # Lab units: a strap in shade stands out at least this much, where it mirrors the other ...
 MIRROR_REACH = 0.1  # ... within this (shoulder widths) of the other's mirror image about the torso's axis
 ABOVE = (0.25, 0.45)  # torso lengths above the shoulder joints, beside the face: long hair is there, a strap is not
@@ -276,19 +276,18 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     colour = (cr + cl) / 2
     # long hair in front of the shoulders: the same colour continues up beside the face (a pack's top
     # or its straps over the shoulders stop lower)
+    def in_colour(x: int, vs) -> float:
+        """The share of rows `vs` where column `x` shows the straps' colour on the person."""
+        return float(np.mean([0 <= v < h and 0 <= x < w and inside[v, x]
+                              and np.linalg.norm(lab[v, x] - colour) < MIN_CONTRAST for v in vs]))
+
     for line in (line_r, line_l):
         x = int(round(np.polyval(line, shoulders[1])))
-
-        def in_colour(vs) -> float:
-            """The share of rows `vs` where the line's column shows the straps' colour on the person."""
-            return float(np.mean([0 <= v < h and 0 <= x < w and inside[v, x]
-                                  and np.linalg.norm(lab[v, x] - colour) < MIN_CONTRAST for v in vs]))
-
         above = np.linspace(shoulders[1] - ABOVE[1] * torso, shoulders[1] - ABOVE[0] * torso, 8).astype(int)
         # hair in front runs on down across the shoulders' line; a band that starts below it, cloth
         # between, is no hair even where the head above shows its colour (hair or skin)
         across = np.linspace(shoulders[1], rows[0], 8).astype(int)
-        if in_colour(above) >= 0.5 and in_colour(across) >= 0.5:
+        if in_colour(x, above) >= 0.5 and in_colour(x, across) >= 0.5:
             return None
     return Straps(colour_rgb=_rgb(colour[None])[0],
                   columns=tuple(float(np.polyval(line, rows.mean()) + x0) for line in (line_r, line_l)),
