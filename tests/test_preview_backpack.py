@@ -64,6 +64,14 @@ def test_a_strap_in_shade_is_found_where_it_mirrors_the_other(name, seed):
     assert straps is not None and FAINT_CONTRAST <= straps.contrast < MIN_CONTRAST
 
 
+def test_a_strap_outvoted_on_its_side_is_found_where_it_mirrors_the_other():
+    """Seed 13's seated person: light blue straps on a brown-striped shirt. On her left the dark stripes
+    at the torso's shaded edge make the line most rows agree on, in a colour unlike the right strap's;
+    the strap beside it, in the right strap's colour where it mirrors it, makes the pair."""
+    straps = _straps("seated_hair_backpack_room", 13)
+    assert straps is not None and straps.contrast >= MIN_CONTRAST
+
+
 def test_a_strap_in_shade_is_still_one_of_a_pair():
     """Seed 2's seated person (1024 px): her left strap lies in the shade of the pack beside it, half
     as light as the right one (Lab distance 23, over MAX_PAIR_COLOUR) but of the same chromaticity."""

@@ -8,17 +8,20 @@ by the back lies that much off.
 `Backpack.place` puts a typical daypack behind the fitted torso, and `Backpack.signed_distance` is
 its rounded box for the dressed volume (dress.occupancy), which the mask then carves like the rest.
 Long hair falling in front of the shoulders also makes two bands: it continues up beside the face and
-down across the shoulders' line, which straps do not both do, so such bands are not taken for straps. Nor are the shaded creases between the
-arms and a coloured shirt: they are the shirt's own colour, darker (the same chromaticity).
+down across the shoulders' line, which straps do not both do, so such bands are not taken for
+straps. Nor are the shaded creases between the arms and a coloured shirt: they are the shirt's own
+colour, darker (the same chromaticity).
 On a person turned from the camera the chest between the straps shows displaced the way the face
 turns, and the strap on that side runs along the torso's edge against the arm, where it may not stand
 out: there one strap seen down most of the chest is enough. Where the pack's side shows between a
 strap and the arm, the strap stands out from the cloth on its inner side only; such a band counts
 where its run ends soon after, on the arm (an open coat's edge runs on to the torso's edge).
 A strap on the shaded side of the chest can stand out from the shaded cloth beside it less than the
-threshold: where one strap is found and the other side shows none, a fainter band in its colour where
-it would mirror the first completes the pair. Two bands farther apart than a daypack's straps are the
-backdrop in the gaps beside the arms, which a small person's mask takes in.
+threshold, and another band (the torso's shaded edge) can outvote a strap on its side: where one
+strap is found and the other side's does not pair with it, a band in its colour where it would
+mirror the first (fainter, where that side shows no strap) completes the pair. Two bands farther
+apart than a daypack's straps are the backdrop in the gaps beside the arms, which a small person's
+mask takes in.
 """
 
 from __future__ import annotations
@@ -259,12 +262,12 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
         if one is not None:
             return one
     if not pairs:
-        # one strap found, the other in shade: a fainter band of its colour where it would mirror it
+        # a strap found and the other side's not paired with it: in shade where that side shows no
+        # strap (a fainter band, then), or outvoted by another band where it does (a dark stripe at
+        # the torso's shaded edge). A band of the strap's colour where it would mirror it makes the pair.
         for k in (0, 1):
-            if bands[k]:
-                continue
             for strap in bands[1 - k]:
-                near = [band for band in found[k] + faint[k]
+                near = [band for band in found[k] + ([] if bands[k] else faint[k])
                         if abs(band[1] + strap[0]) <= MIRROR_REACH * width and _one_colour(band[3], strap[1])]
                 for mine in strap_bands(near):
                     pair = (mine, strap) if k == 0 else (strap, mine)
