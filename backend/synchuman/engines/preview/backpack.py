@@ -277,13 +277,14 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
         return None
     (xr, cr, kr, line_r), (xl, cl, kl, line_l) = pairs[0]
     colour = (cr + cl) / 2
-    # long hair in front of the shoulders: the same colour continues up beside the face (a pack's top
-    # or its straps over the shoulders stop lower)
+
     def in_colour(x: int, vs) -> float:
         """The share of rows `vs` where column `x` shows the straps' colour on the person."""
         return float(np.mean([0 <= v < h and 0 <= x < w and inside[v, x]
                               and np.linalg.norm(lab[v, x] - colour) < MIN_CONTRAST for v in vs]))
 
+    # long hair in front of the shoulders: the same colour continues up beside the face (a pack's top
+    # or its straps over the shoulders stop lower)
     for line in (line_r, line_l):
         x = int(round(np.polyval(line, shoulders[1])))
         above = np.linspace(shoulders[1] - ABOVE[1] * torso, shoulders[1] - ABOVE[0] * torso, 8).astype(int)
