@@ -49,6 +49,8 @@ ROUGHNESS = 0.8
 # and hands are bare, hair is no clothing, and a torso is wider than deep (with its ease, the
 # benchmark's torsos came out 2-4 mm further from the truth)
 UNEASED_PARTS = ("head", "neck", "torso", "hand.L", "hand.R")
+CHEST_SHARE = 0.3  # of the torso's width, about its middle: the chest an open coat shows between its panels
+COAT_PARTS = ("torso", "hips", "thigh.L", "thigh.R", "shin.L", "shin.R")   # an open coat covers them down to its hem
 HEAD_DEPTH_BOOST = 0.4   # inflation makes a round blob ~0.75x as deep as wide; a head is deeper than wide
 METHOD_ENV = "SYNCHUMAN_PREVIEW_METHOD"   # "inflation" forces the fallback (benchmarks compare the two)
 
@@ -214,7 +216,7 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
         closed_faces = closed_faces[:, [0, 2, 1]]
     progress("geometry", 5, 5, f"{len(closed_faces)} faces, {len(closed)} vertices")
 
-    posed, vertex_parts, part_names, part_colours = None, None, None, {}
+    posed, vertex_parts, part_names, part_colours, back_colours = None, None, None, {}, {}
     if body is not None:
         metric_to_output = np.diag([m, m, m, 1.0])
         metric_to_output[:3, 3] = shift
@@ -225,6 +227,12 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
             vertex_parts = np.where(on_pack, len(part_names), vertex_parts)
             part_names.append("backpack")
             part_colours[len(part_names) - 1] = backpack.colour_rgb
+        if geo.get("open_coat"):   # its own part down to its hem, in its colour: the back of an open coat
+            # is the coat's, where the part fill continued the shirt between its panels
+            under = np.isin(vertex_parts, [part_names.index(p) for p in COAT_PARTS])
+            vertex_parts = np.where(under & (closed_px[:, 1] <= geo["open_coat_hem_v"]), len(part_names), vertex_parts)
+            part_names.append("coat")
+            back_colours[len(part_names) - 1] = np.array(geo["open_coat_rgb"], np.uint8)
 
     # 4. texture (one path for both geometries; without body parts, the back is the colour-cluster
     # fill) and the rig, which needs the closed mesh only: it runs on the second core meanwhile.
@@ -233,7 +241,7 @@ def build_preview(photo, settings, progress: ProgressFn, method: str | None = No
             else nullcontext() as rigging:
         textured = texture_mesh(rgba[..., :3], alpha, closed_px, closed_faces, vertex_parts, part_names,
                                 head.placed(sil.box, (H, W)), int(settings.texture_size), part_colours=part_colours,
-                                tick=lambda d, t, msg="": progress("texture", d, t, msg))
+                                back_colours=back_colours, tick=lambda d, t, msg="": progress("texture", d, t, msg))
         rig = rigging.result().at(textured.vertex_index) if rigging is not None else None
     notes.update(textured.notes)
     verts = closed[textured.vertex_index]
@@ -305,15 +313,27 @@ def _dressed_geometry(body, sil: S.Silhouette, inflated, rgb: np.ndarray, mask: 
     bare_px = px[np.isin(body.vertex_parts, [body.part_names.index(p) for p in UNEASED_PARTS])]
     solids = (backpack.in_photo(body.camera),) if backpack is not None else ()
     roomy_px = _thighs_at_the_camera(body)
+    sleeves_px, chest_px = _sleeves_and_chest(body)
     for _ in range(2):
         vol, origin, facts = D.occupancy(body.vertices_px, body.faces, sil, cell, inflated, hip_row, complete, solids,
-                                         body.torso_turn, hands_px, hip_width, rgb, bare_px, roomy_px)
+                                         body.torso_turn, hands_px, hip_width, rgb, bare_px, roomy_px, sleeves_px,
+                                         chest_px)
         progress("geometry", 2, 5, "surface")
         px, faces = surface.extract(vol, origin, cell, settings.max_faces)
         if len(faces) <= settings.max_faces:
             return px, faces, {"geometry": "body + garment volume, marching cubes", **facts}
         cell *= 1.3   # the reduction could not keep it closed: a coarser grid, once
     return None   # a budget this small loses the thin parts: the caller inflates instead
+
+
+def _sleeves_and_chest(body) -> tuple[np.ndarray, np.ndarray]:
+    """Photo points of the fitted upper arms, and of the torso's middle (CHEST_SHARE of its width about
+    its middle column): where a coat's sleeves and, between its open front, the shirt show."""
+    px, names = body.vertices_px, body.part_names
+    sleeves = px[np.isin(body.vertex_parts, [names.index("upper_arm.L"), names.index("upper_arm.R")])]
+    torso = px[body.vertex_parts == names.index("torso")]
+    middle = np.abs(torso[:, 0] - np.median(torso[:, 0])) < 0.5 * CHEST_SHARE * np.ptp(torso[:, 0])
+    return sleeves, torso[middle]
 
 
 def _thighs_at_the_camera(body) -> np.ndarray | None:

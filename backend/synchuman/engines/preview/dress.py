@@ -16,7 +16,8 @@ An occupancy volume on a grid of cubic cells over the person's box:
    the mask is much wider than the body (a skirt or a coat over the legs) at least a round tube
    across that row of the mask, turned with the torso, so the garment keeps its depth down to its
    hem (wide trousers down to the feet: the two legs' depth, shallower; garment_tube.py), its
-   front the legs' where the photo shows them between an open coat's panels (by colour);
+   front the legs' where the photo shows them between an open coat's panels (by colour), and a
+   coat worn open a shell COAT_WALL thick about the legs, open at its hem (`_hollowed`);
    and any solid carried by the person that the photo shows only by a sign (a backpack behind
    the body, seen by its straps: backpack.py);
 3. the union, lightly blurred, carved by the mask's coverage (from its signed distance): nothing
@@ -32,7 +33,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .garment_tube import coat_opening, hanging_tube
+from .garment_tube import coat_opening, hanging_tube, wide_rows, worn_open
 from .silhouette import Silhouette
 
 ROWS = 220  # grid cells over the person's height (before the face budget's say)
@@ -42,6 +43,8 @@ EASE_SEARCH = 0.025  # of the person's height: the mask's edge this near the bod
 MAX_EASE = 0.015  # ... which deepen the body by at most this much in front and behind
 ROOMY_SEARCH, ROOMY_EASE = 0.05, 0.04  # the same about a limb pointing at the camera (`occupancy`'s roomy_px)
 GAP_WIDTH = 0.03  # of the person's height: mask this close to the body on both sides lies between two body parts
+COAT_WALL = 0.008  # of the person's height: an open coat's shell is this thick (a solid coat buried the legs in
+# it, 30-60 mm from its surface; 0.012 measured 0.2 mm worse on the benchmark's coats)
 
 
 @dataclass
@@ -122,7 +125,8 @@ def _fill(values: np.ndarray, known: np.ndarray, sigmas=(1.5, 3, 6, 12, 24, 48))
 def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell: float, inflated,
               hip_row: float, complete_in: tuple[int, int] | None = None, solids: tuple[Solid, ...] = (),
               torso_turn: float = 0.0, hands_px: np.ndarray | None = None, hip_width: float = np.inf,
-              rgb: np.ndarray | None = None, bare_px: np.ndarray | None = None, roomy_px: np.ndarray | None = None):
+              rgb: np.ndarray | None = None, bare_px: np.ndarray | None = None, roomy_px: np.ndarray | None = None,
+              sleeves_px: np.ndarray | None = None, chest_px: np.ndarray | None = None):
     """The dressed volume on the grid: (volume (ny, nx, nz) in 0..1, origin (u, v, z) of node 0, facts).
     `inflated(u, v)`: the silhouette inflation's half-depth (pixels) at photo points, a garment's
     least half-thickness where it reaches beyond the body (a skirt is as deep as it is wide).
@@ -139,7 +143,9 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     passes the head, neck, torso and hands). `roomy_px`: photo points of limbs pointing at the camera
     (a seated person's thighs), round in their clothes like any limb, but the photo shows their
     section itself: the mask's reach beyond them, read further (ROOMY_SEARCH) and up to ROOMY_EASE,
-    grows them across the photo as well as in depth (`_widened`; the mask then carves the outline)."""
+    grows them across the photo as well as in depth (`_widened`; the mask then carves the outline).
+    `sleeves_px`, `chest_px`: photo points of the body's upper arms and of its torso's middle, whose
+    colours tell a coat worn open (`garment_tube.worn_open`: a shell about the legs) from a skirt."""
     u0, v0, u1, v1 = sil.box
     if complete_in is not None:
         lo, hi = np.floor(body_px[:, :2].min(0)) - 2 * cell, np.ceil(body_px[:, :2].max(0)) + 2 * cell
@@ -167,8 +173,11 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     hands = None if hands_px is None or not len(hands_px) else _cells_near(hands_px, u0, v0, cell, nx, ny)
     colours = None if rgb is None else _cell_colours(rgb, u0, v0, cell, nx, ny)
     layers = np.bincount(col, minlength=ny * nx).reshape(ny, nx)
-    lo_g, hi_g, phi, thick, opening = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips, torso_turn,
-                                               hands, hip_width, colours, layers)
+    lo_g, hi_g, phi, thick, opening, hanging = _garment(has, front, back, sil, cell, u0, v0, nx, ny, inflated, hips,
+                                                        torso_turn, hands, hip_width, colours, layers)
+    coat = colours is not None and sleeves_px is not None and chest_px is not None and \
+        worn_open(colours, hanging, has, phi > 0, _cells_at(sleeves_px, u0, v0, cell, nx, ny),
+                  _cells_at(chest_px, u0, v0, cell, nx, ny), cell, sil.height_px)
 
     bare = None if bare_px is None else _cells_near(bare_px, u0, v0, cell, nx, ny)
     ease = _depth_ease(has, phi, cell, sil.height_px, bare)
@@ -203,7 +212,10 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
         body = _widened(body, np.where(roomy, ease, 0.0))
     garment = np.minimum(zk[None, None] + cell / 2, hi_g[..., None])
     garment -= np.maximum(zk[None, None] - cell / 2, lo_g[..., None])
-    union = np.maximum(body, np.clip(garment / cell, 0.0, 1.0, out=garment))
+    garment = np.clip(garment / cell, 0.0, 1.0, out=garment)
+    if coat:
+        _hollowed(garment, hanging, COAT_WALL * sil.height_px / cell)
+    union = np.maximum(body, garment)
     del body, garment
     for solid in solids:
         _add_solid(union, solid, (u0, v0, z0), cell)
@@ -217,7 +229,14 @@ def occupancy(body_px: np.ndarray, body_faces: np.ndarray, sil: Silhouette, cell
     vol = np.minimum(union, carve[..., None])
     facts = {"grid_cell_px": round(cell, 3), "grid": [int(nx), int(ny), int(nz)], "completed": complete_in is not None,
              "garment_columns": round(float(((thick > 0) & ~has).sum() / max(int((phi > 0).sum()), 1)), 4),
-             "open_coat_cells": int(opening.sum())}
+             "open_coat_cells": int(opening.sum()), "open_coat": bool(coat)}
+    if coat:   # what the texture needs to give the coat's back its colour: how far down it hangs, its colour
+        rows, cols = np.nonzero(hanging & ~has & (phi > 0))
+        pick = np.round([v0 + cell * rows, u0 + cell * cols]).astype(int)
+        pick = pick[:, (pick[0] >= 0) & (pick[0] < rgb.shape[0]) & (pick[1] >= 0) & (pick[1] < rgb.shape[1])]
+        hem = np.flatnonzero(wide_rows(hanging, cell, sil.height_px))[-1]
+        facts["open_coat_hem_v"] = round(float(v0 + cell * hem), 1)
+        facts["open_coat_rgb"] = [int(c) for c in np.median(rgb[pick[0], pick[1]], axis=0)]
     return vol, (float(u0), float(v0), z0), facts
 
 
@@ -282,11 +301,29 @@ def _widened(body: np.ndarray, ease: np.ndarray) -> np.ndarray:
 
 def _cells_near(points_px: np.ndarray, u0: float, v0: float, cell: float, nx: int, ny: int) -> np.ndarray:
     """(ny, nx) bool: the grid cells within two cells of any of the photo points (N, 2+)."""
-    cells = np.zeros((ny, nx), np.uint8)
+    cells = _cells_at(points_px, u0, v0, cell, nx, ny).astype(np.uint8)
+    return cv2.dilate(cells, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
+
+
+def _cells_at(points_px: np.ndarray, u0: float, v0: float, cell: float, nx: int, ny: int) -> np.ndarray:
+    """(ny, nx) bool: the grid cells holding any of the photo points (N, 2+)."""
+    cells = np.zeros((ny, nx), bool)
     ij = np.round((np.asarray(points_px)[:, :2] - [u0, v0]) / cell).astype(int)
     ij = ij[(ij[:, 0] >= 0) & (ij[:, 0] < nx) & (ij[:, 1] >= 0) & (ij[:, 1] < ny)]
-    cells[ij[:, 1], ij[:, 0]] = 1
-    return cv2.dilate(cells, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
+    cells[ij[:, 1], ij[:, 0]] = True
+    return cells
+
+
+def _hollowed(garment: np.ndarray, shell: np.ndarray, wall: float) -> None:
+    """The garment's occupancy (ny, nx, nz) emptied, in the columns of `shell` (ny, nx), further than
+    `wall` cells inside its outline in each row's section (across the photo and in depth, so its sides
+    are as thick as its front and back): an open coat's shell about the legs (the body's own volume
+    is added after). In place."""
+    for r in np.flatnonzero(shell.any(1)):
+        solid = np.pad((garment[r] > 0.5).astype(np.uint8), 1)
+        inside = cv2.distanceTransform(solid, cv2.DIST_L2, 5)[1:-1, 1:-1]
+        garment[r] -= np.clip(inside - wall, 0.0, 1.0) * shell[r][:, None]
+    np.clip(garment, 0.0, 1.0, out=garment)
 
 
 def _add_solid(union: np.ndarray, solid: Solid, origin, cell: float) -> None:
@@ -307,9 +344,11 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
              hips: float, torso_turn: float = 0.0, hands: np.ndarray | None = None, hip_width: float = np.inf,
              colours: np.ndarray | None = None, layers: np.ndarray | None = None):
     """Per grid column, the garment's depth interval (lo, hi), the mask's signed distance phi (pixels,
-    > 0 inside), the garment's half-thickness (0: no garment there) and an open coat's front (cells
+    > 0 inside), the garment's half-thickness (0: no garment there), an open coat's front (cells
     where the photo shows the legs between its panels: `coat_opening`, with `colours`, the photo
-    in CIELAB at the cells), from the body's front and back in the columns it covers (`has`);
+    in CIELAB at the cells) and the cells where the garment hangs as a tube wider than the legs (a
+    skirt's or a coat's, not a trouser leg's), from the body's front and back in the columns it
+    covers (`has`);
     `hips`: the grid row of the body's hips; `torso_turn`, `hip_width`: see `occupancy`; `hands`:
     grid cells of the fitted hands (`_around_the_legs`); `layers`: per column, how many times the
     body's surface crosses it (4 or more: one leg in front of the other)."""
@@ -366,7 +405,7 @@ def _garment(has, front, back, sil: Silhouette, cell: float, u0: float, v0: floa
     # ... and an open coat's front, where the photo shows the legs between its panels, is the legs'
     hi_g = np.where(opening, np.minimum(hi_g, front + cell), hi_g)
     lo_g, hi_g = lo_g.astype(np.float32), hi_g.astype(np.float32)
-    return lo_g, hi_g, phi, thick, opening
+    return lo_g, hi_g, phi, thick, opening, (tube > 0) & (skirt >= 0.5) & ~trouser_legs
 
 
 def _cell_colours(rgb: np.ndarray, u0: float, v0: float, cell: float, nx: int, ny: int) -> np.ndarray:

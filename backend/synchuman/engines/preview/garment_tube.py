@@ -1,7 +1,8 @@
 """The garment's tube: where the mask hangs wider than the body below the hips (a skirt, a coat, wide
 trousers), the dressed volume keeps a round section across each row's run of the mask, as deep as
 it is wide and turned with the torso, down to the hem, and wide trousers one round section per leg;
-where an open coat shows the legs between its panels, the photo's colour says so (`coat_opening`).
+where an open coat shows the legs between its panels, the photo's colour says so (`coat_opening`),
+and a coat worn open is a shell about the legs, not a solid (`worn_open`).
 Used by dress.py's garment step; grid cells as there (rows down the photo, columns across it)."""
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ OPEN_CONTRAST = 12.0  # CIELAB distance: a garment and the legs below it that di
 LIGHTNESS_WEIGHT = 0.5  # ... with lightness counted at this share: shading changes it more than the hue
 OPEN_RUN = 0.04  # of the person's height: the legs show through an opening over at least this many rows at a time
 MIN_SAMPLES = 8  # cells: fewer leave a colour unknown
+COAT_SLEEVES = 10.0  # CIELAB distance (lightness weighted as above): sleeves this near the garment's colour are its own
+COAT_CHEST = 12.0  # ... and a chest further than this from it is another garment, between the coat's open front
+# (the benchmark's coats: sleeves 0.6-8.7 from the panels, chests 6.8-44; its skirts' sleeves 6.3-59,
+# a skirt's chest 11.9 where its sleeves were 6.3)
+COAT_ROWS = 0.1  # of the person's height: a coat's tube hangs at least this far at least COAT_WIDTH wide
+COAT_WIDTH = 0.08  # ... (the benchmark's coats: 0.16-0.28 of the height; a hand beside the hips or a raised
+# knee makes a few cells of tube, under 0.02)
 
 
 def hanging_tube(inside: np.ndarray, has: np.ndarray, depth_centre: np.ndarray, cell: float, height_px: float,
@@ -243,3 +251,27 @@ def coat_opening(colours: np.ndarray, tube: np.ndarray, has: np.ndarray, inside:
     run = max(1, int(round(OPEN_RUN * height_px / cell)))
     down = cv2.getStructuringElement(cv2.MORPH_RECT, (1, run))
     return cv2.morphologyEx((nearer_legs & in_tube & has).astype(np.uint8), cv2.MORPH_OPEN, down) > 0
+
+
+def wide_rows(hanging: np.ndarray, cell: float, height_px: float) -> np.ndarray:
+    """Per grid row, does the garment hanging about the legs span COAT_WIDTH of the height there?"""
+    return hanging.sum(1) * cell >= COAT_WIDTH * height_px
+
+
+def worn_open(colours: np.ndarray, hanging: np.ndarray, has: np.ndarray, inside: np.ndarray, sleeves: np.ndarray,
+              chest: np.ndarray, cell: float, height_px: float) -> bool:
+    """Is the garment hanging about the legs a coat worn open (a shell with the legs inside it, open
+    at its hem), rather than a skirt or a closed coat (the photo cannot say they are hollow: solid)?
+    `hanging`: the grid cells where the garment's tube hangs wider than the legs (`dress._garment`'s),
+    COAT_WIDTH wide over at least COAT_ROWS of the height, not reaching the feet as trousers do; its
+    panels (those cells beside the body) the colour of the sleeves, and the chest between them
+    another's (COAT_SLEEVES, COAT_CHEST; colours as `coat_opening`'s). `sleeves`, `chest`: the grid
+    cells of the body's upper arms and of its torso's middle."""
+    if wide_rows(hanging, cell, height_px).sum() * cell < COAT_ROWS * height_px or _trousers(inside, has):
+        return False
+    colours = colours * np.array([LIGHTNESS_WEIGHT, 1.0, 1.0], np.float32)
+    samples = [colours[cells & inside] for cells in (hanging & ~has, sleeves, chest)]
+    if min(len(s) for s in samples) < MIN_SAMPLES:
+        return False
+    panel, sleeve, middle = (np.median(s, 0) for s in samples)
+    return bool(np.linalg.norm(sleeve - panel) < COAT_SLEEVES and np.linalg.norm(middle - panel) > COAT_CHEST)

@@ -101,7 +101,8 @@ def beyond_photo(verts_px: np.ndarray, faces: np.ndarray, width: int, height: in
 
 def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces: np.ndarray,
                  vertex_parts: np.ndarray | None, part_names: list[str] | None, head: Head | None, size: int,
-                 tick=None, part_colours: dict[int, np.ndarray] | None = None) -> TexturedMesh:
+                 tick=None, part_colours: dict[int, np.ndarray] | None = None,
+                 back_colours: dict[int, np.ndarray] | None = None) -> TexturedMesh:
     """Texture a closed mesh in photo coordinates.
 
     rgb (H, W, 3) uint8 photo; mask (H, W) the person (bool, or alpha as uint8 0..255 / float 0..1);
@@ -110,7 +111,9 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
     without body parts (colour-cluster back fill); head: the head in the photo's frame
     (`find_head(rgb, mask)`), or None to find it here; size: the texture's side in texels.
     tick(done, total, message) reports progress. part_colours: part index -> RGB for parts whose colour
-    is known though the photo may not show them (a backpack, from its straps).
+    is known though the photo may not show them (a backpack, from its straps), one solid colour;
+    back_colours: the same for parts the photo shows, whose back and hidden surfaces take that colour
+    (an open coat, whose chest shows the shirt between its panels).
     """
     started = time.perf_counter()
     tick = tick or (lambda *a: None)
@@ -149,7 +152,7 @@ def texture_mesh(rgb: np.ndarray, mask: np.ndarray, verts_px: np.ndarray, faces:
         if len(names) <= int(face_parts.max()):
             raise ValueError(f"texture_mesh: vertex_parts index {int(face_parts.max())} but only {len(names)} part names")
         back, cell_colours, notes = part_fill(front, sil, head_box, vis, face_parts, names, radius, tick=fill_tick,
-                                              known=part_colours)
+                                              known={**(back_colours or {}), **(part_colours or {})})
         chart = np.where(photo_faces, FRONT, np.where(vis.back | vis.front, BACK, CELL + face_parts))
         # beyond the photo's frame the charts hold only its edge, stretched into streaks
         beyond = beyond_photo(verts_px, faces, W, H)
