@@ -314,7 +314,7 @@ def test_a_walking_persons_arms_swing_against_the_legs(body_model):
 
     step = 0.35  # the left foot forward, the right arm forward: a step
     pose = _pose(body_model, upperleg01_L=(-step, 0, 0), upperleg01_R=(step, 0, 0), foot_R=(-step, 0, 0),
-                 upperarm01_L=(0.4, 0, 0), upperarm01_R=(-0.4, 0, 0))
+                 upperarm01_L=(0.4, 0.85, 0), upperarm01_R=(-0.4, -0.85, 0))   # hanging arms, swung
     truth = observe(body_model, [0.5, 0.5, 0.5, 0.5, 0.5, 0.5], pose, scale=300.0, focal_px=1200.0)
     hands = lambda joints: joints[body_model.bone("wrist.R"), 2] - joints[body_model.bone("wrist.L"), 2]  # noqa: E731
     true_hands = hands(truth.joints_camera)
@@ -346,6 +346,32 @@ def test_a_walking_persons_arms_swing_against_the_legs(body_model):
     assert reach < 5 * (swung[HANDS[1][0], 2] - swung[TORSO[1], 2]) < 0  # far beyond the swing
     assert np.linalg.norm(swinging.joints_camera[wrist] - truth.joints_camera[wrist]) < 0.05
     assert swinging.losses["arm_swing"] == 1.0 and "arm_swing" not in plain.losses
+
+
+def test_arms_that_do_not_hang_do_not_swing():
+    """A stride swings hanging arms only: arms crossed over the chest (seed 21's, swung by a false
+    stride read where the mask ran on under one shoe) or held out keep their depth."""
+    from synchuman.body.stride import ANKLES, ARM_ELBOWS, HANGING, SHOULDERS, arm_swing, hangs
+    from synchuman.foreground.pose import HANDS
+
+    world = np.zeros((33, 3), np.float32)  # metres about the hips, y down, z away from the camera
+    world[list(SHOULDERS)] = [[0.18, -0.45, 0.0], [-0.18, -0.45, 0.0]]
+    world[list(ARM_ELBOWS)] = [[0.21, -0.17, 0.0], [-0.21, -0.17, 0.0]]
+    world[list(HANDS[0])] = [0.22, 0.09, 0.0]    # the left arm hangs
+    world[list(HANDS[1])] = [0.02, -0.2, -0.2]   # the right forearm lies across the chest
+    world[ANKLES[0], 2], world[ANKLES[1], 2] = -0.2, 0.2   # the left foot ahead
+    assert hangs(world, 0) and not hangs(world, 1)
+
+    swung, way = (a.numpy() for a in arm_swing(torch.as_tensor(world)))
+    assert swung[HANDS[0][0], 2] == pytest.approx(0.1) and swung[ARM_ELBOWS[0], 2] == pytest.approx(0.05)  # back
+    right = list(HANDS[1]) + [ARM_ELBOWS[1]]
+    assert np.array_equal(swung[right], world[right]) and not way.any()
+    # a wrist just HANGING of the upper arm below its elbow hangs; just above it, not
+    upper = float(np.linalg.norm(world[ARM_ELBOWS[1]] - world[SHOULDERS[1]]))
+    world[HANDS[1][0]] = world[ARM_ELBOWS[1]] + [0.0, HANGING * upper + 1e-3, 0.0]
+    assert hangs(world, 1)
+    world[HANDS[1][0], 1] -= 2e-3
+    assert not hangs(world, 1)
 
 
 def _elbow_bend_deg(model, joints: np.ndarray, side: str) -> float:

@@ -110,3 +110,41 @@ def test_a_person_whose_legs_and_arms_the_mask_lost_is_completed(seed, before):
     for ankle in ("left_ankle", "right_ankle"):
         u, v, visibility, _ = cut.pose.image[LANDMARK[ankle]]
         assert visibility >= 0.8 and v >= true_rows[-1] - 0.15 * np.ptp(true_rows), (ankle, v, visibility)
+
+
+def test_a_person_the_mask_mostly_lost_is_completed_from_the_selfie_segmenters_view():
+    """Seed 9's watermarked coat over the coffee photo (1024 px): BlazePose's mask held her shirt and head
+    alone (IoU 0.29), her grey sleeves, coat and legs over the wood and the saucer were lost, and the
+    colour's candidates were not confirmed, the second look's pose putting both ankles at mid-coat
+    (row ~510 of 1024). The selfie segmenter sees her whole, over twice the mask's area: its person
+    joins the candidates, the second look then sees her legs, and what that look's probability
+    confirms is added (the look's skeleton first put both legs on one)."""
+    import clothed_people as cp
+    import people_body as pb
+
+    from synchuman.foreground import MISSED_SHARE, _missed_by_the_mask
+
+    spec = cp.CASES[[c[0] for c in cp.CASES].index("watermark_coat_coffee")]
+    case = cp.render_case(spec, 1024, seed=1000 * 9 + cp.CASES.index(spec) + 1)
+    cut = cut_person(case["photo"])
+    truth = case["truth"]["mask"]
+    assert ps.iou(cut.alpha >= 128, truth) >= 0.92
+    height = np.ptp(np.flatnonzero(truth.any(1)))
+    for ankle, joint in (("left_ankle", "ankle_l"), ("right_ankle", "ankle_r")):
+        true_uv = case["truth"]["joints2d"][pb.JOINTS.index(joint)]
+        assert np.linalg.norm(cut.pose.image[LANDMARK[ankle], :2] - true_uv) < 0.03 * height, (ankle, true_uv)
+    # the selfie segmenter's person is a candidate only where it is far larger than the mask
+    rgb = np.ascontiguousarray(case["photo"][..., :3])
+    assert _missed_by_the_mask(rgb, cut.alpha, (0, 0, 1024, 1024)) is None
+    rows = np.flatnonzero((cut.alpha >= 128).any(1))
+    shirt_and_head = np.zeros_like(cut.alpha)
+    top = slice(rows[0], rows[0] + int(0.4 * np.ptp(rows)))
+    shirt_and_head[top] = cut.alpha[top]
+    person = _missed_by_the_mask(rgb, shirt_and_head, (0, 0, 1024, 1024))
+    assert person is not None and person.sum() >= MISSED_SHARE * (shirt_and_head >= 128).sum()
+    # a large photo is looked at scaled down; its answer comes at the photo's size
+    from synchuman.foreground.learned import SelfieSegmenter
+
+    large = SelfieSegmenter.shared().person(np.repeat(np.repeat(rgb, 3, 0), 3, 1))
+    small = SelfieSegmenter.shared().person(rgb)
+    assert large.shape == (3072, 3072) and abs(large.mean() - small.mean()) < 0.05 * small.mean()

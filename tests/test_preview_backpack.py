@@ -162,6 +162,20 @@ def test_the_creases_beside_a_coloured_shirt_are_its_shade_not_straps():
     assert _straps("ball_walking_yard", 3, size=1024) is None
 
 
+def test_straps_of_the_shirts_own_colour_are_found_as_a_mirrored_pair():
+    """Seed 21's person with a raised knee (1024 px) carries a pack of her yellow checked shirt's colour:
+    each strap is the shirt's colour in shade, turned down alone as a crease would be (`_cloth_in_shade`),
+    and the two bands, mirror images about the torso's axis, make the pair (her Chamfer 47.7 -> 20.9 mm)."""
+    import cv2
+
+    from synchuman.engines.preview.backpack import LIGHTNESS, _cloth_in_shade
+
+    straps = _straps("raised_knee_backpack", 21, size=1024)
+    assert straps is not None
+    lab = lambda rgb: cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB)[0, 0].astype(np.float64) * [LIGHTNESS, 1, 1]  # noqa: E731
+    assert _cloth_in_shade(lab(straps.colour_rgb), lab([230, 184, 56]))   # the shirt's yellow (0.9, 0.72, 0.22)
+
+
 def test_a_strap_with_its_packs_side_beside_it(monkeypatch):
     """Seed 4's person with a raised knee (1024 px), in a skin-coloured shirt: on her left the pack's
     dark side shows between the black strap and the arm, so the strap stands out from the cloth on one

@@ -39,6 +39,9 @@ LEG_KNEES = (LANDMARK["left_knee"], LANDMARK["right_knee"])
 ARM_ELBOWS = (LANDMARK["left_elbow"], LANDMARK["right_elbow"])
 SWING = 0.5  # a walking person's hand swings this share of its own foot's depth about the shoulders, the other way
 MIN_SWING_STRIDE = 0.2  # metres between the feet in depth: a shorter stride is a stance, not a step
+HANGING = 0.3  # of the upper arm's length: an arm swings where its wrist hangs this far below its elbow
+# (MediaPipe's world landmarks on the benchmark's 512 photos: walkers 0.78-1.04, arms held out or crossed
+# -0.33-0.18; the body model's bent forearm swung 23 degrees forward, in true depth: 0.45)
 KNEE_BEND = 0.03  # metres: in a step both knees are bent (the front one takes the weight, the rear one
 # pushes off), each this far in front of the straight leg's line: about 8 degrees, the least of them
 
@@ -149,7 +152,8 @@ def arm_swing(world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     against its own side's foot (SWING of that foot's depth about the feet's centre, the elbow half
     as far) about its shoulder. MediaPipe's own depth for the elbows and wrists carries almost no
     information (correlation 0.0-0.4 with the truth, benchmarks/pose_depth.py); a swing is a fact of
-    walking. Called only where the stride was read from the feet and is at least MIN_SWING_STRIDE.
+    walking. Called only where the stride was read from the feet and is at least MIN_SWING_STRIDE; an
+    arm that does not hang (`hangs`) keeps its depth.
 
     Also returns, per landmark (33,), -1 on the arm swung forward (its elbow and hand) and 0
     elsewhere: that swing is a least reach, and how far beyond it the arm reaches is the photo's to
@@ -160,6 +164,8 @@ def arm_swing(world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     world = world.clone()
     way = torch.zeros(len(world), dtype=world.dtype)
     for side in (0, 1):
+        if not hangs(world, side):
+            continue
         swing = -SWING * float(ankles[side] - ankles.mean())
         shoulder = float(world[SHOULDERS[side], 2])
         hand = list(HANDS[side])
@@ -168,3 +174,13 @@ def arm_swing(world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if swing < 0:  # forward: towards the camera, -z
             way[hand + [ARM_ELBOWS[side]]] = -1.0
     return world, way
+
+
+def hangs(world, side: int) -> bool:
+    """Whether the arm on `side` (0 left, 1 right) hangs, its wrist HANGING of the upper arm's length
+    below its elbow (y is down): a walker's hanging arms swing; arms held out, crossed or holding
+    something do not (a false stride, read where the mask ran on under one shoe, swung seed 21's
+    crossed arms). `world` (33, 3) landmarks."""
+    shoulder, elbow, wrist = (world[i] for i in (SHOULDERS[side], ARM_ELBOWS[side], HANDS[side][0]))
+    upper = float(np.linalg.norm(np.asarray(elbow - shoulder, np.float64)))
+    return float(wrist[1] - elbow[1]) >= HANGING * upper

@@ -1,8 +1,10 @@
 """The learned person detector: MediaPipe BlazePose, offline.
 
 The mediapipe 0.10.21 wheel ships the models (Apache-2.0): a person detector, the "full" landmark model
-(33 landmarks in the image and in metres) and a person segmentation mask. Newer wheels download their
-models at run time, which cannot work offline, so the version is pinned (docs/development.md).
+(33 landmarks in the image and in metres) and a person segmentation mask; also the short-range face
+detector (`BlazeFace`) and the selfie segmenter (`SelfieSegmenter`), used beside it. Newer wheels
+download their models at run time, which cannot work offline, so the version is pinned
+(docs/development.md).
 
     detector = BlazePose.shared()          # None when mediapipe is not installed (see `unavailable_reason`)
     people = detector.find_people(rgb)     # every person found, most prominent first
@@ -371,6 +373,46 @@ class BlazeFace:
         with self._lock:
             found = self._graph.process(crop).detections or []
         return max((float(d.score[0]) for d in found), default=0.0)
+
+
+class SelfieSegmenter:
+    """MediaPipe's selfie segmenter (its general model, 256 x 256; the same wheel, Apache-2.0), made
+    once per process: a second, coarse opinion on where a person is. On the benchmark's coffee photo
+    with a watermark, BlazePose's mask held only a coat's shirt and head (the sleeves, the coat and the
+    legs under 0.05) where this one covers the whole person."""
+
+    _shared: "SelfieSegmenter | None" = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        _import_pose_solution()   # the package shell the solutions import from
+        from mediapipe.python.solutions import selfie_segmentation
+
+        with _quiet_native_stderr():
+            self._graph = selfie_segmentation.SelfieSegmentation(model_selection=0)
+            self._graph.process(_warm_up_photo())   # its delegate's set-up chatter, captured
+        self._lock = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> "SelfieSegmenter":
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    def person(self, rgb: np.ndarray) -> np.ndarray:
+        """Where the segmenter sees people (bool, `rgb`'s size): probability at least MASK_THRESHOLD.
+        It looks at a copy at most CROP_SIDE px (the model itself works at 256 px; its mask comes at
+        the input's size, a large photo's in floats)."""
+        import cv2
+
+        work = _at_most(rgb, CROP_SIDE)
+        with self._lock:
+            prob = self._graph.process(np.ascontiguousarray(work)).segmentation_mask
+        prob = np.clip(np.asarray(prob) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if work.shape[:2] != rgb.shape[:2]:
+            prob = cv2.resize(prob, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return prob >= round(MASK_THRESHOLD * 255)
 
 
 def facing_checked(rgb: np.ndarray, pose: PersonPose) -> tuple[PersonPose, bool]:

@@ -10,7 +10,8 @@ its rounded box for the dressed volume (dress.occupancy), which the mask then ca
 Long hair falling in front of the shoulders also makes two bands: it continues up beside the face and
 down across the shoulders' line, which straps do not both do, so such bands are not taken for
 straps. Nor are the shaded creases between the arms and a coloured shirt: they are the shirt's own
-colour, darker (the same chromaticity).
+colour, darker (the same chromaticity); such bands make a pair only as mirror images of each other
+about the torso's axis, seen where nothing else makes one (straps of the shirt's colour).
 On a person turned from the camera the chest between the straps shows displaced the way the face
 turns, and the strap on that side runs along the torso's edge against the arm, where it may not stand
 out: there one strap seen down most of the chest is enough. Where the pack's side shows between a
@@ -255,7 +256,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                            and _ends_beside(lab[band[0]], inside[band[0]], *band[4:], band[3], cloth, PACK_BESIDE * width)]
             if len({band[0] for band in beside_pack}) >= MIN_ROWS * len(rows):
                 bands[k] = strap_bands(found[k] + beside_pack)
-    apart = lambda r, l: 0.3 * width <= l[0] - r[0] <= MAX_APART * width  # noqa: E731
+    apart = lambda r, l: _apart(r, l, width)  # noqa: E731
     pairs = [(r, l) for r in bands[0] for l in bands[1] if _one_colour(r[1], l[1]) and apart(r, l)]
     if not pairs and abs(turn) >= TURNED * width:
         one = _one_strap(found, rows, axis, tolerance, cloth, (y0, x0))
@@ -273,6 +274,8 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                     pair = (mine, strap) if k == 0 else (strap, mine)
                     if apart(*pair):
                         pairs.append(pair)
+    if not pairs:
+        pairs = _pair_in_shade(found, rows, axis, tolerance, cloth, width)
     if not pairs:
         return None
     (xr, cr, kr, line_r), (xl, cl, kl, line_l) = pairs[0]
@@ -296,6 +299,23 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     return Straps(colour_rgb=_rgb(colour[None])[0],
                   columns=tuple(float(np.polyval(line, rows.mean()) + x0) for line in (line_r, line_l)),
                   rows=(float(rows[0] + y0), float(rows[-1] + y0)), contrast=float(min(kr, kl)))
+
+
+def _pair_in_shade(found: dict, rows: np.ndarray, axis: np.ndarray, tolerance: float, cloth: np.ndarray,
+                   width: float) -> list:
+    """Straps of the shirt's own colour, darker (a pack bought to match): a pair of bands in the cloth's
+    own colour in shade, turned down one by one (`_cloth_in_shade`), counts where each side shows one and
+    they mirror each other about the torso's axis (within MIRROR_REACH): a fold or a crease lies where
+    the cloth falls, seldom as a matching pair at a strap's distance. Tried last."""
+    bands = [[b for b in _strap_bands(found[k], rows, axis, tolerance) if _cloth_in_shade(b[1], cloth)]
+             for k in (0, 1)]
+    return [(r, l) for r in bands[0] for l in bands[1]
+            if _one_colour(r[1], l[1]) and _apart(r, l, width) and abs(r[0] + l[0]) <= MIRROR_REACH * width]
+
+
+def _apart(right: tuple, left: tuple, width: float) -> bool:
+    """Whether two bands (offsets from the torso's axis first) lie as far apart as a daypack's straps."""
+    return 0.3 * width <= left[0] - right[0] <= MAX_APART * width
 
 
 def _one_strap(found: dict, rows: np.ndarray, axis: np.ndarray, tolerance: float, cloth: np.ndarray,
