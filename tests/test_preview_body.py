@@ -415,6 +415,25 @@ def test_a_kneeling_persons_shins_lie_behind_the_knees_and_the_body_on_the_floor
         assert np.degrees(np.arcsin(thigh[2] / np.linalg.norm(thigh))) < 5.0, (side, thigh)
 
 
+def test_a_kneeling_person_whose_knees_blazepose_puts_forward_is_not_seated():
+    """Held-out seed 26's kneeling person (1024 px): BlazePose put both knees 7-8 cm in front of her
+    hips (10 cm and more once the camera's pitch is taken out), as a seated person's are, and the
+    seated rule, asked first, levelled her thighs into a chair's (Chamfer 198 mm). Her knees rest on
+    the mask's bottom, which no seated person's do: kneeling is asked first."""
+    from synchuman.engines.preview import silhouette
+    from synchuman.engines.preview.camera import focal_px
+    from synchuman.engines.preview.landmark_rules import observation
+    from synchuman.foreground import cut_person
+
+    case = _case("kneeling_hood_garden", 1024, seed=26)
+    cut = cut_person(case["photo"])
+    focal = focal_px((1024, 1024), None, silhouette.analyse(cut.alpha).height_px)
+    obs, posture, _ = observation(cut.pose, cut.alpha >= 128, focal)
+    assert posture == "kneeling"
+    knees, hips = ([LANDMARK[f"{side}_{joint}"] for side in ("left", "right")] for joint in ("knee", "hip"))
+    assert (cut.pose.world_m[hips, 2] - cut.pose.world_m[knees, 2] > 0.06).all()   # BlazePose's knees ahead
+
+
 def _turned_torso(turn_deg: float, face_deg: float | None = None) -> np.ndarray:
     """World landmarks of a torso turned about the vertical (y down, z away from the camera; a positive
     turn takes the left shoulder away), its nose 0.1 m in front of the shoulders' centre, turned as

@@ -104,11 +104,14 @@ def observation(pose, mask: np.ndarray, focal_px: float | None):
         _hips_turned_as_the_shoulders(world, outside)
         knees_in_photo = not outside[[LANDMARK["left_knee"], LANDMARK["right_knee"]]].any()
         obs.image_trust = np.ones(len(uv))
-        if knees_in_photo and _level_seated_thighs(world):
-            posture = "seated"
-        elif knees_in_photo and _kneeling_shins_on_the_floor(world, uv, seen, outside, mask, obs.image_trust):
+        # kneeling is asked first: knees on the floor rule a seat out (a seated person's shins hang
+        # below the knees), while BlazePose can put a kneeling person's knees 10 cm in front of the
+        # hips, as a seated person's are (seed 26's kneeling person was seated: 198 mm)
+        if knees_in_photo and _kneeling_shins_on_the_floor(world, uv, seen, outside, mask, obs.image_trust):
             posture = "kneeling"
             obs.legs_measured = True  # from the hips to the knees on the floor, and the shins lie behind them
+        elif knees_in_photo and _level_seated_thighs(world):
+            posture = "seated"
         else:
             obs.stride_m = one_foot_step(world, uv, seen, outside, obs.image_trust, obs.world_landmarks)
             posture = "stepping" if obs.stride_m is not None else None
