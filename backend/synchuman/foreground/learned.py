@@ -333,12 +333,24 @@ def _hide(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-class BlazeFace:
+class _MadeOnce:
+    """A helper graph beside BlazePose, made once per process by `shared()` (the graphs are not
+    thread-safe: each serialises its calls with its own lock)."""
+
+    _made: dict = {}
+    _making = threading.Lock()
+
+    @classmethod
+    def shared(cls):
+        with cls._making:
+            if cls not in cls._made:
+                cls._made[cls] = cls()
+            return cls._made[cls]
+
+
+class BlazeFace(_MadeOnce):
     """MediaPipe's short-range face detector (the same wheel, Apache-2.0), made once per process, to tell
     a face from the back of a head."""
-
-    _shared: "BlazeFace | None" = None
-    _shared_lock = threading.Lock()
 
     def __init__(self) -> None:
         _import_pose_solution()   # the package shell the solutions import from
@@ -347,13 +359,6 @@ class BlazeFace:
         with _quiet_native_stderr():
             self._graph = face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.3)
         self._lock = threading.Lock()
-
-    @classmethod
-    def shared(cls) -> "BlazeFace":
-        with cls._shared_lock:
-            if cls._shared is None:
-                cls._shared = cls()
-            return cls._shared
 
     def face_score(self, rgb: np.ndarray, pose: PersonPose) -> float:
         """The best face score on a square crop about the head's landmarks (0: no face)."""
@@ -375,14 +380,11 @@ class BlazeFace:
         return max((float(d.score[0]) for d in found), default=0.0)
 
 
-class SelfieSegmenter:
+class SelfieSegmenter(_MadeOnce):
     """MediaPipe's selfie segmenter (its general model, 256 x 256; the same wheel, Apache-2.0), made
     once per process: a second, coarse opinion on where a person is. On the benchmark's coffee photo
     with a watermark, BlazePose's mask held only a coat's shirt and head (the sleeves, the coat and the
     legs under 0.05) where this one covers the whole person."""
-
-    _shared: "SelfieSegmenter | None" = None
-    _shared_lock = threading.Lock()
 
     def __init__(self) -> None:
         _import_pose_solution()   # the package shell the solutions import from
@@ -392,13 +394,6 @@ class SelfieSegmenter:
             self._graph = selfie_segmentation.SelfieSegmentation(model_selection=0)
             self._graph.process(_warm_up_photo())   # its delegate's set-up chatter, captured
         self._lock = threading.Lock()
-
-    @classmethod
-    def shared(cls) -> "SelfieSegmenter":
-        with cls._shared_lock:
-            if cls._shared is None:
-                cls._shared = cls()
-            return cls._shared
 
     def person(self, rgb: np.ndarray) -> np.ndarray:
         """Where the segmenter sees people (bool, `rgb`'s size): probability at least MASK_THRESHOLD.
