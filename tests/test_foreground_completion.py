@@ -143,7 +143,7 @@ def test_a_person_the_mask_mostly_lost_is_completed_from_the_selfie_segmenters_v
     person = _missed_by_the_mask(rgb, shirt_and_head, (0, 0, 1024, 1024))
     assert person is not None and person.sum() >= MISSED_SHARE * (shirt_and_head >= 128).sum()
     # a large photo is looked at scaled down; its answer comes at the photo's size
-    from synchuman.foreground.learned import SelfieSegmenter
+    from synchuman.foreground.second_views import SelfieSegmenter
 
     large = SelfieSegmenter.shared().person(np.repeat(np.repeat(rgb, 3, 0), 3, 1))
     small = SelfieSegmenter.shared().person(rgb)

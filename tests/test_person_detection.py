@@ -397,7 +397,7 @@ def test_a_front_view_read_from_behind_is_mirrored_and_a_back_view_is_not():
     def cut(spec, seed):
         return cut_person(cp.render_case(spec, 1024, seed=seed)["photo"])  # an RGB photo, no alpha
 
-    from synchuman.foreground.learned import facing_checked
+    from synchuman.foreground.second_views import facing_checked
 
     depth = lambda pose, *names: float(np.mean([pose.world_m[LANDMARK[n], 2] for n in names]))  # noqa: E731
     photo = cp.render_case(cp.CASES[[c[0] for c in cp.CASES].index("dog_trousers_garden")], 1024, seed=7012)["photo"]

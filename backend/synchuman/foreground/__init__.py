@@ -26,7 +26,7 @@ alpha, or for a photo the mask the detector found, after which it looks at the p
 (`BlazePose.look_at`): the background's clutter no longer pulls the landmarks (on the clothed
 benchmark people their mean error fell from 2.3 to 2.0 % of the height, and the fitted body's normal
 consistency rose; docs/benchmarks.md). Where it reads the person from behind but MediaPipe's face
-detector finds a face on the head (`learned.facing_checked`), the reading is mirrored (left and right
+detector finds a face on the head (`second_views.facing_checked`), the reading is mirrored (left and right
 swapped, depth negated; `cut.pose_mirrored`). With several people the most prominent one is chosen
 (largest, most central, most complete) and a warning says so;
 `person_box` (x0, y0, x1, y1 in photo pixels) chooses another. A photo with nobody in it is
@@ -45,7 +45,8 @@ from .backdrop import without_backdrop
 from .classical import segment_rgb
 from .completion import CONFIRMED, confirmed, grown_by_colour, large_pieces
 from .hands import hands_completed
-from .learned import MODEL_NAME, BlazePose, Person, SelfieSegmenter, facing_checked
+from .learned import MODEL_NAME, BlazePose, Person
+from .second_views import SelfieSegmenter, facing_checked
 from .masks import HINT, clean_alpha, foreground_mask, refine_edges
 from .pose import FEET, HANDS, VISIBLE, PersonPose, write_pose_views
 
@@ -138,8 +139,7 @@ def cut_person(photo, person_box=None, progress: TickFn | None = None, alpha_mod
                      "was reconstructed. Choose another with --person-box X0,Y0,X1,Y1 (the panel's Person Box).")
             alpha = _learned_alpha(rgb, chosen)
             tick(2, 4, "person separated; looking for parts the mask missed")
-            others = [person.probability((H, W)) >= 0.5 for person in people[1:]]
-            alpha = _completed_by_colour(detector, rgb, alpha, region, _missed_by_the_mask(rgb, alpha, region, others))
+            alpha = _completed_by_colour(detector, rgb, alpha, region, _missed_by_the_mask(rgb, alpha, region, people[1:]))
             tick(3, 4, "reading the pose on the person alone")
             alone = detector.look_at(_over_grey(rgb, alpha), _alpha_region(alpha, region))
             pose, mirrored = facing_checked(rgb, (alone or chosen).pose)
@@ -172,9 +172,8 @@ def _missed_by_the_mask(rgb: np.ndarray, alpha: np.ndarray, region, others=()) -
     beside arms and between legs: as a candidate on every photo it lowered the masks' IoU on 37 of
     64 benchmark photos; it is asked only where BlazePose's mask lost a large part of the person.
     It sees everyone, and a person beside the chosen one joins theirs: the other people BlazePose
-    found (`others`, bool masks) are left out of it (a real photo's two people: IoU 0.88 -> 0.57)."""
-    import cv2
-
+    found (`others`: their `Person`s or bool masks) are left out of it (a real photo's two people: IoU
+    0.88 -> 0.57)."""
     mask = alpha >= 128
     x0, y0, x1, y1 = region
     seen = np.zeros_like(mask)
@@ -185,12 +184,23 @@ def _missed_by_the_mask(rgb: np.ndarray, alpha: np.ndarray, region, others=()) -
 
         logging.getLogger("synchuman.foreground").debug("selfie segmenter unavailable", exc_info=True)
         return None
-    for other in others:
-        seen &= ~other
+    person = _joined(seen, mask)
+    if person.sum() < MISSED_SHARE * mask.sum():
+        return None
+    if len(others):   # leaving them out only shrinks the person: their masks are made only here
+        for other in others:
+            seen &= ~(other.probability(mask.shape) >= 0.5 if isinstance(other, Person) else other)
+        person = _joined(seen, mask)
+    return person if person.sum() >= MISSED_SHARE * mask.sum() else None
+
+
+def _joined(seen: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The pieces of `seen | mask` that hold some of `mask`."""
+    import cv2
+
     pieces = cv2.connectedComponents((seen | mask).astype(np.uint8), connectivity=8)[1]
     touched = np.unique(pieces[mask])
-    person = np.isin(pieces, touched[touched > 0])
-    return person if person.sum() >= MISSED_SHARE * mask.sum() else None
+    return np.isin(pieces, touched[touched > 0])
 
 
 def _completed_by_colour(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, region,

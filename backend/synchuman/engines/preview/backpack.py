@@ -256,8 +256,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                            and _ends_beside(lab[band[0]], inside[band[0]], *band[4:], band[3], cloth, PACK_BESIDE * width)]
             if len({band[0] for band in beside_pack}) >= MIN_ROWS * len(rows):
                 bands[k] = strap_bands(found[k] + beside_pack)
-    apart = lambda r, l: _apart(r, l, width)  # noqa: E731
-    pairs = [(r, l) for r in bands[0] for l in bands[1] if _one_colour(r[1], l[1]) and apart(r, l)]
+    pairs = [(r, l) for r in bands[0] for l in bands[1] if _one_colour(r[1], l[1]) and _apart(r, l, width)]
     if not pairs and abs(turn) >= TURNED * width:
         one = _one_strap(found, rows, axis, tolerance, cloth, (y0, x0))
         if one is not None:
@@ -272,7 +271,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                         if abs(band[1] + strap[0]) <= MIRROR_REACH * width and _one_colour(band[3], strap[1])]
                 for mine in strap_bands(near):
                     pair = (mine, strap) if k == 0 else (strap, mine)
-                    if apart(*pair):
+                    if _apart(*pair, width):
                         pairs.append(pair)
     if not pairs:
         pairs = _pair_in_shade(found, rows, axis, tolerance, cloth, width)

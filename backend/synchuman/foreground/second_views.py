@@ -1,0 +1,111 @@
+"""Two more of MediaPipe's graphs from the same wheel (Apache-2.0), asked beside BlazePose (`learned`):
+its short-range face detector, which tells a face from the back of a head (`facing_checked`), and its
+selfie segmenter, a second, coarse view of where a person is (the foreground step's
+`_missed_by_the_mask`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+from .learned import CROP_SIDE, MASK_THRESHOLD, _at_most, _import_pose_solution, _quiet_native_stderr, _warm_up_photo
+from .pose import LANDMARK, PersonPose
+
+log = logging.getLogger("synchuman.foreground")
+FACE_SCORE = 0.7  # BlazeFace's score on the head's crop above which the face is seen (a back: 0.0, a profile: ~0.5)
+
+
+class _MadeOnce:
+    """A helper graph beside BlazePose, made once per process by `shared()` (the graphs are not
+    thread-safe: each serialises its calls with its own lock)."""
+
+    _made: dict = {}
+    _making = threading.Lock()
+
+    @classmethod
+    def shared(cls):
+        with cls._making:
+            if cls not in cls._made:
+                cls._made[cls] = cls()
+            return cls._made[cls]
+
+
+class BlazeFace(_MadeOnce):
+    """MediaPipe's short-range face detector (the same wheel, Apache-2.0), made once per process, to tell
+    a face from the back of a head."""
+
+    def __init__(self) -> None:
+        _import_pose_solution()   # the package shell the solutions import from
+        from mediapipe.python.solutions import face_detection
+
+        with _quiet_native_stderr():
+            self._graph = face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.3)
+        self._lock = threading.Lock()
+
+    def face_score(self, rgb: np.ndarray, pose: PersonPose) -> float:
+        """The best face score on a square crop about the head's landmarks (0: no face)."""
+        import cv2
+
+        im = pose.image
+        head = im[[LANDMARK[n] for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear")], :2]
+        shoulders = np.linalg.norm(im[LANDMARK["left_shoulder"], :2] - im[LANDMARK["right_shoulder"], :2])
+        half = 1.6 * max(float(np.ptp(head[:, 0])), 0.5 * float(shoulders), 16.0)
+        cx, cy = head.mean(0)
+        H, W = rgb.shape[:2]
+        x0, y0 = int(max(cx - half, 0)), int(max(cy - half, 0))
+        x1, y1 = int(min(cx + half, W)), int(min(cy + half, H))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return 0.0
+        crop = cv2.resize(np.ascontiguousarray(rgb[y0:y1, x0:x1]), (256, 256), interpolation=cv2.INTER_LINEAR)
+        with self._lock:
+            found = self._graph.process(crop).detections or []
+        return max((float(d.score[0]) for d in found), default=0.0)
+
+
+class SelfieSegmenter(_MadeOnce):
+    """MediaPipe's selfie segmenter (its general model, 256 x 256; the same wheel, Apache-2.0), made
+    once per process: a second, coarse opinion on where a person is. On the benchmark's coffee photo
+    with a watermark, BlazePose's mask held only a coat's shirt and head (the sleeves, the coat and the
+    legs under 0.05) where this one covers the whole person."""
+
+    def __init__(self) -> None:
+        _import_pose_solution()   # the package shell the solutions import from
+        from mediapipe.python.solutions import selfie_segmentation
+
+        with _quiet_native_stderr():
+            self._graph = selfie_segmentation.SelfieSegmentation(model_selection=0)
+            self._graph.process(_warm_up_photo())   # its delegate's set-up chatter, captured
+        self._lock = threading.Lock()
+
+    def person(self, rgb: np.ndarray) -> np.ndarray:
+        """Where the segmenter sees people (bool, `rgb`'s size): probability at least MASK_THRESHOLD.
+        It looks at a copy at most CROP_SIDE px (the model itself works at 256 px; its mask comes at
+        the input's size, a large photo's in floats)."""
+        import cv2
+
+        work = _at_most(rgb, CROP_SIDE)
+        with self._lock:
+            prob = self._graph.process(np.ascontiguousarray(work)).segmentation_mask
+        prob = np.clip(np.asarray(prob) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if work.shape[:2] != rgb.shape[:2]:
+            prob = cv2.resize(prob, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return prob >= round(MASK_THRESHOLD * 255)
+
+
+def facing_checked(rgb: np.ndarray, pose: PersonPose) -> tuple[PersonPose, bool]:
+    """The pose, mirrored where BlazePose read a person seen from behind but the photo shows their face
+    (it does so on some front views: the fitted body would then face away, its face textured on the back
+    of the head); and whether it was mirrored."""
+    if not pose.faces_away():
+        return pose, False
+    try:
+        score = BlazeFace.shared().face_score(rgb, pose)
+    except Exception:   # no face graph: keep BlazePose's reading
+        log.debug("face detector unavailable", exc_info=True)
+        return pose, False
+    if score < FACE_SCORE:
+        return pose, False
+    log.info("the pose was read from behind, but the face is seen (score %.2f): left and right swapped", score)
+    return pose.mirrored(), True
