@@ -7,9 +7,8 @@ by the back lies that much off.
 `find_straps` looks for the two bands in the photo (numpy and OpenCV only: classical, not learned),
 `Backpack.place` puts a typical daypack behind the fitted torso, and `Backpack.signed_distance` is
 its rounded box for the dressed volume (dress.occupancy), which the mask then carves like the rest.
-Long hair falling in front of the shoulders also makes two bands: it continues up beside the face and
-down across the shoulders' line, which straps do not both do, so such bands are not taken for
-straps. Nor are the shaded creases between the arms and a coloured shirt: they are the shirt's own
+Long hair falling in front of the shoulders also makes two bands: it runs unbroken from beside the
+face down across the shoulders' line, which straps do not, so such bands are not taken for straps. Nor are the shaded creases between the arms and a coloured shirt: they are the shirt's own
 colour, darker (the same chromaticity); such bands make a pair only as mirror images of each other
 about the torso's axis, seen where nothing else makes one (straps of the shirt's colour).
 On a person turned from the camera the chest between the straps shows displaced the way the face
@@ -59,7 +58,8 @@ MAX_APART = 0.75  # shoulder widths: two straps lie no farther apart (the benchm
 #                   backdrop the mask takes in beside a small or seated person's arms: 0.83-0.88)
 FAINT_CONTRAST = 9.0  # Lab units: a strap in shade stands out at least this much, where it mirrors the other ...
 MIRROR_REACH = 0.1  # ... within this (shoulder widths) of the other's mirror image about the torso's axis
-ABOVE = (0.25, 0.45)  # torso lengths above the shoulder joints, beside the face: long hair is there, a strap is not
+ABOVE = 0.45  # torso lengths above the shoulder joints, beside the face: long hair hangs from there ...
+HAIR_RUN = 0.8  # ... down to the shoulders' line, unbroken (in this share of the rows); a strap does not
 # a typical 20-25 litre daypack: width, height, depth (metres) and its edges' rounding
 SIZE_M = (0.30, 0.42, 0.16)
 ROUNDING_M = 0.04
@@ -186,7 +186,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
         return None
     # work on the photo about the shoulders only (from beside the face to below the straps)
     x0 = max(int(min(ls[0], rs[0]) - width), 0)
-    y0 = max(int(shoulders[1] - (ABOVE[1] + 0.05) * torso), 0)
+    y0 = max(int(shoulders[1] - (ABOVE + 0.05) * torso), 0)
     x1 = min(int(max(ls[0], rs[0]) + width) + 1, mask.shape[1])
     y1 = min(int(shoulders[1] + (ROWS[1] + 0.05) * torso) + 1, mask.shape[0])
     if x1 - x0 < 8 or y1 - y0 < 8:
@@ -285,15 +285,16 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
         return float(np.mean([0 <= v < h and 0 <= x < w and inside[v, x]
                               and np.linalg.norm(lab[v, x] - colour) < MIN_CONTRAST for v in vs]))
 
-    # long hair in front of the shoulders: the same colour continues up beside the face (a pack's top
-    # or its straps over the shoulders stop lower)
+    # long hair in front of the shoulders: the same colour runs unbroken from beside the face down to
+    # the shoulders' line (a strap goes over the shoulder and stops; the head's own hair above it, on a
+    # turned person, or a dark face and neck of the straps' colour leave gaps: the background, the collar)
     for line in (line_r, line_l):
         x = int(round(np.polyval(line, shoulders[1])))
-        above = np.linspace(shoulders[1] - ABOVE[1] * torso, shoulders[1] - ABOVE[0] * torso, 8).astype(int)
+        beside_face = np.linspace(shoulders[1] - ABOVE * torso, shoulders[1], 16).astype(int)
         # hair in front runs on down across the shoulders' line; a band that starts below it, cloth
         # between, is no hair even where the head above shows its colour (hair or skin)
         across = np.linspace(shoulders[1], rows[0], 8).astype(int)
-        if in_colour(x, above) >= 0.5 and in_colour(x, across) >= 0.5:
+        if in_colour(x, beside_face) >= HAIR_RUN and in_colour(x, across) >= 0.5:
             return None
     return Straps(colour_rgb=_rgb(colour[None])[0],
                   columns=tuple(float(np.polyval(line, rows.mean()) + x0) for line in (line_r, line_l)),
