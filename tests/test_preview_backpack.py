@@ -103,6 +103,19 @@ def test_a_strap_outvoted_on_its_side_is_found_where_it_mirrors_the_other():
     assert straps is not None and straps.contrast >= MIN_CONTRAST
 
 
+@pytest.mark.parametrize("name,seed", [("raised_knee_backpack", 22), ("seated_hair_backpack_room", 25),
+                                       ("turned_coat_backpack_yard", 29)])
+def test_a_strap_standing_out_as_no_band_is_a_run_of_the_others_colour(name, seed):
+    """Navy straps on a blue striped shirt (seed 22), the photo's right one running along the torso's
+    edge against the bare arm; purple straps on a blue shirt with the pack's purple side beside the
+    strap (seed 25); grey-blue straps on a turned walker's checked shirt, one by her coat's edge (seed
+    29): on one side the
+    strap differs from the cloth on one side of it only, and no band is seen there, faint or not. A
+    run of the other strap's colour, a strap wide, where it mirrors it, makes the pair (contrast 0)."""
+    straps = _straps(name, seed)
+    assert straps is not None and straps.contrast == 0.0
+
+
 def test_a_strap_in_shade_is_still_one_of_a_pair():
     """Seed 2's seated person (1024 px): her left strap lies in the shade of the pack beside it, half
     as light as the right one (Lab distance 23, over MAX_PAIR_COLOUR) but of the same chromaticity."""
@@ -140,7 +153,9 @@ def test_a_turned_walkers_one_strap_in_view_is_enough(monkeypatch):
     """Seed 7's turned walker (1024 px, turned 30 degrees, her nose 0.15 of the shoulder width beside
     their centre): the chest shows displaced towards her face, and her far strap runs along the torso's
     edge against the arm, standing out in 13 of 88 rows; the near one is seen in 73. Found by the near
-    strap alone, which is drawn twice, on the chest."""
+    strap alone, which is drawn twice, on the chest. Taken for a person facing the camera, the far
+    strap is found as a run of the near one's colour where it mirrors it (`_mirrored_run`), and
+    without that run not at all."""
     import synchuman.engines.preview.backpack as backpack
 
     spec = next(c for c in cp.CASES if c[0] == "turned_coat_backpack_yard")
@@ -153,6 +168,9 @@ def test_a_turned_walkers_one_strap_in_view_is_enough(monkeypatch):
     assert shoulders[0] < straps.columns[0] < shoulders[1]
     assert max(straps.colour_rgb) < 90                          # her straps are black, her shirt purple
     monkeypatch.setattr(backpack, "TURNED", 1.0)                # taken for a person facing the camera
+    pair = find_straps(rgb, mask, landmarks)
+    assert pair is not None and pair.columns[0] + 20 < pair.columns[1] and pair.contrast == 0.0
+    monkeypatch.setattr(backpack, "MIRRORED_RUN", (1.0, 0.0))   # no run of a strap's width
     assert find_straps(rgb, mask, landmarks) is None
 
 

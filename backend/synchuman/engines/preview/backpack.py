@@ -19,7 +19,9 @@ where its run ends soon after, on the arm (an open coat's edge runs on to the to
 A strap on the shaded side of the chest can stand out from the shaded cloth beside it less than the
 threshold, and another band (the torso's shaded edge) can outvote a strap on its side: where one
 strap is found and the other side's does not pair with it, a band in its colour where it would
-mirror the first (fainter, where that side shows no strap) completes the pair. Two bands farther
+mirror the first (fainter, where that side shows no strap) completes the pair; failing that, a run
+of its colour as wide as a strap there (one running along the torso's edge against the arm, or with
+the pack's side beside it, stands out from neither side as a band does). Two bands farther
 apart than a daypack's straps are the backdrop in the gaps beside the arms, which a small person's
 mask takes in.
 """
@@ -58,6 +60,7 @@ MAX_APART = 0.75  # shoulder widths: two straps lie no farther apart (the benchm
 #                   backdrop the mask takes in beside a small or seated person's arms: 0.83-0.88)
 FAINT_CONTRAST = 9.0  # Lab units: a strap in shade stands out at least this much, where it mirrors the other ...
 MIRROR_REACH = 0.1  # ... within this (shoulder widths) of the other's mirror image about the torso's axis
+MIRRORED_RUN = (0.03, 0.2)  # shoulder widths: a strap seen as a run of its colour there (shade narrows it)
 ABOVE = 0.45  # torso lengths above the shoulder joints, beside the face: long hair hangs from there ...
 HAIR_RUN = 0.8  # ... down to the shoulders' line, unbroken (in this share of the rows); a strap does not
 # a typical 20-25 litre daypack: width, height, depth (metres) and its edges' rounding
@@ -71,7 +74,8 @@ class Straps:
     colour_rgb: np.ndarray  # (3,) uint8: the straps' median colour
     columns: tuple[float, float]  # photo columns of the two straps (left to right; one twice, turned), mid-search
     rows: tuple[float, float]  # the photo rows searched
-    contrast: float  # the weaker strap's median contrast with the cloth beside it (_band_scores; Lab units)
+    contrast: float  # the weaker strap's median contrast with the cloth beside it (_band_scores; Lab
+    #                  units; 0 for a strap seen only as a run of the other's colour, `_mirrored_run`)
 
 
 def _band_scores(lab_row: np.ndarray, inside: np.ndarray, half: int):
@@ -276,6 +280,11 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     if not pairs:
         pairs = _pair_in_shade(found, rows, axis, tolerance, cloth, width)
     if not pairs:
+        # the other strap as a run of the first's colour where it mirrors it, standing out as no band
+        pairs = [pair for k in (0, 1) for strap in bands[1 - k]
+                 if (mine := _mirrored_run(lab, inside, strap, rows, axis, width)) is not None
+                 and _apart(*(pair := (mine, strap) if k == 0 else (strap, mine)), width)]
+    if not pairs:
         return None
     (xr, cr, kr, line_r), (xl, cl, kl, line_l) = pairs[0]
     colour = (cr + cl) / 2
@@ -311,6 +320,31 @@ def _pair_in_shade(found: dict, rows: np.ndarray, axis: np.ndarray, tolerance: f
              for k in (0, 1)]
     return [(r, l) for r in bands[0] for l in bands[1]
             if _one_colour(r[1], l[1]) and _apart(r, l, width) and abs(r[0] + l[0]) <= MIRROR_REACH * width]
+
+
+def _mirrored_run(lab: np.ndarray, inside: np.ndarray, strap: tuple, rows: np.ndarray, axis: np.ndarray,
+                  width: float) -> tuple | None:
+    """The other strap where it would mirror `strap` (a band from `_strap_bands`) about the torso's
+    axis, as a run of `strap`'s colour on the person (within MIN_CONTRAST) MIRRORED_RUN wide, centred
+    within MIRROR_REACH of the mirrored line, in MIN_ROWS of the rows; the band it makes, or None."""
+    _, colour, _, line = strap
+    reach = MIRROR_REACH * width
+    narrowest, widest = max(2.0, MIRRORED_RUN[0] * width), MIRRORED_RUN[1] * width
+    hits = []  # (row, offset from the axis)
+    for v, axis_u in zip(rows, axis):
+        mirrored = 2 * axis_u - np.polyval(line, v)
+        a, b = max(int(mirrored - reach - widest), 0), min(int(mirrored + reach + widest) + 1, lab.shape[1])
+        alike = (np.linalg.norm(lab[v, a:b] - colour, axis=1) < MIN_CONTRAST) & inside[v, a:b]
+        ends = np.flatnonzero(np.diff(np.concatenate([[0], alike.astype(np.int8), [0]])))
+        for start, stop in zip(ends[::2], ends[1::2]):
+            centre = a + (start + stop - 1) / 2
+            if narrowest <= stop - start <= widest and abs(centre - mirrored) <= reach:
+                hits.append((v, centre - axis_u))
+                break
+    if len(hits) < MIN_ROWS * len(rows):
+        return None
+    v, x = (np.array(values, np.float64) for values in zip(*hits))
+    return float(np.median(x)), colour, 0.0, np.polyfit(v, x + np.interp(v, rows, axis), 1)
 
 
 def _apart(right: tuple, left: tuple, width: float) -> bool:
