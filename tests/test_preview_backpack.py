@@ -116,6 +116,26 @@ def test_a_strap_standing_out_as_no_band_is_a_run_of_the_others_colour(name, see
     assert straps is not None and straps.contrast == 0.0
 
 
+def test_a_strap_of_the_shirts_colour_pairs_with_a_run_of_it_on_the_cloth():
+    """Seed 8's raised knee: orange straps on an orange shirt, in its shade. On one side a band in the
+    shirt's colour in shade is seen (turned down alone as a crease), on the other none: a run of its
+    colour where it mirrors it, with cloth on both sides of it, makes the pair."""
+    straps = _straps("raised_knee_backpack", 8)
+    assert straps is not None and straps.contrast == 0.0
+
+
+def test_the_shade_along_the_torsos_edge_is_no_mirrored_strap(monkeypatch):
+    """Seed 20's walker in a yellow shirt (1024 px), no pack: a shaded band on one side of her chest,
+    and on the other the shade under the chest, in its colour where it mirrors it, runs on to the
+    torso's edge in half the rows. Counted there (no cloth beyond it needed), it made a pack."""
+    import synchuman.engines.preview.backpack as backpack
+
+    assert _straps("ball_walking_yard", 20, size=1024) is None
+    run = backpack._mirrored_run
+    monkeypatch.setattr(backpack, "_mirrored_run", lambda *args: run(*args[:6]))   # within_cloth left out
+    assert _straps("ball_walking_yard", 20, size=1024) is not None
+
+
 def test_a_strap_in_shade_is_still_one_of_a_pair():
     """Seed 2's seated person (1024 px): her left strap lies in the shade of the pack beside it, half
     as light as the right one (Lab distance 23, over MAX_PAIR_COLOUR) but of the same chromaticity."""

@@ -281,9 +281,12 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
         pairs = _pair_in_shade(found, rows, axis, tolerance, cloth, width)
     if not pairs:
         # the other strap as a run of the first's colour where it mirrors it, standing out as no band
-        pairs = [pair for k in (0, 1) for strap in bands[1 - k]
-                 if (mine := _mirrored_run(lab, inside, strap, rows, axis, width)) is not None
-                 and _apart(*(pair := (mine, strap) if k == 0 else (strap, mine)), width)]
+        pairs = _mirrored_pairs(lab, inside, bands, rows, axis, width)
+    if not pairs:
+        # ... or of a strap of the shirt's colour in shade, the run with cloth on both sides of it (the
+        # shade along the torso's edge runs on to it)
+        shaded = _bands_in_shade(found, rows, axis, tolerance, cloth)
+        pairs = _mirrored_pairs(lab, inside, shaded, rows, axis, width, within_cloth=True)
     if not pairs:
         return None
     (xr, cr, kr, line_r), (xl, cl, kl, line_l) = pairs[0]
@@ -316,18 +319,36 @@ def _pair_in_shade(found: dict, rows: np.ndarray, axis: np.ndarray, tolerance: f
     own colour in shade, turned down one by one (`_cloth_in_shade`), counts where each side shows one and
     they mirror each other about the torso's axis (within MIRROR_REACH): a fold or a crease lies where
     the cloth falls, seldom as a matching pair at a strap's distance. Tried last."""
-    bands = [[b for b in _strap_bands(found[k], rows, axis, tolerance) if _cloth_in_shade(b[1], cloth)]
-             for k in (0, 1)]
+    bands = _bands_in_shade(found, rows, axis, tolerance, cloth)
     return [(r, l) for r in bands[0] for l in bands[1]
             if _one_colour(r[1], l[1]) and _apart(r, l, width) and abs(r[0] + l[0]) <= MIRROR_REACH * width]
 
 
+def _bands_in_shade(found: dict, rows: np.ndarray, axis: np.ndarray, tolerance: float, cloth: np.ndarray) -> list:
+    """Each side's bands (`_strap_bands`) in the cloth's own colour in shade (`_cloth_in_shade`)."""
+    return [[b for b in _strap_bands(found[k], rows, axis, tolerance) if _cloth_in_shade(b[1], cloth)]
+            for k in (0, 1)]
+
+
+def _mirrored_pairs(lab: np.ndarray, inside: np.ndarray, bands: list, rows: np.ndarray, axis: np.ndarray,
+                    width: float, within_cloth: bool = False) -> list:
+    """Pairs (photo's left, right) of each side's bands with the run mirroring them on the other side
+    (`_mirrored_run`), as far apart as straps."""
+    return [pair for k in (0, 1) for strap in bands[1 - k]
+            if (mine := _mirrored_run(lab, inside, strap, rows, axis, width, within_cloth)) is not None
+            and _apart(*(pair := (mine, strap) if k == 0 else (strap, mine)), width)]
+
+
 def _mirrored_run(lab: np.ndarray, inside: np.ndarray, strap: tuple, rows: np.ndarray, axis: np.ndarray,
-                  width: float) -> tuple | None:
+                  width: float, within_cloth: bool = False) -> tuple | None:
     """The other strap where it would mirror `strap` (a band from `_strap_bands`) about the torso's
     axis, as a run of `strap`'s colour on the person (within MIN_CONTRAST) MIRRORED_RUN wide, centred
-    within MIRROR_REACH of the mirrored line, in MIN_ROWS of the rows; the band it makes, or None."""
-    _, colour, _, line = strap
+    within MIRROR_REACH of the mirrored line, in MIN_ROWS of the rows (for `within_cloth`, only runs
+    with the person on both sides count); the band it makes, or None. A band farther from the axis
+    than half MAX_APART (the creases beside the arms, 0.4-0.46 shoulder widths) mirrors no strap."""
+    offset, colour, _, line = strap
+    if abs(offset) > MAX_APART / 2 * width:
+        return None
     reach = MIRROR_REACH * width
     narrowest, widest = max(2.0, MIRRORED_RUN[0] * width), MIRRORED_RUN[1] * width
     hits = []  # (row, offset from the axis)
@@ -338,6 +359,8 @@ def _mirrored_run(lab: np.ndarray, inside: np.ndarray, strap: tuple, rows: np.nd
         ends = np.flatnonzero(np.diff(np.concatenate([[0], alike.astype(np.int8), [0]])))
         for start, stop in zip(ends[::2], ends[1::2]):
             centre = a + (start + stop - 1) / 2
+            if within_cloth and not inside[v, np.clip([a + start - 2, a + stop + 1], 0, lab.shape[1] - 1)].all():
+                continue
             if narrowest <= stop - start <= widest and abs(centre - mirrored) <= reach:
                 hits.append((v, centre - axis_u))
                 break
