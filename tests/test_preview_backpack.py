@@ -297,6 +297,18 @@ def test_people_without_a_backpack_have_no_straps(name, seed):
     assert _straps(name, seed) is None
 
 
+@pytest.mark.parametrize("name", ["seated_trousers_box", "small_person_garden"])
+def test_bands_that_do_not_mirror_each_other_are_no_straps_on_a_person_facing_the_camera(name, monkeypatch):
+    """Seed 30's white shirts with a dark ring for a logo (1024 px): the ring's arc and a band at the
+    torso's shaded edge on the other side, as far apart as straps, 0.27-0.35 shoulder widths from
+    mirroring each other about the torso's axis (a pack's straps: within 0.11)."""
+    import synchuman.engines.preview.backpack as backpack
+
+    assert _straps(name, 30, size=1024) is None
+    monkeypatch.setattr(backpack, "MAX_ASYMMETRY", 1.0)
+    assert _straps(name, 30, size=1024) is not None
+
+
 def test_the_same_person_without_the_pack_has_no_straps():
     """The person in a checked shirt whose straps are found (seed 7), photographed without the pack."""
     assert _straps("raised_knee_backpack", 7) is not None

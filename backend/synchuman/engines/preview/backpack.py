@@ -23,7 +23,8 @@ mirror the first (fainter, where that side shows no strap) completes the pair; f
 of its colour as wide as a strap there (one running along the torso's edge against the arm, or with
 the pack's side beside it, stands out from neither side as a band does). Two bands farther
 apart than a daypack's straps are the backdrop in the gaps beside the arms, which a small person's
-mask takes in.
+mask takes in; on a person facing the camera, two bands that do not mirror each other about the
+torso's axis are something else (a logo's arc and the torso's shaded edge).
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ MAX_APART = 0.75  # shoulder widths: two straps lie no farther apart (the benchm
 #                   backdrop the mask takes in beside a small or seated person's arms: 0.83-0.88)
 FAINT_CONTRAST = 9.0  # Lab units: a strap in shade stands out at least this much, where it mirrors the other ...
 MIRROR_REACH = 0.1  # ... within this (shoulder widths) of the other's mirror image about the torso's axis
+# shoulder widths: on a person facing the camera, two straps mirror each other about the torso's axis
+# within this (the benchmark's packs 0.00-0.11; a white shirt's dark ring logo's arc paired with the
+# torso's shaded edge 0.27-0.35)
+MAX_ASYMMETRY = 0.2
 MIRRORED_RUN = (0.03, 0.2)  # shoulder widths: a strap seen as a run of its colour there (shade narrows it)
 ABOVE = 0.45  # torso lengths above the shoulder joints, beside the face: long hair hangs from there ...
 HAIR_RUN = 0.8  # ... down to the shoulders' line, unbroken (in this share of the rows); a strap does not
@@ -260,8 +265,11 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                            and _ends_beside(lab[band[0]], inside[band[0]], *band[4:], band[3], cloth, PACK_BESIDE * width)]
             if len({band[0] for band in beside_pack}) >= MIN_ROWS * len(rows):
                 bands[k] = strap_bands(found[k] + beside_pack)
-    pairs = [(r, l) for r in bands[0] for l in bands[1] if _one_colour(r[1], l[1]) and _apart(r, l, width)]
-    if not pairs and abs(turn) >= TURNED * width:
+    # a person facing the camera shows the straps as mirror images about the torso's axis
+    facing = abs(turn) < TURNED * width
+    pairs = [(r, l) for r in bands[0] for l in bands[1] if _one_colour(r[1], l[1]) and _apart(r, l, width)
+             and not (facing and abs(r[0] + l[0]) > MAX_ASYMMETRY * width)]
+    if not pairs and not facing:
         one = _one_strap(found, rows, axis, tolerance, cloth, (y0, x0))
         if one is not None:
             return one
