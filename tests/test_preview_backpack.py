@@ -194,6 +194,22 @@ def test_a_turned_walkers_one_strap_in_view_is_enough(monkeypatch):
     assert find_straps(rgb, mask, landmarks) is None
 
 
+def test_one_band_far_out_on_a_turned_person_is_no_strap(monkeypatch):
+    """Seed 18's person turned 30 degrees in a checked shirt, no pack: the backdrop between her far
+    arm and her torso makes one light band down most of the chest, 0.62 shoulder widths from its
+    middle; a turned person's near strap lies 0.27-0.46 from it."""
+    import synchuman.engines.preview.backpack as backpack
+
+    spec = next(c for c in cp.CASES if c[0] == "turned30_skirt_studio")
+    rgb = cp.render_case(spec, 512, seed=18000 + cp.CASES.index(spec) + 1)["photo"][..., :3]
+    person = cut_person(rgb)
+    mask, landmarks = person.alpha >= 128, person.pose.image
+    assert find_straps(rgb, mask, landmarks) is None
+    monkeypatch.setattr(backpack, "ONE_STRAP_REACH", 1.0)
+    straps = find_straps(rgb, mask, landmarks)
+    assert straps is not None and straps.columns[0] == straps.columns[1]
+
+
 def test_two_colours_are_one_straps_colour_alike_or_shaded_not_otherwise():
     """find_straps' colours are Lab (OpenCV's 8-bit scale) with the lightness scaled by LIGHTNESS."""
     import cv2

@@ -13,7 +13,7 @@ colour, darker (the same chromaticity); such bands make a pair only as mirror im
 about the torso's axis, seen where nothing else makes one (straps of the shirt's colour).
 On a person turned from the camera the chest between the straps shows displaced the way the face
 turns, and the strap on that side runs along the torso's edge against the arm, where it may not stand
-out: there one strap seen down most of the chest is enough. Where the pack's side shows between a
+out: there one strap seen down most of the chest, not far from its middle, is enough. Where the pack's side shows between a
 strap and the arm, the strap stands out from the cloth on its inner side only; such a band counts
 where its run ends soon after, on the arm (an open coat's edge runs on to the torso's edge).
 A strap on the shaded side of the chest can stand out from the shaded cloth beside it less than the
@@ -48,7 +48,9 @@ BESIDE_ALIKE = 1.0  # a strap beside its pack loses this share of its difference
 PACK_BESIDE = 0.25  # shoulder widths: a strap and the pack's side beside it end this near, on the person
 MIN_ROWS = 0.4  # share of the rows in which a side shows its band (a pack's side beside it may hide it)
 TURNED = 0.1  # of the shoulder width: the nose this far beside the shoulders' centre is a turned person ...
-ONE_STRAP_ROWS = 0.75  # ... for whom one strap seen in this share of the rows is enough
+ONE_STRAP_ROWS = 0.75  # ... for whom one strap seen in this share of the rows is enough, within
+ONE_STRAP_REACH = 0.55  # shoulder widths of the chest's middle (the benchmark's: 0.27-0.46; the backdrop
+#                         between a turned person's far arm and her torso: 0.62)
 MAX_WANDER = 0.05  # shoulder widths: how far from one line a band may wander and still be one strap
 MAX_SLANT, SLANT_STEPS = 0.35, 7  # columns per row: the steepest slant of a strap's line, and the steps up to it
 MAX_COLOUR_SPREAD = 0.6  # of its contrast: one strap keeps one colour down its length
@@ -270,7 +272,7 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     pairs = [(r, l) for r in bands[0] for l in bands[1] if _one_colour(r[1], l[1]) and _apart(r, l, width)
              and not (facing and abs(r[0] + l[0]) > MAX_ASYMMETRY * width)]
     if not pairs and not facing:
-        one = _one_strap(found, rows, axis, tolerance, cloth, (y0, x0))
+        one = _one_strap(found, rows, axis, tolerance, cloth, width, (y0, x0))
         if one is not None:
             return one
     if not pairs:
@@ -384,11 +386,12 @@ def _apart(right: tuple, left: tuple, width: float) -> bool:
 
 
 def _one_strap(found: dict, rows: np.ndarray, axis: np.ndarray, tolerance: float, cloth: np.ndarray,
-               origin: tuple[int, int]) -> Straps | None:
+               width: float, origin: tuple[int, int]) -> Straps | None:
     """A turned person's straps from the one side that shows its strap down ONE_STRAP_ROWS of the
-    chest, not in the cloth's own colour in shade (the other strap hides at the torso's edge)."""
+    chest, within ONE_STRAP_REACH of its middle, not in the cloth's own colour in shade (the other
+    strap hides at the torso's edge)."""
     bands = [b for b in (_strap_band(found[k], rows, axis, tolerance, ONE_STRAP_ROWS) for k in (0, 1))
-             if b is not None and not _cloth_in_shade(b[1], cloth)]
+             if b is not None and abs(b[0]) <= ONE_STRAP_REACH * width and not _cloth_in_shade(b[1], cloth)]
     if len(bands) != 1:
         return None
     (_, colour, contrast, line), (y0, x0) = bands[0], origin
