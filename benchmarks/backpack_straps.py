@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     args = ap.parse_args()
 
-    from synchuman.engines.preview.backpack import find_straps
+    from synchuman.engines.preview.straps import find_straps
     from synchuman.foreground import cut_person
 
     hits = {"worn": [0, 0], "not worn": [0, 0]}   # [found, people]

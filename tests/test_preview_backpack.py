@@ -1,6 +1,6 @@
-"""A backpack seen from the front by its straps (engines/preview/backpack.py): found in real photos of
+"""A backpack seen from the front by its straps (engines/preview/straps.py): found in real photos of
 the benchmark's people by the real pose step, never on people without one (long hair, an open coat's
-edges, a checked shirt, the creases beside the arms), and its box."""
+edges, a checked shirt, the creases beside the arms); and its box (engines/preview/backpack.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import clothed_people as cp  # noqa: E402
 
-from synchuman.engines.preview.backpack import FAINT_CONTRAST, MIN_CONTRAST, SIZE_M, Backpack, _one_colour, find_straps  # noqa: E402
+from synchuman.engines.preview import straps as finder  # noqa: E402
+from synchuman.engines.preview.backpack import SIZE_M, Backpack  # noqa: E402
+from synchuman.engines.preview.straps import FAINT_CONTRAST, MIN_CONTRAST, _one_colour, find_straps  # noqa: E402
 from synchuman.foreground import cut_person  # noqa: E402
 from synchuman.foreground.pose import LANDMARK  # noqa: E402
 
@@ -63,8 +65,6 @@ def test_long_hair_in_front_of_the_shoulders_is_not_straps(name, seed, monkeypat
     """Two locks of dark hair painted on the photo, hanging from beside the face over the shoulders
     onto the chest: two bands of one colour at a strap's distance, which pair as straps unless the
     unbroken run from beside the face down to the shoulders' line tells them for hair."""
-    import synchuman.engines.preview.backpack as backpack
-
     spec = next(c for c in cp.CASES if c[0] == name)
     rgb = cp.render_case(spec, 512, seed=1000 * seed + cp.CASES.index(spec) + 1)["photo"][..., :3].copy()
     landmarks = cut_person(rgb).pose.image
@@ -82,7 +82,7 @@ def test_long_hair_in_front_of_the_shoulders_is_not_straps(name, seed, monkeypat
         rgb[lock] = (np.array([60.0, 40, 25]) * strands[:, None]).astype(np.uint8)
     person = cut_person(rgb)
     assert find_straps(rgb, person.alpha >= 128, person.pose.image) is None
-    monkeypatch.setattr(backpack, "HAIR_RUN", 1.01)   # never hair: the locks are a pair of straps
+    monkeypatch.setattr(finder, "HAIR_RUN", 1.01)   # never hair: the locks are a pair of straps
     assert find_straps(rgb, person.alpha >= 128, person.pose.image) is not None
 
 
@@ -128,11 +128,9 @@ def test_the_shade_along_the_torsos_edge_is_no_mirrored_strap(monkeypatch):
     """Seed 20's walker in a yellow shirt (1024 px), no pack: a shaded band on one side of her chest,
     and on the other the shade under the chest, in its colour where it mirrors it, runs on to the
     torso's edge in half the rows. Counted there (no cloth beyond it needed), it made a pack."""
-    import synchuman.engines.preview.backpack as backpack
-
     assert _straps("ball_walking_yard", 20, size=1024) is None
-    run = backpack._mirrored_run
-    monkeypatch.setattr(backpack, "_mirrored_run", lambda *args: run(*args[:6]))   # within_cloth left out
+    run = finder._mirrored_run
+    monkeypatch.setattr(finder, "_mirrored_run", lambda *args: run(*args[:6]))   # within_cloth left out
     assert _straps("ball_walking_yard", 20, size=1024) is not None
 
 
@@ -156,15 +154,13 @@ def test_the_packs_side_beside_a_checked_shirt_does_not_outvote_the_strap(monkey
     landmarks 4-9 px away, with the mask completed at 3 iterations); that line's colour wanders (the
     checks beside it), so the next line, the strap's, is tried. Drawn here as candidates: the side's
     line in every row, its colour alternating; the strap's in three rows of four, one colour."""
-    import synchuman.engines.preview.backpack as backpack
-
     rows = np.arange(100, 140)
     side = [(v, -85.0, 20.0, np.array([50.0, 130, 130]) if v % 2 else np.array([80.0, 130, 165])) for v in rows]
     strap = [(v, -58.0, 18.0, np.array([40.0, 128, 128])) for v in rows if v % 4]
-    band = backpack._strap_band(side + strap, rows, np.zeros(len(rows)), 5.0)
+    band = finder._strap_band(side + strap, rows, np.zeros(len(rows)), 5.0)
     assert band is not None and band[0] == pytest.approx(-58.0)
-    monkeypatch.setattr(backpack, "LINES_TRIED", 1)
-    assert backpack._strap_band(side + strap, rows, np.zeros(len(rows)), 5.0) is None   # the first line alone
+    monkeypatch.setattr(finder, "LINES_TRIED", 1)
+    assert finder._strap_band(side + strap, rows, np.zeros(len(rows)), 5.0) is None   # the first line alone
     monkeypatch.undo()
     assert _straps("seated_hair_backpack_room", 1, size=1024) is not None
 
@@ -176,8 +172,6 @@ def test_a_turned_walkers_one_strap_in_view_is_enough(monkeypatch):
     strap alone, which is drawn twice, on the chest. Taken for a person facing the camera, the far
     strap is found as a run of the near one's colour where it mirrors it (`_mirrored_run`), and
     without that run not at all."""
-    import synchuman.engines.preview.backpack as backpack
-
     spec = next(c for c in cp.CASES if c[0] == "turned_coat_backpack_yard")
     rgb = cp.render_case(spec, 1024, seed=7000 + cp.CASES.index(spec) + 1)["photo"][..., :3]
     person = cut_person(rgb)
@@ -187,10 +181,10 @@ def test_a_turned_walkers_one_strap_in_view_is_enough(monkeypatch):
     shoulders = sorted(landmarks[[LANDMARK["left_shoulder"], LANDMARK["right_shoulder"]], 0])
     assert shoulders[0] < straps.columns[0] < shoulders[1]
     assert max(straps.colour_rgb) < 90                          # her straps are black, her shirt purple
-    monkeypatch.setattr(backpack, "TURNED", 1.0)                # taken for a person facing the camera
+    monkeypatch.setattr(finder, "TURNED", 1.0)                # taken for a person facing the camera
     pair = find_straps(rgb, mask, landmarks)
     assert pair is not None and pair.columns[0] + 20 < pair.columns[1] and pair.contrast == 0.0
-    monkeypatch.setattr(backpack, "MIRRORED_RUN", (1.0, 0.0))   # no run of a strap's width
+    monkeypatch.setattr(finder, "MIRRORED_RUN", (1.0, 0.0))   # no run of a strap's width
     assert find_straps(rgb, mask, landmarks) is None
 
 
@@ -198,14 +192,12 @@ def test_one_band_far_out_on_a_turned_person_is_no_strap(monkeypatch):
     """Seed 18's person turned 30 degrees in a checked shirt, no pack: the backdrop between her far
     arm and her torso makes one light band down most of the chest, 0.62 shoulder widths from its
     middle; a turned person's near strap lies 0.27-0.46 from it."""
-    import synchuman.engines.preview.backpack as backpack
-
     spec = next(c for c in cp.CASES if c[0] == "turned30_skirt_studio")
     rgb = cp.render_case(spec, 512, seed=18000 + cp.CASES.index(spec) + 1)["photo"][..., :3]
     person = cut_person(rgb)
     mask, landmarks = person.alpha >= 128, person.pose.image
     assert find_straps(rgb, mask, landmarks) is None
-    monkeypatch.setattr(backpack, "ONE_STRAP_REACH", 1.0)
+    monkeypatch.setattr(finder, "ONE_STRAP_REACH", 1.0)
     straps = find_straps(rgb, mask, landmarks)
     assert straps is not None and straps.columns[0] == straps.columns[1]
 
@@ -214,7 +206,7 @@ def test_two_colours_are_one_straps_colour_alike_or_shaded_not_otherwise():
     """find_straps' colours are Lab (OpenCV's 8-bit scale) with the lightness scaled by LIGHTNESS."""
     import cv2
 
-    from synchuman.engines.preview.backpack import LIGHTNESS
+    from synchuman.engines.preview.straps import LIGHTNESS
 
     def lab(rgb):
         c = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB)[0, 0].astype(np.float64)
@@ -233,7 +225,7 @@ def test_the_creases_beside_a_coloured_shirt_are_its_shade_not_straps():
     her torso, (84, 69, 25) beside (200, 170, 50), stood out by 18 Lab units, a pair of one colour."""
     import cv2
 
-    from synchuman.engines.preview.backpack import LIGHTNESS, _cloth_in_shade
+    from synchuman.engines.preview.straps import LIGHTNESS, _cloth_in_shade
 
     def lab(rgb):
         c = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB)[0, 0].astype(np.float64)
@@ -253,7 +245,7 @@ def test_straps_of_the_shirts_own_colour_are_found_as_a_mirrored_pair():
     and the two bands, mirror images about the torso's axis, make the pair (her Chamfer 47.7 -> 20.9 mm)."""
     import cv2
 
-    from synchuman.engines.preview.backpack import LIGHTNESS, _cloth_in_shade
+    from synchuman.engines.preview.straps import LIGHTNESS, _cloth_in_shade
 
     straps = _straps("raised_knee_backpack", 21, size=1024)
     assert straps is not None
@@ -266,14 +258,12 @@ def test_a_strap_with_its_packs_side_beside_it(monkeypatch):
     dark side shows between the black strap and the arm, so the strap stands out from the cloth on one
     side only (5 of 79 rows on both). It is found with the pack's side beside it; without, only as the
     fainter band mirroring the other strap, and not at all without that either."""
-    import synchuman.engines.preview.backpack as backpack
-
     straps = _straps("raised_knee_backpack", 4, size=1024)
     assert straps is not None and straps.contrast >= MIN_CONTRAST
-    monkeypatch.setattr(backpack, "PACK_BESIDE", 0.0)           # no run may end beside a strap
+    monkeypatch.setattr(finder, "PACK_BESIDE", 0.0)           # no run may end beside a strap
     straps = _straps("raised_knee_backpack", 4, size=1024)
     assert straps is not None and straps.contrast < MIN_CONTRAST
-    monkeypatch.setattr(backpack, "MIRROR_REACH", -1.0)         # no band mirrors the other strap
+    monkeypatch.setattr(finder, "MIRROR_REACH", -1.0)         # no band mirrors the other strap
     assert _straps("raised_knee_backpack", 4, size=1024) is None
 
 
@@ -287,7 +277,7 @@ def test_a_strap_next_to_the_packs_side_is_paired_rather_than_the_side():
 def test_a_run_beside_a_strap_ends_on_the_arm_not_at_the_torsos_edge():
     """_ends_beside on made-up rows (Lab): a strap and the pack's side end at the arm, in the cloth's
     colour; an open coat's edge runs on off the person; shade grows darker to the torso's edge."""
-    from synchuman.engines.preview.backpack import _ends_beside
+    from synchuman.engines.preview.straps import _ends_beside
 
     cloth, strap, pack = np.array([50.0, 150, 150]), np.array([15.0, 128, 128]), np.array([18.0, 126, 130])
     row = np.array([cloth] * 20 + [strap] * 8 + [pack] * 8 + [cloth * 0.95] * 10 + [[80.0, 100, 100]] * 4)
@@ -318,10 +308,8 @@ def test_bands_that_do_not_mirror_each_other_are_no_straps_on_a_person_facing_th
     """Seed 30's white shirts with a dark ring for a logo (1024 px): the ring's arc and a band at the
     torso's shaded edge on the other side, as far apart as straps, 0.27-0.35 shoulder widths from
     mirroring each other about the torso's axis (a pack's straps: within 0.11)."""
-    import synchuman.engines.preview.backpack as backpack
-
     assert _straps(name, 30, size=1024) is None
-    monkeypatch.setattr(backpack, "MAX_ASYMMETRY", 1.0)
+    monkeypatch.setattr(finder, "MAX_ASYMMETRY", 1.0)
     assert _straps(name, 30, size=1024) is not None
 
 

@@ -28,11 +28,12 @@ from . import dress as D
 from . import mesh as M
 from . import silhouette as S
 from . import surface
-from .backpack import SIZE_M, SURFACE_M, Backpack, find_straps
+from .backpack import SIZE_M, SURFACE_M, Backpack
 from .beside import beside
 from .body_fit import fit_body
 from .camera import PhotoCamera, focal_px
 from .head import Head, find_head
+from .straps import find_straps
 from .texture import photo_box, texture_mesh
 from .views import render_view
 
