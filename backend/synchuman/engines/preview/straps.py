@@ -252,7 +252,10 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
     # strap and a dark sleeve stands out as a band too)
     strap_bands = lambda candidates: [b for b in _strap_bands(candidates, rows, axis, tolerance)  # noqa: E731
                                       if not _cloth_in_shade(b[1], cloth)]
-    bands = [strap_bands(found[k]) for k in (0, 1)]
+    every_band = [_strap_bands(found[k], rows, axis, tolerance) for k in (0, 1)]
+    bands = [[b for b in every_band[k] if not _cloth_in_shade(b[1], cloth)] for k in (0, 1)]
+    # ... but straps of the shirt's own colour are that: tried last, as mirror images (`_pair_in_shade`)
+    shaded = [[b for b in every_band[k] if _cloth_in_shade(b[1], cloth)] for k in (0, 1)]
     # where a side shows no strap standing out from the cloth on both sides, its strap may have the
     # pack's side beside it, seen in MIN_ROWS of the rows (those bands are checked only then)
     for k in (0, 1):
@@ -282,14 +285,13 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                     if _apart(*pair, width):
                         pairs.append(pair)
     if not pairs:
-        pairs = _pair_in_shade(found, rows, axis, tolerance, cloth, width)
+        pairs = _pair_in_shade(shaded, width)
     if not pairs:
         # the other strap as a run of the first's colour where it mirrors it, standing out as no band
         pairs = _mirrored_pairs(lab, inside, bands, rows, axis, width)
     if not pairs:
         # ... or of a strap of the shirt's colour in shade, the run with cloth on both sides of it (the
         # shade along the torso's edge runs on to it)
-        shaded = _bands_in_shade(found, rows, axis, tolerance, cloth)
         pairs = _mirrored_pairs(lab, inside, shaded, rows, axis, width, within_cloth=True)
     if not pairs:
         return None
@@ -317,21 +319,14 @@ def find_straps(rgb: np.ndarray, mask: np.ndarray, landmarks: np.ndarray) -> Str
                   rows=(float(rows[0] + y0), float(rows[-1] + y0)), contrast=float(min(kr, kl)))
 
 
-def _pair_in_shade(found: dict, rows: np.ndarray, axis: np.ndarray, tolerance: float, cloth: np.ndarray,
-                   width: float) -> list:
+def _pair_in_shade(shaded: list, width: float) -> list:
     """Straps of the shirt's own colour, darker (a pack bought to match): a pair of bands in the cloth's
-    own colour in shade, turned down one by one (`_cloth_in_shade`), counts where each side shows one and
-    they mirror each other about the torso's axis (within MIRROR_REACH): a fold or a crease lies where
-    the cloth falls, seldom as a matching pair at a strap's distance. Tried after the other pairs."""
-    bands = _bands_in_shade(found, rows, axis, tolerance, cloth)
-    return [(r, l) for r in bands[0] for l in bands[1]
+    own colour in shade (`shaded`, per side), turned down one by one (`_cloth_in_shade`), counts where
+    each side shows one and they mirror each other about the torso's axis (within MIRROR_REACH): a fold
+    or a crease lies where the cloth falls, seldom as a matching pair at a strap's distance. Tried
+    after the other pairs."""
+    return [(r, l) for r in shaded[0] for l in shaded[1]
             if _one_colour(r[1], l[1]) and _apart(r, l, width) and abs(r[0] + l[0]) <= MIRROR_REACH * width]
-
-
-def _bands_in_shade(found: dict, rows: np.ndarray, axis: np.ndarray, tolerance: float, cloth: np.ndarray) -> list:
-    """Each side's bands (`_strap_bands`) in the cloth's own colour in shade (`_cloth_in_shade`)."""
-    return [[b for b in _strap_bands(found[k], rows, axis, tolerance) if _cloth_in_shade(b[1], cloth)]
-            for k in (0, 1)]
 
 
 def _mirrored_pairs(lab: np.ndarray, inside: np.ndarray, bands: list, rows: np.ndarray, axis: np.ndarray,
