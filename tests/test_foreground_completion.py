@@ -148,3 +148,40 @@ def test_a_person_the_mask_mostly_lost_is_completed_from_the_selfie_segmenters_v
     large = SelfieSegmenter.shared().person(np.repeat(np.repeat(rgb, 3, 0), 3, 1))
     small = SelfieSegmenter.shared().person(rgb)
     assert large.shape == (3072, 3072) and abs(large.mean() - small.mean()) < 0.05 * small.mean()
+
+
+def test_a_dark_forearm_over_dark_brick_is_found_in_grey():
+    """Seed 17's arms out over brick (1024 px): her dark right forearm held out over dark red brick had
+    probability 0.05-0.4 in colour, neither the colour cut nor the selfie segmenter found it, and the
+    mask stopped at the sleeve's end (IoU 0.94; the fitted body's hand came out at the elbow and the
+    whole body was placed 18 cm off). In grey BlazePose sees the forearm and the hand past the mask, and
+    the look at the person grown by them confirms it along its skeleton. Where the mask holds the arm
+    already, the grey look adds nothing."""
+    import clothed_people as cp
+    import people_body as pb
+
+    from synchuman.foreground.second_views import limb_seen_in_grey
+    from synchuman.foreground.learned import BlazePose
+
+    spec = cp.CASES[[c[0] for c in cp.CASES].index("arms_out_brick")]
+    case = cp.render_case(spec, 1024, seed=1000 * 17 + cp.CASES.index(spec) + 1)
+    truth = case["truth"]["mask"]
+    cut = cut_person(case["photo"])
+    assert ps.iou(cut.alpha >= 128, truth) >= 0.96
+    height = np.ptp(np.flatnonzero(truth.any(1)))
+    true_wrist = case["truth"]["joints2d"][pb.JOINTS.index("wrist_r")]
+    assert np.linalg.norm(cut.pose.image[LANDMARK["right_wrist"], :2] - true_wrist) < 0.03 * height, true_wrist
+    # the found mask reaches the fingertips: no limb lies past it in grey
+    rgb = np.ascontiguousarray(case["photo"][..., :3])
+    detector = BlazePose.shared()
+    chosen = detector.find_people(rgb)[0]
+    assert limb_seen_in_grey(detector, rgb, cut.alpha, chosen, (0, 0, 1024, 1024)) is None
+    # with the forearm cut off above the wrist, grey finds it, and nothing beside it
+    cut_at = int(true_wrist[0] + 0.12 * height)
+    sleeve = np.where(np.arange(1024)[None, :] < cut_at, 0, cut.alpha).astype(np.uint8)
+    limb = limb_seen_in_grey(detector, rgb, sleeve, chosen, (0, 0, 1024, 1024))
+    forearm = truth.copy()
+    forearm[:, :int(true_wrist[0])] = forearm[:, cut_at:] = False
+    assert limb is not None and (limb & forearm).sum() >= 0.6 * forearm.sum(), (limb & forearm).sum() / forearm.sum()
+    outside = (limb & ~ndimage.binary_dilation(truth, iterations=8)).sum() / limb.sum()
+    assert outside <= 0.05, outside   # its probability is coarse about the arm (here 0.016 lies outside)

@@ -15,7 +15,8 @@ Where the alpha comes from, in order:
    refined at full resolution by a two-colour edge matte (`masks.refine_edges`), the parts it lost
    completed by colour where a second look at the grown person confirms them (`completion`; where
    MediaPipe's selfie segmenter sees the person far larger than the mask, its person is a candidate
-   too), and,
+   too), then a limb still missing that BlazePose sees in the photo's grey, past the mask (a dark forearm
+   over dark brick: `second_views.limb_seen_in_grey`), confirmed the same way, and,
    once the pose is read, the backdrop it took in (beside a hand, in an arm's gap) cut out by colour
    about the pose's core (`backdrop`);
 4. the classical segmentation (`classical.segment_rgb`), with a warning, when mediapipe is not installed
@@ -46,9 +47,9 @@ from .classical import segment_rgb
 from .completion import CONFIRMED, confirmed, grown_by_colour, large_pieces
 from .hands import hands_completed
 from .learned import MODEL_NAME, BlazePose, Person
-from .second_views import SelfieSegmenter, facing_checked
+from .second_views import SelfieSegmenter, facing_checked, limb_seen_in_grey
 from .masks import HINT, clean_alpha, foreground_mask, refine_edges
-from .pose import FEET, HANDS, VISIBLE, PersonPose, write_pose_views
+from .pose import LIMB_ENDS, VISIBLE, PersonPose, write_pose_views
 
 __all__ = ["PersonCut", "cut_person", "confident_mask", "limb_ends_joined", "extract_foreground", "clean_alpha",
            "foreground_mask", "HINT", "PersonPose", "write_pose_views", "detector_status"]
@@ -69,7 +70,6 @@ COMPLETION_ROUNDS = 2   # the colour completion, each round seeded by the last (
 MISSED_SHARE = 1.9      # the selfie segmenter's person this many times the mask's area: the mask lost much of
 #                         them (of the benchmark's 512 photos: 2.2 and 2.4 where it held a coat's shirt and head
 #                         alone, at most 1.63 elsewhere, where its coarser view lowered the IoU of all six tried)
-LIMB_ENDS = HANDS[0] + FEET[0] + HANDS[1] + FEET[1]
 
 
 @dataclass
@@ -140,6 +140,7 @@ def cut_person(photo, person_box=None, progress: TickFn | None = None, alpha_mod
             alpha = _learned_alpha(rgb, chosen)
             tick(2, 4, "person separated; looking for parts the mask missed")
             alpha = _completed_by_colour(detector, rgb, alpha, region, _missed_by_the_mask(rgb, alpha, region, people[1:]))
+            alpha = _completed_in_grey(detector, rgb, alpha, chosen, region, people[1:])
             tick(3, 4, "reading the pose on the person alone")
             alone = detector.look_at(_over_grey(rgb, alpha), _alpha_region(alpha, region))
             pose, mirrored = facing_checked(rgb, (alone or chosen).pose)
@@ -229,6 +230,24 @@ def _completion_round(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, r
     grown[y0:y1, x0:x1] = grown_by_colour(rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1])   # the chosen person's region
     if missed is not None:
         grown |= missed
+    return _confirmed_look(detector, rgb, alpha, region, grown, missed)
+
+
+def _completed_in_grey(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, chosen: Person, region,
+                       others=()) -> np.ndarray:
+    """The alpha with a limb it still lacks after the colour's completion, as the grey look sees it
+    (`second_views.limb_seen_in_grey`), where a look at the grown person confirms it along its
+    skeleton (no colour cut about it: seeded by a dark arm over dark brick, it takes in the bricks);
+    `alpha` itself where nothing is added."""
+    limb = limb_seen_in_grey(detector, rgb, alpha, chosen, region, others)
+    return alpha if limb is None else _confirmed_look(detector, rgb, alpha, region, (alpha >= 128) | limb)
+
+
+def _confirmed_look(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, region, grown: np.ndarray,
+                    missed: np.ndarray | None = None) -> np.ndarray:
+    """`alpha` with what of `grown` a look at the grown person over grey confirms (`completion.confirmed`;
+    and of `missed`, what its probability confirms); `alpha` itself where nothing is added."""
+    mask = alpha >= 128
     if not large_pieces(grown & ~mask, mask).any():   # nothing could be kept: no second look
         return alpha
     shown = np.where(grown, 255, 0).astype(np.uint8)

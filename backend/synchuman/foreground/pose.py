@@ -31,6 +31,7 @@ MIRROR = tuple(LANDMARK[n.replace("left", "#").replace("right", "left").replace(
 # Per side (left, right): a hand's landmarks, the wrist first, and a foot's, the ankle first.
 HANDS = tuple(tuple(LANDMARK[f"{side}_{p}"] for p in ("wrist", "pinky", "index", "thumb")) for side in ("left", "right"))
 FEET = tuple(tuple(LANDMARK[f"{side}_{p}"] for p in ("ankle", "heel", "foot_index")) for side in ("left", "right"))
+LIMB_ENDS = HANDS[0] + FEET[0] + HANDS[1] + FEET[1]  # every hand and foot landmark
 # Landmarks of the body (no face, no hand points): what "how complete is this person" counts.
 BODY_LANDMARKS = tuple(LANDMARK[n] for n in (
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",

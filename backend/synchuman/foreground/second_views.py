@@ -1,7 +1,8 @@
 """Two more of MediaPipe's graphs from the same wheel (Apache-2.0), asked beside BlazePose (`learned`):
 its short-range face detector, which tells a face from the back of a head (`facing_checked`), and its
 selfie segmenter, a second, coarse view of where a person is (the foreground step's
-`_missed_by_the_mask`)."""
+`_missed_by_the_mask`); and BlazePose itself, looking at the photo's grey for a limb the mask missed
+(`limb_seen_in_grey`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ import threading
 
 import numpy as np
 
-from .learned import CROP_SIDE, MASK_THRESHOLD, _at_most, _import_pose_solution, _quiet_native_stderr, _warm_up_photo
-from .pose import LANDMARK, PersonPose
+from .backdrop import LIMB_END_BONES
+from .completion import BONES, draw_bones
+from .learned import (CROP_SIDE, MASK_THRESHOLD, BlazePose, Person, _at_most, _import_pose_solution,
+                      _quiet_native_stderr, _warm_up_photo, box_overlap)
+from .pose import LANDMARK, LIMB_ENDS, VISIBLE, PersonPose
 
 log = logging.getLogger("synchuman.foreground")
+GREY_LIMB_OUTSIDE = 0.05  # of the height: a hand or foot the grey look sees this far past the mask's box
+GREY_LIMB_HALF_WIDTH = 0.025  # of the height: what it adds lies this near its bones (a forearm: ~0.018)
+GREY_SAME_PERSON = 0.5  # of the chosen person's box inside the grey look's: the same person
 FACE_SCORE = 0.7  # BlazeFace's score on the head's crop above which the face is seen (a back: 0.0, a profile: ~0.5)
 
 
@@ -109,3 +116,48 @@ def facing_checked(rgb: np.ndarray, pose: PersonPose) -> tuple[PersonPose, bool]
         return pose, False
     log.info("the pose was read from behind, but the face is seen (score %.2f): left and right swapped", score)
     return pose.mirrored(), True
+
+
+def limb_seen_in_grey(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, chosen: Person, region,
+                      others=()) -> np.ndarray | None:
+    """A limb the mask missed, as BlazePose sees it in the photo's lightness alone: the pieces of that
+    look's person outside the mask (bool, the photo's size) that hold a hand or foot landmark it sees
+    beyond the mask's reach (GREY_LIMB_OUTSIDE of the height past its box), along the look's bones
+    (GREY_LIMB_HALF_WIDTH); None where there is none, or the look finds someone else. A dark forearm
+    held out over dark red brick had probability 0.05-0.4 in colour, and neither the colour cut nor
+    the selfie segmenter found it; in grey, where its hue no longer matches the brick's, it has
+    0.9-1.0. Everything else the grey look sees differently is left out: as a candidate on every photo
+    it changed 228 of the benchmark's 512 masks, 133 for the worse (a half-body person's grey look took
+    in the lines of a cat's face behind her), and hands it saw beside the mask's own took in dark
+    bricks above arms held out, in the colour of their dark skin. A candidate only: the foreground
+    step's `_completed_in_grey` keeps what the look at the grown person confirms along its skeleton.
+    The other people found (`others`) are left out of it."""
+    import cv2
+
+    mask = alpha >= 128
+    x0, y0, x1, y1 = region
+    grey = np.zeros_like(rgb)
+    grey[y0:y1, x0:x1] = cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)[..., None]
+    look = detector.look_at(grey, region)
+    if look is None or box_overlap(chosen.box, look.box) < GREY_SAME_PERSON:
+        return None
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    height = rows[-1] - rows[0] + 1
+    reach = GREY_LIMB_OUTSIDE * height
+    H, W = mask.shape
+    far = [(min(max(int(u), 0), W - 1), min(max(int(v), 0), H - 1))
+           for u, v, visibility, _ in look.pose.image[list(LIMB_ENDS)]
+           if visibility >= VISIBLE and max(cols[0] - u, u - cols[-1] - 1, rows[0] - v, v - rows[-1] - 1) >= reach]
+    if not far:
+        return None
+    seen = (look.probability(mask.shape) >= MASK_THRESHOLD) & ~mask
+    for other in others:
+        seen &= ~(other.probability(mask.shape) >= MASK_THRESHOLD)
+    pieces = cv2.connectedComponents(seen.astype(np.uint8), connectivity=8)[1]
+    held = np.unique([pieces[y, x] for x, y in far])
+    # along the look's own bones: its probability spreads over dark bricks beside a dark arm
+    bones = np.zeros(mask.shape, np.uint8)
+    for pairs in (BONES, LIMB_END_BONES):
+        draw_bones(bones, look.pose.image[:, :2], look.pose.image[:, 2] >= VISIBLE, pairs, GREY_LIMB_HALF_WIDTH * height)
+    limbs = np.isin(pieces, held[held > 0]) & (bones > 0)
+    return limbs if limbs.any() else None
