@@ -230,6 +230,43 @@ def test_a_step_set_between_the_feet_bends_both_knees():
         assert world[LEG_KNEES[side], 2] < line - 0.02
 
 
+def test_a_step_is_a_depth_beyond_the_hips_not_a_share_of_the_height():
+    """`stride_depth` reads a step where the soles' depths differ by MIN_STEP more than the hips' do. A
+    small walker far back (170 px a metre, 0.2 m between the feet in depth) shows her feet 7 px, 2.3 %
+    of her 300 px apart, under the 3 % share the step once had to reach; she steps. A person turned
+    from the camera stands with one foot behind the other as her hips are: 0.14 m apart (31 px, 3.5 %
+    of 900), the hips 0.1, and she does not; facing the camera, 0.1 m is no step (hips turned the other
+    way do not make it one), nor are rows 3 px apart."""
+    from synchuman.body.stride import ANKLES, HIPS, MIN_STEP, MIN_STEP_PX, STEP_CONTACT, stride_depth
+
+    centre, hips_row, floor, focal = 512.0, 600.0, 0.9, 1200.0
+
+    def rows(scale, near, far):   # the soles' rows of feet `near` and `far` metres behind the hips
+        return np.array([centre + (hips_row - centre + scale * floor) / (1 + t * scale / focal) for t in (near, far)])
+
+    def read(soles, scale, hips_dz=0.0):
+        world = torch.zeros(33, 3)
+        world[list(ANKLES), 1] = 0.9
+        world[HIPS[0], 2], world[HIPS[1], 2] = hips_dz / 2, -hips_dz / 2
+        return stride_depth(world, soles, scale, hips_row, focal, floor, centre)
+
+    small = rows(170.0, -0.1, 0.1)
+    assert MIN_STEP_PX <= small[0] - small[1] < 0.03 * 300   # a share of 3 % would leave her feet together
+    world, stride = read(small, 170.0)
+    assert stride == pytest.approx(-0.2 - STEP_CONTACT, abs=0.01)   # the left foot nearer
+    assert float(world[ANKLES[0], 2] - world[ANKLES[1], 2]) == pytest.approx(stride, abs=1e-4)
+
+    turned = rows(500.0, 0.07, -0.07)   # the left foot 0.14 m further back, as the left hip (0.1 m)
+    assert read(turned, 500.0, hips_dz=0.10)[1] is None
+    assert turned[1] - turned[0] > 0.03 * 900
+    assert read(rows(500.0, 0.05, -0.05), 500.0)[1] is None and 0.1 < MIN_STEP   # facing: side by side
+    assert read(rows(500.0, 0.05, -0.05), 500.0, hips_dz=-0.05)[1] is None
+    assert read(rows(500.0, 0.11, -0.11), 500.0, hips_dz=0.0)[1] is not None   # 0.22 m: a step
+    assert read(rows(500.0, 0.11, -0.11), 500.0, hips_dz=0.12)[1] is None       # ... 0.1 beyond the hips
+    near = rows(170.0, -0.05, 0.05)
+    assert near[0] - near[1] < MIN_STEP_PX and read(near, 170.0)[1] is None
+
+
 def test_the_soles_rows_of_feet_close_in_the_photo_are_read_apart():
     """A walker coming towards the camera has her feet nearly in line: each foot's band (SOLE_BAND of
     the size beside its landmarks) reaches into the other's columns. The bands end at the middle of

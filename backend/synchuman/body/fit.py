@@ -372,7 +372,7 @@ class BodyFitter:
                                              limbs())
                     floor = float(marks[list(SOLES[0] + SOLES[1]), 1].max())  # the lowest heel or toe (y is down)
                     world, stride = stride_depth(world, soles, float(log_scale.exp()), float(offset0[1] + size * shift[1]),
-                                                 focal, floor, float(principal[1]), size)
+                                                 focal, floor, float(principal[1]))
             if full and world is not None:
                 stride = obs.stride_m if stride is None else stride   # read from the feet, or set by the observer
                 swung = s.arm_swing and stride is not None and abs(stride) >= MIN_SWING_STRIDE
