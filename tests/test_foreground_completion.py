@@ -176,6 +176,7 @@ def test_a_dark_forearm_over_dark_brick_is_found_in_grey():
     detector = BlazePose.shared()
     chosen = detector.find_people(rgb)[0]
     assert limb_seen_in_grey(detector, rgb, cut.alpha, chosen, (0, 0, 1024, 1024)) is None
+    assert limb_seen_in_grey(detector, rgb, np.zeros_like(cut.alpha), chosen, (0, 0, 1024, 1024)) is None
     # with the forearm cut off above the wrist, grey finds it, and nothing beside it
     cut_at = int(true_wrist[0] + 0.12 * height)
     sleeve = np.where(np.arange(1024)[None, :] < cut_at, 0, cut.alpha).astype(np.uint8)

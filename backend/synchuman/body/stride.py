@@ -118,13 +118,13 @@ def stride_depth(world: torch.Tensor, soles: np.ndarray, scale: float, hip_row: 
     `centre_row + (hip_row - centre_row + scale * floor) / (1 + t * scale / focal)`, so each sole's row
     gives its depth. Only the difference between the feet is used (it does not depend on the floor's
     exact height), lengthened by STEP_CONTACT, and set between the feet by `step_apart` (which bends
-    the knees too). Not applied where a foot may
-    be raised (the landmarks put one ankle 15 cm above the other, or the rows imply a stride longer
-    than MAX_STRIDE), nor where the feet stand side by side: their depths differ by less than MIN_STEP
-    beyond what the hips' differ the same way (a person turned from the camera stands with one foot
-    behind the other, as her hips are), or their rows by less than MIN_STEP_PX. A depth, not a share of the person's height in
-    the photo: the same step shows fewer rows apart on a person further back (a share of 3 % left
-    seed 20's small walker, 2.5 % apart, with her feet together)."""
+    the knees too). Not applied where a foot may be raised (the landmarks put one ankle 15 cm above
+    the other, or the rows imply a stride longer than MAX_STRIDE), nor where the feet stand side by
+    side: their depths differ by less than MIN_STEP beyond what the hips' differ the same way (a
+    person turned from the camera stands with one foot behind the other, as her hips are), or their
+    rows by less than MIN_STEP_PX. A depth, not a share of the person's height in the photo: the same
+    step shows fewer rows apart on a person further back (a share of 3 % left seed 20's small walker,
+    2.5 % apart, with her feet together)."""
     ankles = world[list(ANKLES)]
     if not np.isfinite(soles).all() or abs(float(ankles[0, 1] - ankles[1, 1])) > RAISED_FOOT \
             or abs(soles[0] - soles[1]) < MIN_STEP_PX:

@@ -135,6 +135,8 @@ def limb_seen_in_grey(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, c
     import cv2
 
     mask = alpha >= 128
+    if not mask.any():
+        return None
     x0, y0, x1, y1 = region
     grey = np.zeros_like(rgb)
     grey[y0:y1, x0:x1] = cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)[..., None]
