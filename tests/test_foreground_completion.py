@@ -186,3 +186,36 @@ def test_a_dark_forearm_over_dark_brick_is_found_in_grey():
     assert limb is not None and (limb & forearm).sum() >= 0.6 * forearm.sum(), (limb & forearm).sum() / forearm.sum()
     outside = (limb & ~ndimage.binary_dilation(truth, iterations=8)).sum() / limb.sum()
     assert outside <= 0.05, outside   # its probability is coarse about the arm (here 0.016 lies outside)
+
+
+def test_a_hanging_forearm_the_mask_lost_is_found_in_grey_within_the_persons_box():
+    """The grey look asks for a hand or foot outside the mask, wherever it lies: a hanging forearm lost
+    beside the body reaches less than GREY_LIMB_OUTSIDE of the height past the box the rest of the
+    person spans (a test of the box alone would not see it). Seed 0's standing person with her right
+    forearm and hand cut out of her mask: the grey look finds most of them, and nothing else."""
+    import clothed_people as cp
+    import people_body as pb
+
+    from synchuman.foreground.learned import BlazePose
+    from synchuman.foreground.second_views import GREY_LIMB_OUTSIDE, limb_seen_in_grey
+
+    spec = cp.CASES[[c[0] for c in cp.CASES].index("standing_studio")]
+    case = cp.render_case(spec, 1024, seed=cp.CASES.index(spec) + 1)
+    truth = case["truth"]["mask"]
+    rgb = np.ascontiguousarray(case["photo"][..., :3])
+    rows = np.flatnonzero(truth.any(1))
+    height = np.ptp(rows)
+    joints = case["truth"]["joints2d"]
+    elbow, wrist = (joints[pb.JOINTS.index(name)] for name in ("elbow_r", "wrist_r"))
+    lost = np.zeros_like(truth)
+    y0, y1 = int(elbow[1] + 0.03 * height), int(wrist[1] + 0.12 * height)
+    x0, x1 = int(min(elbow[0], wrist[0]) - 0.06 * height), int(max(elbow[0], wrist[0]) + 0.06 * height)
+    lost[y0:y1, x0:x1] = truth[y0:y1, x0:x1]
+    alpha = np.where(truth & ~lost, 255, 0).astype(np.uint8)
+    cols, lost_cols = np.flatnonzero(alpha.any(0)), np.flatnonzero(lost.any(0))
+    assert y1 < rows[-1] and max(cols[0] - lost_cols[0], lost_cols[-1] - cols[-1]) < GREY_LIMB_OUTSIDE * height
+    detector = BlazePose.shared()
+    chosen = detector.find_people(rgb)[0]
+    limb = limb_seen_in_grey(detector, rgb, alpha, chosen, (0, 0, 1024, 1024))
+    assert limb is not None and (limb & lost).sum() >= 0.5 * lost.sum(), (limb & lost).sum() / lost.sum()
+    assert (limb & ~ndimage.binary_dilation(truth, iterations=8)).sum() <= 0.05 * limb.sum()

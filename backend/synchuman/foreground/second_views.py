@@ -18,7 +18,7 @@ from .learned import (CROP_SIDE, MASK_THRESHOLD, BlazePose, Person, _at_most, _i
 from .pose import LANDMARK, LIMB_ENDS, VISIBLE, PersonPose
 
 log = logging.getLogger("synchuman.foreground")
-GREY_LIMB_OUTSIDE = 0.05  # of the height: a hand or foot the grey look sees this far past the mask's box
+GREY_LIMB_OUTSIDE = 0.05  # of the height: a hand or foot the grey look sees this far outside the mask
 GREY_LIMB_HALF_WIDTH = 0.025  # of the height: what it adds lies this near its bones (a forearm: ~0.018)
 GREY_SAME_PERSON = 0.5  # of the chosen person's box inside the grey look's: the same person
 FACE_SCORE = 0.7  # BlazeFace's score on the head's crop above which the face is seen (a back: 0.0, a profile: ~0.5)
@@ -122,7 +122,7 @@ def limb_seen_in_grey(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, c
                       others=()) -> np.ndarray | None:
     """A limb the mask missed, as BlazePose sees it in the photo's lightness alone: the pieces of that
     look's person outside the mask (bool, the photo's size) that hold a hand or foot landmark it sees
-    beyond the mask's reach (GREY_LIMB_OUTSIDE of the height past its box), along the look's bones
+    beyond the mask's reach (GREY_LIMB_OUTSIDE of the height from it), along the look's bones
     (GREY_LIMB_HALF_WIDTH); None where there is none, or the look finds someone else. A dark forearm
     held out over dark red brick had probability 0.05-0.4 in colour, and neither the colour cut nor
     the selfie segmenter found it; in grey, where its hue no longer matches the brick's, it has
@@ -143,13 +143,14 @@ def limb_seen_in_grey(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, c
     look = detector.look_at(grey, region)
     if look is None or box_overlap(chosen.box, look.box) < GREY_SAME_PERSON:
         return None
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    rows = np.flatnonzero(mask.any(1))
     height = rows[-1] - rows[0] + 1
     reach = GREY_LIMB_OUTSIDE * height
     H, W = mask.shape
-    far = [(min(max(int(u), 0), W - 1), min(max(int(v), 0), H - 1))
-           for u, v, visibility, _ in look.pose.image[list(LIMB_ENDS)]
-           if visibility >= VISIBLE and max(cols[0] - u, u - cols[-1] - 1, rows[0] - v, v - rows[-1] - 1) >= reach]
+    outside = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
+    ends = [(min(max(int(u), 0), W - 1), min(max(int(v), 0), H - 1))
+            for u, v, visibility, _ in look.pose.image[list(LIMB_ENDS)] if visibility >= VISIBLE]
+    far = [(x, y) for x, y in ends if outside[y, x] >= reach]
     if not far:
         return None
     seen = (look.probability(mask.shape) >= MASK_THRESHOLD) & ~mask
