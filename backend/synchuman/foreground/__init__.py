@@ -46,7 +46,7 @@ from .backdrop import without_backdrop
 from .classical import segment_rgb
 from .completion import CONFIRMED, confirmed, grown_by_colour, large_pieces
 from .hands import hands_completed
-from .learned import MODEL_NAME, BlazePose, Person
+from .learned import MODEL_NAME, BlazePose, Person, people_mask
 from .second_views import SelfieSegmenter, facing_checked, limb_seen_in_grey
 from .masks import HINT, clean_alpha, foreground_mask, refine_edges
 from .pose import LIMB_ENDS, VISIBLE, PersonPose, write_pose_views
@@ -189,8 +189,7 @@ def _missed_by_the_mask(rgb: np.ndarray, alpha: np.ndarray, region, others=()) -
     if person.sum() < MISSED_SHARE * mask.sum():
         return None
     if len(others):   # leaving them out only shrinks the person: their masks are made only here
-        for other in others:
-            seen &= ~(other.probability(mask.shape) >= 0.5 if isinstance(other, Person) else other)
+        seen &= ~people_mask(others, mask.shape)
         person = _joined(seen, mask)
     return person if person.sum() >= MISSED_SHARE * mask.sum() else None
 

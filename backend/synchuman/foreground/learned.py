@@ -102,6 +102,15 @@ class Person:
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 
+def people_mask(people, shape: tuple[int, int]) -> np.ndarray:
+    """Where any of `people` (their `Person`s, or bool masks) is (bool, `shape`): the other people found,
+    left out of a second view of the chosen one."""
+    where = np.zeros(shape, bool)
+    for person in people:
+        where |= person.probability(shape) >= MASK_THRESHOLD if isinstance(person, Person) else person
+    return where
+
+
 def box_iou(a, b) -> float:
     ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))

@@ -14,7 +14,7 @@ import numpy as np
 from .backdrop import LIMB_END_BONES
 from .completion import BONES, draw_bones
 from .learned import (CROP_SIDE, MASK_THRESHOLD, BlazePose, Person, _at_most, _import_pose_solution,
-                      _quiet_native_stderr, _warm_up_photo, box_overlap)
+                      _quiet_native_stderr, _warm_up_photo, box_overlap, people_mask)
 from .pose import LANDMARK, LIMB_ENDS, VISIBLE, PersonPose
 
 log = logging.getLogger("synchuman.foreground")
@@ -153,9 +153,7 @@ def limb_seen_in_grey(detector: BlazePose, rgb: np.ndarray, alpha: np.ndarray, c
     far = [(x, y) for x, y in ends if outside[y, x] >= reach]
     if not far:
         return None
-    seen = (look.probability(mask.shape) >= MASK_THRESHOLD) & ~mask
-    for other in others:
-        seen &= ~(other.probability(mask.shape) >= MASK_THRESHOLD)
+    seen = (look.probability(mask.shape) >= MASK_THRESHOLD) & ~mask & ~people_mask(others, mask.shape)
     pieces = cv2.connectedComponents(seen.astype(np.uint8), connectivity=8)[1]
     held = np.unique([pieces[y, x] for x, y in far])
     # along the look's own bones: its probability spreads over dark bricks beside a dark arm
